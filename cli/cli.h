@@ -1,0 +1,37 @@
+/* cli.h - shared pieces of the tnmtl command-line program. */
+#ifndef TNMTL_CLI_H
+#define TNMTL_CLI_H
+
+#include <stdint.h>
+
+#include "tnmtl.h"
+
+/* Exit codes of every subcommand. */
+enum {
+    EXIT_OK = 0,
+    EXIT_FAILURE_OTHER = 1,  /* internal error                              */
+    EXIT_BAD_INPUT = 2,      /* usage, options, input files, resource limits */
+    EXIT_DIVERGED = 3        /* training stopped on NaN/Inf                 */
+};
+
+/* Prints "tnmtl CMD: error: MSG" on stderr and returns the exit code that
+ * fits the status. */
+int cli_fail(const char *cmd, const tnmtl_error *err);
+/* Same for a message built here (usage and option errors: exit 2). */
+int cli_usage_error(const char *cmd, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 2, 3)))
+#endif
+    ;
+
+/* Strict option parsing: the whole string must be a number in [lo, hi].
+ * On failure err names the option and the value. */
+tnmtl_status cli_parse_int(const char *opt, const char *s, long lo, long hi, long *out, tnmtl_error *err);
+tnmtl_status cli_parse_double(const char *opt, const char *s, double lo, double hi, double *out, tnmtl_error *err);
+/* Comma-separated list of doubles, at most cap entries. */
+tnmtl_status cli_parse_double_list(const char *opt, const char *s, double *out, int cap, int *n, tnmtl_error *err);
+
+/* Subcommands: each returns the process exit code. */
+int cmd_norm(int argc, char **argv);
+
+#endif

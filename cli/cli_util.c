@@ -1,0 +1,81 @@
+/* cli_util.c - error reporting and strict option parsing for the CLI. */
+#include "cli.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+int cli_fail(const char *cmd, const tnmtl_error *err)
+{
+    fprintf(stderr, "tnmtl %s: error: %s\n", cmd, err->msg[0] ? err->msg : tnmtl_status_name(err->status));
+    switch (err->status) {
+    case TNMTL_OK: return EXIT_OK;
+    case TNMTL_ERR_NUMERIC: return EXIT_DIVERGED;
+    case TNMTL_ERR_INTERNAL: return EXIT_FAILURE_OTHER;
+    default: return EXIT_BAD_INPUT;
+    }
+}
+
+int cli_usage_error(const char *cmd, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(stderr, "tnmtl %s: error: ", cmd);
+    vfprintf(stderr, fmt, ap);
+    fprintf(stderr, "\n(see 'tnmtl %s --help')\n", cmd);
+    va_end(ap);
+    return EXIT_BAD_INPUT;
+}
+
+tnmtl_status cli_parse_int(const char *opt, const char *s, long lo, long hi, long *out, tnmtl_error *err)
+{
+    char *end;
+    errno = 0;
+    long v = s ? strtol(s, &end, 10) : 0;
+    if (!s || !*s || *end || errno)
+        return tnmtl_fail(err, TNMTL_ERR_INVALID, "%s: '%s' is not an integer", opt, s ? s : "");
+    if (v < lo || v > hi)
+        return tnmtl_fail(err, TNMTL_ERR_INVALID, "%s: %ld is out of range [%ld, %ld]", opt, v, lo, hi);
+    *out = v;
+    return TNMTL_OK;
+}
+
+tnmtl_status cli_parse_double(const char *opt, const char *s, double lo, double hi, double *out, tnmtl_error *err)
+{
+    char *end;
+    errno = 0;
+    double v = s ? strtod(s, &end) : 0;
+    if (!s || !*s || *end || errno || !isfinite(v))
+        return tnmtl_fail(err, TNMTL_ERR_INVALID, "%s: '%s' is not a finite number", opt, s ? s : "");
+    if (v < lo || v > hi)
+        return tnmtl_fail(err, TNMTL_ERR_INVALID, "%s: %g is out of range [%g, %g]", opt, v, lo, hi);
+    *out = v;
+    return TNMTL_OK;
+}
+
+tnmtl_status cli_parse_double_list(const char *opt, const char *s, double *out, int cap, int *n, tnmtl_error *err)
+{
+    *n = 0;
+    if (!s || !*s) return tnmtl_fail(err, TNMTL_ERR_INVALID, "%s: empty list", opt);
+    const char *p = s;
+    for (;;) {
+        const char *comma = strchr(p, ',');
+        size_t len = comma ? (size_t)(comma - p) : strlen(p);
+        char item[64];
+        if (len == 0 || len >= sizeof item)
+            return tnmtl_fail(err, TNMTL_ERR_INVALID, "%s: bad list '%s'", opt, s);
+        if (*n >= cap)
+            return tnmtl_fail(err, TNMTL_ERR_INVALID, "%s: more than %d values in '%s'", opt, cap, s);
+        memcpy(item, p, len);
+        item[len] = '\0';
+        tnmtl_status st = cli_parse_double(opt, item, -INFINITY, INFINITY, &out[*n], err);
+        if (st) return st;
+        (*n)++;
+        if (!comma) break;
+        p = comma + 1;
+    }
+    return TNMTL_OK;
+}

@@ -1,0 +1,82 @@
+/* tnmtl/dataset.h - multi-task datasets and train/validation/test splits.
+ *
+ * A dataset holds the examples of all tasks, sorted by task: task t owns the
+ * examples [task_begin[t], task_begin[t+1]).  Inputs are either uint8 pixels
+ * (images stay 8-bit in memory and are converted per batch) or float
+ * features; one example is in_h x in_w x in_c values in NHWC order (tabular
+ * data: 1 x 1 x d).  Targets are class labels (classification, one label
+ * space per task) or real values (regression).
+ *
+ * Loaders: omniglot.h (npz and official PNG zips), csv.h, synthetic.h.
+ */
+#ifndef TNMTL_DATASET_H
+#define TNMTL_DATASET_H
+
+#include <stdint.h>
+
+#include "tnmtl/error.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef enum tnmtl_target_kind {
+    TNMTL_TARGET_CLASS,   /* label[i] in 0 .. n_classes[task]-1 */
+    TNMTL_TARGET_REAL     /* target[i], one real output per task */
+} tnmtl_target_kind;
+
+typedef struct tnmtl_dataset {
+    int n_tasks;
+    int in_h, in_w, in_c;        /* example shape, NHWC                       */
+    tnmtl_target_kind kind;
+    int64_t n_examples;
+    int64_t *task_begin;         /* [n_tasks + 1]                              */
+    int *n_classes;              /* [n_tasks]; 1 for regression                */
+    int *label;                  /* [n_examples] (classification) or NULL      */
+    float *target;               /* [n_examples] (regression) or NULL          */
+    uint8_t *pixels;             /* [n_examples][in_h*in_w*in_c] or NULL       */
+    float pixel_scale;           /* x = pixel * pixel_scale + pixel_offset     */
+    float pixel_offset;
+    float *features;             /* [n_examples][in_h*in_w*in_c] or NULL       */
+    char **task_names;           /* [n_tasks], malloc'd strings                */
+    char source[256];            /* e.g. "omniglot:../shared/data/omniglot"    */
+} tnmtl_dataset;
+
+/* Frees every array of ds and zeroes it (safe on a zeroed struct). */
+void tnmtl_dataset_free(tnmtl_dataset *ds);
+int64_t tnmtl_dataset_example_size(const tnmtl_dataset *ds); /* in_h*in_w*in_c */
+
+/* Checks the invariants: tasks non-empty, offsets increasing, labels in
+ * range, classes with no example, finite features and targets.  The message
+ * names the task (and example) at fault. */
+tnmtl_status tnmtl_dataset_validate(const tnmtl_dataset *ds, tnmtl_error *err);
+
+/* Converts the examples idx[n] (global indices) into x[n][example_size]
+ * floats, and labels[n] or targets[n] (either may be NULL). */
+void tnmtl_dataset_gather(const tnmtl_dataset *ds, const int64_t *idx, int n,
+                          float *x, int *labels, float *targets);
+
+typedef enum tnmtl_part { TNMTL_PART_TRAIN = 0, TNMTL_PART_VAL = 1, TNMTL_PART_TEST = 2 } tnmtl_part;
+
+/* A split: for part p and task t, the global example indices
+ * idx[p][begin[p][t] .. begin[p][t+1]). */
+typedef struct tnmtl_split {
+    int n_tasks;
+    int64_t *begin[3];           /* [n_tasks + 1] each                         */
+    int64_t *idx[3];
+} tnmtl_split;
+
+/* Random split from a seed.  Classification: per task and per class (the
+ * paper's protocol: per character), n_train = max(1, round(train_frac * n))
+ * examples go to training and the rest to test; then
+ * n_val = round(val_frac * n_train) of those training examples are moved to
+ * validation (keeping at least one for training).  Regression: the same per
+ * task.  Identical for the same dataset and seed on every platform. */
+tnmtl_status tnmtl_split_make(const tnmtl_dataset *ds, double train_frac, double val_frac,
+                              uint64_t seed, tnmtl_split *out, tnmtl_error *err);
+void tnmtl_split_free(tnmtl_split *s);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
