@@ -1,0 +1,71 @@
+/* testutil.c - helpers shared by the test programs. */
+#define _GNU_SOURCE
+#include "testutil.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+
+const char *tu_shared_data(void)
+{
+    const char *e = getenv("TNMTL_SHARED_DATA");
+    return e && *e ? e : "../shared/data";
+}
+
+const char *tu_shared_path(const char *rel)
+{
+    static char buf[4096];
+    snprintf(buf, sizeof buf, "%s/%s", tu_shared_data(), rel);
+    return buf;
+}
+
+const char *tu_cli(void)
+{
+    const char *e = getenv("TNMTL_CLI");
+    return e && *e ? e : "build/tnmtl";
+}
+
+const char *tu_tmpdir(void)
+{
+    static char buf[256];
+    snprintf(buf, sizeof buf, "/tmp/tnmtl-test-XXXXXX");
+    if (!mkdtemp(buf)) return NULL;
+    return buf;
+}
+
+void tu_rmtree(const char *dir)
+{
+    if (!dir || strncmp(dir, "/tmp/tnmtl-test-", 16) != 0) return;
+    char cmd[512];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", dir);
+}
+
+int tu_run(const char *cmd, int merge_stderr, char *out, size_t cap)
+{
+    char full[8192];
+    snprintf(full, sizeof full, "%s%s", cmd, merge_stderr ? " 2>&1" : "");
+    FILE *p = popen(full, "r");
+    if (!p) return -1;
+    size_t n = 0;
+    if (out && cap) {
+        n = fread(out, 1, cap - 1, p);
+        out[n] = '\0';
+    }
+    char sink[4096];
+    while (fread(sink, 1, sizeof sink, p) > 0) {}
+    int st = pclose(p);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+double tu_max_rel_err(const double *a, const double *b, size_t n, double atol, double rtol)
+{
+    double worst = 0;
+    for (size_t i = 0; i < n; i++) {
+        double e = fabs(a[i] - b[i]) / (atol + rtol * fabs(b[i]));
+        if (!(e <= worst)) worst = e; /* NaN propagates as worst */
+    }
+    return worst;
+}

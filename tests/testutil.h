@@ -1,0 +1,24 @@
+/* testutil.h - helpers shared by the test programs (linked into each).
+ * Tests use cmocka; include <setjmp.h>, <stdarg.h>, <stddef.h> before
+ * <cmocka.h>.  Tests run from the repository root. */
+#ifndef TNMTL_TESTUTIL_H
+#define TNMTL_TESTUTIL_H
+
+#include <stddef.h>
+
+/* Folder of the shared test data: $TNMTL_SHARED_DATA or ../shared/data. */
+const char *tu_shared_data(void);
+/* Path "<shared data>/<rel>" in a static buffer (one at a time). */
+const char *tu_shared_path(const char *rel);
+/* The tnmtl CLI binary: $TNMTL_CLI or build/tnmtl. */
+const char *tu_cli(void);
+/* A fresh empty temporary directory (removed by tu_rmtree). */
+const char *tu_tmpdir(void);
+void tu_rmtree(const char *dir);
+/* Runs a shell command, captures stdout (and stderr if merge) into out[cap],
+ * returns its exit status (or -1). */
+int tu_run(const char *cmd, int merge_stderr, char *out, size_t cap);
+/* Max |a-b| / (atol + rtol*|b|) over n doubles: <= 1 means within tolerance. */
+double tu_max_rel_err(const double *a, const double *b, size_t n, double atol, double rtol);
+
+#endif
