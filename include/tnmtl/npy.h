@@ -48,9 +48,16 @@ typedef struct tnmtl_npy_header {
 tnmtl_status tnmtl_npy_parse(const void *buf, size_t len, int header_only,
                              tnmtl_npy_header *h, tnmtl_error *err);
 
-/* Loads a float32 or float64 .npy file as double (data is malloc'd). */
+/* Loads a float32 or float64 .npy file as double (data is malloc'd).  Any
+ * other dtype fails with TNMTL_ERR_FORMAT naming it. */
 tnmtl_status tnmtl_npy_load_f64(const char *path, tnmtl_npy_header *h, double **data,
                                 tnmtl_error *err);
+/* The same, converted to float (float64 values are rounded). */
+tnmtl_status tnmtl_npy_load_f32(const char *path, tnmtl_npy_header *h, float **data,
+                                tnmtl_error *err);
+/* Loads any supported dtype as raw little-endian bytes (h->data_bytes of
+ * them, malloc'd; h->dtype says how to read them). */
+tnmtl_status tnmtl_npy_load(const char *path, tnmtl_npy_header *h, void **data, tnmtl_error *err);
 
 /* Writes a little-endian C-order array atomically (temp file, fsync, rename). */
 tnmtl_status tnmtl_npy_save(const char *path, tnmtl_dtype dtype, int ndim, const int64_t *shape,
