@@ -42,6 +42,15 @@ typedef struct tnmtl_dataset {
     char source[256];            /* e.g. "omniglot:../shared/data/omniglot"    */
 } tnmtl_dataset;
 
+/* Allocates the arrays of an empty dataset for loaders: task_begin (zeroed),
+ * n_classes (0 for classification, 1 for regression), label or target,
+ * pixels (use_pixels != 0; pixel_scale 1, offset 0) or features, and
+ * task_names (all NULL).  The caller fills them.  ds is zeroed first; on
+ * failure it is left zeroed. */
+tnmtl_status tnmtl_dataset_init(tnmtl_dataset *ds, int n_tasks, int64_t n_examples, int in_h, int in_w,
+                                int in_c, tnmtl_target_kind kind, int use_pixels, tnmtl_error *err);
+/* Sets task_names[t] to a malloc'd copy of name (replacing any previous one). */
+tnmtl_status tnmtl_dataset_set_task_name(tnmtl_dataset *ds, int t, const char *name, tnmtl_error *err);
 /* Frees every array of ds and zeroes it (safe on a zeroed struct). */
 void tnmtl_dataset_free(tnmtl_dataset *ds);
 int64_t tnmtl_dataset_example_size(const tnmtl_dataset *ds); /* in_h*in_w*in_c */
@@ -52,7 +61,11 @@ int64_t tnmtl_dataset_example_size(const tnmtl_dataset *ds); /* in_h*in_w*in_c *
 tnmtl_status tnmtl_dataset_validate(const tnmtl_dataset *ds, tnmtl_error *err);
 
 /* Converts the examples idx[n] (global indices) into x[n][example_size]
- * floats, and labels[n] or targets[n] (either may be NULL). */
+ * floats (pixels: pixel * pixel_scale + pixel_offset; features: copied),
+ * and labels[n] or targets[n].  x, labels and targets may each be NULL;
+ * labels is filled only when the dataset has labels (classification) and
+ * targets only when it has targets (regression), otherwise left alone.
+ * idx must be valid (0 <= idx[i] < n_examples): not checked here. */
 void tnmtl_dataset_gather(const tnmtl_dataset *ds, const int64_t *idx, int n,
                           float *x, int *labels, float *targets);
 
@@ -71,10 +84,22 @@ typedef struct tnmtl_split {
  * examples go to training and the rest to test; then
  * n_val = round(val_frac * n_train) of those training examples are moved to
  * validation (keeping at least one for training).  Regression: the same per
- * task.  Identical for the same dataset and seed on every platform. */
+ * task.  Identical for the same dataset and seed on every platform.
+ *
+ * Details: 0 < train_frac <= 1, 0 <= val_frac < 1; round() is half away
+ * from zero.  Task t draws from its own stream tnmtl_rng_split(seed, t), so
+ * a task's split does not depend on the other tasks; within a task the
+ * classes are taken in order 0..k-1, each one's examples (ascending) are
+ * shuffled (Fisher-Yates with tnmtl_rng_below), the first n_train go to
+ * training and the rest to test, and the first n_val of the training ones
+ * move to validation.  So the test part does not depend on val_frac, and
+ * train(val_frac) + val(val_frac) = train(0).  Within each (part, task)
+ * the indices are stored ascending.  The dataset is validated first. */
 tnmtl_status tnmtl_split_make(const tnmtl_dataset *ds, double train_frac, double val_frac,
                               uint64_t seed, tnmtl_split *out, tnmtl_error *err);
 void tnmtl_split_free(tnmtl_split *s);
+/* Number of examples of task t in part p. */
+int64_t tnmtl_split_count(const tnmtl_split *s, tnmtl_part p, int t);
 
 #ifdef __cplusplus
 }
