@@ -14,6 +14,7 @@
  *   tnmtl/norm.h      tensor trace norms, subgradients, proximal operator
  *   tnmtl/npy.h       .npy arrays
  *   tnmtl/dataset.h   multi-task datasets and splits
+ *   tnmtl/csv.h       multi-task tabular data from CSV files
  *
  * A minimal single-task use:
  *
@@ -43,5 +44,6 @@
 #include "tnmtl/norm.h"
 #include "tnmtl/npy.h"
 #include "tnmtl/dataset.h"
+#include "tnmtl/csv.h"
 
 #endif
