@@ -1,0 +1,175 @@
+/* tnmtl/mtl.h - the multi-task model, its objective and its trainer.
+ *
+ * T task networks of one architecture (tnmtl/net.h) whose output layers are
+ * sized per task.  All parameters of all tasks live in ONE float buffer,
+ * laid out layer by layer so that "layer k of every task" is one block:
+ *
+ *   parameter layer k, task-specific:  weights [T][n_w]    then biases [T][n_b]
+ *   parameter layer k, shared (UD):    weights [n_w]       then biases [n_b]
+ *   output layer (sizes differ):       weights of task 0..T-1, then biases
+ *
+ * Gradients and optimiser moments mirror this layout.  Per-task views
+ * (tnmtl_layer_params) point into the blocks, so a task network runs on
+ * them unchanged, and a hard-shared layer's gradient accumulates the
+ * contributions of every task by construction.
+ *
+ * Objective (what tnmtl minimises):
+ *   J(theta) = sum_t L_t(theta_t) + sum_{k stacked} sum_i gamma_{k,i} ||W_k unfolding_i||_*
+ * L_t is task t's mean loss over its minibatch (softmax cross-entropy for
+ * classification, mean squared error for regression); W_k is the stacked
+ * tensor of layer k's weights, shape (weight shape..., T).  Summing the task
+ * losses keeps each task's data gradient exactly what independent training
+ * would see, so gamma is a pure added pull toward sharing; with gamma = 0
+ * (or --method stl) the tasks are independent networks.  Biases are not
+ * stacked (as in the paper).
+ *
+ * Shareable layers: every parameter layer except the output layer; when the
+ * architecture has no hidden parameter layer and all tasks have the same
+ * number of outputs (a linear multi-task model), the output layer itself is
+ * shareable - then LAF is classic matrix trace-norm multi-task learning.
+ */
+#ifndef TNMTL_MTL_H
+#define TNMTL_MTL_H
+
+#include <stdint.h>
+
+#include "tnmtl/dataset.h"
+#include "tnmtl/error.h"
+#include "tnmtl/net.h"
+#include "tnmtl/norm.h"
+#include "tnmtl/optim.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define TNMTL_MAX_TASKS 4096
+#define TNMTL_MAX_LAYERS 64
+
+typedef enum tnmtl_method {
+    TNMTL_METHOD_STL,     /* independent networks, no regulariser          */
+    TNMTL_METHOD_UD,      /* first ud_share shareable layers hard-shared    */
+    TNMTL_METHOD_LAF,     /* all shareable layers stacked, LAF norm         */
+    TNMTL_METHOD_TUCKER,
+    TNMTL_METHOD_TT
+} tnmtl_method;
+
+const char *tnmtl_method_name(tnmtl_method m);   /* "stl", "ud", "laf", "tucker", "tt" */
+tnmtl_status tnmtl_method_parse(const char *s, tnmtl_method *m, tnmtl_error *err);
+
+typedef struct tnmtl_mtl_config {
+    const char *arch;            /* architecture string (tnmtl/net.h)          */
+    tnmtl_activation act;
+    int in_h, in_w, in_c;
+    int n_tasks;
+    const int *n_out;            /* [n_tasks] outputs (classes) per task        */
+    tnmtl_target_kind kind;      /* loss: cross-entropy or MSE                  */
+    tnmtl_method method;
+    int ud_share;                /* UD: number of leading shareable layers shared */
+    double gamma;                /* regulariser weight of every term            */
+    /* Optional per-layer, per-term weights: gamma_table[k * TNMTL_NORM_MAX_NDIM + i]
+     * for shareable layer k (0-based among shareable layers) and term i; NULL: gamma. */
+    const double *gamma_table;
+} tnmtl_mtl_config;
+
+/* One parameter block: one layer's weights or biases for all tasks. */
+typedef struct tnmtl_param_block {
+    int layer;                   /* index in the task network                   */
+    int shareable;               /* the layer may be shared / stacked           */
+    int shared;                  /* one copy for all tasks (UD)                 */
+    int stacked;                 /* regularised by the tensor norm              */
+    int64_t w_offset, b_offset;  /* into the parameter buffer                   */
+    int64_t n_w, n_b;            /* per task (output layer: of task 0)          */
+    int ndim;                    /* stacked tensor: weight dims + task axis     */
+    int64_t shape[TNMTL_NORM_MAX_NDIM];
+    double gamma[TNMTL_NORM_MAX_NDIM];
+} tnmtl_param_block;
+
+typedef struct tnmtl_mtl {
+    tnmtl_mtl_config cfg;        /* arch and n_out point to copies owned here   */
+    char *arch;
+    int *n_out;                  /* [n_tasks]                                   */
+    int n_tasks, n_layers;
+    tnmtl_net **nets;            /* [n_tasks] task networks                     */
+    int n_blocks;                /* parameter layers                            */
+    tnmtl_param_block *blocks;   /* [n_blocks]                                  */
+    int64_t n_params;
+    float *params;               /* [n_params] the one parameter buffer         */
+    float *grads;                /* [n_params] mirror                           */
+    tnmtl_layer_params *view;    /* [n_tasks][n_layers] into params             */
+    tnmtl_layer_params *gview;   /* [n_tasks][n_layers] into grads              */
+    float *stack, *stack_grad;   /* scratch for one stacked tensor              */
+    /* Scratch for a batch, grown on demand. */
+    tnmtl_workspace *ws;
+    int ws_batch;                /* batch the workspace and buffers hold        */
+    float *xbuf;                 /* [ws_batch][n_in]                            */
+    float *dout;                 /* [ws_batch][max n_out]                       */
+    float *tbuf;                 /* [ws_batch] regression targets               */
+    int *lbuf;                   /* [ws_batch] labels                           */
+    int64_t *ibuf;               /* [ws_batch] example indices                  */
+} tnmtl_mtl;
+
+tnmtl_status tnmtl_mtl_create(const tnmtl_mtl_config *cfg, tnmtl_mtl **out, tnmtl_error *err);
+void tnmtl_mtl_free(tnmtl_mtl *m);
+/* Initialises every task's parameters from the seed (task t uses stream t;
+ * shared layers use the stream of task 0). */
+tnmtl_status tnmtl_mtl_init(tnmtl_mtl *m, uint64_t seed, tnmtl_error *err);
+int tnmtl_mtl_n_stacked(const tnmtl_mtl *m);
+
+/* Copies stacked block b into out[n_w * T] with the task axis last; the
+ * reverse adds a task-last gradient into the task-major gradient block. */
+void tnmtl_mtl_stack(const tnmtl_mtl *m, const tnmtl_param_block *b, const float *src, float *out);
+void tnmtl_mtl_unstack_add(const tnmtl_mtl *m, const tnmtl_param_block *b, const float *in, float *dst);
+
+/* Regulariser: value, and its subgradient ADDED into m->grads when add_grad. */
+tnmtl_status tnmtl_mtl_regulariser(tnmtl_mtl *m, int add_grad, double *value, tnmtl_error *err);
+
+/* Per-step progress reported to a callback. */
+typedef struct tnmtl_progress {
+    int64_t step, steps;         /* steps done, total                           */
+    double loss;                 /* sum of task losses of this step             */
+    double reg;                  /* regulariser value                           */
+    double elapsed;              /* seconds since training started              */
+} tnmtl_progress;
+typedef void (*tnmtl_progress_fn)(void *user, const tnmtl_progress *p);
+/* Called to save a checkpoint after `step` steps; returns non-OK to stop. */
+typedef tnmtl_status (*tnmtl_checkpoint_fn)(void *user, int64_t step, tnmtl_error *err);
+
+typedef struct tnmtl_train_config {
+    int64_t steps;               /* total steps (training stops at step == steps) */
+    int batch;                   /* examples per task per step; 0 = full batch  */
+    uint64_t seed;               /* minibatch order                             */
+    int64_t save_every;          /* checkpoint period in steps (0: only at end) */
+    tnmtl_progress_fn progress;  /* optional                                    */
+    void *progress_user;
+    tnmtl_checkpoint_fn checkpoint; /* optional                                 */
+    void *checkpoint_user;
+    const volatile int *stop;    /* optional: training stops when *stop != 0     */
+} tnmtl_train_config;
+
+/* Runs from opt->step to cfg->steps.  The minibatch of task t at step s is a
+ * pure function of (seed, t, s), so a resumed run sees the same batches.
+ * A non-finite loss or regulariser stops with TNMTL_ERR_NUMERIC naming the
+ * step, before the parameters are touched. */
+tnmtl_status tnmtl_train(tnmtl_mtl *m, tnmtl_optim *opt, const tnmtl_dataset *ds,
+                         const tnmtl_split *split, const tnmtl_train_config *cfg, tnmtl_error *err);
+
+/* Loss of one step's objective at the current parameters, with gradient in
+ * m->grads (cleared first).  Exposed for gradient checks and tools. */
+tnmtl_status tnmtl_mtl_objective(tnmtl_mtl *m, const tnmtl_dataset *ds, const tnmtl_split *split,
+                                 uint64_t seed, int64_t step, int batch, double *loss, double *reg,
+                                 tnmtl_error *err);
+
+/* Evaluation on one part of the split: per-task accuracy (classification)
+ * or RMSE (regression) into metric[n_tasks], and the mean loss. */
+tnmtl_status tnmtl_mtl_evaluate(tnmtl_mtl *m, const tnmtl_dataset *ds, const tnmtl_split *split,
+                                tnmtl_part part, double *metric, double *mean_loss, tnmtl_error *err);
+
+/* The minibatch of task t at step s: idx[n] (n = min(batch, n_train) or all). */
+int tnmtl_batch_indices(const tnmtl_split *split, int t, uint64_t seed, int64_t step, int batch,
+                        int64_t *idx);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

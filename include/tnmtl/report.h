@@ -1,0 +1,54 @@
+/* tnmtl/report.h - which layers ended up shared, which tasks are related.
+ *
+ * For every shareable layer k, with w_t the weight vector of task t:
+ *   similarity[s][t]  cosine similarity of w_s and w_t
+ *   rho               mean of similarity over the task pairs s < t: 1 for a
+ *                     hard-shared layer, about 0 for independent random ones
+ *   sv                singular values of the T x n_w task-mode unfolding
+ *                     [w_1; ...; w_T], divided by their sum
+ *   eff_rank          exp(entropy of sv) (Roy & Vetterli's effective rank):
+ *                     1 when all tasks use one direction, T when orthogonal
+ * and over all layers the mean similarity matrix.
+ */
+#ifndef TNMTL_REPORT_H
+#define TNMTL_REPORT_H
+
+#include "tnmtl/error.h"
+#include "tnmtl/mtl.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct tnmtl_layer_sharing {
+    int layer;                   /* index in the task network                  */
+    char name[48];               /* e.g. "conv 5x5x1x8"                        */
+    int shared;                  /* hard-shared copy (UD)                      */
+    int stacked;                 /* regularised by the norm                    */
+    double rho;
+    double eff_rank;
+    int n_sv;                    /* min(T, n_w)                                */
+    double *sv;                  /* [n_sv] normalised, descending              */
+    double *similarity;          /* [T][T]                                     */
+} tnmtl_layer_sharing;
+
+typedef struct tnmtl_sharing_report {
+    int n_tasks;
+    int n_layers;                /* shareable layers reported                  */
+    tnmtl_layer_sharing *layers; /* [n_layers]                                 */
+    double *similarity;          /* [T][T] mean over the layers                */
+} tnmtl_sharing_report;
+
+tnmtl_status tnmtl_sharing_report_make(const tnmtl_mtl *m, tnmtl_sharing_report *r, tnmtl_error *err);
+void tnmtl_sharing_report_free(tnmtl_sharing_report *r);
+
+/* Writes dir/sharing.json (every layer: rho, eff_rank, sv), and the task
+ * similarity matrices as CSV with task names as header and first column:
+ * dir/similarity.csv (mean) and dir/similarity_layer<k>.csv. */
+tnmtl_status tnmtl_sharing_report_write(const tnmtl_sharing_report *r, char *const *task_names,
+                                        const char *dir, tnmtl_error *err);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

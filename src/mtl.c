@@ -1,0 +1,506 @@
+/* mtl.c - the multi-task model: parameter layout, objective, trainer,
+ * evaluation.  See include/tnmtl/mtl.h for the layout and the objective. */
+#include "tnmtl/mtl.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "tnmtl/rng.h"
+#include "util.h"
+
+const char *tnmtl_method_name(tnmtl_method m)
+{
+    switch (m) {
+    case TNMTL_METHOD_STL: return "stl";
+    case TNMTL_METHOD_UD: return "ud";
+    case TNMTL_METHOD_LAF: return "laf";
+    case TNMTL_METHOD_TUCKER: return "tucker";
+    case TNMTL_METHOD_TT: return "tt";
+    }
+    return "?";
+}
+
+tnmtl_status tnmtl_method_parse(const char *s, tnmtl_method *m, tnmtl_error *err)
+{
+    static const tnmtl_method all[] = {TNMTL_METHOD_STL, TNMTL_METHOD_UD, TNMTL_METHOD_LAF,
+                                       TNMTL_METHOD_TUCKER, TNMTL_METHOD_TT};
+    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
+        if (s && !strcmp(s, tnmtl_method_name(all[i]))) {
+            *m = all[i];
+            return TNMTL_OK;
+        }
+    return tnmtl_fail(err, TNMTL_ERR_INVALID, "unknown method '%s' (expected stl, ud, laf, tucker or tt)",
+                      s ? s : "");
+}
+
+static int method_is_norm(tnmtl_method m)
+{
+    return m == TNMTL_METHOD_LAF || m == TNMTL_METHOD_TUCKER || m == TNMTL_METHOD_TT;
+}
+
+static tnmtl_norm_method norm_of(tnmtl_method m)
+{
+    return m == TNMTL_METHOD_TUCKER ? TNMTL_NORM_TUCKER : m == TNMTL_METHOD_TT ? TNMTL_NORM_TT : TNMTL_NORM_LAF;
+}
+
+void tnmtl_mtl_free(tnmtl_mtl *m)
+{
+    if (!m) return;
+    if (m->nets)
+        for (int t = 0; t < m->n_tasks; t++) tnmtl_net_free(m->nets[t]);
+    free(m->nets);
+    free(m->arch);
+    free(m->n_out);
+    free(m->blocks);
+    free(m->params);
+    free(m->grads);
+    free(m->view);
+    free(m->gview);
+    free(m->stack);
+    free(m->stack_grad);
+    tnmtl_workspace_free(m->ws);
+    free(m->xbuf);
+    free(m->dout);
+    free(m->tbuf);
+    free(m->lbuf);
+    free(m->ibuf);
+    free(m);
+}
+
+/* Lays out the parameter blocks (see mtl.h) and fills the per-task views. */
+static tnmtl_status layout_blocks(tnmtl_mtl *m, tnmtl_error *err)
+{
+    const tnmtl_net *net0 = m->nets[0];
+    const int T = m->n_tasks;
+    int n_param_layers = 0, n_hidden_param_layers = 0;
+    for (int l = 0; l < m->n_layers; l++) {
+        const tnmtl_layer_info *li = tnmtl_net_layer(net0, l);
+        if (li->n_weight > 0) {
+            n_param_layers++;
+            if (!li->is_output) n_hidden_param_layers++;
+        }
+    }
+    int same_out = 1;
+    for (int t = 1; t < T; t++) same_out &= m->n_out[t] == m->n_out[0];
+    const int output_shareable = n_hidden_param_layers == 0 && same_out;
+
+    m->blocks = tnmtl_calloc((size_t)n_param_layers, sizeof *m->blocks, "parameter blocks", err);
+    if (!m->blocks) return err ? err->status : TNMTL_ERR_NOMEM;
+
+    int64_t off = 0, max_stack = 0;
+    int shareable_index = 0;
+    for (int l = 0; l < m->n_layers; l++) {
+        const tnmtl_layer_info *li = tnmtl_net_layer(net0, l);
+        if (li->n_weight == 0) continue;
+        tnmtl_param_block *b = &m->blocks[m->n_blocks++];
+        b->layer = l;
+        b->shareable = !li->is_output || output_shareable;
+        b->n_w = li->n_weight;
+        b->n_b = li->n_bias;
+        if (b->shareable) {
+            int k = shareable_index++;
+            b->shared = m->cfg.method == TNMTL_METHOD_UD && k < m->cfg.ud_share;
+            b->stacked = method_is_norm(m->cfg.method);
+            b->ndim = li->weight_ndim + 1;
+            for (int d = 0; d < li->weight_ndim; d++) b->shape[d] = li->weight_shape[d];
+            b->shape[li->weight_ndim] = T;
+            int n_terms = tnmtl_norm_n_terms(norm_of(m->cfg.method), b->ndim);
+            for (int i = 0; i < n_terms; i++)
+                b->gamma[i] = m->cfg.gamma_table ? m->cfg.gamma_table[k * TNMTL_NORM_MAX_NDIM + i]
+                                                 : m->cfg.gamma;
+            if (b->stacked && b->n_w * T > max_stack) max_stack = b->n_w * T;
+        }
+        const int copies = b->shared ? 1 : T;
+        b->w_offset = off;
+        if (li->is_output) {
+            /* Sizes differ per task: weights of every task, then biases. */
+            int64_t w = 0, bias = 0;
+            for (int t = 0; t < T; t++) {
+                const tnmtl_layer_info *lt = tnmtl_net_layer(m->nets[t], l);
+                w += lt->n_weight;
+                bias += lt->n_bias;
+            }
+            b->b_offset = off + w;
+            off += w + bias;
+        } else {
+            b->b_offset = off + copies * b->n_w;
+            off += copies * (b->n_w + b->n_b);
+        }
+    }
+    if (m->cfg.method == TNMTL_METHOD_UD && m->cfg.ud_share > shareable_index)
+        return tnmtl_fail(err, TNMTL_ERR_INVALID, "--share %d: the architecture has only %d shareable layers",
+                          m->cfg.ud_share, shareable_index);
+    m->n_params = off;
+    m->params = tnmtl_calloc((size_t)off, sizeof(float), "parameters", err);
+    m->grads = tnmtl_calloc((size_t)off, sizeof(float), "gradients", err);
+    m->view = tnmtl_calloc((size_t)T * m->n_layers, sizeof *m->view, "parameter views", err);
+    m->gview = tnmtl_calloc((size_t)T * m->n_layers, sizeof *m->gview, "gradient views", err);
+    if (max_stack > 0) {
+        m->stack = tnmtl_calloc((size_t)max_stack, sizeof(float), "stacked tensor", err);
+        m->stack_grad = tnmtl_calloc((size_t)max_stack, sizeof(float), "stacked gradient", err);
+        if (!m->stack || !m->stack_grad) return TNMTL_ERR_NOMEM;
+    }
+    if (!m->params || !m->grads || !m->view || !m->gview) return TNMTL_ERR_NOMEM;
+
+    for (int i = 0; i < m->n_blocks; i++) {
+        const tnmtl_param_block *b = &m->blocks[i];
+        int64_t wo = b->w_offset, bo = b->b_offset;
+        for (int t = 0; t < T; t++) {
+            const tnmtl_layer_info *lt = tnmtl_net_layer(m->nets[t], b->layer);
+            tnmtl_layer_params *v = &m->view[(size_t)t * m->n_layers + b->layer];
+            tnmtl_layer_params *g = &m->gview[(size_t)t * m->n_layers + b->layer];
+            v->w = m->params + wo;
+            v->b = m->params + bo;
+            g->w = m->grads + wo;
+            g->b = m->grads + bo;
+            if (!b->shared) {
+                wo += lt->n_weight;
+                bo += lt->n_bias;
+            }
+        }
+    }
+    return TNMTL_OK;
+}
+
+tnmtl_status tnmtl_mtl_create(const tnmtl_mtl_config *cfg, tnmtl_mtl **out, tnmtl_error *err)
+{
+    *out = NULL;
+    if (cfg->n_tasks < 1 || cfg->n_tasks > TNMTL_MAX_TASKS)
+        return tnmtl_fail(err, TNMTL_ERR_INVALID, "number of tasks %d is out of range [1, %d]", cfg->n_tasks,
+                          TNMTL_MAX_TASKS);
+    if (!(cfg->gamma >= 0) || !isfinite(cfg->gamma))
+        return tnmtl_fail(err, TNMTL_ERR_INVALID, "gamma must be a finite number >= 0, not %g", cfg->gamma);
+    if (cfg->method == TNMTL_METHOD_UD && cfg->ud_share < 0)
+        return tnmtl_fail(err, TNMTL_ERR_INVALID, "--share must be >= 0, not %d", cfg->ud_share);
+    tnmtl_mtl *m = calloc(1, sizeof *m);
+    if (!m) return tnmtl_fail(err, TNMTL_ERR_NOMEM, "out of memory creating the multi-task model");
+    m->cfg = *cfg;
+    m->n_tasks = cfg->n_tasks;
+    m->arch = strdup(cfg->arch ? cfg->arch : "");
+    m->n_out = tnmtl_calloc((size_t)cfg->n_tasks, sizeof(int), "output sizes", err);
+    m->nets = tnmtl_calloc((size_t)cfg->n_tasks, sizeof *m->nets, "task networks", err);
+    tnmtl_status st = TNMTL_ERR_NOMEM;
+    if (!m->arch || !m->n_out || !m->nets) goto fail;
+    memcpy(m->n_out, cfg->n_out, (size_t)cfg->n_tasks * sizeof(int));
+    m->cfg.arch = m->arch;
+    m->cfg.n_out = m->n_out;
+    for (int t = 0; t < m->n_tasks; t++) {
+        tnmtl_net_config nc = {m->arch, cfg->in_h, cfg->in_w, cfg->in_c, m->n_out[t], cfg->act};
+        st = tnmtl_net_create(&nc, &m->nets[t], err);
+        if (st) {
+            if (m->n_tasks > 1) tnmtl_error_prefix(err, "task %d", t);
+            goto fail;
+        }
+    }
+    m->n_layers = tnmtl_net_n_layers(m->nets[0]);
+    if (m->n_layers > TNMTL_MAX_LAYERS) {
+        st = tnmtl_fail(err, TNMTL_ERR_INVALID, "the architecture has %d layers, more than %d", m->n_layers,
+                        TNMTL_MAX_LAYERS);
+        goto fail;
+    }
+    st = layout_blocks(m, err);
+    if (st) goto fail;
+    *out = m;
+    return TNMTL_OK;
+fail:
+    tnmtl_mtl_free(m);
+    return st;
+}
+
+tnmtl_status tnmtl_mtl_init(tnmtl_mtl *m, uint64_t seed, tnmtl_error *err)
+{
+    /* Shared blocks alias task 0's memory; tasks t > 0 initialise theirs into
+     * scratch so every task draws the same stream whatever the method. */
+    int64_t scratch_n = 0;
+    for (int i = 0; i < m->n_blocks; i++)
+        if (m->blocks[i].shared) scratch_n += m->blocks[i].n_w + m->blocks[i].n_b;
+    float *scratch = tnmtl_calloc((size_t)scratch_n, sizeof(float), "initialisation scratch", err);
+    if (!scratch) return TNMTL_ERR_NOMEM;
+    tnmtl_rng base;
+    tnmtl_rng_seed(&base, seed);
+    for (int t = 0; t < m->n_tasks; t++) {
+        tnmtl_rng rng = tnmtl_rng_split(&base, (uint64_t)t);
+        tnmtl_layer_params views[TNMTL_MAX_LAYERS];
+        memcpy(views, &m->view[(size_t)t * m->n_layers], (size_t)m->n_layers * sizeof *views);
+        int64_t so = 0;
+        for (int i = 0; i < m->n_blocks && t > 0; i++) {
+            const tnmtl_param_block *b = &m->blocks[i];
+            if (!b->shared) continue;
+            views[b->layer].w = scratch + so;
+            views[b->layer].b = scratch + so + b->n_w;
+            so += b->n_w + b->n_b;
+        }
+        tnmtl_net_init_params(m->nets[t], views, &rng);
+    }
+    free(scratch);
+    memset(m->grads, 0, (size_t)m->n_params * sizeof(float));
+    return TNMTL_OK;
+}
+
+int tnmtl_mtl_n_stacked(const tnmtl_mtl *m)
+{
+    int n = 0;
+    for (int i = 0; i < m->n_blocks; i++) n += m->blocks[i].stacked;
+    return n;
+}
+
+/* src: task-major block [T][n_w] -> out: task-last tensor [n_w][T]. */
+void tnmtl_mtl_stack(const tnmtl_mtl *m, const tnmtl_param_block *b, const float *src, float *out)
+{
+    const int T = m->n_tasks;
+    const int64_t n = b->n_w;
+    enum { TILE = 64 };
+    for (int64_t i0 = 0; i0 < n; i0 += TILE) {
+        const int64_t i1 = i0 + TILE < n ? i0 + TILE : n;
+        for (int t = 0; t < T; t++) {
+            const float *s = src + (int64_t)t * n;
+            for (int64_t i = i0; i < i1; i++) out[i * T + t] = s[i];
+        }
+    }
+}
+
+void tnmtl_mtl_unstack_add(const tnmtl_mtl *m, const tnmtl_param_block *b, const float *in, float *dst)
+{
+    const int T = m->n_tasks;
+    const int64_t n = b->n_w;
+    enum { TILE = 64 };
+    for (int64_t i0 = 0; i0 < n; i0 += TILE) {
+        const int64_t i1 = i0 + TILE < n ? i0 + TILE : n;
+        for (int t = 0; t < T; t++) {
+            float *d = dst + (int64_t)t * n;
+            for (int64_t i = i0; i < i1; i++) d[i] += in[i * T + t];
+        }
+    }
+}
+
+tnmtl_status tnmtl_mtl_regulariser(tnmtl_mtl *m, int add_grad, double *value, tnmtl_error *err)
+{
+    *value = 0;
+    for (int i = 0; i < m->n_blocks; i++) {
+        const tnmtl_param_block *b = &m->blocks[i];
+        if (!b->stacked) continue;
+        tnmtl_mtl_stack(m, b, m->params + b->w_offset, m->stack);
+        double v;
+        tnmtl_status st = tnmtl_norm_eval(norm_of(m->cfg.method), b->ndim, b->shape, m->stack, b->gamma, &v,
+                                          NULL, add_grad ? m->stack_grad : NULL, err);
+        if (st) {
+            tnmtl_error_prefix(err, "regulariser of layer %d", b->layer);
+            return st;
+        }
+        *value += v;
+        if (add_grad) tnmtl_mtl_unstack_add(m, b, m->stack_grad, m->grads + b->w_offset);
+    }
+    return TNMTL_OK;
+}
+
+/* Grows the batch scratch to hold B examples. */
+static tnmtl_status ensure_batch(tnmtl_mtl *m, const tnmtl_dataset *ds, int B, tnmtl_error *err)
+{
+    if (B <= m->ws_batch) return TNMTL_OK;
+    tnmtl_workspace_free(m->ws);
+    m->ws = NULL;
+    free(m->xbuf);
+    free(m->dout);
+    free(m->tbuf);
+    free(m->lbuf);
+    free(m->ibuf);
+    m->xbuf = NULL;
+    m->dout = NULL;
+    m->tbuf = NULL;
+    m->lbuf = NULL;
+    m->ibuf = NULL;
+    m->ws_batch = 0;
+    int max_out = 1;
+    for (int t = 0; t < m->n_tasks; t++) max_out = m->n_out[t] > max_out ? m->n_out[t] : max_out;
+    tnmtl_status st = tnmtl_workspace_create((const tnmtl_net *const *)m->nets, m->n_tasks, B, 0, &m->ws, err);
+    if (st) return st;
+    const int64_t n_in = tnmtl_dataset_example_size(ds);
+    m->xbuf = tnmtl_calloc((size_t)B * (size_t)n_in, sizeof(float), "input batch", err);
+    m->dout = tnmtl_calloc((size_t)B * (size_t)max_out, sizeof(float), "output gradient", err);
+    m->tbuf = tnmtl_calloc((size_t)B, sizeof(float), "targets", err);
+    m->lbuf = tnmtl_calloc((size_t)B, sizeof(int), "labels", err);
+    m->ibuf = tnmtl_calloc((size_t)B, sizeof(int64_t), "batch indices", err);
+    if (!m->xbuf || !m->dout || !m->tbuf || !m->lbuf || !m->ibuf) return TNMTL_ERR_NOMEM;
+    m->ws_batch = B;
+    return TNMTL_OK;
+}
+
+static int64_t n_part(const tnmtl_split *s, tnmtl_part p, int t)
+{
+    return s->begin[p][t + 1] - s->begin[p][t];
+}
+
+static int batch_size_of(const tnmtl_mtl *m, const tnmtl_split *split, int batch)
+{
+    int64_t most = 0;
+    for (int t = 0; t < m->n_tasks; t++) most = n_part(split, TNMTL_PART_TRAIN, t) > most ? n_part(split, TNMTL_PART_TRAIN, t) : most;
+    if (batch > 0 && batch < most) return batch;
+    return (int)most;
+}
+
+int tnmtl_batch_indices(const tnmtl_split *split, int t, uint64_t seed, int64_t step, int batch,
+                        int64_t *idx)
+{
+    const int64_t n = n_part(split, TNMTL_PART_TRAIN, t);
+    const int64_t *train = split->idx[TNMTL_PART_TRAIN] + split->begin[TNMTL_PART_TRAIN][t];
+    if (batch <= 0 || batch >= n) {
+        memcpy(idx, train, (size_t)n * sizeof *idx);
+        return (int)n;
+    }
+    /* Positions step*batch .. +batch-1 of an endless sequence of epochs, each
+     * a fresh permutation drawn from (seed, task, epoch). */
+    int *perm = malloc((size_t)n * sizeof *perm);
+    int64_t cur_epoch = -1;
+    for (int j = 0; j < batch; j++) {
+        const int64_t pos = step * batch + j;
+        const int64_t epoch = pos / n;
+        if (epoch != cur_epoch) {
+            tnmtl_rng base, rng;
+            tnmtl_rng_seed(&base, seed ^ 0x6d74bd5e1a2f9c31ULL);
+            rng = tnmtl_rng_split(&base, ((uint64_t)t << 40) ^ (uint64_t)epoch);
+            for (int64_t i = 0; i < n; i++) perm[i] = (int)i;
+            tnmtl_rng_shuffle(&rng, perm, (size_t)n);
+            cur_epoch = epoch;
+        }
+        idx[j] = train[perm[pos % n]];
+    }
+    free(perm);
+    return batch;
+}
+
+/* Forward + loss (+ backward) of task t on examples idx[B]. */
+static double task_loss(tnmtl_mtl *m, const tnmtl_dataset *ds, int t, const int64_t *idx, int B, int backward)
+{
+    const tnmtl_net *net = m->nets[t];
+    const int C = m->n_out[t];
+    tnmtl_dataset_gather(ds, idx, B, m->xbuf, m->lbuf, m->tbuf);
+    const float *out = tnmtl_net_forward(net, &m->view[(size_t)t * m->n_layers], m->ws, m->xbuf, B);
+    double loss = ds->kind == TNMTL_TARGET_CLASS
+                      ? tnmtl_softmax_xent(out, m->lbuf, B, C, backward ? m->dout : NULL)
+                      : tnmtl_mse(out, m->tbuf, B, C, backward ? m->dout : NULL);
+    if (backward)
+        tnmtl_net_backward(net, &m->view[(size_t)t * m->n_layers], &m->gview[(size_t)t * m->n_layers], m->ws,
+                           m->dout, NULL, B);
+    return loss;
+}
+
+static tnmtl_status check_data(const tnmtl_mtl *m, const tnmtl_dataset *ds, const tnmtl_split *split,
+                               tnmtl_error *err)
+{
+    if (ds->n_tasks != m->n_tasks || split->n_tasks != m->n_tasks)
+        return tnmtl_fail(err, TNMTL_ERR_INVALID, "the data has %d tasks but the model %d", ds->n_tasks, m->n_tasks);
+    if (ds->in_h != m->cfg.in_h || ds->in_w != m->cfg.in_w || ds->in_c != m->cfg.in_c)
+        return tnmtl_fail(err, TNMTL_ERR_INVALID, "the data's examples are %dx%dx%d but the model expects %dx%dx%d",
+                          ds->in_h, ds->in_w, ds->in_c, m->cfg.in_h, m->cfg.in_w, m->cfg.in_c);
+    if (ds->kind != m->cfg.kind)
+        return tnmtl_fail(err, TNMTL_ERR_INVALID, "the data is %s but the model was built for %s",
+                          ds->kind == TNMTL_TARGET_CLASS ? "classification" : "regression",
+                          m->cfg.kind == TNMTL_TARGET_CLASS ? "classification" : "regression");
+    for (int t = 0; t < m->n_tasks; t++) {
+        if (ds->n_classes[t] != m->n_out[t])
+            return tnmtl_fail(err, TNMTL_ERR_INVALID, "task %d has %d classes in the data but %d outputs in the model", t,
+                              ds->n_classes[t], m->n_out[t]);
+        if (n_part(split, TNMTL_PART_TRAIN, t) < 1)
+            return tnmtl_fail(err, TNMTL_ERR_INVALID, "task %d has no training example", t);
+    }
+    return TNMTL_OK;
+}
+
+tnmtl_status tnmtl_mtl_objective(tnmtl_mtl *m, const tnmtl_dataset *ds, const tnmtl_split *split,
+                                 uint64_t seed, int64_t step, int batch, double *loss, double *reg,
+                                 tnmtl_error *err)
+{
+    tnmtl_status st = check_data(m, ds, split, err);
+    if (st) return st;
+    const int B = batch_size_of(m, split, batch);
+    if ((st = ensure_batch(m, ds, B, err))) return st;
+    memset(m->grads, 0, (size_t)m->n_params * sizeof(float));
+    double total = 0;
+    for (int t = 0; t < m->n_tasks; t++) {
+        int n = tnmtl_batch_indices(split, t, seed, step, batch, m->ibuf);
+        total += task_loss(m, ds, t, m->ibuf, n, 1);
+    }
+    *loss = total;
+    return tnmtl_mtl_regulariser(m, 1, reg, err);
+}
+
+tnmtl_status tnmtl_train(tnmtl_mtl *m, tnmtl_optim *opt, const tnmtl_dataset *ds,
+                         const tnmtl_split *split, const tnmtl_train_config *cfg, tnmtl_error *err)
+{
+    if (opt->n != m->n_params)
+        return tnmtl_fail(err, TNMTL_ERR_INTERNAL, "optimiser holds %lld parameters, the model %lld",
+                          (long long)opt->n, (long long)m->n_params);
+    const double t0 = tnmtl_now();
+    while (opt->step < cfg->steps) {
+        if (cfg->stop && *cfg->stop)
+            return tnmtl_fail(err, TNMTL_ERR_INVALID, "interrupted at step %lld", (long long)opt->step);
+        double loss, reg;
+        tnmtl_status st = tnmtl_mtl_objective(m, ds, split, cfg->seed, opt->step, cfg->batch, &loss, &reg, err);
+        if (st == TNMTL_ERR_NUMERIC || (st == TNMTL_OK && !(isfinite(loss) && isfinite(reg))))
+            return tnmtl_fail(err, TNMTL_ERR_NUMERIC,
+                              "training diverged at step %lld: loss %g, regulariser %g (try a smaller learning rate); "
+                              "the parameters of step %lld are kept",
+                              (long long)opt->step + 1, loss, st ? NAN : reg, (long long)opt->step);
+        if (st) return st;
+        if (tnmtl_first_nonfinite_f32(m->grads, (size_t)m->n_params) >= 0)
+            return tnmtl_fail(err, TNMTL_ERR_NUMERIC,
+                              "training diverged at step %lld: non-finite gradient; the parameters of step %lld are kept",
+                              (long long)opt->step + 1, (long long)opt->step);
+        tnmtl_optim_step(opt, m->params, m->grads);
+        if (cfg->progress) {
+            tnmtl_progress p = {opt->step, cfg->steps, loss, reg, tnmtl_now() - t0};
+            cfg->progress(cfg->progress_user, &p);
+        }
+        const int at_end = opt->step == cfg->steps;
+        if (cfg->checkpoint && (at_end || (cfg->save_every > 0 && opt->step % cfg->save_every == 0))) {
+            st = cfg->checkpoint(cfg->checkpoint_user, opt->step, err);
+            if (st) return st;
+        }
+    }
+    return TNMTL_OK;
+}
+
+tnmtl_status tnmtl_mtl_evaluate(tnmtl_mtl *m, const tnmtl_dataset *ds, const tnmtl_split *split,
+                                tnmtl_part part, double *metric, double *mean_loss, tnmtl_error *err)
+{
+    tnmtl_status st = check_data(m, ds, split, err);
+    if (st) return st;
+    enum { CHUNK = 256 };
+    int B = m->ws_batch > 0 ? m->ws_batch : CHUNK;
+    if ((st = ensure_batch(m, ds, B, err))) return st;
+    double loss_sum = 0;
+    int64_t loss_n = 0;
+    for (int t = 0; t < m->n_tasks; t++) {
+        const int64_t n = n_part(split, part, t);
+        const int64_t *idx = split->idx[part] + split->begin[part][t];
+        const int C = m->n_out[t];
+        int64_t correct = 0;
+        double sq = 0;
+        for (int64_t i0 = 0; i0 < n; i0 += B) {
+            const int nb = (int)(n - i0 < B ? n - i0 : B);
+            tnmtl_dataset_gather(ds, idx + i0, nb, m->xbuf, m->lbuf, m->tbuf);
+            const float *out = tnmtl_net_forward(m->nets[t], &m->view[(size_t)t * m->n_layers], m->ws, m->xbuf, nb);
+            if (ds->kind == TNMTL_TARGET_CLASS) {
+                loss_sum += nb * tnmtl_softmax_xent(out, m->lbuf, nb, C, NULL);
+                for (int i = 0; i < nb; i++) {
+                    int best = 0;
+                    for (int c = 1; c < C; c++)
+                        if (out[(int64_t)i * C + c] > out[(int64_t)i * C + best]) best = c;
+                    correct += best == m->lbuf[i];
+                }
+            } else {
+                double l = tnmtl_mse(out, m->tbuf, nb, C, NULL);
+                loss_sum += nb * l;
+                sq += nb * C * l;
+            }
+            loss_n += nb;
+        }
+        if (n == 0)
+            metric[t] = NAN;
+        else
+            metric[t] = ds->kind == TNMTL_TARGET_CLASS ? (double)correct / (double)n : sqrt(sq / (double)(n * C));
+    }
+    if (mean_loss) *mean_loss = loss_n ? loss_sum / (double)loss_n : NAN;
+    return TNMTL_OK;
+}

@@ -1,0 +1,184 @@
+/* report.c - sharing report: per-layer task similarity, rho, spectrum. */
+#include "tnmtl/report.h"
+
+#include <cblas.h>
+#include <lapacke.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "util.h"
+
+void tnmtl_sharing_report_free(tnmtl_sharing_report *r)
+{
+    if (!r) return;
+    for (int k = 0; k < r->n_layers && r->layers; k++) {
+        free(r->layers[k].sv);
+        free(r->layers[k].similarity);
+    }
+    free(r->layers);
+    free(r->similarity);
+    memset(r, 0, sizeof *r);
+}
+
+static void layer_name(const tnmtl_layer_info *li, char *buf, size_t cap)
+{
+    if (li->kind == TNMTL_LAYER_CONV)
+        snprintf(buf, cap, "conv %dx%dx%dx%d", li->weight_shape[0], li->weight_shape[1], li->weight_shape[2],
+                 li->weight_shape[3]);
+    else
+        snprintf(buf, cap, "%s %dx%d", li->is_output ? "out" : "fc", li->weight_shape[0], li->weight_shape[1]);
+}
+
+/* Fills L from the Gram matrix G[T][T] of the task weight vectors. */
+static tnmtl_status analyse_gram(int T, double *G, tnmtl_layer_sharing *L, tnmtl_error *err)
+{
+    double pair_sum = 0;
+    for (int s = 0; s < T; s++)
+        for (int t = 0; t < T; t++) {
+            double den = sqrt(G[s * T + s] * G[t * T + t]);
+            double c = s == t ? 1.0 : den > 0 ? G[s * T + t] / den : 0.0;
+            L->similarity[s * T + t] = c;
+            if (s < t) pair_sum += c;
+        }
+    L->rho = T > 1 ? pair_sum / (0.5 * T * (T - 1)) : 1.0;
+
+    double *w = tnmtl_malloc((size_t)T * sizeof *w, "eigenvalues", err);
+    if (!w) return TNMTL_ERR_NOMEM;
+    /* Eigenvalues of G are the squared singular values of the unfolding. */
+    lapack_int info = LAPACKE_dsyev(LAPACK_ROW_MAJOR, 'N', 'U', T, G, T, w);
+    if (info != 0) {
+        free(w);
+        return tnmtl_fail(err, TNMTL_ERR_NUMERIC, "eigenvalue solver failed (info %d)", (int)info);
+    }
+    double sum = 0;
+    for (int i = 0; i < L->n_sv; i++) {
+        double lam = w[T - 1 - i]; /* ascending -> descending */
+        L->sv[i] = sqrt(lam > 0 ? lam : 0);
+        sum += L->sv[i];
+    }
+    double entropy = 0;
+    for (int i = 0; i < L->n_sv; i++) {
+        L->sv[i] = sum > 0 ? L->sv[i] / sum : 0;
+        if (L->sv[i] > 0) entropy -= L->sv[i] * log(L->sv[i]);
+    }
+    L->eff_rank = sum > 0 ? exp(entropy) : 0;
+    free(w);
+    return TNMTL_OK;
+}
+
+tnmtl_status tnmtl_sharing_report_make(const tnmtl_mtl *m, tnmtl_sharing_report *r, tnmtl_error *err)
+{
+    memset(r, 0, sizeof *r);
+    const int T = m->n_tasks;
+    r->n_tasks = T;
+    int n = 0;
+    for (int i = 0; i < m->n_blocks; i++) n += m->blocks[i].shareable;
+    r->layers = tnmtl_calloc((size_t)n, sizeof *r->layers, "sharing report", err);
+    r->similarity = tnmtl_calloc((size_t)T * T, sizeof(double), "similarity matrix", err);
+    float *gram32 = tnmtl_calloc((size_t)T * T, sizeof(float), "Gram matrix", err);
+    double *G = tnmtl_calloc((size_t)T * T, sizeof(double), "Gram matrix", err);
+    tnmtl_status st = TNMTL_ERR_NOMEM;
+    if (!r->layers || !r->similarity || !gram32 || !G) goto done;
+    for (int i = 0; i < m->n_blocks; i++) {
+        const tnmtl_param_block *b = &m->blocks[i];
+        if (!b->shareable) continue;
+        tnmtl_layer_sharing *L = &r->layers[r->n_layers++];
+        L->layer = b->layer;
+        L->shared = b->shared;
+        L->stacked = b->stacked;
+        layer_name(tnmtl_net_layer(m->nets[0], b->layer), L->name, sizeof L->name);
+        L->n_sv = (int)(b->n_w < T ? b->n_w : T);
+        L->sv = tnmtl_calloc((size_t)L->n_sv, sizeof(double), "singular values", err);
+        L->similarity = tnmtl_calloc((size_t)T * T, sizeof(double), "similarity matrix", err);
+        if (!L->sv || !L->similarity) goto done;
+        const float *W = m->params + b->w_offset; /* [T][n_w], or [n_w] if shared */
+        if (b->shared) {
+            double nn = 0;
+            for (int64_t j = 0; j < b->n_w; j++) nn += (double)W[j] * W[j];
+            for (int s = 0; s < T * T; s++) G[s] = nn;
+        } else {
+            /* G = W W^T: float products, then the small result in double. */
+            cblas_ssyrk(CblasRowMajor, CblasUpper, CblasNoTrans, T, (int)b->n_w, 1.0f, W, (int)b->n_w, 0.0f,
+                        gram32, T);
+            for (int s = 0; s < T; s++)
+                for (int t = s; t < T; t++) G[s * T + t] = G[t * T + s] = gram32[s * T + t];
+        }
+        if ((st = analyse_gram(T, G, L, err))) goto done;
+        for (int s = 0; s < T * T; s++) r->similarity[s] += L->similarity[s];
+    }
+    for (int s = 0; s < T * T && r->n_layers; s++) r->similarity[s] /= r->n_layers;
+    st = TNMTL_OK;
+done:
+    free(gram32);
+    free(G);
+    if (st) tnmtl_sharing_report_free(r);
+    return st;
+}
+
+struct csv_job { const tnmtl_sharing_report *r; const double *S; char *const *names; };
+
+static void write_name(FILE *f, const char *name)
+{
+    fputc('"', f);
+    for (const char *p = name; *p; p++) {
+        if (*p == '"') fputc('"', f);
+        fputc(*p, f);
+    }
+    fputc('"', f);
+}
+
+static int write_similarity_csv(FILE *f, void *user)
+{
+    const struct csv_job *j = user;
+    const int T = j->r->n_tasks;
+    fprintf(f, "task");
+    for (int t = 0; t < T; t++) {
+        fputc(',', f);
+        write_name(f, j->names[t]);
+    }
+    fputc('\n', f);
+    for (int s = 0; s < T; s++) {
+        write_name(f, j->names[s]);
+        for (int t = 0; t < T; t++) fprintf(f, ",%.6f", j->S[s * T + t]);
+        fputc('\n', f);
+    }
+    return ferror(f) ? -1 : 0;
+}
+
+static int write_sharing_json(FILE *f, void *user)
+{
+    const tnmtl_sharing_report *r = user;
+    fprintf(f, "{\"n_tasks\": %d, \"layers\": [", r->n_tasks);
+    for (int k = 0; k < r->n_layers; k++) {
+        const tnmtl_layer_sharing *L = &r->layers[k];
+        fprintf(f, "%s\n  {\"layer\": %d, \"name\": \"%s\", \"shared\": %s, \"regularised\": %s, \"rho\": %.6f, "
+                   "\"effective_rank\": %.4f, \"singular_values\": [",
+                k ? "," : "", L->layer, L->name, L->shared ? "true" : "false", L->stacked ? "true" : "false", L->rho,
+                L->eff_rank);
+        for (int i = 0; i < L->n_sv; i++) fprintf(f, "%s%.6g", i ? ", " : "", L->sv[i]);
+        fprintf(f, "]}");
+    }
+    fprintf(f, "\n]}\n");
+    return ferror(f) ? -1 : 0;
+}
+
+tnmtl_status tnmtl_sharing_report_write(const tnmtl_sharing_report *r, char *const *task_names,
+                                        const char *dir, tnmtl_error *err)
+{
+    char path[4096];
+    tnmtl_status st = tnmtl_mkdir_p(dir, err);
+    if (st) return st;
+    snprintf(path, sizeof path, "%s/sharing.json", dir);
+    if ((st = tnmtl_write_file_atomic(path, write_sharing_json, (void *)r, err))) return st;
+    struct csv_job job = {r, r->similarity, task_names};
+    snprintf(path, sizeof path, "%s/similarity.csv", dir);
+    if ((st = tnmtl_write_file_atomic(path, write_similarity_csv, &job, err))) return st;
+    for (int k = 0; k < r->n_layers; k++) {
+        job.S = r->layers[k].similarity;
+        snprintf(path, sizeof path, "%s/similarity_layer%d.csv", dir, r->layers[k].layer);
+        if ((st = tnmtl_write_file_atomic(path, write_similarity_csv, &job, err))) return st;
+    }
+    return TNMTL_OK;
+}

@@ -1,0 +1,382 @@
+/* test_mtl.c - the multi-task model: layout, sharing, the full objective's
+ * gradient against finite differences in double, determinism, report. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "testutil.h"
+#include "tnmtl.h"
+#include "tnmtl/mtl.h"
+#include "tnmtl/report.h"
+
+enum { T = 3, H = 8, W = 8, PER_CLASS = 6 };
+static const int classes[T] = {3, 4, 2};
+
+/* A small classification dataset with float features: class c of task t is
+ * a fixed random pattern plus noise. */
+static void make_data(tnmtl_dataset *ds, tnmtl_split *split)
+{
+    memset(ds, 0, sizeof *ds);
+    ds->n_tasks = T;
+    ds->in_h = H;
+    ds->in_w = W;
+    ds->in_c = 1;
+    ds->kind = TNMTL_TARGET_CLASS;
+    int64_t n = 0;
+    for (int t = 0; t < T; t++) n += classes[t] * PER_CLASS;
+    ds->n_examples = n;
+    ds->task_begin = calloc(T + 1, sizeof(int64_t));
+    ds->n_classes = calloc(T, sizeof(int));
+    ds->label = calloc((size_t)n, sizeof(int));
+    ds->features = calloc((size_t)n * H * W, sizeof(float));
+    ds->task_names = calloc(T, sizeof(char *));
+    tnmtl_rng rng;
+    tnmtl_rng_seed(&rng, 7);
+    int64_t i = 0;
+    for (int t = 0; t < T; t++) {
+        ds->n_classes[t] = classes[t];
+        ds->task_names[t] = strdup(t == 0 ? "a" : t == 1 ? "b" : "c");
+        ds->task_begin[t] = i;
+        float proto[8][H * W];
+        for (int c = 0; c < classes[t]; c++)
+            for (int p = 0; p < H * W; p++) proto[c][p] = (float)tnmtl_rng_normal(&rng);
+        for (int c = 0; c < classes[t]; c++)
+            for (int k = 0; k < PER_CLASS; k++, i++) {
+                ds->label[i] = c;
+                for (int p = 0; p < H * W; p++)
+                    ds->features[i * H * W + p] = proto[c][p] + 0.5f * (float)tnmtl_rng_normal(&rng);
+            }
+    }
+    ds->task_begin[T] = i;
+    tnmtl_error err;
+    assert_int_equal(tnmtl_dataset_validate(ds, &err), TNMTL_OK);
+    assert_int_equal(tnmtl_split_make(ds, 0.5, 0.0, 3, split, &err), TNMTL_OK);
+}
+
+static tnmtl_mtl *make_model(tnmtl_method method, int share, const char *arch)
+{
+    tnmtl_mtl_config c = {0};
+    c.arch = arch;
+    c.act = TNMTL_ACT_TANH;
+    c.in_h = H;
+    c.in_w = W;
+    c.in_c = 1;
+    c.n_tasks = T;
+    c.n_out = classes;
+    c.kind = TNMTL_TARGET_CLASS;
+    c.method = method;
+    c.ud_share = share;
+    c.gamma = 0.05;
+    tnmtl_mtl *m = NULL;
+    tnmtl_error err;
+    tnmtl_status st = tnmtl_mtl_create(&c, &m, &err);
+    if (st) fprintf(stderr, "%s\n", err.msg);
+    assert_int_equal(st, TNMTL_OK);
+    assert_int_equal(tnmtl_mtl_init(m, 11, &err), TNMTL_OK);
+    return m;
+}
+
+static const char *ARCH = "conv3x3,pool2,fc5";
+
+static void test_layout(void **state)
+{
+    (void)state;
+    tnmtl_mtl *stl = make_model(TNMTL_METHOD_STL, 0, ARCH);
+    int64_t sum = 0;
+    for (int t = 0; t < T; t++) sum += tnmtl_net_param_count(stl->nets[t]);
+    assert_int_equal(stl->n_params, sum);
+    /* Every parameter belongs to exactly one view of one task. */
+    char *owner = calloc((size_t)stl->n_params, 1);
+    for (int t = 0; t < T; t++)
+        for (int l = 0; l < stl->n_layers; l++) {
+            const tnmtl_layer_info *li = tnmtl_net_layer(stl->nets[t], l);
+            if (!li->n_weight) continue;
+            const tnmtl_layer_params *v = &stl->view[t * stl->n_layers + l];
+            for (int64_t j = 0; j < li->n_weight; j++) owner[v->w - stl->params + j]++;
+            for (int64_t j = 0; j < li->n_bias; j++) owner[v->b - stl->params + j]++;
+        }
+    for (int64_t j = 0; j < stl->n_params; j++) assert_int_equal(owner[j], 1);
+    free(owner);
+    /* conv and fc5 shareable, output not (sizes differ). */
+    int shareable = 0;
+    for (int i = 0; i < stl->n_blocks; i++) shareable += stl->blocks[i].shareable;
+    assert_int_equal(shareable, 2);
+
+    /* UD sharing the first layer: one copy, every task points to it. */
+    tnmtl_mtl *ud = make_model(TNMTL_METHOD_UD, 1, ARCH);
+    const tnmtl_layer_info *conv = tnmtl_net_layer(ud->nets[0], 0);
+    assert_int_equal(ud->n_params, sum - (T - 1) * (conv->n_weight + conv->n_bias));
+    for (int t = 1; t < T; t++) assert_ptr_equal(ud->view[t * ud->n_layers].w, ud->view[0].w);
+    /* Shared layers start from task 0's values; task-specific ones are the same as STL's. */
+    assert_memory_equal(ud->view[0].w, stl->view[0].w, (size_t)conv->n_weight * sizeof(float));
+    tnmtl_error err;
+    tnmtl_mtl *bad;
+    tnmtl_mtl_config c = ud->cfg;
+    c.ud_share = 3;
+    assert_int_equal(tnmtl_mtl_create(&c, &bad, &err), TNMTL_ERR_INVALID);
+    assert_non_null(strstr(err.msg, "shareable"));
+    tnmtl_mtl_free(stl);
+    tnmtl_mtl_free(ud);
+}
+
+static void test_stack_roundtrip(void **state)
+{
+    (void)state;
+    tnmtl_mtl *m = make_model(TNMTL_METHOD_TUCKER, 0, ARCH);
+    for (int i = 0; i < m->n_blocks; i++) {
+        const tnmtl_param_block *b = &m->blocks[i];
+        if (!b->stacked) continue;
+        float *src = m->params + b->w_offset;
+        float *stack = calloc((size_t)(b->n_w * T), sizeof(float));
+        float *back = calloc((size_t)(b->n_w * T), sizeof(float));
+        tnmtl_mtl_stack(m, b, src, stack);
+        for (int t = 0; t < T; t++)
+            for (int64_t j = 0; j < b->n_w; j++) assert_true(stack[j * T + t] == src[t * b->n_w + j]);
+        tnmtl_mtl_unstack_add(m, b, stack, back);
+        assert_memory_equal(back, src, (size_t)(b->n_w * T) * sizeof(float));
+        assert_int_equal(b->shape[b->ndim - 1], T);
+        free(stack);
+        free(back);
+    }
+    tnmtl_mtl_free(m);
+}
+
+/* The objective in double: f64 task networks on the same batches plus the
+ * f64 norms, evaluated at dparams (a double copy of the layout). */
+static double objective_f64(const tnmtl_mtl *m, const tnmtl_dataset *ds, const tnmtl_split *split, double *dparams)
+{
+    tnmtl_error err;
+    tnmtl_workspace *ws;
+    assert_int_equal(tnmtl_workspace_create((const tnmtl_net *const *)m->nets, T, 64, 1, &ws, &err), TNMTL_OK);
+    double total = 0;
+    int64_t idx[64];
+    int labels[64];
+    const int64_t n_in = H * W;
+    float *xf = calloc(64 * n_in, sizeof(float));
+    double *x = calloc(64 * n_in, sizeof(double));
+    for (int t = 0; t < T; t++) {
+        tnmtl_layer_params_f64 v[TNMTL_MAX_LAYERS];
+        for (int l = 0; l < m->n_layers; l++) {
+            const tnmtl_layer_params *fv = &m->view[t * m->n_layers + l];
+            v[l].w = fv->w ? dparams + (fv->w - m->params) : NULL;
+            v[l].b = fv->b ? dparams + (fv->b - m->params) : NULL;
+        }
+        int n = tnmtl_batch_indices(split, t, 5, 0, 0, idx);
+        tnmtl_dataset_gather(ds, idx, n, xf, labels, NULL);
+        for (int64_t j = 0; j < n * n_in; j++) x[j] = xf[j];
+        const double *out = tnmtl_net_forward_f64(m->nets[t], v, ws, x, n);
+        total += tnmtl_softmax_xent_f64(out, labels, n, classes[t], NULL);
+    }
+    for (int i = 0; i < m->n_blocks; i++) {
+        const tnmtl_param_block *b = &m->blocks[i];
+        if (!b->stacked) continue;
+        double *stack = calloc((size_t)(b->n_w * T), sizeof(double));
+        for (int t = 0; t < T; t++)
+            for (int64_t j = 0; j < b->n_w; j++) stack[j * T + t] = dparams[b->w_offset + t * b->n_w + j];
+        tnmtl_norm_method nm = m->cfg.method == TNMTL_METHOD_LAF ? TNMTL_NORM_LAF
+                               : m->cfg.method == TNMTL_METHOD_TT ? TNMTL_NORM_TT : TNMTL_NORM_TUCKER;
+        double v;
+        assert_int_equal(tnmtl_norm_eval_f64(nm, b->ndim, b->shape, stack, b->gamma, &v, NULL, NULL, &err), TNMTL_OK);
+        total += v;
+        free(stack);
+    }
+    free(x);
+    free(xf);
+    tnmtl_workspace_free(ws);
+    return total;
+}
+
+static void check_objective_gradient(tnmtl_method method, int share)
+{
+    tnmtl_dataset ds;
+    tnmtl_split split;
+    make_data(&ds, &split);
+    tnmtl_mtl *m = make_model(method, share, ARCH);
+    tnmtl_error err;
+    double loss, reg;
+    assert_int_equal(tnmtl_mtl_objective(m, &ds, &split, 5, 0, 0, &loss, &reg, &err), TNMTL_OK);
+    if (method == TNMTL_METHOD_STL || method == TNMTL_METHOD_UD) assert_true(reg == 0);
+    else assert_true(reg > 0);
+
+    double *dp = calloc((size_t)m->n_params, sizeof(double));
+    for (int64_t j = 0; j < m->n_params; j++) dp[j] = m->params[j];
+    const double J0 = objective_f64(m, &ds, &split, dp);
+    assert_true(fabs(J0 - (loss + reg)) <= 1e-4 * fabs(J0));
+
+    /* Every parameter: float analytic gradient vs central differences in double. */
+    const double h = 1e-5;
+    double worst = 0;
+    int64_t worst_j = -1;
+    for (int64_t j = 0; j < m->n_params; j++) {
+        const double keep = dp[j];
+        dp[j] = keep + h;
+        const double jp = objective_f64(m, &ds, &split, dp);
+        dp[j] = keep - h;
+        const double jm = objective_f64(m, &ds, &split, dp);
+        dp[j] = keep;
+        const double fd = (jp - jm) / (2 * h);
+        const double e = fabs(fd - m->grads[j]) / (1e-4 + 1e-3 * fabs(fd));
+        if (e > worst) {
+            worst = e;
+            worst_j = j;
+        }
+    }
+    if (worst > 1) fprintf(stderr, "%s: worst gradient error at parameter %lld: analytic %g\n",
+                           tnmtl_method_name(method), (long long)worst_j, m->grads[worst_j]);
+    assert_true(worst <= 1);
+    free(dp);
+    tnmtl_mtl_free(m);
+    tnmtl_split_free(&split);
+    tnmtl_dataset_free(&ds);
+}
+
+static void test_gradient_stl(void **state) { (void)state; check_objective_gradient(TNMTL_METHOD_STL, 0); }
+static void test_gradient_ud(void **state) { (void)state; check_objective_gradient(TNMTL_METHOD_UD, 1); }
+static void test_gradient_laf(void **state) { (void)state; check_objective_gradient(TNMTL_METHOD_LAF, 0); }
+static void test_gradient_tucker(void **state) { (void)state; check_objective_gradient(TNMTL_METHOD_TUCKER, 0); }
+static void test_gradient_tt(void **state) { (void)state; check_objective_gradient(TNMTL_METHOD_TT, 0); }
+
+static void train_steps(tnmtl_mtl *m, const tnmtl_dataset *ds, const tnmtl_split *split, int64_t steps)
+{
+    tnmtl_optim opt;
+    tnmtl_optim_config oc;
+    tnmtl_error err;
+    tnmtl_optim_defaults(TNMTL_OPTIM_ADAM, &oc);
+    oc.lr = 0.01;
+    assert_int_equal(tnmtl_optim_init(&opt, &oc, m->n_params, &err), TNMTL_OK);
+    tnmtl_train_config tc = {0};
+    tc.steps = steps;
+    tc.batch = 4;
+    tc.seed = 9;
+    assert_int_equal(tnmtl_train(m, &opt, ds, split, &tc, &err), TNMTL_OK);
+    assert_int_equal(opt.step, steps);
+    tnmtl_optim_free(&opt);
+}
+
+static void test_determinism_and_learning(void **state)
+{
+    (void)state;
+    tnmtl_dataset ds;
+    tnmtl_split split;
+    make_data(&ds, &split);
+    tnmtl_mtl *a = make_model(TNMTL_METHOD_TT, 0, ARCH), *b = make_model(TNMTL_METHOD_TT, 0, ARCH);
+    tnmtl_error err;
+    double before[T], after[T], loss;
+    assert_int_equal(tnmtl_mtl_evaluate(a, &ds, &split, TNMTL_PART_TRAIN, before, &loss, &err), TNMTL_OK);
+    train_steps(a, &ds, &split, 60);
+    train_steps(b, &ds, &split, 60);
+    assert_memory_equal(a->params, b->params, (size_t)a->n_params * sizeof(float));
+    assert_int_equal(tnmtl_mtl_evaluate(a, &ds, &split, TNMTL_PART_TRAIN, after, &loss, &err), TNMTL_OK);
+    for (int t = 0; t < T; t++) assert_true(after[t] >= 0.99); /* separable training data is learned */
+    tnmtl_mtl_free(a);
+    tnmtl_mtl_free(b);
+    tnmtl_split_free(&split);
+    tnmtl_dataset_free(&ds);
+}
+
+static void test_batches_are_pure(void **state)
+{
+    (void)state;
+    tnmtl_dataset ds;
+    tnmtl_split split;
+    make_data(&ds, &split);
+    int64_t a[8], b[8];
+    const int64_t n = split.begin[0][1] - split.begin[0][0];
+    /* Every training example of a task appears once per epoch. */
+    int64_t seen[64] = {0};
+    for (int64_t s = 0; s * 3 < 2 * n; s++) {
+        int k = tnmtl_batch_indices(&split, 0, 1, s, 3, a);
+        assert_int_equal(k, 3);
+        tnmtl_batch_indices(&split, 0, 1, s, 3, b);
+        assert_memory_equal(a, b, sizeof(int64_t) * 3);
+        for (int j = 0; j < 3; j++) {
+            assert_true(a[j] >= ds.task_begin[0] && a[j] < ds.task_begin[1]);
+            if (s * 3 + j < n) seen[a[j] - ds.task_begin[0]]++;
+        }
+    }
+    int64_t total = 0;
+    for (int j = 0; j < 64; j++) {
+        assert_true(seen[j] <= 1);
+        total += seen[j];
+    }
+    assert_int_equal(total, n);
+    tnmtl_split_free(&split);
+    tnmtl_dataset_free(&ds);
+}
+
+static void test_report(void **state)
+{
+    (void)state;
+    tnmtl_error err;
+    tnmtl_sharing_report r;
+    /* Hard-shared layer: rho = 1 and effective rank 1. */
+    tnmtl_mtl *ud = make_model(TNMTL_METHOD_UD, 1, ARCH);
+    assert_int_equal(tnmtl_sharing_report_make(ud, &r, &err), TNMTL_OK);
+    assert_int_equal(r.n_layers, 2);
+    assert_true(r.layers[0].shared);
+    assert_true(fabs(r.layers[0].rho - 1) < 1e-9);
+    assert_true(fabs(r.layers[0].eff_rank - 1) < 1e-6);
+    /* Independent random layers (fc 64x5 per task): rho near 0, rank near T. */
+    assert_true(fabs(r.layers[1].rho) < 0.2);
+    assert_true(r.layers[1].eff_rank > T - 0.5);
+    double s = 0;
+    for (int i = 0; i < r.layers[1].n_sv; i++) s += r.layers[1].sv[i];
+    assert_true(fabs(s - 1) < 1e-9);
+    tnmtl_sharing_report_free(&r);
+    tnmtl_mtl_free(ud);
+    /* Identical task weights that are not hard-shared also give rho = 1. */
+    tnmtl_mtl *m = make_model(TNMTL_METHOD_LAF, 0, ARCH);
+    const tnmtl_param_block *b = &m->blocks[1];
+    for (int t = 1; t < T; t++)
+        memcpy(m->params + b->w_offset + t * b->n_w, m->params + b->w_offset, (size_t)b->n_w * sizeof(float));
+    assert_int_equal(tnmtl_sharing_report_make(m, &r, &err), TNMTL_OK);
+    assert_true(fabs(r.layers[1].rho - 1) < 1e-6);
+    assert_true(r.layers[1].similarity[0 * T + 2] > 0.999999);
+    tnmtl_sharing_report_free(&r);
+    tnmtl_mtl_free(m);
+}
+
+static void test_bad_config(void **state)
+{
+    (void)state;
+    tnmtl_error err;
+    tnmtl_mtl *m;
+    tnmtl_mtl_config c = {0};
+    c.arch = "conv3x9";
+    c.in_h = H;
+    c.in_w = W;
+    c.in_c = 1;
+    c.n_tasks = T;
+    c.n_out = classes;
+    assert_int_not_equal(tnmtl_mtl_create(&c, &m, &err), TNMTL_OK); /* 9x9 kernel on 8x8 */
+    assert_non_null(strstr(err.msg, "conv3x9"));
+    c.arch = ARCH;
+    c.gamma = NAN;
+    assert_int_equal(tnmtl_mtl_create(&c, &m, &err), TNMTL_ERR_INVALID);
+    c.gamma = 0;
+    c.n_tasks = 0;
+    assert_int_equal(tnmtl_mtl_create(&c, &m, &err), TNMTL_ERR_INVALID);
+    tnmtl_method meth;
+    assert_int_equal(tnmtl_method_parse("tuker", &meth, &err), TNMTL_ERR_INVALID);
+    assert_non_null(strstr(err.msg, "tuker"));
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_layout),           cmocka_unit_test(test_stack_roundtrip),
+        cmocka_unit_test(test_gradient_stl),     cmocka_unit_test(test_gradient_ud),
+        cmocka_unit_test(test_gradient_laf),     cmocka_unit_test(test_gradient_tucker),
+        cmocka_unit_test(test_gradient_tt),      cmocka_unit_test(test_determinism_and_learning),
+        cmocka_unit_test(test_batches_are_pure), cmocka_unit_test(test_report),
+        cmocka_unit_test(test_bad_config),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
