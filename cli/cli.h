@@ -33,5 +33,8 @@ tnmtl_status cli_parse_double_list(const char *opt, const char *s, double *out, 
 
 /* Subcommands: each returns the process exit code. */
 int cmd_norm(int argc, char **argv);
+int cmd_train(int argc, char **argv);
+int cmd_eval(int argc, char **argv);
+int cmd_compare(int argc, char **argv);
 
 #endif

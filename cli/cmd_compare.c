@@ -1,0 +1,323 @@
+/* cmd_compare.c - `tnmtl compare`: STL, UD-MTL and TNRMTL side by side over
+ * seeds, as a Markdown table (stdout) and CSV.  With --out every run keeps
+ * its own folder; a killed comparison restarted with the same command skips
+ * the finished runs and resumes the unfinished one from its checkpoint. */
+#include <cJSON.h>
+#include <math.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "cli.h"
+#include "run.h"
+#include "session.h"
+#include "tnmtl/checkpoint.h"
+#include "util.h"
+
+#define MAX_METHODS 5
+#define MAX_SEEDS 100
+#define MAX_REPORTED_LAYERS 16
+
+static const char compare_usage[] =
+    "usage: tnmtl compare [OPTIONS]\n\n"
+    "Trains every method on the same data, splits and initialisations, one run\n"
+    "per method and seed, and prints a table: mean (std) held-out accuracy (or\n"
+    "RMSE), the paired difference to STL, per-layer sharing rho, training time.\n\n"
+    "  --methods LIST       comma list of stl,ud,laf,tucker,tt (default all five)\n"
+    "  --seeds LIST         seeds: 0-9 or 0,1,2 (default 0); each seed sets --seed\n"
+    "                       and the split\n"
+    "  --out DIR            write table.md, table.csv and one folder per run\n"
+    "                       (rerunning the same command resumes a killed comparison)\n"
+    "  --quiet              no progress output\n\n"
+    "Every option of 'tnmtl train' applies to all runs.\n";
+
+typedef struct run_result {
+    int done;
+    double metric;                     /* test mean accuracy or RMSE */
+    double seconds;
+    int n_layers;
+    double rho[MAX_REPORTED_LAYERS];
+    char layer_name[MAX_REPORTED_LAYERS][48];
+} run_result;
+
+static tnmtl_status parse_methods(const char *s, tnmtl_method *out, int *n, tnmtl_error *err)
+{
+    *n = 0;
+    char buf[256];
+    if (strlen(s) >= sizeof buf) return tnmtl_fail(err, TNMTL_ERR_INVALID, "--methods: list too long");
+    snprintf(buf, sizeof buf, "%s", s);
+    for (char *save = NULL, *tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+        if (*n >= MAX_METHODS) return tnmtl_fail(err, TNMTL_ERR_INVALID, "--methods: at most %d methods", MAX_METHODS);
+        tnmtl_status st = tnmtl_method_parse(tok, &out[*n], err);
+        if (st) return st;
+        for (int i = 0; i < *n; i++)
+            if (out[i] == out[*n]) return tnmtl_fail(err, TNMTL_ERR_INVALID, "--methods: '%s' is listed twice", tok);
+        (*n)++;
+    }
+    if (*n == 0) return tnmtl_fail(err, TNMTL_ERR_INVALID, "--methods: empty list");
+    return TNMTL_OK;
+}
+
+static tnmtl_status parse_seeds(const char *s, long *out, int *n, tnmtl_error *err)
+{
+    *n = 0;
+    char buf[512];
+    if (strlen(s) >= sizeof buf) return tnmtl_fail(err, TNMTL_ERR_INVALID, "--seeds: list too long");
+    snprintf(buf, sizeof buf, "%s", s);
+    for (char *save = NULL, *tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+        long lo, hi;
+        char *dash = strchr(tok, '-');
+        tnmtl_status st;
+        if (dash) {
+            *dash = '\0';
+            if ((st = cli_parse_int("--seeds", tok, 0, 2147483647L, &lo, err)) ||
+                (st = cli_parse_int("--seeds", dash + 1, lo, 2147483647L, &hi, err)))
+                return st;
+        } else {
+            if ((st = cli_parse_int("--seeds", tok, 0, 2147483647L, &lo, err))) return st;
+            hi = lo;
+        }
+        for (long v = lo; v <= hi; v++) {
+            if (*n >= MAX_SEEDS) return tnmtl_fail(err, TNMTL_ERR_INVALID, "--seeds: at most %d seeds", MAX_SEEDS);
+            out[(*n)++] = v;
+        }
+    }
+    if (*n == 0) return tnmtl_fail(err, TNMTL_ERR_INVALID, "--seeds: empty list");
+    return TNMTL_OK;
+}
+
+static void collect(const cJSON *r, int cls, run_result *out)
+{
+    const cJSON *test = cJSON_GetObjectItemCaseSensitive(r, "test");
+    const cJSON *m = cJSON_GetObjectItemCaseSensitive(test, cls ? "mean_accuracy" : "mean_rmse");
+    out->metric = cJSON_IsNumber(m) ? m->valuedouble : NAN;
+    const cJSON *secs = cJSON_GetObjectItemCaseSensitive(r, "train_seconds");
+    out->seconds = cJSON_IsNumber(secs) ? secs->valuedouble : NAN;
+    const cJSON *sh = cJSON_GetObjectItemCaseSensitive(r, "sharing"), *l;
+    out->n_layers = 0;
+    cJSON_ArrayForEach(l, sh)
+    {
+        if (out->n_layers >= MAX_REPORTED_LAYERS) break;
+        const cJSON *rho = cJSON_GetObjectItemCaseSensitive(l, "rho");
+        const cJSON *name = cJSON_GetObjectItemCaseSensitive(l, "name");
+        out->rho[out->n_layers] = cJSON_IsNumber(rho) ? rho->valuedouble : NAN;
+        snprintf(out->layer_name[out->n_layers], sizeof out->layer_name[0], "%s",
+                 cJSON_IsString(name) ? name->valuestring : "?");
+        out->n_layers++;
+    }
+    out->done = 1;
+}
+
+/* Loads DIR/results.json of a finished run; 0 if there is none. */
+static int load_finished(const char *dir, int cls, run_result *out)
+{
+    char path[8192];
+    snprintf(path, sizeof path, "%s/results.json", dir);
+    unsigned char *text;
+    size_t len;
+    if (tnmtl_read_file(path, 1 << 24, &text, &len, NULL)) return 0;
+    cJSON *r = cJSON_Parse((const char *)text);
+    free(text);
+    if (!r) return 0;
+    collect(r, cls, out);
+    cJSON_Delete(r);
+    return out->done;
+}
+
+static void mean_std(const double *x, int n, double *mean, double *sd)
+{
+    double s = 0, ss = 0;
+    for (int i = 0; i < n; i++) s += x[i];
+    *mean = n ? s / n : NAN;
+    for (int i = 0; i < n; i++) ss += (x[i] - *mean) * (x[i] - *mean);
+    *sd = n > 1 ? sqrt(ss / (n - 1)) : 0;
+}
+
+typedef struct table_job {
+    int n_methods, n_seeds, cls;
+    const tnmtl_method *methods;
+    const long *seeds;
+    run_result (*res)[MAX_SEEDS];
+    int csv;
+} table_job;
+
+static int write_table(FILE *f, void *user)
+{
+    const table_job *j = user;
+    const double scale = j->cls ? 100.0 : 1.0;
+    int stl = -1;
+    for (int m = 0; m < j->n_methods; m++)
+        if (j->methods[m] == TNMTL_METHOD_STL) stl = m;
+    const run_result *first = &j->res[0][0];
+    if (j->csv) {
+        fprintf(f, "method,seeds,mean_%s,std,diff_vs_stl,diff_std,wins_vs_stl,train_seconds", j->cls ? "accuracy_pct" : "rmse");
+        for (int k = 0; k < first->n_layers; k++) fprintf(f, ",rho_layer%d", k);
+        fputc('\n', f);
+    } else {
+        fprintf(f, "| method | %s (std) | vs STL, paired (std) | wins | train s |", j->cls ? "test accuracy %" : "test RMSE");
+        for (int k = 0; k < first->n_layers; k++) fprintf(f, " rho %s |", first->layer_name[k]);
+        fprintf(f, "\n|---|---|---|---|---|");
+        for (int k = 0; k < first->n_layers; k++) fprintf(f, "---|");
+        fputc('\n', f);
+    }
+    for (int m = 0; m < j->n_methods; m++) {
+        double x[MAX_SEEDS], d[MAX_SEEDS], secs[MAX_SEEDS], mean, sd, dmean = NAN, dsd = NAN, tmean, tsd;
+        int wins = 0;
+        for (int s = 0; s < j->n_seeds; s++) {
+            x[s] = scale * j->res[m][s].metric;
+            secs[s] = j->res[m][s].seconds;
+            if (stl >= 0) {
+                d[s] = x[s] - scale * j->res[stl][s].metric;
+                wins += j->cls ? d[s] > 0 : d[s] < 0;
+            }
+        }
+        mean_std(x, j->n_seeds, &mean, &sd);
+        mean_std(secs, j->n_seeds, &tmean, &tsd);
+        if (stl >= 0 && m != stl) mean_std(d, j->n_seeds, &dmean, &dsd);
+        const char *name = tnmtl_method_name(j->methods[m]);
+        if (j->csv) {
+            fprintf(f, "%s,%d,%.4f,%.4f,%.4f,%.4f,%d,%.2f", name, j->n_seeds, mean, sd, dmean, dsd,
+                    (stl >= 0 && m != stl) ? wins : 0, tmean);
+        } else {
+            fprintf(f, "| %s | %.2f (%.2f) | ", name, mean, sd);
+            if (stl >= 0 && m != stl) fprintf(f, "%+.2f (%.2f) | %d/%d |", dmean, dsd, wins, j->n_seeds);
+            else fprintf(f, "- | - |");
+            fprintf(f, " %.1f |", tmean);
+        }
+        for (int k = 0; k < first->n_layers; k++) {
+            double r[MAX_SEEDS], rm, rs;
+            for (int s = 0; s < j->n_seeds; s++) r[s] = j->res[m][s].rho[k];
+            mean_std(r, j->n_seeds, &rm, &rs);
+            fprintf(f, j->csv ? ",%.4f" : " %.3f |", rm);
+        }
+        fputc('\n', f);
+    }
+    return ferror(f) ? -1 : 0;
+}
+
+static volatile sig_atomic_t stop_requested;
+static void on_signal(int sig)
+{
+    (void)sig;
+    stop_requested = 1;
+}
+
+int cmd_compare(int argc, char **argv)
+{
+    run_options o;
+    run_options_init(&o);
+    tnmtl_method methods[MAX_METHODS] = {TNMTL_METHOD_STL, TNMTL_METHOD_UD, TNMTL_METHOD_LAF, TNMTL_METHOD_TUCKER,
+                                         TNMTL_METHOD_TT};
+    int n_methods = 5, n_seeds = 1, quiet = 0;
+    long seeds[MAX_SEEDS] = {0};
+    const char *out_dir = NULL;
+    tnmtl_error err = {0};
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+            printf("%s\n%s", compare_usage, run_options_help);
+            return EXIT_OK;
+        }
+        if (!strcmp(a, "--quiet")) {
+            quiet = 1;
+            continue;
+        }
+        if (!strcmp(a, "--methods") || !strcmp(a, "--seeds") || !strcmp(a, "--out")) {
+            if (i + 1 >= argc) return cli_usage_error("compare", "%s needs a value", a);
+            const char *v = argv[++i];
+            tnmtl_status st = TNMTL_OK;
+            if (!strcmp(a, "--methods")) st = parse_methods(v, methods, &n_methods, &err);
+            else if (!strcmp(a, "--seeds")) st = parse_seeds(v, seeds, &n_seeds, &err);
+            else out_dir = v;
+            if (st) return cli_usage_error("compare", "%s", err.msg);
+            continue;
+        }
+        if (!strcmp(a, "--method") || !strcmp(a, "--seed"))
+            return cli_usage_error("compare", "use --methods and --seeds with compare");
+        int r = run_parse_option(&o, argc, argv, &i, &err);
+        if (r < 0) return cli_usage_error("compare", "%s", err.msg);
+        if (r == 0) return cli_usage_error("compare", "unknown option '%s'", a);
+    }
+
+    /* Load the data once; every run makes its own split from its seed. */
+    tnmtl_dataset ds;
+    tnmtl_split probe_split;
+    tnmtl_status st = run_finalise(&o, NULL, &err);
+    if (!st) st = run_load_data(&o, &ds, &probe_split, &err);
+    if (st) return cli_fail("compare", &err);
+    tnmtl_split_free(&probe_split);
+    const int cls = ds.kind == TNMTL_TARGET_CLASS;
+    if (out_dir && (st = tnmtl_mkdir_p(out_dir, &err))) {
+        tnmtl_dataset_free(&ds);
+        return cli_fail("compare", &err);
+    }
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+
+    run_result(*res)[MAX_SEEDS] = calloc(MAX_METHODS, sizeof *res);
+    if (!res) {
+        tnmtl_dataset_free(&ds);
+        tnmtl_fail(&err, TNMTL_ERR_NOMEM, "out of memory");
+        return cli_fail("compare", &err);
+    }
+    int code = EXIT_OK;
+    const unsigned user_set = o.set_mask;
+    for (int s = 0; s < n_seeds && code == EXIT_OK; s++) {
+        for (int m = 0; m < n_methods && code == EXIT_OK; m++) {
+            char dir[4096];
+            snprintf(dir, sizeof dir, "%s/%s-seed%ld", out_dir ? out_dir : ".", tnmtl_method_name(methods[m]), seeds[s]);
+            if (out_dir && load_finished(dir, cls, &res[m][s])) {
+                if (!quiet) fprintf(stderr, "%s seed %ld: finished earlier, read from %s\n", tnmtl_method_name(methods[m]), seeds[s], dir);
+                continue;
+            }
+            session sess;
+            char ck[8192];
+            snprintf(ck, sizeof ck, "%s/%s", dir, TNMTL_CHECKPOINT_FILE);
+            struct stat sb;
+            if (out_dir && stat(ck, &sb) == 0) {
+                st = session_resume(&sess, dir, &err);
+            } else {
+                run_options ro = o;
+                ro.set_mask = user_set;
+                ro.method = methods[m];
+                ro.seed = (uint64_t)seeds[s];
+                st = session_start(&sess, &ro, &ds, &err);
+                if (!st && out_dir) st = tnmtl_mkdir_p(dir, &err);
+            }
+            if (!st) {
+                if (!quiet) fprintf(stderr, "== %s, seed %ld\n", tnmtl_method_name(methods[m]), seeds[s]);
+                st = session_train(&sess, out_dir ? dir : NULL, quiet, &stop_requested, &err);
+            }
+            cJSON *r = NULL;
+            if (!st) st = session_evaluate(&sess, out_dir ? dir : NULL, &r, &err);
+            if (!st) {
+                collect(r, cls, &res[m][s]);
+                cJSON_Delete(r);
+            }
+            session_free(&sess);
+            if (st) code = stop_requested ? 130 : cli_fail("compare", &err);
+        }
+    }
+    if (code == EXIT_OK) {
+        table_job job = {n_methods, n_seeds, cls, methods, seeds, res, 0};
+        printf("\n%s on %s, %d seed(s), %s\n\n", cls ? "accuracy" : "RMSE", ds.source, n_seeds, o.arch);
+        write_table(stdout, &job);
+        if (out_dir) {
+            char path[4096];
+            snprintf(path, sizeof path, "%s/table.md", out_dir);
+            st = tnmtl_write_file_atomic(path, write_table, &job, &err);
+            job.csv = 1;
+            snprintf(path, sizeof path, "%s/table.csv", out_dir);
+            if (!st) st = tnmtl_write_file_atomic(path, write_table, &job, &err);
+            if (st) code = cli_fail("compare", &err);
+        }
+    }
+    free(res);
+    tnmtl_dataset_free(&ds);
+    return code;
+}

@@ -1,0 +1,144 @@
+/* cmd_train.c - `tnmtl train` and `tnmtl eval`. */
+#include <cJSON.h>
+#include <math.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "run.h"
+#include "session.h"
+#include "tnmtl/checkpoint.h"
+#include "tnmtl/report.h"
+#include "util.h"
+
+static const char train_usage[] =
+    "usage: tnmtl train [OPTIONS]\n"
+    "       tnmtl train --resume DIR [--steps N] [--quiet]\n\n"
+    "Trains one multi-task model and prints its evaluation as one JSON object.\n\n"
+    "output:\n"
+    "  --out DIR            save checkpoints, the sharing report and results.json there\n"
+    "  --resume DIR         continue the run saved in DIR exactly where it stopped\n"
+    "  --quiet              no progress output\n";
+
+static volatile sig_atomic_t stop_requested;
+
+static void on_signal(int sig)
+{
+    (void)sig;
+    stop_requested = 1;
+}
+
+int cmd_train(int argc, char **argv)
+{
+    run_options o;
+    run_options_init(&o);
+    const char *out_dir = NULL, *resume = NULL;
+    int quiet = 0;
+    int64_t resume_steps = -1;
+    tnmtl_error err = {0};
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+            printf("%s\n%s", train_usage, run_options_help);
+            return EXIT_OK;
+        }
+        if (!strcmp(argv[i], "--quiet")) {
+            quiet = 1;
+            continue;
+        }
+        if (!strcmp(argv[i], "--out") || !strcmp(argv[i], "--resume")) {
+            if (i + 1 >= argc) return cli_usage_error("train", "%s needs a directory", argv[i]);
+            *(!strcmp(argv[i], "--out") ? &out_dir : &resume) = argv[i + 1];
+            i++;
+            continue;
+        }
+        int r = run_parse_option(&o, argc, argv, &i, &err);
+        if (r < 0) return cli_usage_error("train", "%s", err.msg);
+        if (r == 0) return cli_usage_error("train", "unknown option '%s'", argv[i]);
+        if (resume && strcmp(argv[i - 1], "--steps") && strcmp(argv[i], "--steps"))
+            return cli_usage_error("train", "with --resume only --steps, --out and --quiet may be given");
+        if (!strcmp(argv[i - 1], "--steps")) resume_steps = o.steps;
+    }
+
+    session s;
+    tnmtl_status st;
+    if (resume) {
+        st = session_resume(&s, resume, &err);
+        if (!st && resume_steps >= 0) s.opts.steps = resume_steps;
+        if (!out_dir) out_dir = resume;
+    } else {
+        st = session_start(&s, &o, NULL, &err);
+    }
+    if (st) return cli_fail("train", &err);
+    if (out_dir && (st = tnmtl_mkdir_p(out_dir, &err))) {
+        session_free(&s);
+        return cli_fail("train", &err);
+    }
+
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+
+    st = session_train(&s, out_dir, quiet, &stop_requested, &err);
+    if (st) {
+        int code = cli_fail("train", &err);
+        if (stop_requested && out_dir) fprintf(stderr, "tnmtl train: resume with: tnmtl train --resume %s\n", out_dir);
+        session_free(&s);
+        return stop_requested ? 130 : code;
+    }
+    cJSON *result = NULL;
+    st = session_evaluate(&s, out_dir, &result, &err);
+    if (st) {
+        session_free(&s);
+        return cli_fail("train", &err);
+    }
+    char *text = cJSON_Print(result);
+    printf("%s\n", text);
+    free(text);
+    cJSON_Delete(result);
+    if (!quiet) session_print_sharing(&s, stderr);
+    session_free(&s);
+    return EXIT_OK;
+}
+
+static const char eval_usage[] =
+    "usage: tnmtl eval --model DIR\n\n"
+    "Evaluates a saved model on the data and split it was trained with and\n"
+    "prints one JSON object (per-task accuracy or RMSE, their mean, sharing).\n";
+
+int cmd_eval(int argc, char **argv)
+{
+    const char *model = NULL;
+    tnmtl_error err = {0};
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+            printf("%s", eval_usage);
+            return EXIT_OK;
+        }
+        if (!strcmp(argv[i], "--model") && i + 1 < argc) {
+            model = argv[++i];
+            continue;
+        }
+        return cli_usage_error("eval", "unknown option or missing value '%s'", argv[i]);
+    }
+    if (!model) return cli_usage_error("eval", "--model DIR is required");
+    session s;
+    tnmtl_status st = session_resume(&s, model, &err);
+    if (st) return cli_fail("eval", &err);
+    cJSON *result = NULL;
+    st = session_evaluate(&s, NULL, &result, &err);
+    if (st) {
+        session_free(&s);
+        return cli_fail("eval", &err);
+    }
+    char *text = cJSON_Print(result);
+    printf("%s\n", text);
+    free(text);
+    cJSON_Delete(result);
+    session_free(&s);
+    return EXIT_OK;
+}

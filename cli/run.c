@@ -1,0 +1,404 @@
+/* run.c - options of a training run: parsing, defaults, JSON, data, model. */
+#include "run.h"
+
+#include <cJSON.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "tnmtl/csv.h"
+#include "tnmtl/omniglot.h"
+#include "tnmtl/synthetic.h"
+
+/* The paper's Omniglot network (method.md); tanh after every conv and fc64. */
+#define OMNIGLOT_ARCH "conv8x5,pool2,conv12x3,pool2,conv16x3,pool2,fc64"
+#define SYNTHETIC_ARCH "conv8x5,pool2,fc32"
+
+const char run_options_help[] =
+    "data:\n"
+    "  --data SPEC          synthetic (default) | csv:FILE | omniglot:PATH\n"
+    "  --size S             omniglot: downsample images to S x S (default 105)\n"
+    "  --alphabets A        omniglot: K (the first K) or a comma list of names (default all)\n"
+    "  --task-col NAME      csv: task column (default task)\n"
+    "  --target-col NAME    csv: target column (default y)\n"
+    "  --features A,B,...   csv: feature columns (default: all others)\n"
+    "  --regression | --classification   csv: kind of target (default regression)\n"
+    "  --data-seed S        synthetic: generator seed (default 1)\n"
+    "  --train-frac F       fraction of each class (task) used for training\n"
+    "                       (omniglot 0.1 as in the paper, synthetic 0.25, csv 0.5)\n"
+    "  --val-frac F         part of the training examples held out for validation (0)\n"
+    "  --split-seed S       seed of the split (default: --seed)\n"
+    "model:\n"
+    "  --method M           stl | ud | laf | tucker | tt (default tucker)\n"
+    "  --arch STR           layers, e.g. " OMNIGLOT_ARCH "\n"
+    "                       (default: that for omniglot, " SYNTHETIC_ARCH " for synthetic,\n"
+    "                       \"\" = linear for csv); the task output layer is appended\n"
+    "  --act tanh|relu|none activation after each conv and hidden fc (default tanh)\n"
+    "  --share N            ud: the first N shareable layers are shared (default: all but the last)\n"
+    "  --gamma G            weight of every norm term (default 0.01, the paper's)\n"
+    "training:\n"
+    "  --optim adam|sgd     optimiser (default adam)\n"
+    "  --lr LR              learning rate (default 1e-3 adam, 1e-2 sgd)\n"
+    "  --momentum M         sgd momentum (default 0.9)\n"
+    "  --batch B            examples per task per step; 0 = full batch (default 0)\n"
+    "  --steps N            training steps (default 400 omniglot, 300 synthetic, 2000 csv)\n"
+    "  --epochs E           instead of --steps: passes over the largest task's training set\n"
+    "  --seed S             initialisation and minibatch seed (default 0)\n"
+    "  --save-every N       checkpoint period in steps with --out (default 100)\n";
+
+void run_options_init(run_options *o)
+{
+    memset(o, 0, sizeof *o);
+    snprintf(o->data, sizeof o->data, "synthetic");
+    snprintf(o->task_col, sizeof o->task_col, "task");
+    snprintf(o->target_col, sizeof o->target_col, "y");
+    o->regression = -1;
+    o->data_seed = 1;
+    o->method = TNMTL_METHOD_TUCKER;
+    o->act = TNMTL_ACT_TANH;
+    o->gamma = 0.01;
+    tnmtl_optim_defaults(TNMTL_OPTIM_ADAM, &o->optim);
+    o->steps = 300;
+    o->save_every = 100;
+}
+
+static tnmtl_status parse_u64(const char *opt, const char *s, uint64_t *out, tnmtl_error *err)
+{
+    long v;
+    tnmtl_status st = cli_parse_int(opt, s, 0, 2147483647L, &v, err);
+    if (!st) *out = (uint64_t)v;
+    return st;
+}
+
+static tnmtl_status copy_str(const char *opt, const char *s, char *dst, size_t cap, tnmtl_error *err)
+{
+    if (strlen(s) >= cap) return tnmtl_fail(err, TNMTL_ERR_INVALID, "%s: value is longer than %zu characters", opt, cap - 1);
+    memcpy(dst, s, strlen(s) + 1);
+    return TNMTL_OK;
+}
+
+int run_parse_option(run_options *o, int argc, char **argv, int *i, tnmtl_error *err)
+{
+    const char *opt = argv[*i];
+    /* Flags without a value. */
+    if (!strcmp(opt, "--regression")) {
+        o->regression = 1;
+        return 1;
+    }
+    if (!strcmp(opt, "--classification")) {
+        o->regression = 0;
+        return 1;
+    }
+    static const char *const with_value[] = {
+        "--data", "--size", "--alphabets", "--task-col", "--target-col", "--features", "--data-seed",
+        "--train-frac", "--val-frac", "--split-seed", "--method", "--arch", "--act", "--share", "--gamma",
+        "--optim", "--lr", "--momentum", "--batch", "--steps", "--epochs", "--seed", "--save-every"};
+    int known = 0;
+    for (size_t k = 0; k < sizeof with_value / sizeof with_value[0]; k++) known |= !strcmp(opt, with_value[k]);
+    if (!known) return 0;
+    if (*i + 1 >= argc) {
+        tnmtl_fail(err, TNMTL_ERR_INVALID, "%s needs a value", opt);
+        return -1;
+    }
+    const char *v = argv[++*i];
+    long n;
+    double d;
+    tnmtl_status st = TNMTL_OK;
+    if (!strcmp(opt, "--data")) {
+        if (strcmp(v, "synthetic") && strncmp(v, "csv:", 4) && strncmp(v, "omniglot:", 9))
+            st = tnmtl_fail(err, TNMTL_ERR_INVALID, "--data: '%s' is not synthetic, csv:FILE or omniglot:PATH", v);
+        else if ((!strncmp(v, "csv:", 4) && !v[4]) || (!strncmp(v, "omniglot:", 9) && !v[9]))
+            st = tnmtl_fail(err, TNMTL_ERR_INVALID, "--data: '%s' names no file", v);
+        else
+            st = copy_str(opt, v, o->data, sizeof o->data, err);
+    } else if (!strcmp(opt, "--size")) {
+        if (!(st = cli_parse_int(opt, v, 1, TNMTL_OMNIGLOT_NATIVE, &n, err))) o->size = (int)n;
+    } else if (!strcmp(opt, "--alphabets")) {
+        st = copy_str(opt, v, o->alphabets, sizeof o->alphabets, err);
+    } else if (!strcmp(opt, "--task-col")) {
+        st = copy_str(opt, v, o->task_col, sizeof o->task_col, err);
+    } else if (!strcmp(opt, "--target-col")) {
+        st = copy_str(opt, v, o->target_col, sizeof o->target_col, err);
+    } else if (!strcmp(opt, "--features")) {
+        st = copy_str(opt, v, o->features, sizeof o->features, err);
+    } else if (!strcmp(opt, "--data-seed")) {
+        st = parse_u64(opt, v, &o->data_seed, err);
+    } else if (!strcmp(opt, "--train-frac")) {
+        if (!(st = cli_parse_double(opt, v, 1e-9, 1.0, &o->train_frac, err))) o->set_mask |= RUN_SET_TRAIN_FRAC;
+    } else if (!strcmp(opt, "--val-frac")) {
+        st = cli_parse_double(opt, v, 0.0, 0.9, &o->val_frac, err);
+    } else if (!strcmp(opt, "--split-seed")) {
+        if (!(st = parse_u64(opt, v, &o->split_seed, err))) o->set_mask |= RUN_SET_SPLIT_SEED;
+    } else if (!strcmp(opt, "--method")) {
+        st = tnmtl_method_parse(v, &o->method, err);
+    } else if (!strcmp(opt, "--arch")) {
+        if (!(st = copy_str(opt, v, o->arch, sizeof o->arch, err))) o->set_mask |= RUN_SET_ARCH;
+    } else if (!strcmp(opt, "--act")) {
+        if (!strcmp(v, "tanh")) o->act = TNMTL_ACT_TANH;
+        else if (!strcmp(v, "relu")) o->act = TNMTL_ACT_RELU;
+        else if (!strcmp(v, "none")) o->act = TNMTL_ACT_NONE;
+        else st = tnmtl_fail(err, TNMTL_ERR_INVALID, "--act: '%s' is not tanh, relu or none", v);
+        o->set_mask |= RUN_SET_ACT;
+    } else if (!strcmp(opt, "--share")) {
+        if (!(st = cli_parse_int(opt, v, 0, TNMTL_MAX_LAYERS, &n, err))) {
+            o->ud_share = (int)n;
+            o->set_mask |= RUN_SET_SHARE;
+        }
+    } else if (!strcmp(opt, "--gamma")) {
+        st = cli_parse_double(opt, v, 0.0, 1e6, &o->gamma, err);
+    } else if (!strcmp(opt, "--optim")) {
+        double lr = o->optim.lr;
+        if (!strcmp(v, "adam")) tnmtl_optim_defaults(TNMTL_OPTIM_ADAM, &o->optim);
+        else if (!strcmp(v, "sgd")) tnmtl_optim_defaults(TNMTL_OPTIM_SGD, &o->optim);
+        else st = tnmtl_fail(err, TNMTL_ERR_INVALID, "--optim: '%s' is not adam or sgd", v);
+        if (o->set_mask & RUN_SET_LR) o->optim.lr = lr;
+    } else if (!strcmp(opt, "--lr")) {
+        if (!(st = cli_parse_double(opt, v, 1e-12, 1e3, &o->optim.lr, err))) o->set_mask |= RUN_SET_LR;
+    } else if (!strcmp(opt, "--momentum")) {
+        st = cli_parse_double(opt, v, 0.0, 0.9999, &o->optim.momentum, err);
+    } else if (!strcmp(opt, "--batch")) {
+        if (!(st = cli_parse_int(opt, v, 0, 1L << 20, &n, err))) {
+            o->batch = (int)n;
+            o->set_mask |= RUN_SET_BATCH;
+        }
+    } else if (!strcmp(opt, "--steps")) {
+        if (!(st = cli_parse_int(opt, v, 0, 100000000L, &n, err))) {
+            o->steps = n;
+            o->epochs = 0;
+            o->set_mask |= RUN_SET_STEPS;
+        }
+    } else if (!strcmp(opt, "--epochs")) {
+        if (!(st = cli_parse_double(opt, v, 1e-6, 1e6, &o->epochs, err))) o->set_mask |= RUN_SET_STEPS;
+    } else if (!strcmp(opt, "--seed")) {
+        st = parse_u64(opt, v, &o->seed, err);
+    } else if (!strcmp(opt, "--save-every")) {
+        if (!(st = cli_parse_int(opt, v, 0, 100000000L, &n, err))) o->save_every = n;
+    }
+    return st ? -1 : 1;
+}
+
+static int data_is(const run_options *o, const char *prefix)
+{
+    return !strncmp(o->data, prefix, strlen(prefix));
+}
+
+tnmtl_status run_finalise(run_options *o, const tnmtl_dataset *ds, tnmtl_error *err)
+{
+    const int omniglot = data_is(o, "omniglot:"), csv = data_is(o, "csv:");
+    if (!(o->set_mask & RUN_SET_ARCH))
+        snprintf(o->arch, sizeof o->arch, "%s", omniglot ? OMNIGLOT_ARCH : csv ? "" : SYNTHETIC_ARCH);
+    if (!(o->set_mask & RUN_SET_STEPS)) o->steps = omniglot ? 400 : csv ? 2000 : 300;
+    if (!(o->set_mask & RUN_SET_SPLIT_SEED)) o->split_seed = o->seed;
+    if (!(o->set_mask & RUN_SET_TRAIN_FRAC)) o->train_frac = omniglot ? 0.1 : csv ? 0.5 : 0.25;
+    if (o->method == TNMTL_METHOD_UD && !(o->set_mask & RUN_SET_SHARE)) o->ud_share = -1; /* resolved below */
+    if (ds && o->epochs > 0) {
+        /* Steps for `epochs` passes over the largest task's training part. */
+        int64_t most = 0;
+        for (int t = 0; t < ds->n_tasks; t++) {
+            int64_t n = ds->task_begin[t + 1] - ds->task_begin[t];
+            most = n > most ? n : most;
+        }
+        double per_step = o->batch > 0 ? o->batch : most * o->train_frac;
+        if (per_step < 1) per_step = 1;
+        o->steps = (int64_t)ceil(o->epochs * most * o->train_frac / per_step);
+        o->epochs = 0;
+    }
+    if (o->val_frac > 0 && o->train_frac >= 1.0)
+        return tnmtl_fail(err, TNMTL_ERR_INVALID, "--val-frac needs a training part: --train-frac must be < 1");
+    return TNMTL_OK;
+}
+
+static const char *act_name(tnmtl_activation a)
+{
+    return a == TNMTL_ACT_RELU ? "relu" : a == TNMTL_ACT_NONE ? "none" : "tanh";
+}
+
+char *run_options_to_json(const run_options *o)
+{
+    cJSON *j = cJSON_CreateObject();
+    cJSON_AddStringToObject(j, "data", o->data);
+    cJSON_AddNumberToObject(j, "size", o->size);
+    cJSON_AddStringToObject(j, "alphabets", o->alphabets);
+    cJSON_AddStringToObject(j, "task_col", o->task_col);
+    cJSON_AddStringToObject(j, "target_col", o->target_col);
+    cJSON_AddStringToObject(j, "features", o->features);
+    cJSON_AddNumberToObject(j, "regression", o->regression);
+    cJSON_AddNumberToObject(j, "data_seed", (double)o->data_seed);
+    cJSON_AddNumberToObject(j, "train_frac", o->train_frac);
+    cJSON_AddNumberToObject(j, "val_frac", o->val_frac);
+    cJSON_AddNumberToObject(j, "split_seed", (double)o->split_seed);
+    cJSON_AddStringToObject(j, "method", tnmtl_method_name(o->method));
+    cJSON_AddStringToObject(j, "arch", o->arch);
+    cJSON_AddStringToObject(j, "act", act_name(o->act));
+    cJSON_AddNumberToObject(j, "share", o->ud_share);
+    cJSON_AddNumberToObject(j, "gamma", o->gamma);
+    cJSON_AddStringToObject(j, "optim", o->optim.kind == TNMTL_OPTIM_SGD ? "sgd" : "adam");
+    cJSON_AddNumberToObject(j, "lr", o->optim.lr);
+    cJSON_AddNumberToObject(j, "momentum", o->optim.momentum);
+    cJSON_AddNumberToObject(j, "beta1", o->optim.beta1);
+    cJSON_AddNumberToObject(j, "beta2", o->optim.beta2);
+    cJSON_AddNumberToObject(j, "eps", o->optim.eps);
+    cJSON_AddNumberToObject(j, "batch", o->batch);
+    cJSON_AddNumberToObject(j, "steps", (double)o->steps);
+    cJSON_AddNumberToObject(j, "seed", (double)o->seed);
+    cJSON_AddNumberToObject(j, "save_every", (double)o->save_every);
+    char *s = cJSON_PrintUnformatted(j);
+    cJSON_Delete(j);
+    return s;
+}
+
+/* Field readers that name the missing or mistyped field. */
+static tnmtl_status json_num(const cJSON *j, const char *key, double lo, double hi, double *out, tnmtl_error *err)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(j, key);
+    if (!cJSON_IsNumber(v) || !(v->valuedouble >= lo && v->valuedouble <= hi))
+        return tnmtl_fail(err, TNMTL_ERR_FORMAT, "configuration field '%s' is missing or out of range", key);
+    *out = v->valuedouble;
+    return TNMTL_OK;
+}
+
+static tnmtl_status json_str(const cJSON *j, const char *key, char *dst, size_t cap, tnmtl_error *err)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(j, key);
+    if (!cJSON_IsString(v) || strlen(v->valuestring) >= cap)
+        return tnmtl_fail(err, TNMTL_ERR_FORMAT, "configuration field '%s' is missing or not a string", key);
+    memcpy(dst, v->valuestring, strlen(v->valuestring) + 1);
+    return TNMTL_OK;
+}
+
+tnmtl_status run_options_from_json(const char *json, run_options *o, tnmtl_error *err)
+{
+    run_options_init(o);
+    cJSON *j = cJSON_Parse(json);
+    if (!cJSON_IsObject(j)) {
+        cJSON_Delete(j);
+        return tnmtl_fail(err, TNMTL_ERR_FORMAT, "the run configuration is not a JSON object");
+    }
+    char method[32], act[16], optim[16];
+    double size, regression, data_seed, split_seed, share, batch, steps, seed, save_every;
+    tnmtl_status st;
+    if ((st = json_str(j, "data", o->data, sizeof o->data, err)) ||
+        (st = json_num(j, "size", 0, TNMTL_OMNIGLOT_NATIVE, &size, err)) ||
+        (st = json_str(j, "alphabets", o->alphabets, sizeof o->alphabets, err)) ||
+        (st = json_str(j, "task_col", o->task_col, sizeof o->task_col, err)) ||
+        (st = json_str(j, "target_col", o->target_col, sizeof o->target_col, err)) ||
+        (st = json_str(j, "features", o->features, sizeof o->features, err)) ||
+        (st = json_num(j, "regression", -1, 1, &regression, err)) ||
+        (st = json_num(j, "data_seed", 0, 4294967295.0, &data_seed, err)) ||
+        (st = json_num(j, "train_frac", 0, 1, &o->train_frac, err)) ||
+        (st = json_num(j, "val_frac", 0, 0.9, &o->val_frac, err)) ||
+        (st = json_num(j, "split_seed", 0, 4294967295.0, &split_seed, err)) ||
+        (st = json_str(j, "method", method, sizeof method, err)) ||
+        (st = json_str(j, "arch", o->arch, sizeof o->arch, err)) ||
+        (st = json_str(j, "act", act, sizeof act, err)) ||
+        (st = json_num(j, "share", -1, TNMTL_MAX_LAYERS, &share, err)) ||
+        (st = json_num(j, "gamma", 0, 1e6, &o->gamma, err)) ||
+        (st = json_str(j, "optim", optim, sizeof optim, err)) ||
+        (st = json_num(j, "lr", 0, 1e3, &o->optim.lr, err)) ||
+        (st = json_num(j, "momentum", 0, 1, &o->optim.momentum, err)) ||
+        (st = json_num(j, "beta1", 0, 1, &o->optim.beta1, err)) ||
+        (st = json_num(j, "beta2", 0, 1, &o->optim.beta2, err)) ||
+        (st = json_num(j, "eps", 0, 1, &o->optim.eps, err)) ||
+        (st = json_num(j, "batch", 0, 1 << 20, &batch, err)) ||
+        (st = json_num(j, "steps", 0, 1e8, &steps, err)) ||
+        (st = json_num(j, "seed", 0, 4294967295.0, &seed, err)) ||
+        (st = json_num(j, "save_every", 0, 1e8, &save_every, err))) {
+        cJSON_Delete(j);
+        return st;
+    }
+    cJSON_Delete(j);
+    o->size = (int)size;
+    o->regression = (int)regression;
+    o->data_seed = (uint64_t)data_seed;
+    o->split_seed = (uint64_t)split_seed;
+    o->ud_share = (int)share;
+    o->batch = (int)batch;
+    o->steps = (int64_t)steps;
+    o->seed = (uint64_t)seed;
+    o->save_every = (int64_t)save_every;
+    o->optim.kind = !strcmp(optim, "sgd") ? TNMTL_OPTIM_SGD : TNMTL_OPTIM_ADAM;
+    o->act = !strcmp(act, "relu") ? TNMTL_ACT_RELU : !strcmp(act, "none") ? TNMTL_ACT_NONE : TNMTL_ACT_TANH;
+    if ((st = tnmtl_method_parse(method, &o->method, err))) return st;
+    o->set_mask = RUN_SET_ARCH | RUN_SET_STEPS | RUN_SET_LR | RUN_SET_BATCH | RUN_SET_TRAIN_FRAC |
+                  RUN_SET_SPLIT_SEED | RUN_SET_SHARE | RUN_SET_ACT;
+    return TNMTL_OK;
+}
+
+tnmtl_status run_load_data(const run_options *o, tnmtl_dataset *ds, tnmtl_split *split, tnmtl_error *err)
+{
+    memset(ds, 0, sizeof *ds);
+    memset(split, 0, sizeof *split);
+    tnmtl_status st;
+    if (data_is(o, "omniglot:")) {
+        tnmtl_omniglot_options oo = {0};
+        oo.size = o->size;
+        char *end;
+        long k = strtol(o->alphabets, &end, 10);
+        if (o->alphabets[0] && !*end && k > 0)
+            oo.first_alphabets = (int)k;
+        else
+            oo.alphabets = o->alphabets;
+        st = tnmtl_omniglot_load(o->data + 9, &oo, ds, err);
+    } else if (data_is(o, "csv:")) {
+        enum { MAX_FEATURES = 1024 };
+        char names[sizeof o->features];
+        const char *feature[MAX_FEATURES];
+        tnmtl_csv_options co = {0};
+        co.task_column = o->task_col;
+        co.target_column = o->target_col;
+        co.kind = o->regression == 0 ? TNMTL_TARGET_CLASS : TNMTL_TARGET_REAL;
+        if (o->features[0]) {
+            snprintf(names, sizeof names, "%s", o->features);
+            for (char *save = NULL, *tok = strtok_r(names, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+                if (co.n_feature_columns == MAX_FEATURES)
+                    return tnmtl_fail(err, TNMTL_ERR_INVALID, "--features: more than %d columns", MAX_FEATURES);
+                feature[co.n_feature_columns++] = tok;
+            }
+            co.feature_columns = feature;
+        }
+        st = tnmtl_csv_load(o->data + 4, &co, ds, err);
+    } else {
+        tnmtl_synthetic_options so;
+        tnmtl_synthetic_options_init(&so);
+        so.seed = o->data_seed;
+        st = tnmtl_synthetic_make(&so, ds, err);
+    }
+    if (!st) st = tnmtl_dataset_validate(ds, err);
+    if (!st) st = tnmtl_split_make(ds, o->train_frac, o->val_frac, o->split_seed, split, err);
+    if (st) {
+        tnmtl_dataset_free(ds);
+        tnmtl_split_free(split);
+    }
+    return st;
+}
+
+tnmtl_status run_build_model(const run_options *o, const tnmtl_dataset *ds, tnmtl_mtl **m, tnmtl_error *err)
+{
+    tnmtl_mtl_config mc = {0};
+    mc.arch = o->arch;
+    mc.act = o->act;
+    mc.in_h = ds->in_h;
+    mc.in_w = ds->in_w;
+    mc.in_c = ds->in_c;
+    mc.n_tasks = ds->n_tasks;
+    mc.n_out = ds->n_classes;
+    mc.kind = ds->kind;
+    mc.method = o->method;
+    mc.ud_share = o->ud_share;
+    mc.gamma = o->gamma;
+    if (o->method == TNMTL_METHOD_UD && o->ud_share < 0) {
+        /* Default: every shareable layer but the last is shared. */
+        mc.method = TNMTL_METHOD_STL;
+        tnmtl_mtl *probe;
+        tnmtl_status st = tnmtl_mtl_create(&mc, &probe, err);
+        if (st) return st;
+        int n = 0;
+        for (int i = 0; i < probe->n_blocks; i++) n += probe->blocks[i].shareable;
+        tnmtl_mtl_free(probe);
+        mc.method = TNMTL_METHOD_UD;
+        mc.ud_share = n > 1 ? n - 1 : n;
+    }
+    return tnmtl_mtl_create(&mc, m, err);
+}

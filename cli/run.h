@@ -1,0 +1,64 @@
+/* run.h - the options of a training run, shared by train, eval and compare:
+ * parsing, defaults per data source, JSON form (stored in checkpoints),
+ * loading the data and building the model. */
+#ifndef TNMTL_CLI_RUN_H
+#define TNMTL_CLI_RUN_H
+
+#include <stdint.h>
+
+#include "tnmtl.h"
+#include "tnmtl/mtl.h"
+
+typedef struct run_options {
+    /* data */
+    char data[1024];            /* "synthetic", "csv:FILE" or "omniglot:PATH"    */
+    int size;                   /* omniglot: image side (0 = native 105)          */
+    char alphabets[1024];       /* omniglot: "" all, "K" first K, or a name list  */
+    char task_col[128], target_col[128], features[4096]; /* csv                   */
+    int regression;             /* csv: -1 auto, 0 classification, 1 regression   */
+    uint64_t data_seed;         /* synthetic generator                            */
+    double train_frac, val_frac;
+    uint64_t split_seed;
+    /* model */
+    tnmtl_method method;
+    char arch[1024];
+    tnmtl_activation act;
+    int ud_share;
+    double gamma;
+    /* training */
+    tnmtl_optim_config optim;
+    int batch;                  /* per task; 0 = full batch                      */
+    int64_t steps;
+    double epochs;              /* > 0: overrides steps once the data is known   */
+    uint64_t seed;
+    int64_t save_every;
+    /* which options the user set (defaults depend on the data source) */
+    unsigned set_mask;
+} run_options;
+
+enum {
+    RUN_SET_ARCH = 1u << 0, RUN_SET_STEPS = 1u << 1, RUN_SET_LR = 1u << 2, RUN_SET_BATCH = 1u << 3,
+    RUN_SET_TRAIN_FRAC = 1u << 4, RUN_SET_SPLIT_SEED = 1u << 5, RUN_SET_SHARE = 1u << 6,
+    RUN_SET_ACT = 1u << 7
+};
+
+void run_options_init(run_options *o);
+/* If argv[*i] is a run option, consumes it (and its value), returns 1;
+ * returns 0 if it is not one; -1 on a bad value (err filled). */
+int run_parse_option(run_options *o, int argc, char **argv, int *i, tnmtl_error *err);
+/* Help text of the run options. */
+extern const char run_options_help[];
+/* Fills defaults that depend on the data source and the loaded data
+ * (architecture, steps from epochs, learning rate). */
+tnmtl_status run_finalise(run_options *o, const tnmtl_dataset *ds, tnmtl_error *err);
+
+/* JSON form of the options (malloc'd string) and back. */
+char *run_options_to_json(const run_options *o);
+tnmtl_status run_options_from_json(const char *json, run_options *o, tnmtl_error *err);
+
+/* Loads the data named by o->data and makes the split. */
+tnmtl_status run_load_data(const run_options *o, tnmtl_dataset *ds, tnmtl_split *split, tnmtl_error *err);
+/* Builds (without initialising) the multi-task model for the data. */
+tnmtl_status run_build_model(const run_options *o, const tnmtl_dataset *ds, tnmtl_mtl **m, tnmtl_error *err);
+
+#endif

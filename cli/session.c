@@ -1,0 +1,255 @@
+/* session.c - one training run: set-up, resume, training with progress and
+ * checkpoints, evaluation and the sharing report. */
+#include "session.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "tnmtl/checkpoint.h"
+#include "tnmtl/report.h"
+#include "util.h"
+
+void session_free(session *s)
+{
+    tnmtl_mtl_free(s->model);
+    tnmtl_optim_free(&s->optim);
+    if (!s->borrowed_data) tnmtl_dataset_free(&s->ds);
+    tnmtl_split_free(&s->split);
+    memset(s, 0, sizeof *s);
+}
+
+/* Data, split and an uninitialised model and optimiser for s->opts. */
+static tnmtl_status build(session *s, tnmtl_error *err)
+{
+    tnmtl_status st = run_finalise(&s->opts, NULL, err);
+    if (!st && s->borrowed_data)
+        st = tnmtl_split_make(&s->ds, s->opts.train_frac, s->opts.val_frac, s->opts.split_seed, &s->split, err);
+    else if (!st)
+        st = run_load_data(&s->opts, &s->ds, &s->split, err);
+    if (!st) st = run_finalise(&s->opts, &s->ds, err);
+    if (!st) st = run_build_model(&s->opts, &s->ds, &s->model, err);
+    if (!st) st = tnmtl_optim_init(&s->optim, &s->opts.optim, s->model->n_params, err);
+    return st;
+}
+
+tnmtl_status session_start(session *s, const run_options *o, const tnmtl_dataset *data, tnmtl_error *err)
+{
+    memset(s, 0, sizeof *s);
+    s->opts = *o;
+    if (data) {
+        s->ds = *data;
+        s->borrowed_data = 1;
+    }
+    tnmtl_status st = build(s, err);
+    if (!st) st = tnmtl_mtl_init(s->model, s->opts.seed, err);
+    if (st) session_free(s);
+    return st;
+}
+
+tnmtl_status session_resume(session *s, const char *dir, tnmtl_error *err)
+{
+    memset(s, 0, sizeof *s);
+    char path[4096];
+    snprintf(path, sizeof path, "%s/%s", dir, TNMTL_CHECKPOINT_FILE);
+    char *json = NULL;
+    tnmtl_status st = tnmtl_checkpoint_read_config(path, &json, err);
+    if (!st) {
+        st = run_options_from_json(json, &s->opts, err);
+        if (st) tnmtl_error_prefix(err, "%s", path);
+    }
+    free(json);
+    if (!st) st = build(s, err);
+    if (!st) st = tnmtl_checkpoint_load(path, s->model, &s->optim, err);
+    if (st) session_free(s);
+    return st;
+}
+
+typedef struct progress_state {
+    int tty, quiet;
+    int64_t every;          /* plain-line period in steps */
+    const char *out_dir;
+    session *s;
+    int64_t last_saved;     /* step of the last checkpoint */
+    int64_t first_step;     /* step training (re)started from */
+} progress_state;
+
+static void format_duration(double sec, char *buf, size_t cap)
+{
+    if (!(sec >= 0) || sec > 1e7) snprintf(buf, cap, "?");
+    else if (sec < 60) snprintf(buf, cap, "%.0fs", sec);
+    else if (sec < 3600) snprintf(buf, cap, "%dm%02ds", (int)sec / 60, (int)sec % 60);
+    else snprintf(buf, cap, "%dh%02dm", (int)sec / 3600, ((int)sec % 3600) / 60);
+}
+
+static void on_progress(void *user, const tnmtl_progress *p)
+{
+    progress_state *ps = user;
+    if (ps->quiet) return;
+    const int64_t done = p->step, total = p->steps;
+    /* elapsed covers the steps since this session (re)started training. */
+    const double per_step = p->elapsed / (double)(done - ps->first_step);
+    char elapsed[32], eta[32];
+    format_duration(p->elapsed, elapsed, sizeof elapsed);
+    format_duration(per_step * (double)(total - done), eta, sizeof eta);
+    if (ps->tty) {
+        enum { WIDTH = 30 };
+        char bar[WIDTH + 1];
+        int filled = total > 0 ? (int)(WIDTH * done / total) : WIDTH;
+        for (int i = 0; i < WIDTH; i++) bar[i] = i < filled ? '#' : '.';
+        bar[WIDTH] = '\0';
+        fprintf(stderr, "\r[%s] step %lld/%lld  loss %.4f  reg %.4f  %s left ", bar, (long long)done, (long long)total,
+                p->loss, p->reg, eta);
+        if (done == total) fputc('\n', stderr);
+        fflush(stderr);
+    } else if (done == total || done % ps->every == 0) {
+        fprintf(stderr, "step %lld/%lld  loss %.4f  reg %.4f  elapsed %s  left %s\n", (long long)done,
+                (long long)total, p->loss, p->reg, elapsed, eta);
+    }
+}
+
+static tnmtl_status on_checkpoint(void *user, int64_t step, tnmtl_error *err)
+{
+    progress_state *ps = user;
+    char path[4096];
+    snprintf(path, sizeof path, "%s/%s", ps->out_dir, TNMTL_CHECKPOINT_FILE);
+    char *json = run_options_to_json(&ps->s->opts);
+    if (!json) return tnmtl_fail(err, TNMTL_ERR_NOMEM, "out of memory writing the configuration");
+    tnmtl_status st = tnmtl_checkpoint_save(path, ps->s->model, &ps->s->optim, json, err);
+    free(json);
+    if (!st) ps->last_saved = step;
+    return st;
+}
+
+tnmtl_status session_train(session *s, const char *out_dir, int quiet, volatile sig_atomic_t *stop,
+                           tnmtl_error *err)
+{
+    progress_state ps = {0};
+    ps.tty = isatty(STDERR_FILENO);
+    ps.quiet = quiet;
+    ps.every = s->opts.steps >= 20 ? s->opts.steps / 20 : 1;
+    ps.out_dir = out_dir;
+    ps.s = s;
+    ps.last_saved = s->optim.step;
+    ps.first_step = s->optim.step;
+    tnmtl_train_config tc = {0};
+    tc.steps = s->opts.steps;
+    tc.batch = s->opts.batch;
+    tc.seed = s->opts.seed;
+    tc.save_every = s->opts.save_every;
+    tc.progress = on_progress;
+    tc.progress_user = &ps;
+    tc.checkpoint = out_dir ? on_checkpoint : NULL;
+    tc.checkpoint_user = &ps;
+    tc.stop = (const volatile int *)stop;
+    if (!quiet)
+        fprintf(stderr, "training %s on %s: %d tasks, %lld parameters, steps %lld..%lld\n",
+                tnmtl_method_name(s->opts.method), s->ds.source, s->ds.n_tasks, (long long)s->model->n_params,
+                (long long)s->optim.step, (long long)s->opts.steps);
+    const double t0 = tnmtl_now();
+    tnmtl_status st = tnmtl_train(s->model, &s->optim, &s->ds, &s->split, &tc, err);
+    s->train_seconds = tnmtl_now() - t0;
+    if (st && ps.tty && !quiet) fputc('\n', stderr);
+    if (st && stop && *stop && out_dir && s->optim.step > ps.last_saved) {
+        /* Interrupted: keep the work done since the last checkpoint. */
+        tnmtl_error e2 = {0};
+        if (on_checkpoint(&ps, s->optim.step, &e2) == TNMTL_OK)
+            tnmtl_fail(err, TNMTL_ERR_INVALID, "interrupted at step %lld; checkpoint saved in %s",
+                       (long long)s->optim.step, out_dir);
+    }
+    return st;
+}
+
+static double mean_of(const double *x, int n)
+{
+    double s = 0;
+    int k = 0;
+    for (int i = 0; i < n; i++)
+        if (isfinite(x[i])) {
+            s += x[i];
+            k++;
+        }
+    return k ? s / k : NAN;
+}
+
+static cJSON *number_or_null(double v)
+{
+    return isfinite(v) ? cJSON_CreateNumber(v) : cJSON_CreateNull();
+}
+
+tnmtl_status session_evaluate(session *s, const char *out_dir, cJSON **result, tnmtl_error *err)
+{
+    const int T = s->ds.n_tasks;
+    const int cls = s->ds.kind == TNMTL_TARGET_CLASS;
+    double *metric = tnmtl_calloc((size_t)T, sizeof(double), "metrics", err);
+    if (!metric) return TNMTL_ERR_NOMEM;
+    cJSON *r = cJSON_CreateObject();
+    cJSON_AddStringToObject(r, "method", tnmtl_method_name(s->opts.method));
+    cJSON_AddStringToObject(r, "data", s->ds.source);
+    cJSON_AddStringToObject(r, "arch", s->opts.arch);
+    cJSON_AddNumberToObject(r, "tasks", T);
+    cJSON_AddNumberToObject(r, "steps", (double)s->optim.step);
+    cJSON_AddNumberToObject(r, "seed", (double)s->opts.seed);
+    cJSON_AddNumberToObject(r, "train_seconds", s->train_seconds);
+    cJSON_AddStringToObject(r, "metric", cls ? "accuracy" : "rmse");
+    static const char *const part_names[] = {"train", "val", "test"};
+    tnmtl_status st = TNMTL_OK;
+    for (int p = 0; p < 3 && !st; p++) {
+        if (s->split.begin[p][T] == 0) continue; /* empty part */
+        double loss;
+        st = tnmtl_mtl_evaluate(s->model, &s->ds, &s->split, (tnmtl_part)p, metric, &loss, err);
+        if (st) break;
+        cJSON *part = cJSON_AddObjectToObject(r, part_names[p]);
+        cJSON_AddItemToObject(part, cls ? "mean_accuracy" : "mean_rmse", number_or_null(mean_of(metric, T)));
+        cJSON_AddItemToObject(part, "loss", number_or_null(loss));
+        cJSON *per = cJSON_AddArrayToObject(part, "per_task");
+        for (int t = 0; t < T; t++) cJSON_AddItemToArray(per, number_or_null(metric[t]));
+    }
+    free(metric);
+    tnmtl_sharing_report rep;
+    if (!st) st = tnmtl_sharing_report_make(s->model, &rep, err);
+    if (st) {
+        cJSON_Delete(r);
+        return st;
+    }
+    cJSON *sh = cJSON_AddArrayToObject(r, "sharing");
+    for (int k = 0; k < rep.n_layers; k++) {
+        cJSON *l = cJSON_CreateObject();
+        cJSON_AddNumberToObject(l, "layer", rep.layers[k].layer);
+        cJSON_AddStringToObject(l, "name", rep.layers[k].name);
+        cJSON_AddNumberToObject(l, "rho", rep.layers[k].rho);
+        cJSON_AddNumberToObject(l, "effective_rank", rep.layers[k].eff_rank);
+        cJSON_AddBoolToObject(l, "hard_shared", rep.layers[k].shared);
+        cJSON_AddItemToArray(sh, l);
+    }
+    if (out_dir) {
+        st = tnmtl_sharing_report_write(&rep, s->ds.task_names, out_dir, err);
+        if (!st) {
+            char path[4096], *text = cJSON_Print(r);
+            snprintf(path, sizeof path, "%s/results.json", out_dir);
+            st = text ? tnmtl_write_buffer_atomic(path, text, strlen(text), err) : TNMTL_ERR_NOMEM;
+            free(text);
+        }
+    }
+    tnmtl_sharing_report_free(&rep);
+    if (st) {
+        cJSON_Delete(r);
+        return st;
+    }
+    *result = r;
+    return TNMTL_OK;
+}
+
+void session_print_sharing(session *s, FILE *f)
+{
+    tnmtl_sharing_report rep;
+    tnmtl_error err;
+    if (tnmtl_sharing_report_make(s->model, &rep, &err)) return;
+    fprintf(f, "sharing per layer (rho: mean pairwise cosine of task weights; 1 = shared, ~0 = independent)\n");
+    fprintf(f, "  %-22s %8s %14s\n", "layer", "rho", "effective rank");
+    for (int k = 0; k < rep.n_layers; k++)
+        fprintf(f, "  %-22s %8.3f %9.2f / %d%s\n", rep.layers[k].name, rep.layers[k].rho, rep.layers[k].eff_rank,
+                rep.n_tasks, rep.layers[k].shared ? "  (hard-shared)" : "");
+    tnmtl_sharing_report_free(&rep);
+}

@@ -1,0 +1,38 @@
+/* session.h - one training run: data, split, model, optimiser, options. */
+#ifndef TNMTL_CLI_SESSION_H
+#define TNMTL_CLI_SESSION_H
+
+#include <cJSON.h>
+#include <signal.h>
+#include <stdio.h>
+
+#include "run.h"
+
+typedef struct session {
+    run_options opts;
+    tnmtl_dataset ds;
+    tnmtl_split split;
+    tnmtl_mtl *model;
+    tnmtl_optim optim;
+    double train_seconds;
+    int borrowed_data;          /* ds belongs to the caller               */
+} session;
+
+/* Loads the data (or uses the caller's, which must outlive the session),
+ * makes the split, builds and initialises the model from options. */
+tnmtl_status session_start(session *s, const run_options *o, const tnmtl_dataset *data, tnmtl_error *err);
+/* Rebuilds the run saved in dir (its configuration, data, parameters,
+ * optimiser state and step). */
+tnmtl_status session_resume(session *s, const char *dir, tnmtl_error *err);
+/* Trains up to opts.steps; with out_dir, checkpoints every save_every steps
+ * and at the end.  Progress on stderr unless quiet. */
+tnmtl_status session_train(session *s, const char *out_dir, int quiet, volatile sig_atomic_t *stop,
+                           tnmtl_error *err);
+/* Evaluates every part of the split and the sharing; with out_dir also writes
+ * results.json and the sharing report files there. */
+tnmtl_status session_evaluate(session *s, const char *out_dir, cJSON **result, tnmtl_error *err);
+/* Per-layer sharing summary table. */
+void session_print_sharing(session *s, FILE *f);
+void session_free(session *s);
+
+#endif
