@@ -110,20 +110,42 @@ static void collect(const cJSON *r, int cls, run_result *out)
     out->done = 1;
 }
 
-/* Loads DIR/results.json of a finished run; 0 if there is none. */
-static int load_finished(const char *dir, int cls, run_result *out)
+/* What DIR holds for a run with configuration `want` (JSON): 0 nothing,
+ * 1 an unfinished run (checkpoint), 2 a finished run (results.json, read into
+ * out); -1 (err filled) a run made with other options. */
+static int stored_run(const char *dir, const char *want, int cls, run_result *out, tnmtl_error *err)
 {
     char path[8192];
-    snprintf(path, sizeof path, "%s/results.json", dir);
-    unsigned char *text;
+    unsigned char *text = NULL;
     size_t len;
-    if (tnmtl_read_file(path, 1 << 24, &text, &len, NULL)) return 0;
-    cJSON *r = cJSON_Parse((const char *)text);
-    free(text);
-    if (!r) return 0;
-    collect(r, cls, out);
-    cJSON_Delete(r);
-    return out->done;
+    char *config = NULL;
+    snprintf(path, sizeof path, "%s/results.json", dir);
+    if (tnmtl_read_file(path, 1 << 24, &text, &len, NULL) == TNMTL_OK) {
+        cJSON *r = cJSON_Parse((const char *)text);
+        free(text);
+        config = r ? cJSON_PrintUnformatted(cJSON_GetObjectItemCaseSensitive(r, "config")) : NULL;
+        int same = config && !strcmp(config, want);
+        free(config);
+        if (same) collect(r, cls, out);
+        cJSON_Delete(r);
+        if (!same) {
+            tnmtl_fail(err, TNMTL_ERR_INVALID, "%s holds a run made with other options; use another --out", path);
+            return -1;
+        }
+        return 2;
+    }
+    snprintf(path, sizeof path, "%s/%s", dir, TNMTL_CHECKPOINT_FILE);
+    struct stat sb;
+    if (stat(path, &sb) != 0) return 0;
+    if (tnmtl_checkpoint_read_config(path, &config, err)) return -1;
+    /* Same run, whatever step it reached. */
+    int same = !strcmp(config, want);
+    free(config);
+    if (!same) {
+        tnmtl_fail(err, TNMTL_ERR_INVALID, "%s holds a run made with other options; use another --out", path);
+        return -1;
+    }
+    return 1;
 }
 
 static void mean_std(const double *x, int n, double *mean, double *sd)
@@ -271,21 +293,29 @@ int cmd_compare(int argc, char **argv)
         for (int m = 0; m < n_methods && code == EXIT_OK; m++) {
             char dir[4096];
             snprintf(dir, sizeof dir, "%s/%s-seed%ld", out_dir ? out_dir : ".", tnmtl_method_name(methods[m]), seeds[s]);
-            if (out_dir && load_finished(dir, cls, &res[m][s])) {
+            run_options ro = o;
+            ro.set_mask = user_set;
+            ro.method = methods[m];
+            ro.seed = (uint64_t)seeds[s];
+            if ((st = run_finalise(&ro, &ds, &err))) {
+                code = cli_fail("compare", &err);
+                break;
+            }
+            char *want = run_options_to_json(&ro);
+            int stored = out_dir ? stored_run(dir, want, cls, &res[m][s], &err) : 0;
+            free(want);
+            if (stored < 0) {
+                code = cli_fail("compare", &err);
+                break;
+            }
+            if (stored == 2) {
                 if (!quiet) fprintf(stderr, "%s seed %ld: finished earlier, read from %s\n", tnmtl_method_name(methods[m]), seeds[s], dir);
                 continue;
             }
             session sess;
-            char ck[8192];
-            snprintf(ck, sizeof ck, "%s/%s", dir, TNMTL_CHECKPOINT_FILE);
-            struct stat sb;
-            if (out_dir && stat(ck, &sb) == 0) {
+            if (stored == 1) {
                 st = session_resume(&sess, dir, &err);
             } else {
-                run_options ro = o;
-                ro.set_mask = user_set;
-                ro.method = methods[m];
-                ro.seed = (uint64_t)seeds[s];
                 st = session_start(&sess, &ro, &ds, &err);
                 if (!st && out_dir) st = tnmtl_mkdir_p(dir, &err);
             }

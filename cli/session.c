@@ -193,6 +193,9 @@ tnmtl_status session_evaluate(session *s, const char *out_dir, cJSON **result, t
     cJSON_AddNumberToObject(r, "seed", (double)s->opts.seed);
     cJSON_AddNumberToObject(r, "train_seconds", s->train_seconds);
     cJSON_AddStringToObject(r, "metric", cls ? "accuracy" : "rmse");
+    char *config = run_options_to_json(&s->opts);
+    cJSON_AddItemToObject(r, "config", config ? cJSON_Parse(config) : cJSON_CreateNull());
+    free(config);
     static const char *const part_names[] = {"train", "val", "test"};
     tnmtl_status st = TNMTL_OK;
     for (int p = 0; p < 3 && !st; p++) {
