@@ -19,13 +19,20 @@ tnmtl_status tnmtl_fail(tnmtl_error *err, tnmtl_status st, const char *fmt, ...)
 void tnmtl_error_prefix(tnmtl_error *err, const char *fmt, ...)
 {
     if (!err) return;
-    char prefix[256], old[sizeof err->msg];
+    char prefix[256];
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(prefix, sizeof prefix, fmt, ap);
     va_end(ap);
-    memcpy(old, err->msg, sizeof old);
-    snprintf(err->msg, sizeof err->msg, "%s: %s", prefix, old);
+    /* msg <- prefix ": " msg, cut to fit. */
+    const size_t cap = sizeof err->msg - 1, pl = strlen(prefix) + 2;
+    if (pl >= cap) return;
+    size_t ml = strlen(err->msg);
+    if (ml > cap - pl) ml = cap - pl;
+    memmove(err->msg + pl, err->msg, ml);
+    memcpy(err->msg, prefix, pl - 2);
+    memcpy(err->msg + pl - 2, ": ", 2);
+    err->msg[pl + ml] = '\0';
 }
 
 void tnmtl_error_clear(tnmtl_error *err)
