@@ -15,6 +15,7 @@
  *   tnmtl/npy.h       .npy arrays
  *   tnmtl/dataset.h   multi-task datasets and splits
  *   tnmtl/csv.h       multi-task tabular data from CSV files
+ *   tnmtl/synthetic.h synthetic multi-task images with known task groups
  *
  * A minimal single-task use:
  *
@@ -45,5 +46,6 @@
 #include "tnmtl/npy.h"
 #include "tnmtl/dataset.h"
 #include "tnmtl/csv.h"
+#include "tnmtl/synthetic.h"
 
 #endif
