@@ -45,6 +45,7 @@
 #include "tnmtl/norm.h"
 #include "tnmtl/npy.h"
 #include "tnmtl/dataset.h"
+#include "tnmtl/omniglot.h"
 #include "tnmtl/csv.h"
 #include "tnmtl/synthetic.h"
 
