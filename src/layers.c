@@ -1,0 +1,110 @@
+/* layers.c - layer kernels in float and double from one source (layers_impl.h). */
+#include "layers.h"
+
+#include <cblas.h>
+#include <math.h>
+#include <string.h>
+
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
+void tnmtl_conv_geom_init(tnmtl_conv_geom *g, int H, int W, int C, int K, int F, int same)
+{
+    g->H = H;
+    g->W = W;
+    g->C = C;
+    g->K = K;
+    g->F = F;
+    g->pad = same ? (K - 1) / 2 : 0;
+    g->Ho = H + 2 * g->pad - K + 1;
+    g->Wo = W + 2 * g->pad - K + 1;
+    /* the chunk depends on the layer only, so results do not depend on the
+     * workspace or on the batch size */
+    const size_t row = (size_t)g->Wo * K * K * C;
+    const size_t chunk = TNMTL_CONV_COL_TARGET / row;
+    g->chunk = chunk < 1 ? 1 : (int)chunk; /* chunk <= 2^18 */
+}
+
+size_t tnmtl_conv_col_elems(const tnmtl_conv_geom *g, int B)
+{
+    if (g->K == 1 && g->pad == 0) return 0;
+    const size_t units = (size_t)B * g->Ho;
+    const size_t rows = units < (size_t)g->chunk ? units : (size_t)g->chunk;
+    return rows * g->Wo * g->K * g->K * g->C;
+}
+
+/* tanh(x) ~ x p(x^2) / q(x^2) on [-7.905, 7.905] (the rational approximation
+ * used by Eigen; beyond that range tanh rounds to +-1 in float).  Max error
+ * about 4e-7 relative; NaN propagates. */
+#define TANH_LIM 7.90531110763549805f
+#define TANH_P(x2)                                                                       \
+    ((((((-2.76076847742355e-16f * (x2) + 2.00018790482477e-13f) * (x2) -               \
+         8.60467152213735e-11f) * (x2) + 5.12229709037114e-08f) * (x2) +                \
+       1.48572235717979e-05f) * (x2) + 6.37261928875436e-04f) * (x2) +                  \
+     4.89352455891786e-03f)
+#define TANH_Q(x2)                                                                       \
+    (((1.19825839466702e-06f * (x2) + 1.18534705686654e-04f) * (x2) +                    \
+      2.26843463243900e-03f) * (x2) + 4.89352518554385e-03f)
+
+float tnmtl_tanh_approx(float x)
+{
+    float xc = x < -TANH_LIM ? -TANH_LIM : x > TANH_LIM ? TANH_LIM : x;
+    float x2 = xc * xc;
+    return xc * TANH_P(x2) / TANH_Q(x2);
+}
+
+static void tanh_f32(float *y, const float *x, size_t n)
+{
+    size_t i = 0;
+#if defined(__SSE2__)
+    /* max/min return the second operand when one is NaN: x goes second */
+    const __m128 lo = _mm_set1_ps(-TANH_LIM), hi = _mm_set1_ps(TANH_LIM);
+    for (; i + 4 <= n; i += 4) {
+        __m128 v = _mm_min_ps(hi, _mm_max_ps(lo, _mm_loadu_ps(x + i)));
+        __m128 x2 = _mm_mul_ps(v, v);
+        __m128 p = _mm_set1_ps(-2.76076847742355e-16f);
+        p = _mm_add_ps(_mm_mul_ps(p, x2), _mm_set1_ps(2.00018790482477e-13f));
+        p = _mm_add_ps(_mm_mul_ps(p, x2), _mm_set1_ps(-8.60467152213735e-11f));
+        p = _mm_add_ps(_mm_mul_ps(p, x2), _mm_set1_ps(5.12229709037114e-08f));
+        p = _mm_add_ps(_mm_mul_ps(p, x2), _mm_set1_ps(1.48572235717979e-05f));
+        p = _mm_add_ps(_mm_mul_ps(p, x2), _mm_set1_ps(6.37261928875436e-04f));
+        p = _mm_add_ps(_mm_mul_ps(p, x2), _mm_set1_ps(4.89352455891786e-03f));
+        __m128 q = _mm_set1_ps(1.19825839466702e-06f);
+        q = _mm_add_ps(_mm_mul_ps(q, x2), _mm_set1_ps(1.18534705686654e-04f));
+        q = _mm_add_ps(_mm_mul_ps(q, x2), _mm_set1_ps(2.26843463243900e-03f));
+        q = _mm_add_ps(_mm_mul_ps(q, x2), _mm_set1_ps(4.89352518554385e-03f));
+        _mm_storeu_ps(y + i, _mm_div_ps(_mm_mul_ps(v, p), q));
+    }
+#endif
+    for (; i < n; i++) y[i] = tnmtl_tanh_approx(x[i]);
+}
+
+static void tanh_f64(double *y, const double *x, size_t n)
+{
+    for (size_t i = 0; i < n; i++) y[i] = tanh(x[i]);
+}
+
+#define REAL float
+#define S(name) name##_f32
+#define PUB(name) name
+#define GEMM cblas_sgemm
+#define TANH_N tanh_f32
+#include "layers_impl.h"
+#undef REAL
+#undef S
+#undef PUB
+#undef GEMM
+#undef TANH_N
+
+#define REAL double
+#define S(name) name##_f64
+#define PUB(name) name##_f64
+#define GEMM cblas_dgemm
+#define TANH_N tanh_f64
+#include "layers_impl.h"
+#undef REAL
+#undef S
+#undef PUB
+#undef GEMM
+#undef TANH_N

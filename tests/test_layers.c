@@ -1,0 +1,591 @@
+/* test_layers.c - every layer kernel on its own: central finite differences
+ * in double for the input, weight and bias gradients; float against double;
+ * chunking, fusion, ties, NaN and the hand-computed loss values. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "gradcheck.h"
+#include "layers.h"
+#include "testutil.h"
+#include "tnmtl/net.h"
+#include "tnmtl/rng.h"
+
+#define GC_H 1e-6
+#define GC_ATOL 1e-8
+#define GC_RTOL 1e-6
+
+static void fill_normal(double *x, size_t n, tnmtl_rng *rng, double scale)
+{
+    for (size_t i = 0; i < n; i++) x[i] = scale * tnmtl_rng_normal(rng);
+}
+
+static float *to_f32(const double *x, size_t n)
+{
+    float *y = malloc(n * sizeof *y);
+    for (size_t i = 0; i < n; i++) y[i] = (float)x[i];
+    return y;
+}
+
+static double *to_f64(const float *x, size_t n)
+{
+    double *y = malloc(n * sizeof *y);
+    for (size_t i = 0; i < n; i++) y[i] = x[i];
+    return y;
+}
+
+static double dot(const double *a, const double *b, size_t n)
+{
+    double s = 0;
+    for (size_t i = 0; i < n; i++) s += a[i] * b[i];
+    return s;
+}
+
+static double max_abs(const double *a, size_t n)
+{
+    double m = 0;
+    for (size_t i = 0; i < n; i++) m = fabs(a[i]) > m ? fabs(a[i]) : m;
+    return m;
+}
+
+/* float result vs double reference: |a-b| <= rtol * max|b| + rtol * |b| */
+static void assert_close_f32(const char *name, const float *a, const double *b, size_t n, double rtol)
+{
+    double *ad = to_f64(a, n);
+    double e = tu_max_rel_err(ad, b, n, rtol * (max_abs(b, n) + 1e-30), rtol);
+    if (!(e <= 1)) printf("  %s: float vs double error ratio %g\n", name, e);
+    free(ad);
+    assert_true(e <= 1);
+}
+
+static void check(const char *name, gc_result r)
+{
+    gc_print(name, &r);
+    assert_true(gc_ok(&r));
+}
+
+/* ---- conv ---------------------------------------------------------------- */
+
+typedef struct conv_case {
+    tnmtl_conv_geom g;
+    int B;
+    size_t n_in, n_w, n_out;
+    double *in, *w, *b, *R, *out, *col;
+} conv_case;
+
+static void conv_case_init(conv_case *c, int B, int H, int W, int C, int K, int F, int same, int chunk,
+                           uint64_t seed)
+{
+    tnmtl_rng rng;
+    tnmtl_rng_seed(&rng, seed);
+    tnmtl_conv_geom_init(&c->g, H, W, C, K, F, same);
+    if (chunk > 0) c->g.chunk = chunk;
+    c->B = B;
+    c->n_in = (size_t)B * H * W * C;
+    c->n_w = (size_t)K * K * C * F;
+    c->n_out = (size_t)B * c->g.Ho * c->g.Wo * F;
+    c->in = malloc(c->n_in * sizeof(double));
+    c->w = malloc(c->n_w * sizeof(double));
+    c->b = malloc((size_t)F * sizeof(double));
+    c->R = malloc(c->n_out * sizeof(double));
+    c->out = malloc(c->n_out * sizeof(double));
+    c->col = malloc((tnmtl_conv_col_elems(&c->g, B) + 1) * sizeof(double));
+    fill_normal(c->in, c->n_in, &rng, 1);
+    fill_normal(c->w, c->n_w, &rng, 0.5);
+    fill_normal(c->b, (size_t)F, &rng, 0.5);
+    fill_normal(c->R, c->n_out, &rng, 1);
+}
+
+static void conv_case_free(conv_case *c)
+{
+    free(c->in);
+    free(c->w);
+    free(c->b);
+    free(c->R);
+    free(c->out);
+    free(c->col);
+}
+
+/* L = sum(conv(in) * R) */
+static double conv_loss(void *ctx)
+{
+    conv_case *c = ctx;
+    tnmtl_conv_forward_f64(c->out, c->in, c->w, c->b, c->col, &c->g, c->B, TNMTL_ACT_NONE);
+    return dot(c->out, c->R, c->n_out);
+}
+
+static void run_conv_case(int B, int H, int W, int C, int K, int F, int same, int chunk)
+{
+    conv_case c;
+    conv_case_init(&c, B, H, W, C, K, F, same, chunk, 1000 + (uint64_t)(H * 31 + K * 7 + same));
+    printf(" conv B=%d %dx%dx%d k%d f%d %s chunk %d -> %dx%d\n", B, H, W, C, K, F, same ? "same" : "valid",
+           c.g.chunk, c.g.Ho, c.g.Wo);
+    double *din = malloc(c.n_in * sizeof(double)), *dw = calloc(c.n_w, sizeof(double)),
+           *db = calloc((size_t)F, sizeof(double));
+    conv_loss(&c);
+    tnmtl_conv_backward_f64(din, dw, db, c.R, c.in, c.w, c.col, &c.g, B);
+    check("conv dx", gc_check(conv_loss, &c, c.in, din, (int64_t)c.n_in, GC_H, GC_ATOL, GC_RTOL, 400));
+    check("conv dw", gc_check(conv_loss, &c, c.w, dw, (int64_t)c.n_w, GC_H, GC_ATOL, GC_RTOL, 400));
+    check("conv db", gc_check(conv_loss, &c, c.b, db, F, GC_H, GC_ATOL, GC_RTOL, 400));
+
+    /* the weight and bias gradients accumulate, the input gradient is overwritten */
+    double *dw2 = malloc(c.n_w * sizeof(double)), *din2 = malloc(c.n_in * sizeof(double));
+    memcpy(dw2, dw, c.n_w * sizeof(double));
+    tnmtl_conv_backward_f64(din2, dw2, NULL, c.R, c.in, c.w, c.col, &c.g, B);
+    for (size_t i = 0; i < c.n_w; i++) assert_true(fabs(dw2[i] - 2 * dw[i]) <= 1e-12 * (1 + fabs(dw[i])));
+    for (size_t i = 0; i < c.n_in; i++) assert_true(fabs(din2[i] - din[i]) <= 1e-12 * (1 + fabs(din[i])));
+
+    /* float path agrees with the double path */
+    float *fin = to_f32(c.in, c.n_in), *fw = to_f32(c.w, c.n_w), *fb = to_f32(c.b, (size_t)F),
+          *fR = to_f32(c.R, c.n_out);
+    float *fout = malloc(c.n_out * sizeof(float)), *fdin = malloc(c.n_in * sizeof(float)),
+          *fdw = calloc(c.n_w, sizeof(float)), *fdb = calloc((size_t)F, sizeof(float)),
+          *fcol = malloc((tnmtl_conv_col_elems(&c.g, B) + 1) * sizeof(float));
+    tnmtl_conv_forward_f32(fout, fin, fw, fb, fcol, &c.g, B, TNMTL_ACT_NONE);
+    tnmtl_conv_backward_f32(fdin, fdw, fdb, fR, fin, fw, fcol, &c.g, B);
+    conv_loss(&c);
+    assert_close_f32("conv out", fout, c.out, c.n_out, 1e-5);
+    assert_close_f32("conv dx", fdin, din, c.n_in, 1e-5);
+    assert_close_f32("conv dw", fdw, dw, c.n_w, 1e-5);
+    assert_close_f32("conv db", fdb, db, (size_t)F, 1e-5);
+
+    free(fin), free(fw), free(fb), free(fR), free(fout), free(fdin), free(fdw), free(fdb), free(fcol);
+    free(din), free(dw), free(db), free(dw2), free(din2);
+    conv_case_free(&c);
+}
+
+static void test_conv_valid(void **state)
+{
+    (void)state;
+    run_conv_case(2, 7, 6, 3, 3, 4, 0, 0);
+    run_conv_case(2, 9, 8, 1, 5, 3, 0, 0);  /* c_in 1, like the first Omniglot layer */
+    run_conv_case(3, 5, 5, 2, 5, 2, 0, 0);  /* kernel as big as the input: 1x1 output */
+}
+
+static void test_conv_same(void **state)
+{
+    (void)state;
+    run_conv_case(2, 6, 5, 3, 3, 4, 1, 0);
+    run_conv_case(2, 5, 4, 2, 5, 3, 1, 0);  /* padding 2 on a 4-wide image */
+    run_conv_case(1, 3, 3, 2, 7, 2, 1, 0);  /* kernel bigger than the image */
+}
+
+static void test_conv_1x1_and_chunks(void **state)
+{
+    (void)state;
+    run_conv_case(3, 4, 5, 6, 1, 3, 0, 0);  /* 1x1: direct GEMM, no im2col */
+    run_conv_case(3, 4, 5, 6, 1, 3, 0, 2);
+    run_conv_case(3, 6, 5, 2, 3, 3, 0, 1);  /* one output row per chunk */
+    run_conv_case(3, 6, 5, 2, 3, 3, 1, 5);  /* chunks straddle examples */
+}
+
+/* Chunk size changes only the blocking: results agree to rounding. */
+static void test_conv_chunking_invariant(void **state)
+{
+    (void)state;
+    conv_case a, b;
+    conv_case_init(&a, 3, 8, 7, 3, 3, 5, 0, 0, 77);
+    conv_case_init(&b, 3, 8, 7, 3, 3, 5, 0, 4, 77);
+    assert_true(a.g.chunk >= 3 * a.g.Ho); /* one chunk */
+    double *dwa = calloc(a.n_w, sizeof(double)), *dwb = calloc(a.n_w, sizeof(double));
+    double *dxa = malloc(a.n_in * sizeof(double)), *dxb = malloc(a.n_in * sizeof(double));
+    conv_loss(&a);
+    conv_loss(&b);
+    assert_true(tu_max_rel_err(a.out, b.out, a.n_out, 1e-13, 1e-13) <= 1);
+    tnmtl_conv_backward_f64(dxa, dwa, NULL, a.R, a.in, a.w, a.col, &a.g, 3);
+    tnmtl_conv_backward_f64(dxb, dwb, NULL, b.R, b.in, b.w, b.col, &b.g, 3);
+    assert_true(tu_max_rel_err(dwa, dwb, a.n_w, 1e-12, 1e-12) <= 1);
+    assert_true(tu_max_rel_err(dxa, dxb, a.n_in, 1e-12, 1e-12) <= 1);
+    free(dwa), free(dwb), free(dxa), free(dxb);
+    conv_case_free(&a);
+    conv_case_free(&b);
+}
+
+/* conv with a fused activation = conv followed by the activation */
+static void test_conv_fused_activation(void **state)
+{
+    (void)state;
+    conv_case c;
+    conv_case_init(&c, 2, 6, 6, 2, 3, 4, 0, 0, 5);
+    float *fin = to_f32(c.in, c.n_in), *fw = to_f32(c.w, c.n_w), *fb = to_f32(c.b, 4);
+    float *o1 = malloc(c.n_out * sizeof(float)), *o2 = malloc(c.n_out * sizeof(float));
+    float *col = malloc(tnmtl_conv_col_elems(&c.g, 2) * sizeof(float));
+    for (int a = 0; a < 2; a++) {
+        tnmtl_activation act = a ? TNMTL_ACT_RELU : TNMTL_ACT_TANH;
+        tnmtl_conv_forward_f32(o1, fin, fw, fb, col, &c.g, 2, act);
+        tnmtl_conv_forward_f32(o2, fin, fw, fb, col, &c.g, 2, TNMTL_ACT_NONE);
+        tnmtl_act_forward_f32(o2, o2, c.n_out, act);
+        assert_memory_equal(o1, o2, c.n_out * sizeof(float));
+    }
+    free(fin), free(fw), free(fb), free(o1), free(o2), free(col);
+    conv_case_free(&c);
+}
+
+/* ---- max-pool -------------------------------------------------------------- */
+
+typedef struct pool_case {
+    int B, H, W, C, k;
+    size_t n_in, n_out;
+    double *in, *R, *out;
+    int32_t *idx;
+} pool_case;
+
+static double pool_loss(void *ctx)
+{
+    pool_case *c = ctx;
+    tnmtl_maxpool_forward_f64(c->out, c->idx, c->in, c->B, c->H, c->W, c->C, c->k);
+    return dot(c->out, c->R, c->n_out);
+}
+
+static void run_pool_case(int B, int H, int W, int C, int k)
+{
+    printf(" pool B=%d %dx%dx%d k%d\n", B, H, W, C, k);
+    pool_case c = {B, H, W, C, k, (size_t)B * H * W * C, (size_t)B * (H / k) * (W / k) * C, 0, 0, 0, 0};
+    tnmtl_rng rng;
+    tnmtl_rng_seed(&rng, 99 + (uint64_t)k);
+    c.in = malloc(c.n_in * sizeof(double));
+    c.R = malloc(c.n_out * sizeof(double));
+    c.out = malloc(c.n_out * sizeof(double));
+    c.idx = malloc(c.n_out * sizeof(int32_t));
+    /* distinct values: a random permutation of a grid spaced 1e-2 apart, far
+     * wider than the finite-difference step, so no maximum changes place */
+    int *perm = malloc(c.n_in * sizeof(int));
+    for (size_t i = 0; i < c.n_in; i++) perm[i] = (int)i;
+    tnmtl_rng_shuffle(&rng, perm, c.n_in);
+    for (size_t i = 0; i < c.n_in; i++) c.in[i] = 0.01 * perm[i] - 0.3;
+    fill_normal(c.R, c.n_out, &rng, 1);
+    double *din = malloc(c.n_in * sizeof(double));
+    pool_loss(&c);
+    tnmtl_maxpool_backward_f64(din, c.R, c.idx, B, H, W, C, k);
+    check("pool dx", gc_check(pool_loss, &c, c.in, din, (int64_t)c.n_in, GC_H, GC_ATOL, GC_RTOL, 1000));
+
+    /* float agrees exactly (max is exact) */
+    pool_loss(&c);
+    float *fin = to_f32(c.in, c.n_in), *fout = malloc(c.n_out * sizeof(float));
+    int32_t *fidx = malloc(c.n_out * sizeof(int32_t));
+    tnmtl_maxpool_forward_f32(fout, fidx, fin, B, H, W, C, k);
+    assert_memory_equal(fidx, c.idx, c.n_out * sizeof(int32_t));
+    for (size_t i = 0; i < c.n_out; i++) assert_true(fout[i] == (float)c.out[i]);
+    free(fin), free(fout), free(fidx), free(perm), free(din);
+    free(c.in), free(c.R), free(c.out), free(c.idx);
+}
+
+static void test_pool(void **state)
+{
+    (void)state;
+    run_pool_case(2, 6, 6, 3, 2);
+    run_pool_case(2, 7, 5, 2, 2); /* odd sizes: the last row/column is dropped (floor) */
+    run_pool_case(1, 8, 7, 2, 3);
+}
+
+static void test_pool_ties_and_nan(void **state)
+{
+    (void)state;
+    /* one 2x2 window, 2 channels: channel 0 all equal (tie -> first), channel
+     * 1 with the max at the last position */
+    float in[8] = {5, 1, 5, 2, 5, 3, 5, 4};
+    float out[2], dout[2] = {1, 10}, din[8];
+    int32_t idx[2];
+    tnmtl_maxpool_forward_f32(out, idx, in, 1, 2, 2, 2, 2);
+    assert_true(out[0] == 5 && out[1] == 4);
+    assert_int_equal(idx[0], 0);
+    assert_int_equal(idx[1], 7);
+    tnmtl_maxpool_backward_f32(din, dout, idx, 1, 2, 2, 2, 2);
+    float want[8] = {1, 0, 0, 0, 0, 0, 0, 10};
+    assert_memory_equal(din, want, sizeof want);
+    /* NaN propagates */
+    in[3] = NAN;
+    tnmtl_maxpool_forward_f32(out, idx, in, 1, 2, 2, 2, 2);
+    assert_true(isnan(out[1]));
+}
+
+/* ---- fully connected -------------------------------------------------------- */
+
+typedef struct fc_case {
+    int B, D, N;
+    double *in, *w, *b, *R, *out;
+} fc_case;
+
+static double fc_loss(void *ctx)
+{
+    fc_case *c = ctx;
+    tnmtl_fc_forward_f64(c->out, c->in, c->w, c->b, c->B, c->D, c->N, TNMTL_ACT_NONE);
+    return dot(c->out, c->R, (size_t)c->B * c->N);
+}
+
+static void test_fc(void **state)
+{
+    (void)state;
+    const int B = 3, D = 7, N = 5;
+    tnmtl_rng rng;
+    tnmtl_rng_seed(&rng, 11);
+    fc_case c = {B, D, N, malloc(B * D * sizeof(double)), malloc(D * N * sizeof(double)),
+                 malloc(N * sizeof(double)), malloc(B * N * sizeof(double)), malloc(B * N * sizeof(double))};
+    fill_normal(c.in, B * D, &rng, 1);
+    fill_normal(c.w, D * N, &rng, 0.5);
+    fill_normal(c.b, N, &rng, 0.5);
+    fill_normal(c.R, B * N, &rng, 1);
+    double din[3 * 7], dw[7 * 5] = {0}, db[5] = {0};
+    fc_loss(&c);
+    /* out[0][0] by hand */
+    double o = c.b[0];
+    for (int d = 0; d < D; d++) o += c.in[d] * c.w[d * N];
+    assert_true(fabs(c.out[0] - o) < 1e-12);
+    tnmtl_fc_backward_f64(din, dw, db, c.R, c.in, c.w, B, D, N);
+    check("fc dx", gc_check(fc_loss, &c, c.in, din, B * D, GC_H, GC_ATOL, GC_RTOL, 1000));
+    check("fc dw", gc_check(fc_loss, &c, c.w, dw, D * N, GC_H, GC_ATOL, GC_RTOL, 1000));
+    check("fc db", gc_check(fc_loss, &c, c.b, db, N, GC_H, GC_ATOL, GC_RTOL, 1000));
+
+    float *fin = to_f32(c.in, B * D), *fw = to_f32(c.w, D * N), *fb = to_f32(c.b, N), *fR = to_f32(c.R, B * N);
+    float fout[15], fdin[21], fdw[35] = {0}, fdb[5] = {0};
+    tnmtl_fc_forward_f32(fout, fin, fw, fb, B, D, N, TNMTL_ACT_NONE);
+    tnmtl_fc_backward_f32(fdin, fdw, fdb, fR, fin, fw, B, D, N);
+    fc_loss(&c);
+    assert_close_f32("fc out", fout, c.out, B * N, 1e-5);
+    assert_close_f32("fc dx", fdin, din, B * D, 1e-5);
+    assert_close_f32("fc dw", fdw, dw, D * N, 1e-5);
+    assert_close_f32("fc db", fdb, db, N, 1e-5);
+    free(fin), free(fw), free(fb), free(fR);
+    free(c.in), free(c.w), free(c.b), free(c.R), free(c.out);
+}
+
+/* ---- activations -------------------------------------------------------------- */
+
+typedef struct act_case {
+    tnmtl_activation act;
+    size_t n;
+    double *x, *y, *R;
+} act_case;
+
+static double act_loss(void *ctx)
+{
+    act_case *c = ctx;
+    tnmtl_act_forward_f64(c->y, c->x, c->n, c->act);
+    return dot(c->y, c->R, c->n);
+}
+
+static void run_act_case(tnmtl_activation act)
+{
+    enum { n = 60 };
+    tnmtl_rng rng;
+    tnmtl_rng_seed(&rng, 3 + (uint64_t)act);
+    double x[n], y[n], R[n], dx[n];
+    fill_normal(x, n, &rng, 1.5);
+    /* keep away from relu's kink at 0 */
+    for (int i = 0; i < n; i++)
+        if (fabs(x[i]) < 0.05) x[i] = x[i] < 0 ? -0.05 - x[i] : 0.05 + x[i];
+    fill_normal(R, n, &rng, 1);
+    act_case c = {act, n, x, y, R};
+    act_loss(&c);
+    tnmtl_act_backward_f64(dx, R, y, n, act);
+    check(act == TNMTL_ACT_TANH ? "tanh dx" : "relu dx",
+          gc_check(act_loss, &c, x, dx, n, GC_H, GC_ATOL, GC_RTOL, n));
+    /* in place forward and backward give the same */
+    act_loss(&c);
+    double y2[n], d2[n];
+    memcpy(y2, x, sizeof y2);
+    tnmtl_act_forward_f64(y2, y2, n, act);
+    memcpy(d2, R, sizeof d2);
+    tnmtl_act_backward_f64(d2, d2, y2, n, act);
+    assert_memory_equal(y2, y, sizeof y2);
+    assert_memory_equal(d2, dx, sizeof d2);
+    /* float path */
+    float *fx = to_f32(x, n), fy[n], fd[n], *fR = to_f32(R, n);
+    tnmtl_act_forward_f32(fy, fx, n, act);
+    tnmtl_act_backward_f32(fd, fR, fy, n, act);
+    assert_close_f32("act y", fy, y, n, 2e-6);
+    assert_close_f32("act dx", fd, dx, n, 2e-6);
+    free(fx), free(fR);
+}
+
+static void test_tanh(void **state)
+{
+    (void)state;
+    run_act_case(TNMTL_ACT_TANH);
+}
+
+static void test_relu(void **state)
+{
+    (void)state;
+    run_act_case(TNMTL_ACT_RELU);
+    float x[5] = {-2, -0.0f, 0, 3, NAN}, y[5], d[5], one[5] = {1, 1, 1, 1, 1};
+    tnmtl_act_forward_f32(y, x, 5, TNMTL_ACT_RELU);
+    assert_true(y[0] == 0 && y[1] == 0 && y[2] == 0 && y[3] == 3 && isnan(y[4]));
+    tnmtl_act_backward_f32(d, one, y, 5, TNMTL_ACT_RELU);
+    assert_true(d[0] == 0 && d[1] == 0 && d[2] == 0 && d[3] == 1); /* 0 at the kink, as PyTorch */
+}
+
+/* The float tanh approximation against libm's double tanh; the SIMD loop
+ * and the scalar function agree bit for bit. */
+static void test_tanh_approx_accuracy(void **state)
+{
+    (void)state;
+    enum { n = 200003 };
+    float *x = malloc(n * sizeof(float)), *y = malloc(n * sizeof(float));
+    for (int i = 0; i < n; i++) x[i] = -12.0f + 24.0f * (float)i / (n - 1);
+    x[7] = 1e-30f;
+    x[8] = -3e-5f;
+    x[9] = 1e9f;
+    x[10] = -INFINITY;
+    tnmtl_act_forward_f32(y, x, n, TNMTL_ACT_TANH);
+    double worst = 0;
+    for (int i = 0; i < n; i++) {
+        double t = tanh((double)x[i]);
+        double e = fabs(y[i] - t) / (fabs(t) > 1e-30 ? fabs(t) : 1e-30);
+        if (e > worst) worst = e;
+        assert_true(y[i] == tnmtl_tanh_approx(x[i]));
+        assert_true(fabs(y[i]) <= 1.0f);
+    }
+    printf("  tanh approx max relative error %.3g\n", worst);
+    assert_true(worst < 1e-6);
+    assert_true(y[9] == 1.0f && y[10] == -1.0f);
+    float nan_in[5] = {0.5f, NAN, 0.5f, 0.5f, NAN}, nan_out[5];
+    tnmtl_act_forward_f32(nan_out, nan_in, 5, TNMTL_ACT_TANH); /* one SIMD block, one scalar */
+    assert_true(isnan(nan_out[1]) && isnan(nan_out[4]) && !isnan(nan_out[0]));
+    free(x), free(y);
+}
+
+/* ---- losses ---------------------------------------------------------------------- */
+
+typedef struct xent_case {
+    int B, C;
+    double *z;
+    int *y;
+} xent_case;
+
+static double xent_loss(void *ctx)
+{
+    xent_case *c = ctx;
+    return tnmtl_softmax_xent_f64(c->z, c->y, c->B, c->C, NULL);
+}
+
+static void test_softmax_xent(void **state)
+{
+    (void)state;
+    /* hand values: log(e^1 + e^2 + e^3) - 3 */
+    double z1[3] = {1, 2, 3};
+    int y1[1] = {2};
+    double d1[3];
+    const double want = log(exp(1.0) + exp(2.0) + exp(3.0)) - 3;
+    assert_true(fabs(tnmtl_softmax_xent_f64(z1, y1, 1, 3, d1) - 0.40760596444438) < 1e-12);
+    assert_true(fabs(want - 0.40760596444438) < 1e-12);
+    assert_true(fabs(d1[2] - (exp(3.0) / (exp(1.0) + exp(2.0) + exp(3.0)) - 1)) < 1e-12);
+    /* stable for huge logits: loss of label 1 in (1000, 0) is 1000 */
+    float zf[2] = {1000, 0}, df[2];
+    int y2[1] = {1};
+    assert_true(fabs(tnmtl_softmax_xent(zf, y2, 1, 2, df) - 1000) < 1e-9);
+    assert_true(df[0] == 1.0f && df[1] == -1.0f);
+    /* a label out of range gives NaN, never an out-of-bounds access */
+    int bad[1] = {3};
+    assert_true(isnan(tnmtl_softmax_xent_f64(z1, bad, 1, 3, d1)));
+    bad[0] = -1;
+    assert_true(isnan(tnmtl_softmax_xent_f64(z1, bad, 1, 3, NULL)));
+
+    enum { B = 4, C = 5 };
+    tnmtl_rng rng;
+    tnmtl_rng_seed(&rng, 21);
+    double z[B * C], dz[B * C];
+    int y[B] = {0, 4, 2, 2};
+    fill_normal(z, B * C, &rng, 2);
+    xent_case c = {B, C, z, y};
+    tnmtl_softmax_xent_f64(z, y, B, C, dz);
+    check("xent dz", gc_check(xent_loss, &c, z, dz, B * C, GC_H, 1e-9, GC_RTOL, 100));
+    /* the mean over the batch: gradient rows sum to zero */
+    for (int b = 0; b < B; b++) {
+        double s = 0;
+        for (int k = 0; k < C; k++) s += dz[b * C + k];
+        assert_true(fabs(s) < 1e-15);
+    }
+    float *fz = to_f32(z, B * C), fdz[B * C];
+    double lf = tnmtl_softmax_xent(fz, y, B, C, fdz), ld = tnmtl_softmax_xent_f64(z, y, B, C, NULL);
+    assert_true(fabs(lf - ld) < 1e-6 * fabs(ld));
+    assert_close_f32("xent dz", fdz, dz, B * C, 1e-6);
+    free(fz);
+}
+
+typedef struct mse_case {
+    int B, D;
+    double *o, *t;
+} mse_case;
+
+static double mse_loss(void *ctx)
+{
+    mse_case *c = ctx;
+    return tnmtl_mse_f64(c->o, c->t, c->B, c->D, NULL);
+}
+
+static void test_mse(void **state)
+{
+    (void)state;
+    double o[4] = {1, 2, 3, 4}, t[4] = {1, 0, 3, 1}, d[4];
+    /* (0 + 4 + 0 + 9) / 4 */
+    assert_true(fabs(tnmtl_mse_f64(o, t, 2, 2, d) - 3.25) < 1e-15);
+    assert_true(d[1] == 1.0 && d[3] == 1.5 && d[0] == 0);
+    mse_case c = {2, 2, o, t};
+    check("mse dout", gc_check(mse_loss, &c, o, d, 4, GC_H, GC_ATOL, GC_RTOL, 4));
+    float fo[4] = {1, 2, 3, 4}, ft[4] = {1, 0, 3, 1}, fd[4];
+    assert_true(tnmtl_mse(fo, ft, 2, 2, fd) == 3.25);
+    assert_true(fd[1] == 1.0f && fd[3] == 1.5f);
+}
+
+/* ---- the checker itself ------------------------------------------------------------
+ * A gradient that is wrong in one entry, or wrong by a small factor, must be
+ * reported, at the entry that is wrong. */
+static void test_checker_catches_wrong_gradient(void **state)
+{
+    (void)state;
+    conv_case c;
+    conv_case_init(&c, 2, 6, 6, 2, 3, 3, 0, 0, 8);
+    double *din = malloc(c.n_in * sizeof(double)), *dw = calloc(c.n_w, sizeof(double)),
+           *db = calloc(3, sizeof(double));
+    conv_loss(&c);
+    tnmtl_conv_backward_f64(din, dw, db, c.R, c.in, c.w, c.col, &c.g, 2);
+    gc_result good = gc_check(conv_loss, &c, c.w, dw, (int64_t)c.n_w, GC_H, GC_ATOL, GC_RTOL, 1000);
+    assert_true(gc_ok(&good));
+    /* one entry off by 0.01% */
+    dw[17] *= 1.0001;
+    gc_result bad = gc_check(conv_loss, &c, c.w, dw, (int64_t)c.n_w, GC_H, GC_ATOL, GC_RTOL, 1000);
+    gc_print("perturbed dw", &bad);
+    assert_false(gc_ok(&bad));
+    assert_int_equal(bad.worst, 17);
+    dw[17] /= 1.0001;
+    /* a backward that forgets the bias of one filter */
+    db[1] = 0;
+    bad = gc_check(conv_loss, &c, c.b, db, 3, GC_H, GC_ATOL, GC_RTOL, 3);
+    assert_false(gc_ok(&bad));
+    assert_int_equal(bad.worst, 1);
+    /* NaN is a failure */
+    din[0] = NAN;
+    bad = gc_check(conv_loss, &c, c.in, din, (int64_t)c.n_in, GC_H, GC_ATOL, GC_RTOL, 1000);
+    assert_false(gc_ok(&bad));
+    free(din), free(dw), free(db);
+    conv_case_free(&c);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_conv_valid),
+        cmocka_unit_test(test_conv_same),
+        cmocka_unit_test(test_conv_1x1_and_chunks),
+        cmocka_unit_test(test_conv_chunking_invariant),
+        cmocka_unit_test(test_conv_fused_activation),
+        cmocka_unit_test(test_pool),
+        cmocka_unit_test(test_pool_ties_and_nan),
+        cmocka_unit_test(test_fc),
+        cmocka_unit_test(test_tanh),
+        cmocka_unit_test(test_relu),
+        cmocka_unit_test(test_tanh_approx_accuracy),
+        cmocka_unit_test(test_softmax_xent),
+        cmocka_unit_test(test_mse),
+        cmocka_unit_test(test_checker_catches_wrong_gradient),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
