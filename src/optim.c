@@ -1,0 +1,102 @@
+/* optim.c - SGD with momentum and Adam with PyTorch's update rules.
+ *
+ * SGD (torch.optim.SGD, dampening 0, no Nesterov):
+ *     m = momentum * m + g        (m starts at 0, so the first m is g)
+ *     p -= lr * m
+ * Adam (torch.optim.Adam, amsgrad off, no weight decay), at step t >= 1:
+ *     m = beta1 * m + (1 - beta1) * g
+ *     v = beta2 * v + (1 - beta2) * g * g
+ *     p -= lr / (1 - beta1^t) * m / (sqrt(v) / sqrt(1 - beta2^t) + eps)
+ * The scalar factors are computed in double, the per-element work in float
+ * in the same order of operations as PyTorch's single-tensor implementation.
+ */
+#include "tnmtl/optim.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "util.h"
+
+void tnmtl_optim_defaults(tnmtl_optim_kind kind, tnmtl_optim_config *cfg)
+{
+    memset(cfg, 0, sizeof *cfg);
+    cfg->kind = kind;
+    cfg->beta1 = 0.9;
+    cfg->beta2 = 0.999;
+    cfg->eps = 1e-8;
+    if (kind == TNMTL_OPTIM_SGD) {
+        cfg->lr = 1e-2;
+        cfg->momentum = 0.9;
+    } else {
+        cfg->lr = 1e-3;
+    }
+}
+
+tnmtl_status tnmtl_optim_init(tnmtl_optim *opt, const tnmtl_optim_config *cfg, int64_t n,
+                              tnmtl_error *err)
+{
+    if (!opt || !cfg) return tnmtl_fail(err, TNMTL_ERR_INVALID, "tnmtl_optim_init: NULL argument");
+    memset(opt, 0, sizeof *opt);
+    if (cfg->kind != TNMTL_OPTIM_SGD && cfg->kind != TNMTL_OPTIM_ADAM)
+        return tnmtl_fail(err, TNMTL_ERR_INVALID, "unknown optimiser kind %d", (int)cfg->kind);
+    if (!(cfg->lr > 0) || !isfinite(cfg->lr))
+        return tnmtl_fail(err, TNMTL_ERR_INVALID, "learning rate %g must be positive and finite", cfg->lr);
+    if (cfg->kind == TNMTL_OPTIM_SGD && !(cfg->momentum >= 0 && cfg->momentum < 1))
+        return tnmtl_fail(err, TNMTL_ERR_INVALID, "SGD momentum %g must be in [0, 1)", cfg->momentum);
+    if (cfg->kind == TNMTL_OPTIM_ADAM) {
+        if (!(cfg->beta1 >= 0 && cfg->beta1 < 1) || !(cfg->beta2 >= 0 && cfg->beta2 < 1))
+            return tnmtl_fail(err, TNMTL_ERR_INVALID, "Adam betas (%g, %g) must be in [0, 1)",
+                              cfg->beta1, cfg->beta2);
+        if (!(cfg->eps > 0) || !isfinite(cfg->eps))
+            return tnmtl_fail(err, TNMTL_ERR_INVALID, "Adam eps %g must be positive and finite", cfg->eps);
+    }
+    if (n < 1 || (uint64_t)n > SIZE_MAX / sizeof(float))
+        return tnmtl_fail(err, TNMTL_ERR_INVALID, "optimiser over %lld parameters", (long long)n);
+    opt->cfg = *cfg;
+    opt->n = n;
+    opt->m = tnmtl_calloc((size_t)n, sizeof *opt->m, "optimiser first moment", err);
+    if (!opt->m) return err ? err->status : TNMTL_ERR_NOMEM;
+    if (cfg->kind == TNMTL_OPTIM_ADAM) {
+        opt->v = tnmtl_calloc((size_t)n, sizeof *opt->v, "optimiser second moment", err);
+        if (!opt->v) {
+            tnmtl_optim_free(opt);
+            return err ? err->status : TNMTL_ERR_NOMEM;
+        }
+    }
+    return TNMTL_OK;
+}
+
+void tnmtl_optim_step(tnmtl_optim *opt, float *params, const float *grads)
+{
+    const size_t n = (size_t)opt->n;
+    float *m = opt->m, *v = opt->v;
+    opt->step++;
+    if (opt->cfg.kind == TNMTL_OPTIM_SGD) {
+        const float mu = (float)opt->cfg.momentum, lr = (float)opt->cfg.lr;
+        for (size_t i = 0; i < n; i++) {
+            m[i] = mu * m[i] + grads[i];
+            params[i] -= lr * m[i];
+        }
+        return;
+    }
+    const double t = (double)opt->step, b1 = opt->cfg.beta1, b2 = opt->cfg.beta2;
+    const float fb1 = (float)b1, fb2 = (float)b2, c1 = (float)(1 - b1), c2 = (float)(1 - b2);
+    const float step_size = (float)(opt->cfg.lr / (1 - pow(b1, t)));
+    const float bc2_sqrt = (float)sqrt(1 - pow(b2, t));
+    const float eps = (float)opt->cfg.eps;
+    for (size_t i = 0; i < n; i++) {
+        const float g = grads[i];
+        m[i] = m[i] * fb1 + g * c1;
+        v[i] = v[i] * fb2 + c2 * g * g;
+        params[i] -= step_size * (m[i] / (sqrtf(v[i]) / bc2_sqrt + eps));
+    }
+}
+
+void tnmtl_optim_free(tnmtl_optim *opt)
+{
+    if (!opt) return;
+    free(opt->m);
+    free(opt->v);
+    opt->m = opt->v = NULL;
+}
