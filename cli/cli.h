@@ -36,5 +36,6 @@ int cmd_norm(int argc, char **argv);
 int cmd_train(int argc, char **argv);
 int cmd_eval(int argc, char **argv);
 int cmd_compare(int argc, char **argv);
+int cmd_omniglot(int argc, char **argv);
 
 #endif

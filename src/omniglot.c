@@ -28,6 +28,7 @@
 #define OG_MAX_NPY_HEADER ((size_t)1 << 17)
 #define OG_DEFAULT_MAX_BYTES ((size_t)4 << 30)
 #define OG_MAX_NAME 200                   /* alphabet name length            */
+#define OG_MAX_PNGS ((int64_t)1 << 22)    /* PNG members listed from the zips */
 
 enum { SET_BG = 0, SET_EV = 1, N_SETS = 2 };
 static const char *const set_name[N_SETS] = {"background", "evaluation"};
@@ -520,10 +521,11 @@ static tnmtl_status scan_zip(og_catalog *c, int ar, int64_t *rec_cap, tnmtl_erro
                               "or holding ','", path, name, OG_MAX_NAME);
         if (c->n_recs == *rec_cap) {
             int64_t ncap = *rec_cap ? 2 * *rec_cap : 4096;
-            og_rec *p = ncap <= ((int64_t)1 << 26) ? realloc(c->recs, (size_t)ncap * sizeof *p) : NULL;
-            if (!p)
-                return tnmtl_fail(err, TNMTL_ERR_TOO_BIG, "%s: more than %lld PNG members", path,
-                                  (long long)*rec_cap);
+            if (ncap > OG_MAX_PNGS)
+                return tnmtl_fail(err, TNMTL_ERR_TOO_BIG, "%s: more than %lld PNG members (Omniglot has 32,460)",
+                                  path, (long long)*rec_cap);
+            og_rec *p = realloc(c->recs, (size_t)ncap * sizeof *p);
+            if (!p) return tnmtl_fail(err, TNMTL_ERR_NOMEM, "%s: out of memory listing the PNG members", path);
             c->recs = p;
             *rec_cap = ncap;
         }

@@ -11,6 +11,7 @@
 #include "tnmtl.h"
 #include "util.h"
 
+#include <cJSON.h>
 #include <math.h>
 #include <png.h>
 #include <stdio.h>
@@ -625,6 +626,34 @@ static void test_bad_npz(void **state)
     free(b);
 }
 
+static void test_cli(void **state)
+{
+    if (access(tu_cli(), X_OK) != 0) {
+        print_message("%s not built: CLI test skipped\n", tu_cli());
+        skip();
+    }
+    char cmd[2048], out[65536];
+    snprintf(cmd, sizeof cmd, "%s omniglot-info %s --size 28", tu_cli(),
+             tu_shared_path("omniglot/images_background_small1.zip"));
+    assert_int_equal(tu_run(cmd, 0, out, sizeof out), 0);
+    cJSON *j = cJSON_Parse(out);
+    assert_non_null(j);
+    assert_int_equal(cJSON_GetObjectItem(j, "n_tasks")->valueint, 5);
+    assert_int_equal(cJSON_GetObjectItem(j, "n_classes")->valueint, 136);
+    assert_int_equal(cJSON_GetObjectItem(j, "n_examples")->valueint, 2720);
+    assert_int_equal(cJSON_GetObjectItem(j, "size")->valueint, 28);
+    const cJSON *t4 = cJSON_GetArrayItem(cJSON_GetObjectItem(j, "tasks"), 4);
+    assert_string_equal(cJSON_GetObjectItem(t4, "name")->valuestring, "Latin");
+    assert_int_equal(cJSON_GetObjectItem(t4, "classes")->valueint, 26);
+    cJSON_Delete(j);
+    snprintf(cmd, sizeof cmd, "%s omniglot-info %s --size 0", tu_cli(), tu_shared_path("omniglot"));
+    assert_int_equal(tu_run(cmd, 1, out, sizeof out), 2);
+    assert_non_null(strstr(out, "--size"));
+    snprintf(cmd, sizeof cmd, "%s omniglot-info %s", tu_cli(), tmp_path("nothing-here"));
+    assert_int_equal(tu_run(cmd, 1, out, sizeof out), 2);
+    assert_non_null(strstr(out, "no such file"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -635,6 +664,7 @@ int main(void)
         cmocka_unit_test(test_options),
         cmocka_unit_test(test_png_zip_equals_npz),
         cmocka_unit_test(test_full_npz),
+        cmocka_unit_test(test_cli),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
