@@ -16,6 +16,7 @@
  *   tnmtl/dataset.h   multi-task datasets and splits
  *   tnmtl/csv.h       multi-task tabular data from CSV files
  *   tnmtl/synthetic.h synthetic multi-task images with known task groups
+ *   tnmtl/safetensors.h  safetensors files (named tensors + metadata)
  *
  * A minimal single-task use:
  *
@@ -48,5 +49,6 @@
 #include "tnmtl/omniglot.h"
 #include "tnmtl/csv.h"
 #include "tnmtl/synthetic.h"
+#include "tnmtl/safetensors.h"
 
 #endif
