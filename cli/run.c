@@ -104,7 +104,6 @@ int run_parse_option(run_options *o, int argc, char **argv, int *i, tnmtl_error 
     }
     const char *v = argv[++*i];
     long n;
-    double d;
     tnmtl_status st = TNMTL_OK;
     if (!strcmp(opt, "--data")) {
         if (strcmp(v, "synthetic") && strncmp(v, "csv:", 4) && strncmp(v, "omniglot:", 9))
@@ -277,7 +276,8 @@ tnmtl_status run_options_from_json(const char *json, run_options *o, tnmtl_error
         return tnmtl_fail(err, TNMTL_ERR_FORMAT, "the run configuration is not a JSON object");
     }
     char method[32], act[16], optim[16];
-    double size, regression, data_seed, split_seed, share, batch, steps, seed, save_every;
+    double size = 0, regression = 0, data_seed = 0, split_seed = 0, share = 0, batch = 0, steps = 0, seed = 0,
+           save_every = 0;
     tnmtl_status st;
     if ((st = json_str(j, "data", o->data, sizeof o->data, err)) ||
         (st = json_num(j, "size", 0, TNMTL_OMNIGLOT_NATIVE, &size, err)) ||

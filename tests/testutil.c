@@ -1,5 +1,4 @@
 /* testutil.c - helpers shared by the test programs. */
-#define _GNU_SOURCE
 #include "testutil.h"
 
 #include <math.h>
