@@ -90,13 +90,17 @@ static int write_all(FILE *f, void *user)
     return 0;
 }
 
-static const tnmtl_st_tensor *sort_tensors; /* qsort context (sorting is not reentrant anyway) */
+/* Data order: largest element size first, then by name. */
+typedef struct data_slot {
+    size_t size;
+    const char *name;
+    int i;
+} data_slot;
 
 static int cmp_data_order(const void *a, const void *b)
 {
-    const tnmtl_st_tensor *x = &sort_tensors[*(const int *)a], *y = &sort_tensors[*(const int *)b];
-    const size_t sx = tnmtl_st_dtype_size(x->dtype), sy = tnmtl_st_dtype_size(y->dtype);
-    if (sx != sy) return sx > sy ? -1 : 1;
+    const data_slot *x = a, *y = b;
+    if (x->size != y->size) return x->size > y->size ? -1 : 1;
     return strcmp(x->name, y->name);
 }
 
@@ -149,14 +153,15 @@ tnmtl_status tnmtl_st_save(const char *path, const tnmtl_st_tensor *t, int n, co
     if (!little_endian_host()) return tnmtl_fail(err, TNMTL_ERR_INVALID, "%s: big-endian hosts are not supported", path);
     size_t *bytes = tnmtl_calloc((size_t)(n > 0 ? n : 1), sizeof *bytes, "tensor sizes", err);
     int *order = tnmtl_calloc((size_t)(n > 0 ? n : 1), sizeof *order, "tensor order", err);
+    data_slot *slot = tnmtl_calloc((size_t)(n > 0 ? n : 1), sizeof *slot, "tensor order", err);
     cJSON *root = cJSON_CreateObject();
     char *text = NULL;
-    tnmtl_status st = !bytes || !order ? TNMTL_ERR_NOMEM : check_save_args(path, t, n, meta, n_meta, bytes, err);
+    tnmtl_status st = !bytes || !order || !slot ? TNMTL_ERR_NOMEM : check_save_args(path, t, n, meta, n_meta, bytes, err);
     if (st) goto done;
     if (!root) goto nomem;
-    for (int i = 0; i < n; i++) order[i] = i;
-    sort_tensors = t;
-    qsort(order, (size_t)n, sizeof *order, cmp_data_order);
+    for (int i = 0; i < n; i++) slot[i] = (data_slot){tnmtl_st_dtype_size(t[i].dtype), t[i].name, i};
+    qsort(slot, (size_t)n, sizeof *slot, cmp_data_order);
+    for (int i = 0; i < n; i++) order[i] = slot[i].i;
     if (n_meta) {
         cJSON *m = cJSON_AddObjectToObject(root, "__metadata__");
         if (!m) goto nomem;
@@ -202,6 +207,7 @@ done:
     cJSON_Delete(root);
     free(bytes);
     free(order);
+    free(slot);
     return st;
 }
 
