@@ -38,6 +38,7 @@ const char run_options_help[] =
     "  --act tanh|relu|none activation after each conv and hidden fc (default tanh)\n"
     "  --share N            ud: the first N shareable layers are shared (default: all but the last)\n"
     "  --gamma G            weight of every norm term (default 0.01, the paper's)\n"
+    "  --task-loss mean|sum data term: mean (default) or sum of the task losses\n"
     "training:\n"
     "  --optim adam|sgd     optimiser (default adam)\n"
     "  --lr LR              learning rate (default 1e-3 adam, 1e-2 sgd)\n"
@@ -93,7 +94,7 @@ int run_parse_option(run_options *o, int argc, char **argv, int *i, tnmtl_error 
     }
     static const char *const with_value[] = {
         "--data", "--size", "--alphabets", "--task-col", "--target-col", "--features", "--data-seed",
-        "--train-frac", "--val-frac", "--split-seed", "--method", "--arch", "--act", "--share", "--gamma",
+        "--train-frac", "--val-frac", "--split-seed", "--method", "--arch", "--act", "--share", "--gamma", "--task-loss",
         "--optim", "--lr", "--momentum", "--batch", "--steps", "--epochs", "--seed", "--save-every"};
     int known = 0;
     for (size_t k = 0; k < sizeof with_value / sizeof with_value[0]; k++) known |= !strcmp(opt, with_value[k]);
@@ -147,6 +148,10 @@ int run_parse_option(run_options *o, int argc, char **argv, int *i, tnmtl_error 
         }
     } else if (!strcmp(opt, "--gamma")) {
         st = cli_parse_double(opt, v, 0.0, 1e6, &o->gamma, err);
+    } else if (!strcmp(opt, "--task-loss")) {
+        if (!strcmp(v, "mean")) o->sum_task_losses = 0;
+        else if (!strcmp(v, "sum")) o->sum_task_losses = 1;
+        else st = tnmtl_fail(err, TNMTL_ERR_INVALID, "--task-loss: '%s' is not mean or sum", v);
     } else if (!strcmp(opt, "--optim")) {
         double lr = o->optim.lr;
         if (!strcmp(v, "adam")) tnmtl_optim_defaults(TNMTL_OPTIM_ADAM, &o->optim);
@@ -233,6 +238,7 @@ char *run_options_to_json(const run_options *o)
     cJSON_AddStringToObject(j, "act", act_name(o->act));
     cJSON_AddNumberToObject(j, "share", o->ud_share);
     cJSON_AddNumberToObject(j, "gamma", o->gamma);
+    cJSON_AddStringToObject(j, "task_loss", o->sum_task_losses ? "sum" : "mean");
     cJSON_AddStringToObject(j, "optim", o->optim.kind == TNMTL_OPTIM_SGD ? "sgd" : "adam");
     cJSON_AddNumberToObject(j, "lr", o->optim.lr);
     cJSON_AddNumberToObject(j, "momentum", o->optim.momentum);
@@ -275,7 +281,7 @@ tnmtl_status run_options_from_json(const char *json, run_options *o, tnmtl_error
         cJSON_Delete(j);
         return tnmtl_fail(err, TNMTL_ERR_FORMAT, "the run configuration is not a JSON object");
     }
-    char method[32], act[16], optim[16];
+    char method[32], act[16], optim[16], task_loss[16];
     double size = 0, regression = 0, data_seed = 0, split_seed = 0, share = 0, batch = 0, steps = 0, seed = 0,
            save_every = 0;
     tnmtl_status st;
@@ -295,6 +301,7 @@ tnmtl_status run_options_from_json(const char *json, run_options *o, tnmtl_error
         (st = json_str(j, "act", act, sizeof act, err)) ||
         (st = json_num(j, "share", -1, TNMTL_MAX_LAYERS, &share, err)) ||
         (st = json_num(j, "gamma", 0, 1e6, &o->gamma, err)) ||
+        (st = json_str(j, "task_loss", task_loss, sizeof task_loss, err)) ||
         (st = json_str(j, "optim", optim, sizeof optim, err)) ||
         (st = json_num(j, "lr", 0, 1e3, &o->optim.lr, err)) ||
         (st = json_num(j, "momentum", 0, 1, &o->optim.momentum, err)) ||
@@ -318,6 +325,7 @@ tnmtl_status run_options_from_json(const char *json, run_options *o, tnmtl_error
     o->steps = (int64_t)steps;
     o->seed = (uint64_t)seed;
     o->save_every = (int64_t)save_every;
+    o->sum_task_losses = !strcmp(task_loss, "sum");
     o->optim.kind = !strcmp(optim, "sgd") ? TNMTL_OPTIM_SGD : TNMTL_OPTIM_ADAM;
     o->act = !strcmp(act, "relu") ? TNMTL_ACT_RELU : !strcmp(act, "none") ? TNMTL_ACT_NONE : TNMTL_ACT_TANH;
     if ((st = tnmtl_method_parse(method, &o->method, err))) return st;
@@ -388,6 +396,7 @@ tnmtl_status run_build_model(const run_options *o, const tnmtl_dataset *ds, tnmt
     mc.method = o->method;
     mc.ud_share = o->ud_share;
     mc.gamma = o->gamma;
+    mc.sum_task_losses = o->sum_task_losses;
     if (o->method == TNMTL_METHOD_UD && o->ud_share < 0) {
         /* Default: every shareable layer but the last is shared. */
         mc.method = TNMTL_METHOD_STL;

@@ -25,6 +25,7 @@ typedef struct run_options {
     tnmtl_activation act;
     int ud_share;
     double gamma;
+    int sum_task_losses;        /* --task-loss sum                                */
     /* training */
     tnmtl_optim_config optim;
     int batch;                  /* per task; 0 = full batch                      */

@@ -369,8 +369,10 @@ int tnmtl_batch_indices(const tnmtl_split *split, int t, uint64_t seed, int64_t 
     return batch;
 }
 
-/* Forward + loss (+ backward) of task t on examples idx[B]. */
-static double task_loss(tnmtl_mtl *m, const tnmtl_dataset *ds, int t, const int64_t *idx, int B, int backward)
+/* Forward + loss (+ backward, with the loss weighted by `weight`) of task t
+ * on examples idx[B]. */
+static double task_loss(tnmtl_mtl *m, const tnmtl_dataset *ds, int t, const int64_t *idx, int B, int backward,
+                        float weight)
 {
     const tnmtl_net *net = m->nets[t];
     const int C = m->n_out[t];
@@ -379,6 +381,8 @@ static double task_loss(tnmtl_mtl *m, const tnmtl_dataset *ds, int t, const int6
     double loss = ds->kind == TNMTL_TARGET_CLASS
                       ? tnmtl_softmax_xent(out, m->lbuf, B, C, backward ? m->dout : NULL)
                       : tnmtl_mse(out, m->tbuf, B, C, backward ? m->dout : NULL);
+    if (backward && weight != 1.0f)
+        for (int64_t i = 0; i < (int64_t)B * C; i++) m->dout[i] *= weight;
     if (backward)
         tnmtl_net_backward(net, &m->view[(size_t)t * m->n_layers], &m->gview[(size_t)t * m->n_layers], m->ws,
                            m->dout, NULL, B);
@@ -416,12 +420,13 @@ tnmtl_status tnmtl_mtl_objective(tnmtl_mtl *m, const tnmtl_dataset *ds, const tn
     const int B = batch_size_of(m, split, batch);
     if ((st = ensure_batch(m, ds, B, err))) return st;
     memset(m->grads, 0, (size_t)m->n_params * sizeof(float));
+    const double weight = m->cfg.sum_task_losses ? 1.0 : 1.0 / m->n_tasks;
     double total = 0;
     for (int t = 0; t < m->n_tasks; t++) {
         int n = tnmtl_batch_indices(split, t, seed, step, batch, m->ibuf);
-        total += task_loss(m, ds, t, m->ibuf, n, 1);
+        total += task_loss(m, ds, t, m->ibuf, n, 1, (float)weight);
     }
-    *loss = total;
+    *loss = total * weight;
     return tnmtl_mtl_regulariser(m, 1, reg, err);
 }
 

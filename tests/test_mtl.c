@@ -172,7 +172,7 @@ static double objective_f64(const tnmtl_mtl *m, const tnmtl_dataset *ds, const t
         tnmtl_dataset_gather(ds, idx, n, xf, labels, NULL);
         for (int64_t j = 0; j < n * n_in; j++) x[j] = xf[j];
         const double *out = tnmtl_net_forward_f64(m->nets[t], v, ws, x, n);
-        total += tnmtl_softmax_xent_f64(out, labels, n, classes[t], NULL);
+        total += tnmtl_softmax_xent_f64(out, labels, n, classes[t], NULL) / (m->cfg.sum_task_losses ? 1 : T);
     }
     for (int i = 0; i < m->n_blocks; i++) {
         const tnmtl_param_block *b = &m->blocks[i];
@@ -193,12 +193,13 @@ static double objective_f64(const tnmtl_mtl *m, const tnmtl_dataset *ds, const t
     return total;
 }
 
-static void check_objective_gradient(tnmtl_method method, int share)
+static void check_objective_gradient(tnmtl_method method, int share, int sum_losses)
 {
     tnmtl_dataset ds;
     tnmtl_split split;
     make_data(&ds, &split);
     tnmtl_mtl *m = make_model(method, share, ARCH);
+    m->cfg.sum_task_losses = sum_losses;
     tnmtl_error err;
     double loss, reg;
     assert_int_equal(tnmtl_mtl_objective(m, &ds, &split, 5, 0, 0, &loss, &reg, &err), TNMTL_OK);
@@ -237,11 +238,13 @@ static void check_objective_gradient(tnmtl_method method, int share)
     tnmtl_dataset_free(&ds);
 }
 
-static void test_gradient_stl(void **state) { (void)state; check_objective_gradient(TNMTL_METHOD_STL, 0); }
-static void test_gradient_ud(void **state) { (void)state; check_objective_gradient(TNMTL_METHOD_UD, 1); }
-static void test_gradient_laf(void **state) { (void)state; check_objective_gradient(TNMTL_METHOD_LAF, 0); }
-static void test_gradient_tucker(void **state) { (void)state; check_objective_gradient(TNMTL_METHOD_TUCKER, 0); }
-static void test_gradient_tt(void **state) { (void)state; check_objective_gradient(TNMTL_METHOD_TT, 0); }
+static void test_gradient_stl(void **state) { (void)state; check_objective_gradient(TNMTL_METHOD_STL, 0, 0); }
+static void test_gradient_ud(void **state) { (void)state; check_objective_gradient(TNMTL_METHOD_UD, 1, 0); }
+static void test_gradient_laf(void **state) { (void)state; check_objective_gradient(TNMTL_METHOD_LAF, 0, 0); }
+static void test_gradient_tucker(void **state) { (void)state; check_objective_gradient(TNMTL_METHOD_TUCKER, 0, 0); }
+static void test_gradient_tt(void **state) { (void)state; check_objective_gradient(TNMTL_METHOD_TT, 0, 0); }
+
+static void test_gradient_tucker_sum(void **state) { (void)state; check_objective_gradient(TNMTL_METHOD_TUCKER, 0, 1); }
 
 static void train_steps(tnmtl_mtl *m, const tnmtl_dataset *ds, const tnmtl_split *split, int64_t steps)
 {
@@ -374,7 +377,8 @@ int main(void)
         cmocka_unit_test(test_layout),           cmocka_unit_test(test_stack_roundtrip),
         cmocka_unit_test(test_gradient_stl),     cmocka_unit_test(test_gradient_ud),
         cmocka_unit_test(test_gradient_laf),     cmocka_unit_test(test_gradient_tucker),
-        cmocka_unit_test(test_gradient_tt),      cmocka_unit_test(test_determinism_and_learning),
+        cmocka_unit_test(test_gradient_tt),      cmocka_unit_test(test_gradient_tucker_sum),
+        cmocka_unit_test(test_determinism_and_learning),
         cmocka_unit_test(test_batches_are_pure), cmocka_unit_test(test_report),
         cmocka_unit_test(test_bad_config),
     };

@@ -14,13 +14,16 @@
  * contributions of every task by construction.
  *
  * Objective (what tnmtl minimises):
- *   J(theta) = sum_t L_t(theta_t) + sum_{k stacked} sum_i gamma_{k,i} ||W_k unfolding_i||_*
+ *   J(theta) = (1/T) sum_t L_t(theta_t)
+ *              + sum_{k stacked} sum_i gamma_{k,i} ||W_k unfolding_i||_*
  * L_t is task t's mean loss over its minibatch (softmax cross-entropy for
  * classification, mean squared error for regression); W_k is the stacked
- * tensor of layer k's weights, shape (weight shape..., T).  Summing the task
- * losses keeps each task's data gradient exactly what independent training
- * would see, so gamma is a pure added pull toward sharing; with gamma = 0
- * (or --method stl) the tasks are independent networks.  Biases are not
+ * tensor of layer k's weights, shape (weight shape..., T).  The data term is
+ * the mean over tasks, so gamma weighs the norms against the loss of an
+ * average task whatever the number of tasks (sum_task_losses = 1 gives the
+ * plain sum instead).  With gamma = 0 (or method STL) the tasks are
+ * independent networks: each task's gradient is its own loss's, scaled by
+ * 1/T, which Adam's per-parameter normalisation cancels.  Biases are not
  * stacked (as in the paper).
  *
  * Shareable layers: every parameter layer except the output layer; when the
@@ -70,6 +73,7 @@ typedef struct tnmtl_mtl_config {
     /* Optional per-layer, per-term weights: gamma_table[k * TNMTL_NORM_MAX_NDIM + i]
      * for shareable layer k (0-based among shareable layers) and term i; NULL: gamma. */
     const double *gamma_table;
+    int sum_task_losses;         /* 1: data term is sum_t L_t instead of the mean */
 } tnmtl_mtl_config;
 
 /* One parameter block: one layer's weights or biases for all tasks. */
