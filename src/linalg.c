@@ -13,6 +13,8 @@
 
 /* dsyevd's workspace (1 + 6p + 2p^2 doubles) must fit a 32-bit LAPACK int. */
 #define LA_MAX_EIG_DIM 30000
+/* Levels of small-singular-value refinement (each gains a factor 1e-4). */
+#define LA_MAX_REFINE_DEPTH 6
 
 int64_t tnmtl_la_small_side(int64_t R, int64_t C, int *rows_side)
 {
@@ -57,6 +59,61 @@ tnmtl_status tnmtl_la_syev(int64_t p, double *G, double *lambda, int want_vector
                           (int)info);
     if (info < 0) return tnmtl_fail(err, TNMTL_ERR_INTERNAL, "dsyevd: bad argument %d", (int)-info);
     return TNMTL_OK;
+}
+
+static tnmtl_status spectrum(int64_t R, int64_t C, const double *X, int want_vectors, double *G, double *sigma,
+                             int depth, tnmtl_error *err)
+{
+    int rows_side;
+    int64_t p = tnmtl_la_small_side(R, C, &rows_side);
+    tnmtl_la_gram(R, C, X, G);
+    tnmtl_status st = tnmtl_la_syev(p, G, sigma, want_vectors, err);
+    if (st) return st;
+    for (int64_t i = 0; i < p; i++) sigma[i] = sqrt(fmax(sigma[i], 0.0));
+    double smax = sigma[p - 1];
+    int64_t k = 0; /* ascending: the small ones come first */
+    while (k < p && sigma[k] < TNMTL_LA_REFINE_RTOL * smax) k++;
+    if (k == 0 || !(smax > 0.0) || depth >= LA_MAX_REFINE_DEPTH) return TNMTL_OK;
+    if (!want_vectors) {
+        tnmtl_la_gram(R, C, X, G);
+        st = tnmtl_la_syev(p, G, sigma, 1, err);
+        if (st) return st;
+        for (int64_t i = 0; i < p; i++) sigma[i] = sqrt(fmax(sigma[i], 0.0));
+    }
+    /* Y = U_k^T X [k][C] (rows side) or X U_k [R][k] (cols side): the part of
+     * X in the small singular subspace; its singular values are the small
+     * ones of X, now relative to its own (small) scale. */
+    int64_t ry = rows_side ? k : R, cy = rows_side ? C : k;
+    double *Y = tnmtl_calloc((size_t)(ry * cy), sizeof *Y, "singular value refinement", err);
+    double *G2 = Y ? tnmtl_calloc((size_t)(k * k), sizeof *G2, "singular value refinement", err) : NULL;
+    double *rot = G2 && want_vectors ? tnmtl_calloc((size_t)(k * p), sizeof *rot, "singular vectors", err) : NULL;
+    if (!G2 || (want_vectors && !rot)) {
+        st = err ? err->status : TNMTL_ERR_NOMEM;
+        goto done;
+    }
+    if (rows_side)
+        cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)k, (int)C, (int)R, 1.0, G, (int)p, X, (int)C,
+                    0.0, Y, (int)C);
+    else
+        cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)R, (int)k, (int)C, 1.0, X, (int)C, G, (int)p,
+                    0.0, Y, (int)k);
+    st = spectrum(ry, cy, Y, want_vectors, G2, sigma, depth + 1, err);
+    if (st || !want_vectors) goto done;
+    /* The small block's singular vectors: rows of G2 combine the rows of U_k. */
+    cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)k, (int)p, (int)k, 1.0, G2, (int)k, G, (int)p, 0.0,
+                rot, (int)p);
+    memcpy(G, rot, (size_t)(k * p) * sizeof *G);
+done:
+    free(Y);
+    free(G2);
+    free(rot);
+    return st;
+}
+
+tnmtl_status tnmtl_la_spectrum(int64_t R, int64_t C, const double *X, int want_vectors, double *G,
+                               double *sigma, tnmtl_error *err)
+{
+    return spectrum(R, C, X, want_vectors, G, sigma, 0, err);
 }
 
 /* ---- float/double BLAS dispatch --------------------------------------- */
@@ -171,13 +228,24 @@ tnmtl_status tnmtl_la_spectral_apply(int f64, int64_t R, int64_t C, int64_t r, c
     return TNMTL_OK;
 }
 
+/* Branch-free blocks (vectorisable); the index of a NaN/Inf is looked up
+ * only when a block has one. */
+#define LA_SCAN_BLOCK 4096
+
 int64_t tnmtl_la_maxabs_f32(const float *x, int64_t n, double *maxabs)
 {
     float m = 0.0f;
-    for (int64_t i = 0; i < n; i++) {
-        float a = fabsf(x[i]);
-        if (!(a <= FLT_MAX)) return i;
-        if (a > m) m = a;
+    for (int64_t b0 = 0; b0 < n; b0 += LA_SCAN_BLOCK) {
+        int64_t b1 = b0 + LA_SCAN_BLOCK < n ? b0 + LA_SCAN_BLOCK : n;
+        int bad = 0;
+        for (int64_t i = b0; i < b1; i++) {
+            float a = fabsf(x[i]);
+            bad |= !(a <= FLT_MAX);
+            m = a > m ? a : m;
+        }
+        if (bad)
+            for (int64_t i = b0; i < b1; i++)
+                if (!(fabsf(x[i]) <= FLT_MAX)) return i;
     }
     *maxabs = m;
     return -1;
@@ -186,10 +254,17 @@ int64_t tnmtl_la_maxabs_f32(const float *x, int64_t n, double *maxabs)
 int64_t tnmtl_la_maxabs_f64(const double *x, int64_t n, double *maxabs)
 {
     double m = 0.0;
-    for (int64_t i = 0; i < n; i++) {
-        double a = fabs(x[i]);
-        if (!(a <= DBL_MAX)) return i;
-        if (a > m) m = a;
+    for (int64_t b0 = 0; b0 < n; b0 += LA_SCAN_BLOCK) {
+        int64_t b1 = b0 + LA_SCAN_BLOCK < n ? b0 + LA_SCAN_BLOCK : n;
+        int bad = 0;
+        for (int64_t i = b0; i < b1; i++) {
+            double a = fabs(x[i]);
+            bad |= !(a <= DBL_MAX);
+            m = a > m ? a : m;
+        }
+        if (bad)
+            for (int64_t i = b0; i < b1; i++)
+                if (!(fabs(x[i]) <= DBL_MAX)) return i;
     }
     *maxabs = m;
     return -1;

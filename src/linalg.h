@@ -29,6 +29,24 @@ void tnmtl_la_gram(int64_t R, int64_t C, const double *X, double *G);
  * overwritten so that ROW i of G is the unit eigenvector of lambda[i]. */
 tnmtl_status tnmtl_la_syev(int64_t p, double *G, double *lambda, int want_vectors, tnmtl_error *err);
 
+/* Singular values of X[R][C] (double) through the Gram of its smaller
+ * side: sigma[p], paired with row i of G[p][p] (its left (rows side) or
+ * right (cols side) singular vector) when want_vectors.
+ *
+ * sigma_i = sqrt(lambda_i) has an absolute error of about
+ * eps lambda_max / sigma_i (sqrt(eps) sigma_max for a zero one), so the
+ * singular values below TNMTL_LA_REFINE_RTOL * sigma_max are recomputed from
+ * Y = U_k^T X (rows side) or X U_k (cols side), the part of X in their
+ * subspace, by the same method applied to Y (recursively): the eigenvector
+ * error leaks into Y only at the level eps sigma_max (sigma_max / sigma_k),
+ * and Y's own Gram is accurate relative to Y's small scale.  This needs the
+ * eigenvectors of those values; without want_vectors they are computed only
+ * when some singular value is small.  Refined values stay below the others
+ * but may leave ascending order among themselves. */
+#define TNMTL_LA_REFINE_RTOL 1e-4
+tnmtl_status tnmtl_la_spectrum(int64_t R, int64_t C, const double *X, int want_vectors, double *G,
+                               double *sigma, tnmtl_error *err);
+
 /* out[R][C] = alpha * S(X) + beta * out, with S built from the r
  * eigenvectors vt[r][p] (rows, orthonormal) and weights w[r] >= 0.
  * X and out hold float (f64 = 0) or double (f64 = 1); out must not alias X.

@@ -129,6 +129,12 @@ typedef struct norm_data {
     double scale;
 } norm_data;
 
+static int cmp_desc(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x < y) - (x > y);
+}
+
 /* Nuclear norm (of the scaled tensor) of the unfolding [A][D][B]; optional
  * singular values sv[min] descending (scaled); with grad (float or double
  * as nd->f64), grad += gamma * U V^T folded back into W's layout. */
@@ -141,7 +147,7 @@ static tnmtl_status term_eval(const norm_data *nd, int64_t A, int64_t D, int64_t
     int64_t p = tnmtl_la_small_side(R, C, &rows_side);
     int want_grad = grad && gamma != 0.0;
     tnmtl_status st = TNMTL_OK;
-    double *Xd_copy = NULL, *G = NULL, *lambda = NULL, *w = NULL;
+    double *Xd_copy = NULL, *G = NULL, *sigma = NULL, *w = NULL;
     float *Xf_copy = NULL;
     void *P = NULL;
 
@@ -153,32 +159,43 @@ static tnmtl_status term_eval(const norm_data *nd, int64_t A, int64_t D, int64_t
         Xd = Xd_copy;
     }
     G = tnmtl_calloc((size_t)(p * p), sizeof(double), "Gram matrix", err);
-    lambda = G ? tnmtl_calloc((size_t)p, sizeof(double), "eigenvalues", err) : NULL;
-    w = lambda ? tnmtl_calloc((size_t)p, sizeof(double), "weights", err) : NULL;
+    sigma = G ? tnmtl_calloc((size_t)p, sizeof(double), "singular values", err) : NULL;
+    w = sigma ? tnmtl_calloc((size_t)p, sizeof(double), "weights", err) : NULL;
     if (!w) {
         st = err ? err->status : TNMTL_ERR_NOMEM;
         goto done;
     }
-    tnmtl_la_gram(R, C, Xd, G);
-    st = tnmtl_la_syev(p, G, lambda, want_grad, err);
+    st = tnmtl_la_spectrum(R, C, Xd, want_grad, G, sigma, err);
     if (st) goto done;
 
-    /* sigma ascending; sum from the small end. */
-    double sum = 0.0, smax = sqrt(fmax(lambda[p - 1], 0.0));
+    double sum = 0.0, smax = 0.0; /* nearly ascending: sum from the small end */
     for (int64_t i = 0; i < p; i++) {
-        double s = sqrt(fmax(lambda[i], 0.0));
-        lambda[i] = s;
-        sum += s;
-        if (sv) sv[p - 1 - i] = s;
+        sum += sigma[i];
+        smax = fmax(smax, sigma[i]);
     }
     *nuc = sum;
+    if (sv) {
+        memcpy(sv, sigma, (size_t)p * sizeof *sv);
+        qsort(sv, (size_t)p, sizeof *sv, cmp_desc);
+    }
     if (!want_grad || !(smax > 0.0)) goto done;
 
+    /* Pack the eigenvectors of the retained singular values into the last r
+     * rows of G (processing from the top, a row only moves down into rows
+     * already packed or dropped), their weights 1/sigma into w. */
     int64_t r = 0;
-    while (r < p && lambda[p - 1 - r] > TNMTL_NORM_RANK_RTOL * smax) r++;
-    for (int64_t k = 0; k < r; k++) w[k] = 1.0 / lambda[p - r + k];
-    const double *vt = G + (size_t)(p - r) * (size_t)p; /* rows: the r top eigenvectors */
-    int prod_f64 = nd->f64 || lambda[p - r] < NORM_F32_PRODUCT_RTOL * smax || R * C < NORM_F32_MIN_ELEMS;
+    double smin_kept = smax;
+    for (int64_t i = p - 1; i >= 0; i--) {
+        if (!(sigma[i] > TNMTL_NORM_RANK_RTOL * smax)) continue;
+        int64_t dst = p - 1 - r;
+        if (dst != i) memmove(G + (size_t)dst * (size_t)p, G + (size_t)i * (size_t)p, (size_t)p * sizeof *G);
+        w[dst] = 1.0 / sigma[i];
+        smin_kept = fmin(smin_kept, sigma[i]);
+        r++;
+    }
+    const double *vt = G + (size_t)(p - r) * (size_t)p;
+    const double *wr = w + (p - r);
+    int prod_f64 = nd->f64 || smin_kept < NORM_F32_PRODUCT_RTOL * smax || R * C < NORM_F32_MIN_ELEMS;
 
     const void *X;
     if (prod_f64) {
@@ -195,14 +212,14 @@ static tnmtl_status term_eval(const norm_data *nd, int64_t A, int64_t D, int64_t
         X = Xf_copy;
     }
     if (direct && prod_f64 == nd->f64) {
-        st = tnmtl_la_spectral_apply(prod_f64, R, C, r, vt, w, X, gamma, grad, 1.0, err);
+        st = tnmtl_la_spectral_apply(prod_f64, R, C, r, vt, wr, X, gamma, grad, 1.0, err);
     } else {
         P = tnmtl_calloc((size_t)nd->count, prod_f64 ? sizeof(double) : sizeof(float), "subgradient", err);
         if (!P) {
             st = err ? err->status : TNMTL_ERR_NOMEM;
             goto done;
         }
-        st = tnmtl_la_spectral_apply(prod_f64, R, C, r, vt, w, X, gamma, P, 0.0, err);
+        st = tnmtl_la_spectral_apply(prod_f64, R, C, r, vt, wr, X, gamma, P, 0.0, err);
         if (!st) {
             if (direct) tnmtl_la_fold_add(prod_f64, P, 1, nd->count, 1, nd->f64, grad);
             else tnmtl_la_fold_add(prod_f64, P, A, D, B, nd->f64, grad);
@@ -213,7 +230,7 @@ done:
     free(Xf_copy);
     free(P);
     free(G);
-    free(lambda);
+    free(sigma);
     free(w);
     return st;
 }
@@ -378,30 +395,32 @@ tnmtl_status tnmtl_prox_nuclear(int64_t rows, int64_t cols, float *X, double t, 
     tnmtl_status st = TNMTL_OK;
     double *Xd = tnmtl_calloc((size_t)n, sizeof(double), "double copy", err);
     double *G = Xd ? tnmtl_calloc((size_t)(p * p), sizeof(double), "Gram matrix", err) : NULL;
-    double *lambda = G ? tnmtl_calloc((size_t)p, sizeof(double), "eigenvalues", err) : NULL;
-    double *w = lambda ? tnmtl_calloc((size_t)p, sizeof(double), "weights", err) : NULL;
+    double *sigma = G ? tnmtl_calloc((size_t)p, sizeof(double), "singular values", err) : NULL;
+    double *w = sigma ? tnmtl_calloc((size_t)p, sizeof(double), "weights", err) : NULL;
     float *out = w ? tnmtl_calloc((size_t)n, sizeof(float), "prox result", err) : NULL;
     if (!out) {
         st = err ? err->status : TNMTL_ERR_NOMEM;
         goto done;
     }
     for (int64_t i = 0; i < n; i++) Xd[i] = X[i] * scale;
-    tnmtl_la_gram(rows, cols, Xd, G);
-    st = tnmtl_la_syev(p, G, lambda, 1, err);
+    st = tnmtl_la_spectrum(rows, cols, Xd, 1, G, sigma, err);
     if (st) goto done;
+    /* Keep sigma > t: pack their eigenvectors into the last r rows of G. */
     int64_t r = 0;
-    while (r < p && sqrt(fmax(lambda[p - 1 - r], 0.0)) > ts) r++;
-    for (int64_t k = 0; k < r; k++) {
-        double s = sqrt(lambda[p - r + k]);
-        w[k] = (s - ts) / s;
+    for (int64_t i = p - 1; i >= 0; i--) {
+        if (!(sigma[i] > ts)) continue;
+        int64_t dst = p - 1 - r;
+        if (dst != i) memmove(G + (size_t)dst * (size_t)p, G + (size_t)i * (size_t)p, (size_t)p * sizeof *G);
+        w[dst] = (sigma[i] - ts) / sigma[i];
+        r++;
     }
     /* U diag(w) U^T X: no division amplifies rounding here, float is enough. */
-    st = tnmtl_la_spectral_apply(0, rows, cols, r, G + (size_t)(p - r) * (size_t)p, w, X, 1.0, out, 0.0, err);
+    st = tnmtl_la_spectral_apply(0, rows, cols, r, G + (size_t)(p - r) * (size_t)p, w + (p - r), X, 1.0, out, 0.0, err);
     if (!st) memcpy(X, out, (size_t)n * sizeof *X);
 done:
     free(Xd);
     free(G);
-    free(lambda);
+    free(sigma);
     free(w);
     free(out);
     return st;
