@@ -114,8 +114,8 @@ int cmd_norm(int argc, char **argv)
             goto done;
         }
         if (ng != 1 && ng != nt) {
-            rc = cli_usage_error("norm", "--gamma: %d values given, the %s norm of this %d-d tensor has %d terms "
-                                 "(give 1 or %d)", ng, method_s, h.ndim, nt, nt);
+            rc = cli_usage_error("norm", "--gamma: %d values given, but the %s norm of this %d-d tensor has %d term%s "
+                                 "(give one value for all, or one per term)", ng, method_s, h.ndim, nt, nt == 1 ? "" : "s");
             goto done;
         }
         for (int i = 0; i < ng; i++) {
