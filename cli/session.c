@@ -249,10 +249,18 @@ void session_print_sharing(session *s, FILE *f)
     tnmtl_sharing_report rep;
     tnmtl_error err;
     if (tnmtl_sharing_report_make(s->model, &rep, &err)) return;
-    fprintf(f, "sharing per layer (rho: mean pairwise cosine of task weights; 1 = shared, ~0 = independent)\n");
-    fprintf(f, "  %-22s %8s %14s\n", "layer", "rho", "effective rank");
-    for (int k = 0; k < rep.n_layers; k++)
-        fprintf(f, "  %-22s %8.3f %9.2f / %d%s\n", rep.layers[k].name, rep.layers[k].rho, rep.layers[k].eff_rank,
-                rep.n_tasks, rep.layers[k].shared ? "  (hard-shared)" : "");
+    const int T = rep.n_tasks;
+    fprintf(f, "sharing per layer: rho = mean cosine of the task weights (1 shared, ~0 independent);\n"
+               "relatedness = mean overlap of the tasks' input subspaces (sharing.json, *.csv in --out)\n");
+    fprintf(f, "  %-22s %8s %16s %12s\n", "layer", "rho", "effective rank", "relatedness");
+    for (int k = 0; k < rep.n_layers; k++) {
+        const tnmtl_layer_sharing *L = &rep.layers[k];
+        double rel = 0;
+        for (int a = 0; a < T; a++)
+            for (int b = a + 1; b < T; b++) rel += L->relatedness[a * T + b];
+        rel = T > 1 ? rel / (0.5 * T * (T - 1)) : 1;
+        fprintf(f, "  %-22s %8.3f %9.2f / %-4d %12.3f%s\n", L->name, L->rho, L->eff_rank, T, rel,
+                L->shared ? "  (hard-shared)" : "");
+    }
     tnmtl_sharing_report_free(&rep);
 }

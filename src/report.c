@@ -16,9 +16,11 @@ void tnmtl_sharing_report_free(tnmtl_sharing_report *r)
     for (int k = 0; k < r->n_layers && r->layers; k++) {
         free(r->layers[k].sv);
         free(r->layers[k].similarity);
+        free(r->layers[k].relatedness);
     }
     free(r->layers);
     free(r->similarity);
+    free(r->relatedness);
     memset(r, 0, sizeof *r);
 }
 
@@ -68,6 +70,29 @@ static tnmtl_status analyse_gram(int T, double *G, tnmtl_layer_sharing *L, tnmtl
     return TNMTL_OK;
 }
 
+/* relatedness of the T task matrices W_t = W + t * d_in * d_out, each
+ * [d_in][d_out] row-major (see report.h).  C is d_out x d_out scratch. */
+static void relatedness(int T, const float *W, int64_t d_in, int64_t d_out, float *C, double *R)
+{
+    const int64_t n = d_in * d_out;
+    double *self = R; /* diagonal first: ||W_t^T W_t||_F */
+    for (int s = 0; s < T; s++)
+        for (int t = s; t < T; t++) {
+            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)d_out, (int)d_out, (int)d_in, 1.0f, W + s * n,
+                        (int)d_out, W + t * n, (int)d_out, 0.0f, C, (int)d_out);
+            double f = 0;
+            for (int64_t i = 0; i < d_out * d_out; i++) f += (double)C[i] * C[i];
+            R[s * T + t] = R[t * T + s] = f; /* ||W_s^T W_t||_F^2 */
+        }
+    for (int s = 0; s < T; s++)
+        for (int t = 0; t < T; t++)
+            if (s != t) {
+                double den = sqrt(self[s * T + s] * self[t * T + t]);
+                R[s * T + t] = den > 0 ? R[s * T + t] / den : 0;
+            }
+    for (int s = 0; s < T; s++) R[s * T + s] = 1;
+}
+
 tnmtl_status tnmtl_sharing_report_make(const tnmtl_mtl *m, tnmtl_sharing_report *r, tnmtl_error *err)
 {
     memset(r, 0, sizeof *r);
@@ -77,10 +102,12 @@ tnmtl_status tnmtl_sharing_report_make(const tnmtl_mtl *m, tnmtl_sharing_report 
     for (int i = 0; i < m->n_blocks; i++) n += m->blocks[i].shareable;
     r->layers = tnmtl_calloc((size_t)n, sizeof *r->layers, "sharing report", err);
     r->similarity = tnmtl_calloc((size_t)T * T, sizeof(double), "similarity matrix", err);
+    r->relatedness = tnmtl_calloc((size_t)T * T, sizeof(double), "relatedness matrix", err);
+    float *C = NULL;
     float *gram32 = tnmtl_calloc((size_t)T * T, sizeof(float), "Gram matrix", err);
     double *G = tnmtl_calloc((size_t)T * T, sizeof(double), "Gram matrix", err);
     tnmtl_status st = TNMTL_ERR_NOMEM;
-    if (!r->layers || !r->similarity || !gram32 || !G) goto done;
+    if (!r->layers || !r->similarity || !r->relatedness || !gram32 || !G) goto done;
     for (int i = 0; i < m->n_blocks; i++) {
         const tnmtl_param_block *b = &m->blocks[i];
         if (!b->shareable) continue;
@@ -92,7 +119,10 @@ tnmtl_status tnmtl_sharing_report_make(const tnmtl_mtl *m, tnmtl_sharing_report 
         L->n_sv = (int)(b->n_w < T ? b->n_w : T);
         L->sv = tnmtl_calloc((size_t)L->n_sv, sizeof(double), "singular values", err);
         L->similarity = tnmtl_calloc((size_t)T * T, sizeof(double), "similarity matrix", err);
-        if (!L->sv || !L->similarity) goto done;
+        L->relatedness = tnmtl_calloc((size_t)T * T, sizeof(double), "relatedness matrix", err);
+        if (!L->sv || !L->similarity || !L->relatedness) goto done;
+        const tnmtl_layer_info *li = tnmtl_net_layer(m->nets[0], b->layer);
+        const int64_t d_out = li->weight_shape[li->weight_ndim - 1], d_in = b->n_w / d_out;
         const float *W = m->params + b->w_offset; /* [T][n_w], or [n_w] if shared */
         if (b->shared) {
             double nn = 0;
@@ -106,11 +136,26 @@ tnmtl_status tnmtl_sharing_report_make(const tnmtl_mtl *m, tnmtl_sharing_report 
                 for (int t = s; t < T; t++) G[s * T + t] = G[t * T + s] = gram32[s * T + t];
         }
         if ((st = analyse_gram(T, G, L, err))) goto done;
-        for (int s = 0; s < T * T; s++) r->similarity[s] += L->similarity[s];
+        if (b->shared) {
+            for (int s = 0; s < T * T; s++) L->relatedness[s] = 1;
+        } else {
+            free(C);
+            C = tnmtl_malloc((size_t)(d_out * d_out) * sizeof(float), "relatedness scratch", err);
+            if (!C) goto done;
+            relatedness(T, W, d_in, d_out, C, L->relatedness);
+        }
+        for (int s = 0; s < T * T; s++) {
+            r->similarity[s] += L->similarity[s];
+            r->relatedness[s] += L->relatedness[s];
+        }
     }
-    for (int s = 0; s < T * T && r->n_layers; s++) r->similarity[s] /= r->n_layers;
+    for (int s = 0; s < T * T && r->n_layers; s++) {
+        r->similarity[s] /= r->n_layers;
+        r->relatedness[s] /= r->n_layers;
+    }
     st = TNMTL_OK;
 done:
+    free(C);
     free(gram32);
     free(G);
     if (st) tnmtl_sharing_report_free(r);
@@ -172,13 +217,16 @@ tnmtl_status tnmtl_sharing_report_write(const tnmtl_sharing_report *r, char *con
     if (st) return st;
     snprintf(path, sizeof path, "%s/sharing.json", dir);
     if ((st = tnmtl_write_file_atomic(path, write_sharing_json, (void *)r, err))) return st;
-    struct csv_job job = {r, r->similarity, task_names};
-    snprintf(path, sizeof path, "%s/similarity.csv", dir);
-    if ((st = tnmtl_write_file_atomic(path, write_similarity_csv, &job, err))) return st;
-    for (int k = 0; k < r->n_layers; k++) {
-        job.S = r->layers[k].similarity;
-        snprintf(path, sizeof path, "%s/similarity_layer%d.csv", dir, r->layers[k].layer);
+    for (int which = 0; which < 2; which++) {
+        const char *name = which ? "relatedness" : "similarity";
+        struct csv_job job = {r, which ? r->relatedness : r->similarity, task_names};
+        snprintf(path, sizeof path, "%s/%s.csv", dir, name);
         if ((st = tnmtl_write_file_atomic(path, write_similarity_csv, &job, err))) return st;
+        for (int k = 0; k < r->n_layers; k++) {
+            job.S = which ? r->layers[k].relatedness : r->layers[k].similarity;
+            snprintf(path, sizeof path, "%s/%s_layer%d.csv", dir, name, r->layers[k].layer);
+            if ((st = tnmtl_write_file_atomic(path, write_similarity_csv, &job, err))) return st;
+        }
     }
     return TNMTL_OK;
 }

@@ -342,6 +342,19 @@ static void test_report(void **state)
     assert_int_equal(tnmtl_sharing_report_make(m, &r, &err), TNMTL_OK);
     assert_true(fabs(r.layers[1].rho - 1) < 1e-6);
     assert_true(r.layers[1].similarity[0 * T + 2] > 0.999999);
+    assert_true(r.layers[1].relatedness[0 * T + 2] > 0.999999);
+    tnmtl_sharing_report_free(&r);
+    /* Task 1 permutes and flips the output units of the same weights: the
+     * cosine drops, the relatedness stays 1. */
+    const tnmtl_layer_info *fc = tnmtl_net_layer(m->nets[0], b->layer);
+    const int d_out = fc->weight_shape[1], d_in = fc->weight_shape[0];
+    float *w0 = m->params + b->w_offset, *w1 = w0 + b->n_w;
+    for (int i = 0; i < d_in; i++)
+        for (int j = 0; j < d_out; j++) w1[i * d_out + j] = -w0[i * d_out + (j + 1) % d_out];
+    assert_int_equal(tnmtl_sharing_report_make(m, &r, &err), TNMTL_OK);
+    assert_true(r.layers[1].similarity[0 * T + 1] < 0.5);
+    assert_true(fabs(r.layers[1].relatedness[0 * T + 1] - 1) < 1e-5);
+    assert_true(fabs(r.layers[1].relatedness[1 * T + 0] - 1) < 1e-5);
     tnmtl_sharing_report_free(&r);
     tnmtl_mtl_free(m);
 }

@@ -49,6 +49,61 @@ static double test_accuracy(const char *method, const char *extra)
     return acc;
 }
 
+/* Mean relatedness within the synthetic groups (tasks "gK-..") and between
+ * other task pairs, from a relatedness CSV. */
+static void group_contrast(const char *path, double *within, double *between)
+{
+    char cmd[512], text[1 << 14];
+    snprintf(cmd, sizeof cmd, "cat %s", path);
+    assert_int_equal(tu_run(cmd, 0, text, sizeof text), 0);
+    char group[16][8];
+    double S[16][16];
+    int n = 0, row = -1;
+    char *save = NULL;
+    for (char *line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save), row++) {
+        char *cs = NULL;
+        int col = -1;
+        for (char *f = strtok_r(line, ",", &cs); f; f = strtok_r(NULL, ",", &cs), col++) {
+            if (row < 0 && col >= 0) snprintf(group[n++], sizeof group[0], "%.2s", f + 1); /* "g1-t1" -> g1 */
+            if (row >= 0 && col >= 0) S[row][col] = atof(f);
+        }
+    }
+    assert_int_equal(row, n);
+    double w = 0, b = 0;
+    int nw = 0, nb = 0;
+    for (int i = 0; i < n; i++)
+        for (int j = i + 1; j < n; j++) {
+            if (group[i][0] == 'g' && !strcmp(group[i], group[j])) {
+                w += S[i][j];
+                nw++;
+            } else {
+                b += S[i][j];
+                nb++;
+            }
+        }
+    *within = w / nw;
+    *between = b / nb;
+}
+
+static void test_report_shows_groups(void **state)
+{
+    (void)state;
+    const char *dir = tu_tmpdir();
+    char path[512];
+    double within, between;
+    assert_int_equal(tnmtl(0, "train --data synthetic --method tucker --quiet --out %s", dir), 0);
+    snprintf(path, sizeof path, "%s/relatedness_layer4.csv", dir);
+    group_contrast(path, &within, &between);
+    fprintf(stderr, "tucker fc relatedness: within groups %.3f, otherwise %.3f\n", within, between);
+    assert_true(within > 2 * between);
+    /* Independent training shows no groups. */
+    assert_int_equal(tnmtl(0, "train --data synthetic --method stl --quiet --out %s", dir), 0);
+    group_contrast(path, &within, &between);
+    fprintf(stderr, "stl fc relatedness: within groups %.3f, otherwise %.3f\n", within, between);
+    assert_true(within < 1.5 * between);
+    tu_rmtree(dir);
+}
+
 static void test_tnrmtl_beats_stl(void **state)
 {
     (void)state;
@@ -219,6 +274,7 @@ int main(void)
         cmocka_unit_test(test_resume_is_exact),
         cmocka_unit_test(test_divergence_keeps_checkpoint),
         cmocka_unit_test(test_tnrmtl_beats_stl),
+        cmocka_unit_test(test_report_shows_groups),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

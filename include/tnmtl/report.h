@@ -8,7 +8,15 @@
  *                     [w_1; ...; w_T], divided by their sum
  *   eff_rank          exp(entropy of sv) (Roy & Vetterli's effective rank):
  *                     1 when all tasks use one direction, T when orthogonal
- * and over all layers the mean similarity matrix.
+ *   relatedness[s][t] how much tasks s and t use the same input subspace:
+ *                     with W_t the layer's weights as a d_in x d_out matrix,
+ *                     ||W_s^T W_t||_F^2 / (||W_s^T W_s||_F ||W_t^T W_t||_F),
+ *                     the cosine of the Gram matrices W_s W_s^T and W_t W_t^T.
+ *                     In [0, 1]; unlike the cosine it does not change when a
+ *                     task permutes, flips or rotates its output units (which
+ *                     the next layer can undo), so it shows related tasks
+ *                     even when their weights are not aligned entry by entry.
+ * and over all layers the mean similarity and relatedness matrices.
  */
 #ifndef TNMTL_REPORT_H
 #define TNMTL_REPORT_H
@@ -30,6 +38,7 @@ typedef struct tnmtl_layer_sharing {
     int n_sv;                    /* min(T, n_w)                                */
     double *sv;                  /* [n_sv] normalised, descending              */
     double *similarity;          /* [T][T]                                     */
+    double *relatedness;         /* [T][T]                                     */
 } tnmtl_layer_sharing;
 
 typedef struct tnmtl_sharing_report {
@@ -37,14 +46,16 @@ typedef struct tnmtl_sharing_report {
     int n_layers;                /* shareable layers reported                  */
     tnmtl_layer_sharing *layers; /* [n_layers]                                 */
     double *similarity;          /* [T][T] mean over the layers                */
+    double *relatedness;         /* [T][T] mean over the layers                */
 } tnmtl_sharing_report;
 
 tnmtl_status tnmtl_sharing_report_make(const tnmtl_mtl *m, tnmtl_sharing_report *r, tnmtl_error *err);
 void tnmtl_sharing_report_free(tnmtl_sharing_report *r);
 
 /* Writes dir/sharing.json (every layer: rho, eff_rank, sv), and the task
- * similarity matrices as CSV with task names as header and first column:
- * dir/similarity.csv (mean) and dir/similarity_layer<k>.csv. */
+ * matrices as CSV with task names as header and first column:
+ * dir/similarity.csv, dir/relatedness.csv (means over layers) and
+ * dir/similarity_layer<k>.csv, dir/relatedness_layer<k>.csv. */
 tnmtl_status tnmtl_sharing_report_write(const tnmtl_sharing_report *r, char *const *task_names,
                                         const char *dir, tnmtl_error *err);
 
