@@ -36,6 +36,7 @@ static const char compare_usage[] =
 typedef struct run_result {
     int done;
     double metric;                     /* test mean accuracy or RMSE */
+    double val_metric;                 /* the same on the validation part (NaN if none) */
     double seconds;
     int n_layers;
     double rho[MAX_REPORTED_LAYERS];
@@ -93,6 +94,9 @@ static void collect(const cJSON *r, int cls, run_result *out)
     const cJSON *test = cJSON_GetObjectItemCaseSensitive(r, "test");
     const cJSON *m = cJSON_GetObjectItemCaseSensitive(test, cls ? "mean_accuracy" : "mean_rmse");
     out->metric = cJSON_IsNumber(m) ? m->valuedouble : NAN;
+    const cJSON *val = cJSON_GetObjectItemCaseSensitive(r, "val");
+    const cJSON *vm = cJSON_GetObjectItemCaseSensitive(val, cls ? "mean_accuracy" : "mean_rmse");
+    out->val_metric = cJSON_IsNumber(vm) ? vm->valuedouble : NAN;
     const cJSON *secs = cJSON_GetObjectItemCaseSensitive(r, "train_seconds");
     out->seconds = cJSON_IsNumber(secs) ? secs->valuedouble : NAN;
     const cJSON *sh = cJSON_GetObjectItemCaseSensitive(r, "sharing"), *l;
@@ -173,23 +177,28 @@ static int write_table(FILE *f, void *user)
     for (int m = 0; m < j->n_methods; m++)
         if (j->methods[m] == TNMTL_METHOD_STL) stl = m;
     const run_result *first = &j->res[0][0];
+    const int has_val = isfinite(first->val_metric);
     if (j->csv) {
-        fprintf(f, "method,seeds,mean_%s,std,diff_vs_stl,diff_std,wins_vs_stl,train_seconds", j->cls ? "accuracy_pct" : "rmse");
+        fprintf(f, "method,seeds,mean_%s,std,diff_vs_stl,diff_std,wins_vs_stl,train_seconds,val_mean",
+                j->cls ? "accuracy_pct" : "rmse");
         for (int k = 0; k < first->n_layers; k++) fprintf(f, ",rho_layer%d", k);
         fputc('\n', f);
     } else {
         fprintf(f, "| method | %s (std) | vs STL, paired (std) | wins | train s |", j->cls ? "test accuracy %" : "test RMSE");
+        if (has_val) fprintf(f, " validation |");
         for (int k = 0; k < first->n_layers; k++) fprintf(f, " rho %s |", first->layer_name[k]);
-        fprintf(f, "\n|---|---|---|---|---|");
+        fprintf(f, "\n|---|---|---|---|---|%s", has_val ? "---|" : "");
         for (int k = 0; k < first->n_layers; k++) fprintf(f, "---|");
         fputc('\n', f);
     }
     for (int m = 0; m < j->n_methods; m++) {
-        double x[MAX_SEEDS], d[MAX_SEEDS], secs[MAX_SEEDS], mean, sd, dmean = NAN, dsd = NAN, tmean, tsd;
+        double x[MAX_SEEDS], d[MAX_SEEDS], secs[MAX_SEEDS], v[MAX_SEEDS], mean, sd, dmean = NAN, dsd = NAN, tmean, tsd,
+            vmean, vsd;
         int wins = 0;
         for (int s = 0; s < j->n_seeds; s++) {
             x[s] = scale * j->res[m][s].metric;
             secs[s] = j->res[m][s].seconds;
+            v[s] = scale * j->res[m][s].val_metric;
             if (stl >= 0) {
                 d[s] = x[s] - scale * j->res[stl][s].metric;
                 wins += j->cls ? d[s] > 0 : d[s] < 0;
@@ -197,16 +206,18 @@ static int write_table(FILE *f, void *user)
         }
         mean_std(x, j->n_seeds, &mean, &sd);
         mean_std(secs, j->n_seeds, &tmean, &tsd);
+        mean_std(v, j->n_seeds, &vmean, &vsd);
         if (stl >= 0 && m != stl) mean_std(d, j->n_seeds, &dmean, &dsd);
         const char *name = tnmtl_method_name(j->methods[m]);
         if (j->csv) {
-            fprintf(f, "%s,%d,%.4f,%.4f,%.4f,%.4f,%d,%.2f", name, j->n_seeds, mean, sd, dmean, dsd,
-                    (stl >= 0 && m != stl) ? wins : 0, tmean);
+            fprintf(f, "%s,%d,%.4f,%.4f,%.4f,%.4f,%d,%.2f,%.4f", name, j->n_seeds, mean, sd, dmean, dsd,
+                    (stl >= 0 && m != stl) ? wins : 0, tmean, vmean);
         } else {
             fprintf(f, "| %s | %.2f (%.2f) | ", name, mean, sd);
             if (stl >= 0 && m != stl) fprintf(f, "%+.2f (%.2f) | %d/%d |", dmean, dsd, wins, j->n_seeds);
             else fprintf(f, "- | - |");
             fprintf(f, " %.1f |", tmean);
+            if (has_val) fprintf(f, " %.2f |", vmean);
         }
         for (int k = 0; k < first->n_layers; k++) {
             double r[MAX_SEEDS], rm, rs;
