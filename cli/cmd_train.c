@@ -38,6 +38,7 @@ int cmd_train(int argc, char **argv)
     const char *out_dir = NULL, *resume = NULL;
     int quiet = 0;
     int64_t resume_steps = -1;
+    const char *fixed_by_resume = NULL; /* an option a resumed run cannot change */
     tnmtl_error err = {0};
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
@@ -54,19 +55,23 @@ int cmd_train(int argc, char **argv)
             i++;
             continue;
         }
+        const char *given = argv[i];
         int r = run_parse_option(&o, argc, argv, &i, &err);
         if (r < 0) return cli_usage_error("train", "%s", err.msg);
         if (r == 0) return cli_usage_error("train", "unknown option '%s'", argv[i]);
-        if (resume && strcmp(argv[i - 1], "--steps") && strcmp(argv[i], "--steps"))
-            return cli_usage_error("train", "with --resume only --steps, --out and --quiet may be given");
-        if (!strcmp(argv[i - 1], "--steps")) resume_steps = o.steps;
+        if (!strcmp(given, "--steps")) resume_steps = o.steps;
+        else if (strcmp(given, "--threads")) fixed_by_resume = given;
     }
 
+    if (resume && fixed_by_resume)
+        return cli_usage_error("train", "%s cannot be changed when resuming (only --steps, --threads, --out, --quiet)",
+                               fixed_by_resume);
     session s;
     tnmtl_status st;
     if (resume) {
         st = session_resume(&s, resume, &err);
         if (!st && resume_steps >= 0) s.opts.steps = resume_steps;
+        if (!st && o.threads > 0) st = tnmtl_mtl_set_threads(s.model, o.threads, &err);
         if (!out_dir) out_dir = resume;
     } else {
         st = session_start(&s, &o, NULL, &err);

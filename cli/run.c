@@ -47,7 +47,8 @@ const char run_options_help[] =
     "  --steps N            training steps (default 400 omniglot, 300 synthetic, 2000 csv)\n"
     "  --epochs E           instead of --steps: passes over the largest task's training set\n"
     "  --seed S             initialisation and minibatch seed (default 0)\n"
-    "  --save-every N       checkpoint period in steps with --out (default 100)\n";
+    "  --save-every N       checkpoint period in steps with --out (default 100)\n"
+    "  --threads N          worker threads (default: all CPUs; results do not depend on it)\n";
 
 void run_options_init(run_options *o)
 {
@@ -95,7 +96,7 @@ int run_parse_option(run_options *o, int argc, char **argv, int *i, tnmtl_error 
     static const char *const with_value[] = {
         "--data", "--size", "--alphabets", "--task-col", "--target-col", "--features", "--data-seed",
         "--train-frac", "--val-frac", "--split-seed", "--method", "--arch", "--act", "--share", "--gamma", "--task-loss",
-        "--optim", "--lr", "--momentum", "--batch", "--steps", "--epochs", "--seed", "--save-every"};
+        "--optim", "--lr", "--momentum", "--batch", "--steps", "--epochs", "--seed", "--save-every", "--threads"};
     int known = 0;
     for (size_t k = 0; k < sizeof with_value / sizeof with_value[0]; k++) known |= !strcmp(opt, with_value[k]);
     if (!known) return 0;
@@ -177,6 +178,8 @@ int run_parse_option(run_options *o, int argc, char **argv, int *i, tnmtl_error 
         if (!(st = cli_parse_double(opt, v, 1e-6, 1e6, &o->epochs, err))) o->set_mask |= RUN_SET_STEPS;
     } else if (!strcmp(opt, "--seed")) {
         st = parse_u64(opt, v, &o->seed, err);
+    } else if (!strcmp(opt, "--threads")) {
+        if (!(st = cli_parse_int(opt, v, 1, 256, &n, err))) o->threads = (int)n;
     } else if (!strcmp(opt, "--save-every")) {
         if (!(st = cli_parse_int(opt, v, 0, 100000000L, &n, err))) o->save_every = n;
     }
@@ -409,5 +412,10 @@ tnmtl_status run_build_model(const run_options *o, const tnmtl_dataset *ds, tnmt
         mc.method = TNMTL_METHOD_UD;
         mc.ud_share = n > 1 ? n - 1 : n;
     }
-    return tnmtl_mtl_create(&mc, m, err);
+    tnmtl_status st = tnmtl_mtl_create(&mc, m, err);
+    if (!st && o->threads > 0 && (st = tnmtl_mtl_set_threads(*m, o->threads, err))) {
+        tnmtl_mtl_free(*m);
+        *m = NULL;
+    }
+    return st;
 }

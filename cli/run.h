@@ -33,6 +33,7 @@ typedef struct run_options {
     double epochs;              /* > 0: overrides steps once the data is known   */
     uint64_t seed;
     int64_t save_every;
+    int threads;                /* worker threads; 0 = all CPUs (not saved: results do not depend on it) */
     /* which options the user set (defaults depend on the data source) */
     unsigned set_mask;
 } run_options;

@@ -2,12 +2,38 @@
  * evaluation.  See include/tnmtl/mtl.h for the layout and the objective. */
 #include "tnmtl/mtl.h"
 
+#include <cblas.h>
 #include <math.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "tnmtl/rng.h"
 #include "util.h"
+
+/* Scratch of one worker thread: batch buffers and activation workspace. */
+typedef struct tnmtl_mtl_worker {
+    tnmtl_workspace *ws;
+    int batch;                   /* batch the buffers hold                      */
+    float *x;                    /* [batch][n_in]                               */
+    float *dout;                 /* [batch][max n_out]                          */
+    float *targets;              /* [batch]                                     */
+    int *labels;                 /* [batch]                                     */
+    int64_t *idx;                /* [batch]                                     */
+} tnmtl_mtl_worker;
+
+static void worker_free(tnmtl_mtl_worker *w)
+{
+    tnmtl_workspace_free(w->ws);
+    free(w->x);
+    free(w->dout);
+    free(w->targets);
+    free(w->labels);
+    free(w->idx);
+    memset(w, 0, sizeof *w);
+}
 
 const char *tnmtl_method_name(tnmtl_method m)
 {
@@ -59,12 +85,9 @@ void tnmtl_mtl_free(tnmtl_mtl *m)
     free(m->gview);
     free(m->stack);
     free(m->stack_grad);
-    tnmtl_workspace_free(m->ws);
-    free(m->xbuf);
-    free(m->dout);
-    free(m->tbuf);
-    free(m->lbuf);
-    free(m->ibuf);
+    for (int w = 0; w < m->n_threads && m->workers; w++) worker_free(&m->workers[w]);
+    free(m->workers);
+    free(m->shared_grads);
     free(m);
 }
 
@@ -142,7 +165,14 @@ static tnmtl_status layout_blocks(tnmtl_mtl *m, tnmtl_error *err)
         if (!m->stack || !m->stack_grad) return TNMTL_ERR_NOMEM;
     }
     if (!m->params || !m->grads || !m->view || !m->gview) return TNMTL_ERR_NOMEM;
+    for (int i = 0; i < m->n_blocks; i++)
+        if (m->blocks[i].shared) m->n_shared += m->blocks[i].n_w + m->blocks[i].n_b;
+    if (m->n_shared) {
+        m->shared_grads = tnmtl_calloc((size_t)T * (size_t)m->n_shared, sizeof(float), "shared gradients", err);
+        if (!m->shared_grads) return TNMTL_ERR_NOMEM;
+    }
 
+    int64_t shared_off = 0;
     for (int i = 0; i < m->n_blocks; i++) {
         const tnmtl_param_block *b = &m->blocks[i];
         int64_t wo = b->w_offset, bo = b->b_offset;
@@ -152,13 +182,18 @@ static tnmtl_status layout_blocks(tnmtl_mtl *m, tnmtl_error *err)
             tnmtl_layer_params *g = &m->gview[(size_t)t * m->n_layers + b->layer];
             v->w = m->params + wo;
             v->b = m->params + bo;
-            g->w = m->grads + wo;
-            g->b = m->grads + bo;
-            if (!b->shared) {
+            if (b->shared) {
+                /* Task t's contribution goes to its own slice (summed later). */
+                g->w = m->shared_grads + (size_t)t * m->n_shared + shared_off;
+                g->b = g->w + b->n_w;
+            } else {
+                g->w = m->grads + wo;
+                g->b = m->grads + bo;
                 wo += lt->n_weight;
                 bo += lt->n_bias;
             }
         }
+        if (b->shared) shared_off += b->n_w + b->n_b;
     }
     return TNMTL_OK;
 }
@@ -200,6 +235,10 @@ tnmtl_status tnmtl_mtl_create(const tnmtl_mtl_config *cfg, tnmtl_mtl **out, tnmt
         goto fail;
     }
     st = layout_blocks(m, err);
+    if (!st) {
+        long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+        st = tnmtl_mtl_set_threads(m, cpus > 0 ? (int)cpus : 1, err);
+    }
     if (st) goto fail;
     *out = m;
     return TNMTL_OK;
@@ -294,36 +333,104 @@ tnmtl_status tnmtl_mtl_regulariser(tnmtl_mtl *m, int add_grad, double *value, tn
     return TNMTL_OK;
 }
 
-/* Grows the batch scratch to hold B examples. */
+tnmtl_status tnmtl_mtl_set_threads(tnmtl_mtl *m, int n_threads, tnmtl_error *err)
+{
+    if (n_threads < 1) return tnmtl_fail(err, TNMTL_ERR_INVALID, "number of threads must be >= 1, not %d", n_threads);
+    if (n_threads > m->n_tasks) n_threads = m->n_tasks;
+    tnmtl_mtl_worker *w = tnmtl_calloc((size_t)n_threads, sizeof *w, "worker scratch", err);
+    if (!w) return TNMTL_ERR_NOMEM;
+    for (int i = 0; i < m->n_threads && m->workers; i++) worker_free(&m->workers[i]);
+    free(m->workers);
+    m->workers = w;
+    m->n_threads = n_threads;
+    return TNMTL_OK;
+}
+
+/* Grows every worker's scratch to hold batches of B examples. */
 static tnmtl_status ensure_batch(tnmtl_mtl *m, const tnmtl_dataset *ds, int B, tnmtl_error *err)
 {
-    if (B <= m->ws_batch) return TNMTL_OK;
-    tnmtl_workspace_free(m->ws);
-    m->ws = NULL;
-    free(m->xbuf);
-    free(m->dout);
-    free(m->tbuf);
-    free(m->lbuf);
-    free(m->ibuf);
-    m->xbuf = NULL;
-    m->dout = NULL;
-    m->tbuf = NULL;
-    m->lbuf = NULL;
-    m->ibuf = NULL;
-    m->ws_batch = 0;
     int max_out = 1;
     for (int t = 0; t < m->n_tasks; t++) max_out = m->n_out[t] > max_out ? m->n_out[t] : max_out;
-    tnmtl_status st = tnmtl_workspace_create((const tnmtl_net *const *)m->nets, m->n_tasks, B, 0, &m->ws, err);
-    if (st) return st;
     const int64_t n_in = tnmtl_dataset_example_size(ds);
-    m->xbuf = tnmtl_calloc((size_t)B * (size_t)n_in, sizeof(float), "input batch", err);
-    m->dout = tnmtl_calloc((size_t)B * (size_t)max_out, sizeof(float), "output gradient", err);
-    m->tbuf = tnmtl_calloc((size_t)B, sizeof(float), "targets", err);
-    m->lbuf = tnmtl_calloc((size_t)B, sizeof(int), "labels", err);
-    m->ibuf = tnmtl_calloc((size_t)B, sizeof(int64_t), "batch indices", err);
-    if (!m->xbuf || !m->dout || !m->tbuf || !m->lbuf || !m->ibuf) return TNMTL_ERR_NOMEM;
-    m->ws_batch = B;
+    for (int i = 0; i < m->n_threads; i++) {
+        tnmtl_mtl_worker *w = &m->workers[i];
+        if (B <= w->batch) continue;
+        worker_free(w);
+        tnmtl_status st = tnmtl_workspace_create((const tnmtl_net *const *)m->nets, m->n_tasks, B, 0, &w->ws, err);
+        if (st) return st;
+        w->x = tnmtl_calloc((size_t)B * (size_t)n_in, sizeof(float), "input batch", err);
+        w->dout = tnmtl_calloc((size_t)B * (size_t)max_out, sizeof(float), "output gradient", err);
+        w->targets = tnmtl_calloc((size_t)B, sizeof(float), "targets", err);
+        w->labels = tnmtl_calloc((size_t)B, sizeof(int), "labels", err);
+        w->idx = tnmtl_calloc((size_t)B, sizeof(int64_t), "batch indices", err);
+        if (!w->x || !w->dout || !w->targets || !w->labels || !w->idx) {
+            worker_free(w);
+            return TNMTL_ERR_NOMEM;
+        }
+        w->batch = B;
+    }
     return TNMTL_OK;
+}
+
+/* Runs fn(ctx, worker, t) for every task, spread over the workers.  Each
+ * task's results go to slots of its own, so which worker ran it does not
+ * matter: the outcome is the same for any number of threads. */
+typedef void (*task_fn)(void *ctx, tnmtl_mtl_worker *w, int t);
+
+typedef struct parallel_job {
+    tnmtl_mtl *m;
+    task_fn fn;
+    void *ctx;
+    const int *order;            /* tasks, largest first */
+    atomic_int next;
+} parallel_job;
+
+typedef struct worker_arg {
+    parallel_job *job;
+    int w;
+} worker_arg;
+
+static void *run_worker(void *p)
+{
+    worker_arg *a = p;
+    parallel_job *job = a->job;
+    for (;;) {
+        int i = atomic_fetch_add(&job->next, 1);
+        if (i >= job->m->n_tasks) break;
+        job->fn(job->ctx, &job->m->workers[a->w], job->order[i]);
+    }
+    return NULL;
+}
+
+static void for_each_task(tnmtl_mtl *m, const tnmtl_split *split, tnmtl_part part, task_fn fn, void *ctx)
+{
+    int order[TNMTL_MAX_TASKS];
+    for (int t = 0; t < m->n_tasks; t++) order[t] = t;
+    /* Largest tasks first balances the workers (insertion sort, stable). */
+    for (int i = 1; i < m->n_tasks; i++) {
+        int t = order[i], j = i;
+        const int64_t nt = split->begin[part][t + 1] - split->begin[part][t];
+        while (j > 0 && split->begin[part][order[j - 1] + 1] - split->begin[part][order[j - 1]] < nt) {
+            order[j] = order[j - 1];
+            j--;
+        }
+        order[j] = t;
+    }
+    parallel_job job = {m, fn, ctx, order, 0};
+    worker_arg args[64];
+    pthread_t threads[64];
+    int n = m->n_threads < 64 ? m->n_threads : 64, started = 0;
+    const int blas_threads = openblas_get_num_threads();
+    if (n > 1) openblas_set_num_threads(1);
+    for (int i = 1; i < n; i++) {
+        args[i] = (worker_arg){&job, i};
+        if (pthread_create(&threads[i], NULL, run_worker, &args[i]) != 0) break;
+        started = i;
+    }
+    args[0] = (worker_arg){&job, 0};
+    run_worker(&args[0]);
+    for (int i = 1; i <= started; i++) pthread_join(threads[i], NULL);
+    if (n > 1) openblas_set_num_threads(blas_threads);
 }
 
 static int64_t n_part(const tnmtl_split *s, tnmtl_part p, int t)
@@ -369,24 +476,33 @@ int tnmtl_batch_indices(const tnmtl_split *split, int t, uint64_t seed, int64_t 
     return batch;
 }
 
-/* Forward + loss (+ backward, with the loss weighted by `weight`) of task t
- * on examples idx[B]. */
-static double task_loss(tnmtl_mtl *m, const tnmtl_dataset *ds, int t, const int64_t *idx, int B, int backward,
-                        float weight)
+typedef struct objective_ctx {
+    tnmtl_mtl *m;
+    const tnmtl_dataset *ds;
+    const tnmtl_split *split;
+    uint64_t seed;
+    int64_t step;
+    int batch;
+    float weight;                /* of each task's loss in the objective        */
+    double *losses;              /* [n_tasks]                                   */
+} objective_ctx;
+
+/* Forward, loss and backward of task t on its minibatch. */
+static void task_objective(void *p, tnmtl_mtl_worker *w, int t)
 {
+    objective_ctx *c = p;
+    tnmtl_mtl *m = c->m;
     const tnmtl_net *net = m->nets[t];
     const int C = m->n_out[t];
-    tnmtl_dataset_gather(ds, idx, B, m->xbuf, m->lbuf, m->tbuf);
-    const float *out = tnmtl_net_forward(net, &m->view[(size_t)t * m->n_layers], m->ws, m->xbuf, B);
-    double loss = ds->kind == TNMTL_TARGET_CLASS
-                      ? tnmtl_softmax_xent(out, m->lbuf, B, C, backward ? m->dout : NULL)
-                      : tnmtl_mse(out, m->tbuf, B, C, backward ? m->dout : NULL);
-    if (backward && weight != 1.0f)
-        for (int64_t i = 0; i < (int64_t)B * C; i++) m->dout[i] *= weight;
-    if (backward)
-        tnmtl_net_backward(net, &m->view[(size_t)t * m->n_layers], &m->gview[(size_t)t * m->n_layers], m->ws,
-                           m->dout, NULL, B);
-    return loss;
+    const int B = tnmtl_batch_indices(c->split, t, c->seed, c->step, c->batch, w->idx);
+    tnmtl_dataset_gather(c->ds, w->idx, B, w->x, w->labels, w->targets);
+    const float *out = tnmtl_net_forward(net, &m->view[(size_t)t * m->n_layers], w->ws, w->x, B);
+    c->losses[t] = c->ds->kind == TNMTL_TARGET_CLASS ? tnmtl_softmax_xent(out, w->labels, B, C, w->dout)
+                                                      : tnmtl_mse(out, w->targets, B, C, w->dout);
+    if (c->weight != 1.0f)
+        for (int64_t i = 0; i < (int64_t)B * C; i++) w->dout[i] *= c->weight;
+    tnmtl_net_backward(net, &m->view[(size_t)t * m->n_layers], &m->gview[(size_t)t * m->n_layers], w->ws, w->dout,
+                       NULL, B);
 }
 
 static tnmtl_status check_data(const tnmtl_mtl *m, const tnmtl_dataset *ds, const tnmtl_split *split,
@@ -417,15 +533,27 @@ tnmtl_status tnmtl_mtl_objective(tnmtl_mtl *m, const tnmtl_dataset *ds, const tn
 {
     tnmtl_status st = check_data(m, ds, split, err);
     if (st) return st;
-    const int B = batch_size_of(m, split, batch);
-    if ((st = ensure_batch(m, ds, B, err))) return st;
+    if ((st = ensure_batch(m, ds, batch_size_of(m, split, batch), err))) return st;
+    double losses[TNMTL_MAX_TASKS];
     memset(m->grads, 0, (size_t)m->n_params * sizeof(float));
+    if (m->n_shared) memset(m->shared_grads, 0, (size_t)m->n_tasks * (size_t)m->n_shared * sizeof(float));
     const double weight = m->cfg.sum_task_losses ? 1.0 : 1.0 / m->n_tasks;
-    double total = 0;
-    for (int t = 0; t < m->n_tasks; t++) {
-        int n = tnmtl_batch_indices(split, t, seed, step, batch, m->ibuf);
-        total += task_loss(m, ds, t, m->ibuf, n, 1, (float)weight);
+    objective_ctx ctx = {m, ds, split, seed, step, batch, (float)weight, losses};
+    for_each_task(m, split, TNMTL_PART_TRAIN, task_objective, &ctx);
+    /* Hard-shared blocks: sum the tasks' contributions in task order. */
+    int64_t off = 0;
+    for (int i = 0; i < m->n_blocks; i++) {
+        const tnmtl_param_block *b = &m->blocks[i];
+        if (!b->shared) continue;
+        float *g = m->grads + b->w_offset; /* weights then biases, adjacent */
+        for (int t = 0; t < m->n_tasks; t++) {
+            const float *src = m->shared_grads + (size_t)t * m->n_shared + off;
+            for (int64_t j = 0; j < b->n_w + b->n_b; j++) g[j] += src[j];
+        }
+        off += b->n_w + b->n_b;
     }
+    double total = 0;
+    for (int t = 0; t < m->n_tasks; t++) total += losses[t];
     *loss = total * weight;
     return tnmtl_mtl_regulariser(m, 1, reg, err);
 }
@@ -466,46 +594,63 @@ tnmtl_status tnmtl_train(tnmtl_mtl *m, tnmtl_optim *opt, const tnmtl_dataset *ds
     return TNMTL_OK;
 }
 
+typedef struct evaluate_ctx {
+    tnmtl_mtl *m;
+    const tnmtl_dataset *ds;
+    const tnmtl_split *split;
+    tnmtl_part part;
+    double *metric;              /* [n_tasks]                                   */
+    double *loss_sum;            /* [n_tasks] summed example losses             */
+} evaluate_ctx;
+
+static void task_evaluate(void *p, tnmtl_mtl_worker *w, int t)
+{
+    evaluate_ctx *c = p;
+    tnmtl_mtl *m = c->m;
+    const int64_t n = n_part(c->split, c->part, t);
+    const int64_t *idx = c->split->idx[c->part] + c->split->begin[c->part][t];
+    const int C = m->n_out[t], B = w->batch;
+    int64_t correct = 0;
+    double sq = 0, loss = 0;
+    for (int64_t i0 = 0; i0 < n; i0 += B) {
+        const int nb = (int)(n - i0 < B ? n - i0 : B);
+        tnmtl_dataset_gather(c->ds, idx + i0, nb, w->x, w->labels, w->targets);
+        const float *out = tnmtl_net_forward(m->nets[t], &m->view[(size_t)t * m->n_layers], w->ws, w->x, nb);
+        if (c->ds->kind == TNMTL_TARGET_CLASS) {
+            loss += nb * tnmtl_softmax_xent(out, w->labels, nb, C, NULL);
+            for (int i = 0; i < nb; i++) {
+                int best = 0;
+                for (int k = 1; k < C; k++)
+                    if (out[(int64_t)i * C + k] > out[(int64_t)i * C + best]) best = k;
+                correct += best == w->labels[i];
+            }
+        } else {
+            double l = tnmtl_mse(out, w->targets, nb, C, NULL);
+            loss += nb * l;
+            sq += nb * C * l;
+        }
+    }
+    c->loss_sum[t] = loss;
+    if (n == 0) c->metric[t] = NAN;
+    else c->metric[t] = c->ds->kind == TNMTL_TARGET_CLASS ? (double)correct / (double)n : sqrt(sq / (double)(n * C));
+}
+
 tnmtl_status tnmtl_mtl_evaluate(tnmtl_mtl *m, const tnmtl_dataset *ds, const tnmtl_split *split,
                                 tnmtl_part part, double *metric, double *mean_loss, tnmtl_error *err)
 {
     tnmtl_status st = check_data(m, ds, split, err);
     if (st) return st;
     enum { CHUNK = 256 };
-    int B = m->ws_batch > 0 ? m->ws_batch : CHUNK;
-    if ((st = ensure_batch(m, ds, B, err))) return st;
-    double loss_sum = 0;
-    int64_t loss_n = 0;
+    if ((st = ensure_batch(m, ds, m->workers[0].batch > 0 ? m->workers[0].batch : CHUNK, err))) return st;
+    double loss_sum[TNMTL_MAX_TASKS];
+    evaluate_ctx ctx = {m, ds, split, part, metric, loss_sum};
+    for_each_task(m, split, part, task_evaluate, &ctx);
+    double total = 0;
+    int64_t count = 0;
     for (int t = 0; t < m->n_tasks; t++) {
-        const int64_t n = n_part(split, part, t);
-        const int64_t *idx = split->idx[part] + split->begin[part][t];
-        const int C = m->n_out[t];
-        int64_t correct = 0;
-        double sq = 0;
-        for (int64_t i0 = 0; i0 < n; i0 += B) {
-            const int nb = (int)(n - i0 < B ? n - i0 : B);
-            tnmtl_dataset_gather(ds, idx + i0, nb, m->xbuf, m->lbuf, m->tbuf);
-            const float *out = tnmtl_net_forward(m->nets[t], &m->view[(size_t)t * m->n_layers], m->ws, m->xbuf, nb);
-            if (ds->kind == TNMTL_TARGET_CLASS) {
-                loss_sum += nb * tnmtl_softmax_xent(out, m->lbuf, nb, C, NULL);
-                for (int i = 0; i < nb; i++) {
-                    int best = 0;
-                    for (int c = 1; c < C; c++)
-                        if (out[(int64_t)i * C + c] > out[(int64_t)i * C + best]) best = c;
-                    correct += best == m->lbuf[i];
-                }
-            } else {
-                double l = tnmtl_mse(out, m->tbuf, nb, C, NULL);
-                loss_sum += nb * l;
-                sq += nb * C * l;
-            }
-            loss_n += nb;
-        }
-        if (n == 0)
-            metric[t] = NAN;
-        else
-            metric[t] = ds->kind == TNMTL_TARGET_CLASS ? (double)correct / (double)n : sqrt(sq / (double)(n * C));
+        total += loss_sum[t];
+        count += n_part(split, part, t);
     }
-    if (mean_loss) *mean_loss = loss_n ? loss_sum / (double)loss_n : NAN;
+    if (mean_loss) *mean_loss = count ? total / (double)count : NAN;
     return TNMTL_OK;
 }

@@ -284,6 +284,37 @@ static void test_determinism_and_learning(void **state)
     tnmtl_dataset_free(&ds);
 }
 
+/* Task-parallel training gives the same bits for any number of threads,
+ * also for hard-shared layers (their per-task gradients are summed in task
+ * order). */
+static void test_threads_do_not_change_results(void **state)
+{
+    (void)state;
+    tnmtl_dataset ds;
+    tnmtl_split split;
+    make_data(&ds, &split);
+    const tnmtl_method methods[2] = {TNMTL_METHOD_UD, TNMTL_METHOD_TUCKER};
+    for (int k = 0; k < 2; k++) {
+        tnmtl_mtl *a = make_model(methods[k], 1, ARCH), *b = make_model(methods[k], 1, ARCH);
+        tnmtl_error err;
+        assert_int_equal(tnmtl_mtl_set_threads(a, 1, &err), TNMTL_OK);
+        assert_int_equal(tnmtl_mtl_set_threads(b, 3, &err), TNMTL_OK);
+        assert_int_equal(b->n_threads, 3);
+        train_steps(a, &ds, &split, 15);
+        train_steps(b, &ds, &split, 15);
+        assert_memory_equal(a->params, b->params, (size_t)a->n_params * sizeof(float));
+        double ma[T], mb[T];
+        assert_int_equal(tnmtl_mtl_evaluate(a, &ds, &split, TNMTL_PART_TEST, ma, NULL, &err), TNMTL_OK);
+        assert_int_equal(tnmtl_mtl_evaluate(b, &ds, &split, TNMTL_PART_TEST, mb, NULL, &err), TNMTL_OK);
+        assert_memory_equal(ma, mb, sizeof ma);
+        assert_int_equal(tnmtl_mtl_set_threads(a, 0, &err), TNMTL_ERR_INVALID);
+        tnmtl_mtl_free(a);
+        tnmtl_mtl_free(b);
+    }
+    tnmtl_split_free(&split);
+    tnmtl_dataset_free(&ds);
+}
+
 static void test_batches_are_pure(void **state)
 {
     (void)state;
@@ -393,6 +424,7 @@ int main(void)
         cmocka_unit_test(test_gradient_tt),      cmocka_unit_test(test_gradient_tucker_sum),
         cmocka_unit_test(test_determinism_and_learning),
         cmocka_unit_test(test_batches_are_pure), cmocka_unit_test(test_report),
+        cmocka_unit_test(test_threads_do_not_change_results),
         cmocka_unit_test(test_bad_config),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

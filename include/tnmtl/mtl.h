@@ -103,14 +103,15 @@ typedef struct tnmtl_mtl {
     tnmtl_layer_params *view;    /* [n_tasks][n_layers] into params             */
     tnmtl_layer_params *gview;   /* [n_tasks][n_layers] into grads              */
     float *stack, *stack_grad;   /* scratch for one stacked tensor              */
-    /* Scratch for a batch, grown on demand. */
-    tnmtl_workspace *ws;
-    int ws_batch;                /* batch the workspace and buffers hold        */
-    float *xbuf;                 /* [ws_batch][n_in]                            */
-    float *dout;                 /* [ws_batch][max n_out]                       */
-    float *tbuf;                 /* [ws_batch] regression targets               */
-    int *lbuf;                   /* [ws_batch] labels                           */
-    int64_t *ibuf;               /* [ws_batch] example indices                  */
+    /* Task-parallel execution (tnmtl_mtl_set_threads): tasks are spread over
+     * n_threads workers, each with its own activation workspace; BLAS runs
+     * single-threaded inside a worker.  Hard-shared gradients go to per-task
+     * slices of shared_grads and are summed in task order, so results are
+     * bit-identical for any number of threads. */
+    int n_threads;
+    struct tnmtl_mtl_worker *workers; /* [n_threads], private to mtl.c      */
+    int64_t n_shared;            /* parameters in hard-shared blocks            */
+    float *shared_grads;         /* [n_tasks][n_shared] or NULL                 */
 } tnmtl_mtl;
 
 tnmtl_status tnmtl_mtl_create(const tnmtl_mtl_config *cfg, tnmtl_mtl **out, tnmtl_error *err);
@@ -119,6 +120,9 @@ void tnmtl_mtl_free(tnmtl_mtl *m);
  * shared layers use the stream of task 0). */
 tnmtl_status tnmtl_mtl_init(tnmtl_mtl *m, uint64_t seed, tnmtl_error *err);
 int tnmtl_mtl_n_stacked(const tnmtl_mtl *m);
+/* Number of worker threads for the per-task work (default: the number of
+ * online CPUs, at most the number of tasks). */
+tnmtl_status tnmtl_mtl_set_threads(tnmtl_mtl *m, int n_threads, tnmtl_error *err);
 
 /* Copies stacked block b into out[n_w * T] with the task axis last; the
  * reverse adds a task-last gradient into the task-major gradient block. */
