@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bench_util.h"
 #include "linalg.h"
 #include "tnmtl/norm.h"
 #include "tnmtl/rng.h"
@@ -29,18 +30,6 @@ static const struct { const char *name; int ndim; int64_t shape[5]; } layers[] =
     {"fc1", 3, {1936, 64, 50}},
 };
 static const tnmtl_norm_method methods[3] = {TNMTL_NORM_LAF, TNMTL_NORM_TUCKER, TNMTL_NORM_TT};
-
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
-
-static double median(double *t, int n)
-{
-    qsort(t, (size_t)n, sizeof *t, cmp_double);
-    return n % 2 ? t[n / 2] : 0.5 * (t[n / 2 - 1] + t[n / 2]);
-}
 
 static float *normal_tensor(int64_t n, uint64_t seed)
 {
@@ -69,7 +58,7 @@ static int bench_layers(int reps)
                 }
                 if (r >= 0) t[r] = tnmtl_now() - t0;
             }
-            double med = median(t, reps);
+            double med = bench_median(t, reps);
             total[m] += med;
             printf("%-6s %-7s %10.6f %.10g\n", layers[l].name, tnmtl_norm_method_name(methods[m]), med, value);
             fflush(stdout);
@@ -91,7 +80,7 @@ static int bench_layers(int reps)
             stmt;                                                                 \
             if (r_ >= 0) t_[r_] = tnmtl_now() - t0_;                              \
         }                                                                         \
-        printf("  %-52s %8.4f s\n", label, median(t_, (reps)));                   \
+        printf("  %-52s %8.4f s\n", label, bench_median(t_, (reps)));                   \
         fflush(stdout);                                                           \
     } while (0)
 
