@@ -3,6 +3,8 @@
 
 #include <cblas.h>
 #include <math.h>
+#include <pthread.h>
+#include <stdlib.h>
 #include <string.h>
 
 #if defined(__SSE2__)
@@ -20,15 +22,91 @@ void tnmtl_conv_geom_init(tnmtl_conv_geom *g, int H, int W, int C, int K, int F,
     g->Ho = H + 2 * g->pad - K + 1;
     g->Wo = W + 2 * g->pad - K + 1;
     /* the chunk depends on the layer only, so results do not depend on the
-     * workspace or on the batch size */
+     * workspace, the batch size or the thread count.  Its GEMMs also stay
+     * under TNMTL_GEMM_SERIAL_MNK, so that OpenBLAS runs them on the calling
+     * thread: the kernels are threaded over chunks themselves. */
     const size_t row = (size_t)g->Wo * K * K * C;
-    const size_t chunk = TNMTL_CONV_COL_TARGET / row;
-    g->chunk = chunk < 1 ? 1 : (int)chunk; /* chunk <= 2^18 */
+    size_t chunk = TNMTL_CONV_COL_TARGET / row;
+    const size_t chunk2 = TNMTL_GEMM_SERIAL_MNK / (row * (size_t)F);
+    if (chunk2 < chunk) chunk = chunk2;
+    g->chunk = chunk < 1 ? 1 : (int)chunk; /* chunk <= TARGET */
+    g->method = tnmtl_conv_matmul_ok(g) ? TNMTL_CONV_MATMUL
+                : tnmtl_conv_direct_ok(g) && C <= 4 ? TNMTL_CONV_DIRECT : TNMTL_CONV_IM2COL;
 }
 
+int tnmtl_conv_direct_ok(const tnmtl_conv_geom *g) { return g->pad == 0 && g->F % 8 == 0; }
+int tnmtl_conv_matmul_ok(const tnmtl_conv_geom *g) { return g->K == 1 && g->pad == 0; }
+
+size_t tnmtl_conv_scratch_elems(const tnmtl_conv_geom *g, int B, int n_threads)
+{
+    const size_t nw = (size_t)g->K * g->K * g->C * g->F + (size_t)g->F;
+    return TNMTL_PARTS * nw + (size_t)n_threads * tnmtl_conv_col_elems(g, B);
+}
+
+int tnmtl_fc_split(int B, int D, int N, int forward, int *piece)
+{
+    const size_t bn = (size_t)B * N;
+    size_t k = TNMTL_GEMM_SERIAL_MNK / bn;
+    if (k < 1) k = 1;
+    size_t parts = ((size_t)D + k - 1) / k;
+    if (parts > TNMTL_FC_MAX_PARTS) parts = TNMTL_FC_MAX_PARTS;
+    if (forward && parts * bn > TNMTL_FC_SCRATCH) parts = TNMTL_FC_SCRATCH / bn;
+    if (parts < 1) parts = 1;
+    *piece = (int)(((size_t)D + parts - 1) / parts);
+    return (D + *piece - 1) / *piece;
+}
+
+size_t tnmtl_fc_scratch_elems(int B, int D, int N)
+{
+    int piece;
+    const int parts = tnmtl_fc_split(B, D, N, 1, &piece);
+    return parts > 1 ? (size_t)parts * B * N : 0;
+}
+
+int tnmtl_engine_threads(void)
+{
+    const char *e = getenv("TNMTL_NUM_THREADS");
+    int n = e && *e ? atoi(e) : openblas_get_num_threads();
+    return n < 1 ? 1 : n > TNMTL_MAX_THREADS ? TNMTL_MAX_THREADS : n;
+}
+
+typedef struct par_arg {
+    void (*fn)(void *ctx, int part, int thread);
+    void *ctx;
+    int n_parts, n_threads, thread;
+} par_arg;
+
+static void *par_main(void *arg)
+{
+    const par_arg *a = arg;
+    for (int p = a->thread; p < a->n_parts; p += a->n_threads) a->fn(a->ctx, p, a->thread);
+    return NULL;
+}
+
+void tnmtl_parallel_for(int n_parts, int n_threads, void (*fn)(void *ctx, int part, int thread), void *ctx)
+{
+    if (n_threads > n_parts) n_threads = n_parts;
+    if (n_threads > TNMTL_MAX_THREADS) n_threads = TNMTL_MAX_THREADS;
+    if (n_threads <= 1) {
+        for (int p = 0; p < n_parts; p++) fn(ctx, p, 0);
+        return;
+    }
+    pthread_t th[TNMTL_MAX_THREADS];
+    par_arg args[TNMTL_MAX_THREADS];
+    int started[TNMTL_MAX_THREADS] = {0};
+    for (int t = 0; t < n_threads; t++) args[t] = (par_arg){fn, ctx, n_parts, n_threads, t};
+    for (int t = 1; t < n_threads; t++) started[t] = pthread_create(&th[t], NULL, par_main, &args[t]) == 0;
+    par_main(&args[0]);
+    for (int t = 1; t < n_threads; t++) {
+        if (started[t]) pthread_join(th[t], NULL);
+        else par_main(&args[t]); /* thread t's parts, on this thread */
+    }
+}
+
+/* The column buffer also serves the input gradient of DIRECT layers. */
 size_t tnmtl_conv_col_elems(const tnmtl_conv_geom *g, int B)
 {
-    if (g->K == 1 && g->pad == 0) return 0;
+    if (g->method == TNMTL_CONV_MATMUL) return 0;
     const size_t units = (size_t)B * g->Ho;
     const size_t rows = units < (size_t)g->chunk ? units : (size_t)g->chunk;
     return rows * g->Wo * g->K * g->K * g->C;

@@ -24,51 +24,105 @@
  * The im2col matrix of a chunk of `chunk` output rows (an output row is one
  * (b, oh): Wo pixels) is [chunk*Wo][K*K*C]; the scratch `col` passed to the
  * conv kernels must hold tnmtl_conv_col_elems(g, B) elements. */
+typedef enum tnmtl_conv_method {
+    TNMTL_CONV_IM2COL,  /* im2col + GEMM per chunk (general)                   */
+    TNMTL_CONV_MATMUL,  /* 1x1 valid: GEMM on the input itself                 */
+    TNMTL_CONV_DIRECT   /* valid, C <= 4, F % 8 == 0: direct vectorised loops  */
+} tnmtl_conv_method;
+
 typedef struct tnmtl_conv_geom {
     int H, W, C;      /* input example shape                 */
     int K, F, pad;    /* kernel size, filters, padding       */
     int Ho, Wo;       /* output example shape (Ho x Wo x F)  */
-    int chunk;        /* output rows per im2col chunk (>= 1) */
+    int chunk;        /* output rows per chunk (>= 1)        */
+    tnmtl_conv_method method;  /* any method may be forced when its
+                                * conditions hold (the tests do)  */
 } tnmtl_conv_geom;
 
-/* Elements of im2col scratch kept per chunk (about 1 MiB of floats: the
- * chunk of the column matrix stays in L2 between im2col and GEMM). */
-#define TNMTL_CONV_COL_TARGET ((size_t)1 << 18)
+/* Elements of im2col scratch per chunk (128 KiB of floats: the chunk of
+ * the column matrix stays in cache between im2col and the GEMMs; measured
+ * 2-3x faster than 1 MiB chunks for the Omniglot layers). */
+#define TNMTL_CONV_COL_TARGET ((size_t)1 << 15)
+/* OpenBLAS runs a GEMM with m*n*k at most 65536 * GEMM_MULTITHREAD_THRESHOLD
+ * (4 by default) on the calling thread; conv chunks keep under that. */
+#define TNMTL_GEMM_SERIAL_MNK ((size_t)1 << 18)
 
 /* Fills g (Ho, Wo, chunk) from the other fields; the caller has checked
  * that the output is not empty. */
 void tnmtl_conv_geom_init(tnmtl_conv_geom *g, int H, int W, int C, int K, int F, int same);
+/* im2col elements of one chunk (one thread) */
 size_t tnmtl_conv_col_elems(const tnmtl_conv_geom *g, int B);
+/* Scratch of the conv kernels, in elements: per-part gradient sums
+ * [TNMTL_PARTS][K*K*C*F + F], then [n_threads][tnmtl_conv_col_elems]. */
+size_t tnmtl_conv_scratch_elems(const tnmtl_conv_geom *g, int B, int n_threads);
+
+/* fc GEMMs are cut along D into pieces of *piece rows with m*n*k under
+ * TNMTL_GEMM_SERIAL_MNK (forward: at most TNMTL_FC_SCRATCH partial-sum
+ * elements, else one piece); returns the number of pieces. */
+#define TNMTL_FC_MAX_PARTS 64
+#define TNMTL_FC_SCRATCH ((size_t)1 << 20)
+int tnmtl_fc_split(int B, int D, int N, int forward, int *piece);
+size_t tnmtl_fc_scratch_elems(int B, int D, int N);
+
+/* ---- threads ----------------------------------------------------------------
+ * Kernels cut their work into parts (ranges of examples, or of elements for
+ * elementwise layers).  The number of parts depends on the problem only (at
+ * most TNMTL_PARTS), so results are bit-identical for any thread count; part
+ * p runs on thread p % n_threads.  Work under TNMTL_PAR_MIN_WORK multiply-adds
+ * (TNMTL_PAR_MIN_ELEMS elements) stays on the calling thread. */
+#define TNMTL_PARTS 8
+#define TNMTL_MAX_THREADS 8
+#define TNMTL_PAR_MIN_WORK 1e6
+#define TNMTL_PAR_MIN_ELEMS ((size_t)1 << 16)
+
+/* Threads the engine uses: $TNMTL_NUM_THREADS if set, else OpenBLAS's
+ * thread count (OPENBLAS_NUM_THREADS), at most TNMTL_MAX_THREADS.  A
+ * workspace fixes it when it is created.  The kernels keep every GEMM under
+ * TNMTL_GEMM_SERIAL_MNK, so OpenBLAS's own threads stay asleep during a
+ * pass (they spin for ~0.1 s after a threaded call and would compete). */
+int tnmtl_engine_threads(void);
+/* Runs fn(ctx, part, thread) for every part in [0, n_parts), part p on
+ * thread p % n_threads (0 is the caller).  Falls back to the calling thread
+ * if a thread cannot be started. */
+void tnmtl_parallel_for(int n_parts, int n_threads, void (*fn)(void *ctx, int part, int thread), void *ctx);
+/* The conditions of TNMTL_CONV_DIRECT / TNMTL_CONV_MATMUL hold for g. */
+int tnmtl_conv_direct_ok(const tnmtl_conv_geom *g);
+int tnmtl_conv_matmul_ok(const tnmtl_conv_geom *g);
 
 /* Float tanh, vectorisable, |error| <= a few ulp (tested in test_layers). */
 float tnmtl_tanh_approx(float x);
 
 #define TNMTL_LAYER_DECLS(REAL, S)                                                                \
-    /* out[B][Ho][Wo][F] = act(conv(in[B][H][W][C], w[K][K][C][F]) + b[F]); col: scratch */      \
-    void tnmtl_conv_forward##S(REAL *out, const REAL *in, const REAL *w, const REAL *b, REAL *col, \
-                               const tnmtl_conv_geom *g, int B, tnmtl_activation act);            \
+    /* out[B][Ho][Wo][F] = act(conv(in[B][H][W][C], w[K][K][C][F]) + b[F]);                       \
+     * scratch[tnmtl_conv_scratch_elems(g, B, n_threads)] */                                     \
+    void tnmtl_conv_forward##S(REAL *out, const REAL *in, const REAL *w, const REAL *b,            \
+                               REAL *scratch, int n_threads, const tnmtl_conv_geom *g, int B,     \
+                               tnmtl_activation act);                                             \
     /* dout[B][Ho][Wo][F] (gradient of the pre-activation output); dw += ; db += ;                \
      * din[B][H][W][C] = (if not NULL) */                                                        \
     void tnmtl_conv_backward##S(REAL *din, REAL *dw, REAL *db, const REAL *dout, const REAL *in,   \
-                                const REAL *w, REAL *col, const tnmtl_conv_geom *g, int B);       \
+                                const REAL *w, REAL *scratch, int n_threads,                      \
+                                const tnmtl_conv_geom *g, int B);                                 \
     /* out[B][H/k][W/k][C] = max over k x k windows of in[B][H][W][C] (floor); idx[B*Ho*Wo*C]     \
      * receives the offset of each maximum inside its example (first maximum on ties). */        \
     void tnmtl_maxpool_forward##S(REAL *out, int32_t *idx, const REAL *in, int B, int H, int W,    \
-                                  int C, int k);                                                  \
+                                  int C, int k, int n_threads);                                   \
     /* din[B][H][W][C] = dout routed to the maxima recorded in idx */                            \
     void tnmtl_maxpool_backward##S(REAL *din, const REAL *dout, const int32_t *idx, int B, int H,  \
-                                   int W, int C, int k);                                          \
-    /* out[B][N] = act(in[B][D] w[D][N] + b[N]) */                                                \
-    void tnmtl_fc_forward##S(REAL *out, const REAL *in, const REAL *w, const REAL *b, int B, int D, \
-                             int N, tnmtl_activation act);                                        \
+                                   int W, int C, int k, int n_threads);                           \
+    /* out[B][N] = act(in[B][D] w[D][N] + b[N]); scratch[tnmtl_fc_scratch_elems(B, D, N)] */     \
+    void tnmtl_fc_forward##S(REAL *out, const REAL *in, const REAL *w, const REAL *b,              \
+                             REAL *scratch, int n_threads, int B, int D, int N,                   \
+                             tnmtl_activation act);                                               \
     /* dw[D][N] += in^T dout; db[N] += sum_b dout; din[B][D] = dout w^T (if not NULL) */         \
     void tnmtl_fc_backward##S(REAL *din, REAL *dw, REAL *db, const REAL *dout, const REAL *in,     \
-                              const REAL *w, int B, int D, int N);                                \
+                              const REAL *w, int n_threads, int B, int D, int N);                 \
     /* y[n] = act(x[n]) (y may be x); TNMTL_ACT_NONE copies */                                    \
-    void tnmtl_act_forward##S(REAL *y, const REAL *x, size_t n, tnmtl_activation act);            \
+    void tnmtl_act_forward##S(REAL *y, const REAL *x, size_t n, tnmtl_activation act,             \
+                              int n_threads);                                                     \
     /* dx[n] = dy[n] * act'(x) computed from the output y[n] (dx may be dy) */                   \
     void tnmtl_act_backward##S(REAL *dx, const REAL *dy, const REAL *y, size_t n,                  \
-                               tnmtl_activation act);
+                               tnmtl_activation act, int n_threads);
 
 TNMTL_LAYER_DECLS(float, _f32)
 TNMTL_LAYER_DECLS(double, _f64)

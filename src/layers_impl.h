@@ -72,7 +72,7 @@ static void S(col2im)(REAL *din, const REAL *col, const tnmtl_conv_geom *g, size
 
 /* ---- activations ---------------------------------------------------------- */
 
-void S(tnmtl_act_forward)(REAL *y, const REAL *x, size_t n, tnmtl_activation act)
+static void S(act_forward_serial)(REAL *y, const REAL *x, size_t n, tnmtl_activation act)
 {
     switch (act) {
     case TNMTL_ACT_TANH:
@@ -88,7 +88,8 @@ void S(tnmtl_act_forward)(REAL *y, const REAL *x, size_t n, tnmtl_activation act
     }
 }
 
-void S(tnmtl_act_backward)(REAL *dx, const REAL *dy, const REAL *y, size_t n, tnmtl_activation act)
+static void S(act_backward_serial)(REAL *dx, const REAL *dy, const REAL *y, size_t n,
+                                   tnmtl_activation act)
 {
     switch (act) {
     case TNMTL_ACT_TANH:
@@ -103,6 +104,44 @@ void S(tnmtl_act_backward)(REAL *dx, const REAL *dy, const REAL *y, size_t n, tn
     }
 }
 
+/* Elementwise work cut into parts of at least TNMTL_PAR_MIN_ELEMS. */
+typedef struct S(act_job) {
+    REAL *out;
+    const REAL *a, *y;
+    size_t n;
+    int n_parts, backward;
+    tnmtl_activation act;
+} S(act_job);
+
+static void S(act_part)(void *ctx, int p, int thread)
+{
+    const S(act_job) *j = ctx;
+    (void)thread;
+    const size_t i0 = j->n * (size_t)p / (size_t)j->n_parts, i1 = j->n * (size_t)(p + 1) / (size_t)j->n_parts;
+    if (j->backward) S(act_backward_serial)(j->out + i0, j->a + i0, j->y + i0, i1 - i0, j->act);
+    else S(act_forward_serial)(j->out + i0, j->a + i0, i1 - i0, j->act);
+}
+
+static void S(act_run)(S(act_job) *j, int n_threads)
+{
+    const size_t parts = j->n / TNMTL_PAR_MIN_ELEMS;
+    j->n_parts = parts < 1 ? 1 : parts > (size_t)n_threads ? n_threads : (int)parts;
+    tnmtl_parallel_for(j->n_parts, j->n_parts, S(act_part), j);
+}
+
+void S(tnmtl_act_forward)(REAL *y, const REAL *x, size_t n, tnmtl_activation act, int n_threads)
+{
+    S(act_job) j = {y, x, NULL, n, 1, 0, act};
+    S(act_run)(&j, n_threads);
+}
+
+void S(tnmtl_act_backward)(REAL *dx, const REAL *dy, const REAL *y, size_t n, tnmtl_activation act,
+                           int n_threads)
+{
+    S(act_job) j = {dx, dy, y, n, 1, 1, act};
+    S(act_run)(&j, n_threads);
+}
+
 /* out[rows][F] += b[F], then the activation, on a block that is in cache. */
 static void S(bias_act)(REAL *out, const REAL *b, size_t rows, int F, tnmtl_activation act)
 {
@@ -110,7 +149,7 @@ static void S(bias_act)(REAL *out, const REAL *b, size_t rows, int F, tnmtl_acti
         REAL *o = out + r * (size_t)F;
         for (int f = 0; f < F; f++) o[f] += b[f];
     }
-    if (act != TNMTL_ACT_NONE) S(tnmtl_act_forward)(out, out, rows * (size_t)F, act);
+    if (act != TNMTL_ACT_NONE) S(act_forward_serial)(out, out, rows * (size_t)F, act);
 }
 
 /* db[F] += sum over rows of d[rows][F] */
@@ -123,96 +162,317 @@ static void S(bias_grad)(REAL *db, const REAL *d, size_t rows, int F)
 }
 
 /* ---- convolution -----------------------------------------------------------
- * Per chunk of output rows: out_chunk[M][F] = col[M][KKC] w[KKC][F] with
- * M = rows * Wo; the NHWC output of the chunk is exactly that matrix. */
-void S(tnmtl_conv_forward)(REAL *out, const REAL *in, const REAL *w, const REAL *b, REAL *col,
-                           const tnmtl_conv_geom *g, int B, tnmtl_activation act)
+ * Three ways, chosen per layer by tnmtl_conv_geom_init (g->method):
+ *  IM2COL  per chunk of output rows, out_chunk[M][F] = col[M][KKC] w[KKC][F]
+ *          with M = rows * Wo (the NHWC output of the chunk is that matrix);
+ *  MATMUL  1x1 valid: the input rows are the column matrix;
+ *  DIRECT  few input channels, valid, F a multiple of 2 vectors: a direct
+ *          loop over the taps, vectorised over 2 vectors of filters and
+ *          4 output pixels at a time (im2col + GEMM is copy-bound there:
+ *          with C = 1 each column row is 25 copied values for 200 MACs).
+ * The input gradient of DIRECT layers goes through the IM2COL code. */
+
+typedef REAL S(vec) __attribute__((vector_size(16)));
+#define VL ((int)(16 / sizeof(REAL)))
+
+static inline S(vec) S(vload)(const REAL *p)
 {
-    const int F = g->F, KKC = g->K * g->K * g->C;
-    const size_t units = (size_t)B * g->Ho;
-    /* a 1x1 valid conv is a plain matrix product on the input */
-    const int direct = g->K == 1 && g->pad == 0;
-    for (size_t u0 = 0; u0 < units; u0 += (size_t)g->chunk) {
-        const size_t u1 = u0 + (size_t)g->chunk < units ? u0 + (size_t)g->chunk : units;
-        const size_t M = (u1 - u0) * (size_t)g->Wo;
-        REAL *o = out + u0 * (size_t)g->Wo * F;
-        const REAL *a = direct ? in + u0 * (size_t)g->Wo * KKC : col;
-        if (!direct) S(im2col)(col, in, g, u0, u1);
-        GEMM(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)M, F, KKC, 1, a, KKC, w, F, 0, o, F);
-        S(bias_act)(o, b, M, F, act);
+    S(vec) v;
+    memcpy(&v, p, sizeof v);
+    return v;
+}
+
+static inline void S(vstore)(REAL *p, S(vec) v) { memcpy(p, &v, sizeof v); }
+
+/* Output rows [u0, u1) of a DIRECT layer, without activation.  For output
+ * pixel ow and kernel row kh the K*C taps (kw, c) are contiguous in the
+ * input at in[b][oh+kh][ow][0], and the next pixel starts C further. */
+static void S(conv_direct_fwd)(REAL *out, const REAL *in, const REAL *w, const REAL *b,
+                               const tnmtl_conv_geom *g, size_t u0, size_t u1)
+{
+    const int W = g->W, C = g->C, K = g->K, F = g->F, Wo = g->Wo, Ho = g->Ho, KC = K * C;
+    for (size_t u = u0; u < u1; u++) {
+        const size_t bi = u / (size_t)Ho;
+        const int oh = (int)(u % (size_t)Ho);
+        const REAL *img = in + (bi * g->H + (size_t)oh) * W * C; /* input row oh */
+        REAL *o = out + u * (size_t)Wo * F;
+        for (int f0 = 0; f0 < F; f0 += 2 * VL) {
+            const S(vec) b0 = S(vload)(b + f0), b1 = S(vload)(b + f0 + VL);
+            int ow = 0;
+            for (; ow + 4 <= Wo; ow += 4) {
+                S(vec) a00 = b0, a01 = b1, a10 = b0, a11 = b1, a20 = b0, a21 = b1, a30 = b0, a31 = b1;
+                for (int kh = 0; kh < K; kh++) {
+                    const REAL *r = img + ((size_t)kh * W + (size_t)ow) * C;
+                    const REAL *wk = w + (size_t)kh * KC * F + f0;
+                    for (int t = 0; t < KC; t++) {
+                        const S(vec) w0 = S(vload)(wk + (size_t)t * F), w1 = S(vload)(wk + (size_t)t * F + VL);
+                        const REAL x0 = r[t], x1 = r[C + t], x2 = r[2 * C + t], x3 = r[3 * C + t];
+                        a00 += x0 * w0, a01 += x0 * w1;
+                        a10 += x1 * w0, a11 += x1 * w1;
+                        a20 += x2 * w0, a21 += x2 * w1;
+                        a30 += x3 * w0, a31 += x3 * w1;
+                    }
+                }
+                REAL *op = o + (size_t)ow * F + f0;
+                S(vstore)(op, a00), S(vstore)(op + VL, a01);
+                S(vstore)(op + F, a10), S(vstore)(op + F + VL, a11);
+                S(vstore)(op + 2 * F, a20), S(vstore)(op + 2 * F + VL, a21);
+                S(vstore)(op + 3 * F, a30), S(vstore)(op + 3 * F + VL, a31);
+            }
+            for (; ow < Wo; ow++) {
+                S(vec) a0 = b0, a1 = b1;
+                for (int kh = 0; kh < K; kh++) {
+                    const REAL *r = img + ((size_t)kh * W + (size_t)ow) * C;
+                    const REAL *wk = w + (size_t)kh * KC * F + f0;
+                    for (int t = 0; t < KC; t++) {
+                        a0 += r[t] * S(vload)(wk + (size_t)t * F);
+                        a1 += r[t] * S(vload)(wk + (size_t)t * F + VL);
+                    }
+                }
+                S(vstore)(o + (size_t)ow * F + f0, a0), S(vstore)(o + (size_t)ow * F + f0 + VL, a1);
+            }
+        }
     }
+}
+
+/* acc[nt][2] += sum over the Wo pixels of one output row of x[t] * d[f]:
+ * x = r + ow*C (taps), d = dr + ow*F (2 vectors of filters).  Inlined with a
+ * constant nt, the accumulators live in registers. */
+static inline __attribute__((always_inline)) void S(dw_row)(S(vec) (*acc)[2], const int nt,
+                                                          const REAL *r, const REAL *dr, int Wo,
+                                                          int C, int F)
+{
+    S(vec) a[6][2];
+    for (int tt = 0; tt < nt; tt++) a[tt][0] = acc[tt][0], a[tt][1] = acc[tt][1];
+    for (int ow = 0; ow < Wo; ow++) {
+        const S(vec) d0 = S(vload)(dr + (size_t)ow * F), d1 = S(vload)(dr + (size_t)ow * F + VL);
+        const REAL *x = r + (size_t)ow * C;
+        for (int tt = 0; tt < nt; tt++) a[tt][0] += x[tt] * d0, a[tt][1] += x[tt] * d1;
+    }
+    for (int tt = 0; tt < nt; tt++) acc[tt][0] = a[tt][0], acc[tt][1] = a[tt][1];
+}
+
+/* dw[kh][t][f] += sum over the pixels of output rows [u0, u1) of
+ * in[b][oh+kh][ow][t] * dout[pixel][f]: blocks of up to 6 taps x 2 vectors
+ * of filters in registers (C = 1, K = 5: one block per kernel row). */
+static void S(conv_direct_dw)(REAL *dw, const REAL *dout, const REAL *in, const tnmtl_conv_geom *g,
+                              size_t u0, size_t u1)
+{
+    const int W = g->W, C = g->C, K = g->K, F = g->F, Wo = g->Wo, Ho = g->Ho, KC = K * C;
+    for (int kh = 0; kh < K; kh++)
+        for (int f0 = 0; f0 < F; f0 += 2 * VL)
+            for (int t0 = 0; t0 < KC; t0 += 6) {
+                const int nt = KC - t0 < 6 ? KC - t0 : 6;
+                S(vec) acc[6][2];
+                memset(acc, 0, sizeof acc);
+                for (size_t u = u0; u < u1; u++) {
+                    const size_t bi = u / (size_t)Ho;
+                    const int oh = (int)(u % (size_t)Ho);
+                    const REAL *r = in + ((bi * g->H + (size_t)(oh + kh)) * W) * C + t0;
+                    const REAL *dr = dout + u * (size_t)Wo * F + f0;
+                    switch (nt) {
+                    case 1: S(dw_row)(acc, 1, r, dr, Wo, C, F); break;
+                    case 2: S(dw_row)(acc, 2, r, dr, Wo, C, F); break;
+                    case 3: S(dw_row)(acc, 3, r, dr, Wo, C, F); break;
+                    case 4: S(dw_row)(acc, 4, r, dr, Wo, C, F); break;
+                    case 5: S(dw_row)(acc, 5, r, dr, Wo, C, F); break;
+                    default: S(dw_row)(acc, 6, r, dr, Wo, C, F); break;
+                    }
+                }
+                for (int tt = 0; tt < nt; tt++) {
+                    REAL *dp = dw + ((size_t)kh * KC + (size_t)(t0 + tt)) * F + f0;
+                    S(vstore)(dp, S(vload)(dp) + acc[tt][0]);
+                    S(vstore)(dp + VL, S(vload)(dp + VL) + acc[tt][1]);
+                }
+            }
+}
+
+/* Work of a conv call.  The batch is cut into n_parts ranges of whole
+ * examples (whole groups of chunk/Ho examples when several fit a chunk),
+ * a number fixed by the layer and B only, so that the chunking, and with
+ * it every rounding, is the same for any number of threads; parameter
+ * gradients are summed per part and the parts added in order. */
+typedef struct S(conv_job) {
+    const tnmtl_conv_geom *g;
+    int B, n_parts, per_group;   /* per_group: examples per group       */
+    size_t n_groups;
+    REAL *out, *din, *dw, *db;   /* outputs of the pass (NULL: skip)    */
+    const REAL *in, *w, *b, *dout;
+    REAL *part_w, *part_b;       /* [n_parts][K*K*C*F], [n_parts][F]    */
+    REAL *col;                   /* [n_threads][col elems]              */
+    size_t col_elems;
+    tnmtl_activation act;
+} S(conv_job);
+
+static void S(conv_job_init)(S(conv_job) *j, const tnmtl_conv_geom *g, int B, REAL *scratch, int n_threads)
+{
+    memset(j, 0, sizeof *j);
+    j->g = g;
+    j->B = B;
+    j->per_group = g->chunk >= g->Ho ? g->chunk / g->Ho : 1;
+    j->n_groups = ((size_t)B + (size_t)j->per_group - 1) / (size_t)j->per_group;
+    j->n_parts = j->n_groups < TNMTL_PARTS ? (int)j->n_groups : TNMTL_PARTS;
+    const size_t nw = (size_t)g->K * g->K * g->C * g->F;
+    j->part_w = scratch;
+    j->part_b = scratch + (size_t)TNMTL_PARTS * nw;
+    j->col = j->part_b + (size_t)TNMTL_PARTS * g->F;
+    j->col_elems = tnmtl_conv_col_elems(g, B);
+    (void)n_threads;
+}
+
+/* Example range [*b0, *b1) of part p. */
+static void S(conv_part_range)(const S(conv_job) *j, int p, size_t *b0, size_t *b1)
+{
+    const size_t g0 = j->n_groups * (size_t)p / (size_t)j->n_parts;
+    const size_t g1 = j->n_groups * (size_t)(p + 1) / (size_t)j->n_parts;
+    *b0 = g0 * (size_t)j->per_group;
+    *b1 = g1 * (size_t)j->per_group < (size_t)j->B ? g1 * (size_t)j->per_group : (size_t)j->B;
+}
+
+static void S(conv_fwd_part)(void *ctx, int p, int thread)
+{
+    const S(conv_job) *j = ctx;
+    const tnmtl_conv_geom *g = j->g;
+    const int F = g->F, KKC = g->K * g->K * g->C;
+    REAL *col = j->col + (size_t)thread * j->col_elems;
+    size_t b0, b1;
+    S(conv_part_range)(j, p, &b0, &b1);
+    for (size_t e0 = b0; e0 < b1; e0 += (size_t)j->per_group) {
+        const size_t e1 = e0 + (size_t)j->per_group < b1 ? e0 + (size_t)j->per_group : b1;
+        const size_t end = e1 * (size_t)g->Ho;
+        for (size_t u0 = e0 * (size_t)g->Ho; u0 < end; u0 += (size_t)g->chunk) {
+            const size_t u1 = u0 + (size_t)g->chunk < end ? u0 + (size_t)g->chunk : end;
+            const size_t M = (u1 - u0) * (size_t)g->Wo;
+            REAL *o = j->out + u0 * (size_t)g->Wo * F;
+            if (g->method == TNMTL_CONV_DIRECT) {
+                S(conv_direct_fwd)(j->out, j->in, j->w, j->b, g, u0, u1);
+                if (j->act != TNMTL_ACT_NONE) S(act_forward_serial)(o, o, M * (size_t)F, j->act);
+                continue;
+            }
+            const REAL *a = col;
+            if (g->method == TNMTL_CONV_MATMUL) a = j->in + u0 * (size_t)g->Wo * KKC;
+            else S(im2col)(col, j->in, g, u0, u1);
+            GEMM(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)M, F, KKC, 1, a, KKC, j->w, F, 0, o, F);
+            S(bias_act)(o, j->b, M, F, j->act);
+        }
+    }
+}
+
+static void S(conv_bwd_part)(void *ctx, int p, int thread)
+{
+    const S(conv_job) *j = ctx;
+    const tnmtl_conv_geom *g = j->g;
+    const int F = g->F, KKC = g->K * g->K * g->C;
+    const size_t nw = (size_t)KKC * F, in_n = (size_t)g->H * g->W * g->C;
+    const int matmul = g->method == TNMTL_CONV_MATMUL, direct = g->method == TNMTL_CONV_DIRECT;
+    REAL *col = j->col + (size_t)thread * j->col_elems;
+    REAL *pw = j->dw ? j->part_w + (size_t)p * nw : NULL, *pb = j->db ? j->part_b + (size_t)p * F : NULL;
+    size_t b0, b1;
+    S(conv_part_range)(j, p, &b0, &b1);
+    if (pw) memset(pw, 0, nw * sizeof *pw);
+    if (pb) memset(pb, 0, (size_t)F * sizeof *pb);
+    if (j->din && !matmul) memset(j->din + b0 * in_n, 0, (b1 - b0) * in_n * sizeof *j->din);
+    for (size_t e0 = b0; e0 < b1; e0 += (size_t)j->per_group) {
+        const size_t e1 = e0 + (size_t)j->per_group < b1 ? e0 + (size_t)j->per_group : b1;
+        const size_t end = e1 * (size_t)g->Ho;
+        for (size_t u0 = e0 * (size_t)g->Ho; u0 < end; u0 += (size_t)g->chunk) {
+            const size_t u1 = u0 + (size_t)g->chunk < end ? u0 + (size_t)g->chunk : end;
+            const size_t M = (u1 - u0) * (size_t)g->Wo;
+            const REAL *d = j->dout + u0 * (size_t)g->Wo * F;
+            if (pb) S(bias_grad)(pb, d, M, F);
+            if (pw && direct) S(conv_direct_dw)(pw, j->dout, j->in, g, u0, u1);
+            if (pw && !direct) { /* dw[KKC][F] += col^T d */
+                const REAL *a = col;
+                if (matmul) a = j->in + u0 * (size_t)g->Wo * KKC;
+                else S(im2col)(col, j->in, g, u0, u1);
+                GEMM(CblasRowMajor, CblasTrans, CblasNoTrans, KKC, F, (int)M, 1, a, KKC, d, F, 1, pw, F);
+            }
+            if (!j->din) continue;
+            if (matmul) { /* din rows of the chunk = d w^T */
+                GEMM(CblasRowMajor, CblasNoTrans, CblasTrans, (int)M, KKC, F, 1, d, F, j->w, F, 0,
+                     j->din + u0 * (size_t)g->Wo * KKC, KKC);
+                continue;
+            }
+            /* dcol[M][KKC] = d w^T, then scattered back onto the image */
+            GEMM(CblasRowMajor, CblasNoTrans, CblasTrans, (int)M, KKC, F, 1, d, F, j->w, F, 0, col, KKC);
+            S(col2im)(j->din, col, g, u0, u1);
+        }
+    }
+}
+
+void S(tnmtl_conv_forward)(REAL *out, const REAL *in, const REAL *w, const REAL *b, REAL *scratch,
+                           int n_threads, const tnmtl_conv_geom *g, int B, tnmtl_activation act)
+{
+    S(conv_job) j;
+    S(conv_job_init)(&j, g, B, scratch, n_threads);
+    j.out = out, j.in = in, j.w = w, j.b = b, j.act = act;
+    const double macs = (double)B * g->Ho * g->Wo * g->K * g->K * g->C * g->F;
+    tnmtl_parallel_for(j.n_parts, macs < TNMTL_PAR_MIN_WORK ? 1 : n_threads, S(conv_fwd_part), &j);
 }
 
 void S(tnmtl_conv_backward)(REAL *din, REAL *dw, REAL *db, const REAL *dout, const REAL *in,
-                            const REAL *w, REAL *col, const tnmtl_conv_geom *g, int B)
+                            const REAL *w, REAL *scratch, int n_threads, const tnmtl_conv_geom *g, int B)
 {
-    const int F = g->F, KKC = g->K * g->K * g->C;
-    const size_t units = (size_t)B * g->Ho;
-    const int direct = g->K == 1 && g->pad == 0;
-    if (din && !direct) memset(din, 0, (size_t)B * g->H * g->W * g->C * sizeof *din);
-    for (size_t u0 = 0; u0 < units; u0 += (size_t)g->chunk) {
-        const size_t u1 = u0 + (size_t)g->chunk < units ? u0 + (size_t)g->chunk : units;
-        const size_t M = (u1 - u0) * (size_t)g->Wo;
-        const REAL *d = dout + u0 * (size_t)g->Wo * F;
-        const REAL *a = direct ? in + u0 * (size_t)g->Wo * KKC : col;
-        if (!direct && dw) S(im2col)(col, in, g, u0, u1);
-        /* dw[KKC][F] += col^T d */
-        if (dw) GEMM(CblasRowMajor, CblasTrans, CblasNoTrans, KKC, F, (int)M, 1, a, KKC, d, F, 1, dw, F);
-        if (db) S(bias_grad)(db, d, M, F);
-        if (!din) continue;
-        if (direct) { /* din rows of the chunk = d w^T */
-            GEMM(CblasRowMajor, CblasNoTrans, CblasTrans, (int)M, KKC, F, 1, d, F, w, F, 0,
-                 din + u0 * (size_t)g->Wo * KKC, KKC);
-            continue;
-        }
-        /* dcol[M][KKC] = d w^T, then scattered back onto the image */
-        GEMM(CblasRowMajor, CblasNoTrans, CblasTrans, (int)M, KKC, F, 1, d, F, w, F, 0, col, KKC);
-        S(col2im)(din, col, g, u0, u1);
+    S(conv_job) j;
+    S(conv_job_init)(&j, g, B, scratch, n_threads);
+    j.din = din, j.dw = dw, j.db = db, j.dout = dout, j.in = in, j.w = w;
+    const double macs = (double)B * g->Ho * g->Wo * g->K * g->K * g->C * g->F;
+    tnmtl_parallel_for(j.n_parts, macs < TNMTL_PAR_MIN_WORK ? 1 : n_threads, S(conv_bwd_part), &j);
+    /* the parts' sums, in order */
+    const size_t nw = (size_t)g->K * g->K * g->C * g->F;
+    for (int p = 0; p < j.n_parts; p++) {
+        if (dw)
+            for (size_t i = 0; i < nw; i++) dw[i] += j.part_w[(size_t)p * nw + i];
+        if (db)
+            for (int f = 0; f < g->F; f++) db[f] += j.part_b[(size_t)p * g->F + f];
     }
 }
 
+#undef VL
+
 /* ---- max-pooling ---------------------------------------------------------- */
 
-void S(tnmtl_maxpool_forward)(REAL *out, int32_t *idx, const REAL *in, int B, int H, int W, int C,
-                              int k)
+static void S(maxpool_fwd_range)(REAL *out, int32_t *idx, const REAL *in, size_t b0, size_t b1, int H,
+                                 int W, int C, int k)
 {
     const int Ho = H / k, Wo = W / k;
-    for (size_t b = 0; b < (size_t)B; b++) {
+    for (size_t b = b0; b < b1; b++) {
         const REAL *img = in + b * (size_t)H * W * C;
         for (int oh = 0; oh < Ho; oh++)
             for (int ow = 0; ow < Wo; ow++) {
                 const size_t o = ((b * Ho + (size_t)oh) * Wo + (size_t)ow) * C;
-                REAL *best = out + o;
-                int32_t *bi = idx + o;
-                /* window scanned row by row; strictly greater keeps the first
-                 * maximum (as PyTorch does), NaN wins so that it propagates */
+                REAL *restrict best = out + o;
+                int32_t *restrict bi = idx + o;
+                const int32_t off0 = (int32_t)(((oh * k) * W + ow * k) * C);
+                for (int c = 0; c < C; c++) {
+                    best[c] = img[off0 + c];
+                    bi[c] = off0 + c;
+                }
+                /* window scanned row by row; a value replaces the best so far
+                 * when it is greater or NaN (the first maximum wins ties, as in
+                 * PyTorch, and the first NaN propagates); branch-free so that
+                 * the channel loop vectorises */
                 for (int kh = 0; kh < k; kh++)
-                    for (int kw = 0; kw < k; kw++) {
+                    for (int kw = kh ? 0 : 1; kw < k; kw++) {
                         const int32_t off = (int32_t)((((oh * k + kh) * W) + ow * k + kw) * C);
-                        const REAL *src = img + off;
-                        if (kh == 0 && kw == 0) {
-                            for (int c = 0; c < C; c++) {
-                                best[c] = src[c];
-                                bi[c] = off + c;
-                            }
-                            continue;
+                        const REAL *restrict src = img + off;
+                        for (int c = 0; c < C; c++) {
+                            const REAL v = src[c], m = best[c];
+                            const int take = !(v <= m) && m == m;
+                            best[c] = take ? v : m;
+                            bi[c] = take ? off + c : bi[c];
                         }
-                        for (int c = 0; c < C; c++)
-                            if (src[c] > best[c] || (src[c] != src[c] && best[c] == best[c])) {
-                                best[c] = src[c];
-                                bi[c] = off + c;
-                            }
                     }
             }
     }
 }
 
-void S(tnmtl_maxpool_backward)(REAL *din, const REAL *dout, const int32_t *idx, int B, int H,
-                               int W, int C, int k)
+static void S(maxpool_bwd_range)(REAL *din, const REAL *dout, const int32_t *idx, size_t b0, size_t b1,
+                                 int H, int W, int C, int k)
 {
     const size_t in_n = (size_t)H * W * C, out_n = (size_t)(H / k) * (W / k) * C;
-    memset(din, 0, (size_t)B * in_n * sizeof *din);
-    for (size_t b = 0; b < (size_t)B; b++) {
+    memset(din + b0 * in_n, 0, (b1 - b0) * in_n * sizeof *din);
+    for (size_t b = b0; b < b1; b++) {
         REAL *img = din + b * in_n;
         const REAL *d = dout + b * out_n;
         const int32_t *ix = idx + b * out_n;
@@ -220,21 +480,106 @@ void S(tnmtl_maxpool_backward)(REAL *din, const REAL *dout, const int32_t *idx, 
     }
 }
 
-/* ---- fully connected ------------------------------------------------------ */
+typedef struct S(pool_job) {
+    REAL *out;
+    int32_t *idx;
+    const REAL *in;
+    int B, H, W, C, k, n_parts, backward;
+} S(pool_job);
 
-void S(tnmtl_fc_forward)(REAL *out, const REAL *in, const REAL *w, const REAL *b, int B, int D,
-                         int N, tnmtl_activation act)
+static void S(pool_part)(void *ctx, int p, int thread)
 {
-    GEMM(CblasRowMajor, CblasNoTrans, CblasNoTrans, B, N, D, 1, in, D, w, N, 0, out, N);
+    const S(pool_job) *j = ctx;
+    (void)thread;
+    const size_t b0 = (size_t)j->B * (size_t)p / (size_t)j->n_parts;
+    const size_t b1 = (size_t)j->B * (size_t)(p + 1) / (size_t)j->n_parts;
+    if (j->backward) S(maxpool_bwd_range)(j->out, j->in, j->idx, b0, b1, j->H, j->W, j->C, j->k);
+    else S(maxpool_fwd_range)(j->out, j->idx, j->in, b0, b1, j->H, j->W, j->C, j->k);
+}
+
+static void S(pool_run)(S(pool_job) *j, int n_threads)
+{
+    const size_t work = (size_t)j->B * j->H * j->W * j->C / TNMTL_PAR_MIN_ELEMS;
+    int parts = work < 1 ? 1 : work > (size_t)n_threads ? n_threads : (int)work;
+    j->n_parts = parts > j->B ? j->B : parts;
+    tnmtl_parallel_for(j->n_parts, j->n_parts, S(pool_part), j);
+}
+
+void S(tnmtl_maxpool_forward)(REAL *out, int32_t *idx, const REAL *in, int B, int H, int W, int C,
+                              int k, int n_threads)
+{
+    S(pool_job) j = {out, idx, in, B, H, W, C, k, 1, 0};
+    S(pool_run)(&j, n_threads);
+}
+
+void S(tnmtl_maxpool_backward)(REAL *din, const REAL *dout, const int32_t *idx, int B, int H, int W,
+                               int C, int k, int n_threads)
+{
+    S(pool_job) j = {din, (int32_t *)idx, dout, B, H, W, C, k, 1, 1};
+    S(pool_run)(&j, n_threads);
+}
+
+/* ---- fully connected --------------------------------------------------------
+ * The GEMMs are cut along D (tnmtl_fc_split) into pieces that OpenBLAS runs
+ * on the calling thread, spread over the engine's threads: the forward pass
+ * sums per-piece products (scratch) in order, the weight gradient and the
+ * input gradient are disjoint row / column blocks. */
+typedef struct S(fc_job) {
+    REAL *out, *part, *din, *dw;
+    const REAL *in, *w, *dout;
+    int B, D, N, piece, n_parts;
+} S(fc_job);
+
+static void S(fc_fwd_part)(void *ctx, int p, int thread)
+{
+    const S(fc_job) *j = ctx;
+    (void)thread;
+    const int k0 = p * j->piece, k = j->D - k0 < j->piece ? j->D - k0 : j->piece;
+    REAL *c = j->n_parts > 1 ? j->part + (size_t)p * j->B * j->N : j->out;
+    GEMM(CblasRowMajor, CblasNoTrans, CblasNoTrans, j->B, j->N, k, 1, j->in + k0, j->D,
+         j->w + (size_t)k0 * j->N, j->N, 0, c, j->N);
+}
+
+static void S(fc_bwd_part)(void *ctx, int p, int thread)
+{
+    const S(fc_job) *j = ctx;
+    (void)thread;
+    const int k0 = p * j->piece, k = j->D - k0 < j->piece ? j->D - k0 : j->piece;
+    /* dw rows [k0, k0+k) += in[:, k0:k0+k]^T dout */
+    if (j->dw)
+        GEMM(CblasRowMajor, CblasTrans, CblasNoTrans, k, j->N, j->B, 1, j->in + k0, j->D, j->dout,
+             j->N, 1, j->dw + (size_t)k0 * j->N, j->N);
+    /* din[:, k0:k0+k] = dout w[k0:k0+k, :]^T */
+    if (j->din)
+        GEMM(CblasRowMajor, CblasNoTrans, CblasTrans, j->B, k, j->N, 1, j->dout, j->N,
+             j->w + (size_t)k0 * j->N, j->N, 0, j->din + k0, j->D);
+}
+
+void S(tnmtl_fc_forward)(REAL *out, const REAL *in, const REAL *w, const REAL *b, REAL *scratch,
+                         int n_threads, int B, int D, int N, tnmtl_activation act)
+{
+    S(fc_job) j = {out, scratch, NULL, NULL, in, w, NULL, B, D, N, 0, 0};
+    j.n_parts = tnmtl_fc_split(B, D, N, 1, &j.piece);
+    const double macs = (double)B * D * N;
+    tnmtl_parallel_for(j.n_parts, macs < TNMTL_PAR_MIN_WORK ? 1 : n_threads, S(fc_fwd_part), &j);
+    if (j.n_parts > 1) {
+        const size_t n = (size_t)B * N;
+        memcpy(out, scratch, n * sizeof *out);
+        for (int p = 1; p < j.n_parts; p++)
+            for (size_t i = 0; i < n; i++) out[i] += scratch[(size_t)p * n + i];
+    }
     S(bias_act)(out, b, (size_t)B, N, act);
 }
 
 void S(tnmtl_fc_backward)(REAL *din, REAL *dw, REAL *db, const REAL *dout, const REAL *in,
-                          const REAL *w, int B, int D, int N)
+                          const REAL *w, int n_threads, int B, int D, int N)
 {
-    if (dw) GEMM(CblasRowMajor, CblasTrans, CblasNoTrans, D, N, B, 1, in, D, dout, N, 1, dw, N);
+    S(fc_job) j = {NULL, NULL, din, dw, in, w, dout, B, D, N, 0, 0};
+    j.n_parts = tnmtl_fc_split(B, D, N, 0, &j.piece);
+    const double macs = (double)B * D * N;
+    if (dw || din)
+        tnmtl_parallel_for(j.n_parts, macs < TNMTL_PAR_MIN_WORK ? 1 : n_threads, S(fc_bwd_part), &j);
     if (db) S(bias_grad)(db, dout, (size_t)B, N);
-    if (din) GEMM(CblasRowMajor, CblasNoTrans, CblasTrans, B, D, N, 1, dout, N, w, N, 0, din, D);
 }
 
 /* ---- losses (public) -------------------------------------------------------

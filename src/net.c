@@ -7,7 +7,8 @@
  *
  *   workspace = [ input copy | layer outputs ... ]   B * act_n   REAL
  *               [ gradient 0 ][ gradient 1 ]         2 * B * grad_n REAL
- *               [ im2col scratch ]                   max conv col elements
+ *               [ kernel scratch ]                   conv: per-part sums + im2col
+                                                    per thread; fc: partial sums
  *               [ pool argmax ]                      B * idx_n   int32
  *
  * so the layout for any batch B is computed in O(1) from the net alone.
@@ -20,6 +21,7 @@
  *
  * The forward and backward passes are written once for both precisions: the
  * buffers are handled as bytes and each layer calls its _f32 or _f64 kernel.
+ * The kernels spread their work over the workspace's threads (layers.h).
  */
 #include "tnmtl/net.h"
 
@@ -64,6 +66,7 @@ struct tnmtl_net {
 
 struct tnmtl_workspace {
     int f64;
+    int n_threads;              /* threads of the kernels (fixed at creation)        */
     int max_batch;
     size_t bytes;
     unsigned char *mem;         /* [bytes]                                           */
@@ -546,25 +549,27 @@ typedef struct ws_layout {
     size_t act, grad0, grad1, col, idx, total;  /* byte offsets, total bytes */
 } ws_layout;
 
-static size_t col_elems(const tnmtl_net *net, int B)
+/* kernel scratch elements (the largest over the conv and fc layers) */
+static size_t scratch_elems(const tnmtl_net *net, int B, int n_threads)
 {
     size_t m = 0;
     for (int i = 0; i < net->n_layers; i++) {
         const net_layer *L = &net->layers[i];
-        if (L->info.kind != TNMTL_LAYER_CONV) continue;
-        size_t c = tnmtl_conv_col_elems(&L->geom, B);
+        size_t c = 0;
+        if (L->info.kind == TNMTL_LAYER_CONV) c = tnmtl_conv_scratch_elems(&L->geom, B, n_threads);
+        if (L->info.kind == TNMTL_LAYER_FC) c = tnmtl_fc_scratch_elems(B, (int)L->in_n, L->info.out_c);
         if (c > m) m = c;
     }
     return m;
 }
 
 /* Returns 0 when the sizes overflow. */
-static int layout(const tnmtl_net *net, int B, size_t elem, ws_layout *lo)
+static int layout(const tnmtl_net *net, int B, size_t elem, int n_threads, ws_layout *lo)
 {
     size_t a, g, c, x, t;
     if (!tnmtl_mul_size((size_t)net->act_n, (size_t)B, &a) || !tnmtl_mul_size(a, elem, &a)) return 0;
     if (!tnmtl_mul_size((size_t)net->grad_n, (size_t)B, &g) || !tnmtl_mul_size(g, elem, &g)) return 0;
-    if (!tnmtl_mul_size(col_elems(net, B), elem, &c)) return 0;
+    if (!tnmtl_mul_size(scratch_elems(net, B, n_threads), elem, &c)) return 0;
     if (!tnmtl_mul_size((size_t)net->idx_n, (size_t)B, &x) || !tnmtl_mul_size(x, sizeof(int32_t), &x))
         return 0;
     lo->act = 0;
@@ -580,7 +585,9 @@ size_t tnmtl_workspace_bytes(const tnmtl_net *net, int max_batch, int f64)
 {
     ws_layout lo;
     if (!net || max_batch < 1) return 0;
-    return layout(net, max_batch, f64 ? sizeof(double) : sizeof(float), &lo) ? lo.total : SIZE_MAX;
+    return layout(net, max_batch, f64 ? sizeof(double) : sizeof(float), tnmtl_engine_threads(), &lo)
+               ? lo.total
+               : SIZE_MAX;
 }
 
 tnmtl_status tnmtl_workspace_create(const tnmtl_net *const *nets, int n_nets, int max_batch, int f64,
@@ -609,6 +616,7 @@ tnmtl_status tnmtl_workspace_create(const tnmtl_net *const *nets, int n_nets, in
         return err ? err->status : TNMTL_ERR_NOMEM;
     }
     ws->f64 = f64 ? 1 : 0;
+    ws->n_threads = tnmtl_engine_threads();
     ws->max_batch = max_batch;
     ws->bytes = bytes;
     *out = ws;
@@ -631,7 +639,8 @@ void tnmtl_workspace_free(tnmtl_workspace *ws)
 static int ws_fits(const tnmtl_net *net, const tnmtl_workspace *ws, int B, int f64, ws_layout *lo)
 {
     return net && ws && ws->f64 == f64 && B >= 1 && B <= ws->max_batch &&
-           layout(net, B, f64 ? sizeof(double) : sizeof(float), lo) && lo->total <= ws->bytes;
+           layout(net, B, f64 ? sizeof(double) : sizeof(float), ws->n_threads, lo) &&
+           lo->total <= ws->bytes;
 }
 
 /* w (which 0) or b (which 1) of layer i in a tnmtl_layer_params[_f64] table */
@@ -652,6 +661,7 @@ static const void *net_forward(const tnmtl_net *net, const void *p, tnmtl_worksp
     ws->last_net = NULL;
     if (!x || !ws_fits(net, ws, B, f64, &lo)) return NULL;
     const size_t es = f64 ? sizeof(double) : sizeof(float);
+    const int nt = ws->n_threads;
     unsigned char *act = ws->mem + lo.act;
     void *col = ws->mem + lo.col;
     int32_t *idx = (int32_t *)(void *)(ws->mem + lo.idx);
@@ -664,17 +674,17 @@ static const void *net_forward(const tnmtl_net *net, const void *p, tnmtl_worksp
         void *out = act + (size_t)L->out_off * step;
         const void *w = param(p, f64, i, 0), *b = param(p, f64, i, 1);
         switch (I->kind) {
-        case TNMTL_LAYER_CONV: K(tnmtl_conv_forward, out, in, w, b, col, &L->geom, B, L->post); break;
+        case TNMTL_LAYER_CONV: K(tnmtl_conv_forward, out, in, w, b, col, nt, &L->geom, B, L->post); break;
         case TNMTL_LAYER_FC:
-            K(tnmtl_fc_forward, out, in, w, b, B, (int)L->in_n, I->out_c, L->post);
+            K(tnmtl_fc_forward, out, in, w, b, col, nt, B, (int)L->in_n, I->out_c, L->post);
             break;
         case TNMTL_LAYER_MAXPOOL:
             K(tnmtl_maxpool_forward, out, idx + (size_t)L->idx_off * B, in, B, I->in_h, I->in_w,
-              I->in_c, I->ksize);
+              I->in_c, I->ksize, nt);
             break;
         case TNMTL_LAYER_TANH:
         case TNMTL_LAYER_RELU:
-            if (!L->fused) K(tnmtl_act_forward, out, in, (size_t)L->out_n * B, L->act);
+            if (!L->fused) K(tnmtl_act_forward, out, in, (size_t)L->out_n * B, L->act, nt);
             break;
         case TNMTL_LAYER_FLATTEN: break;
         }
@@ -695,6 +705,7 @@ static void net_backward(const tnmtl_net *net, const void *p, const void *g, tnm
     }
     const size_t es = f64 ? sizeof(double) : sizeof(float);
     const size_t step = (size_t)B * es;
+    const int nt = ws->n_threads;
     unsigned char *act = ws->mem + lo.act;
     void *col = ws->mem + lo.col;
     unsigned char *gbuf[2] = {ws->mem + lo.grad0, ws->mem + lo.grad1};
@@ -723,20 +734,20 @@ static void net_backward(const tnmtl_net *net, const void *p, const void *g, tnm
         const void *out = act + (size_t)L->out_off * step;
         switch (I->kind) {
         case TNMTL_LAYER_CONV:
-            K(tnmtl_conv_backward, dst, param(g, f64, i, 0), param(g, f64, i, 1), cur, in, param(p, f64, i, 0), col,
-              &L->geom, B);
+            K(tnmtl_conv_backward, dst, param(g, f64, i, 0), param(g, f64, i, 1), cur, in,
+              param(p, f64, i, 0), col, nt, &L->geom, B);
             break;
         case TNMTL_LAYER_FC:
-            K(tnmtl_fc_backward, dst, param(g, f64, i, 0), param(g, f64, i, 1), cur, in, param(p, f64, i, 0), B,
-              (int)L->in_n, I->out_c);
+            K(tnmtl_fc_backward, dst, param(g, f64, i, 0), param(g, f64, i, 1), cur, in,
+              param(p, f64, i, 0), nt, B, (int)L->in_n, I->out_c);
             break;
         case TNMTL_LAYER_MAXPOOL:
             K(tnmtl_maxpool_backward, dst, cur, idx + (size_t)L->idx_off * B, B, I->in_h, I->in_w,
-              I->in_c, I->ksize);
+              I->in_c, I->ksize, nt);
             break;
         case TNMTL_LAYER_TANH:
         case TNMTL_LAYER_RELU:
-            K(tnmtl_act_backward, dst, cur, out, (size_t)L->out_n * B, L->act);
+            K(tnmtl_act_backward, dst, cur, out, (size_t)L->out_n * B, L->act, nt);
             break;
         case TNMTL_LAYER_FLATTEN:
             if (dst != cur) memcpy(dst, cur, (size_t)L->out_n * step);

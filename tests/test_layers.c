@@ -75,19 +75,22 @@ static void check(const char *name, gc_result r)
 
 typedef struct conv_case {
     tnmtl_conv_geom g;
-    int B;
+    int B, threads;
     size_t n_in, n_w, n_out;
     double *in, *w, *b, *R, *out, *col;
 } conv_case;
 
+/* chunk > 0 and method >= 0 override the defaults */
 static void conv_case_init(conv_case *c, int B, int H, int W, int C, int K, int F, int same, int chunk,
-                           uint64_t seed)
+                           int method, uint64_t seed)
 {
     tnmtl_rng rng;
     tnmtl_rng_seed(&rng, seed);
     tnmtl_conv_geom_init(&c->g, H, W, C, K, F, same);
     if (chunk > 0) c->g.chunk = chunk;
+    if (method >= 0) c->g.method = (tnmtl_conv_method)method;
     c->B = B;
+    c->threads = 1;
     c->n_in = (size_t)B * H * W * C;
     c->n_w = (size_t)K * K * C * F;
     c->n_out = (size_t)B * c->g.Ho * c->g.Wo * F;
@@ -96,7 +99,7 @@ static void conv_case_init(conv_case *c, int B, int H, int W, int C, int K, int 
     c->b = malloc((size_t)F * sizeof(double));
     c->R = malloc(c->n_out * sizeof(double));
     c->out = malloc(c->n_out * sizeof(double));
-    c->col = malloc((tnmtl_conv_col_elems(&c->g, B) + 1) * sizeof(double));
+    c->col = malloc((tnmtl_conv_scratch_elems(&c->g, B, 3) + 1) * sizeof(double));
     fill_normal(c->in, c->n_in, &rng, 1);
     fill_normal(c->w, c->n_w, &rng, 0.5);
     fill_normal(c->b, (size_t)F, &rng, 0.5);
@@ -117,20 +120,22 @@ static void conv_case_free(conv_case *c)
 static double conv_loss(void *ctx)
 {
     conv_case *c = ctx;
-    tnmtl_conv_forward_f64(c->out, c->in, c->w, c->b, c->col, &c->g, c->B, TNMTL_ACT_NONE);
+    tnmtl_conv_forward_f64(c->out, c->in, c->w, c->b, c->col, c->threads, &c->g, c->B, TNMTL_ACT_NONE);
     return dot(c->out, c->R, c->n_out);
 }
 
-static void run_conv_case(int B, int H, int W, int C, int K, int F, int same, int chunk)
+static const char *method_name[] = {"im2col", "matmul", "direct"};
+
+static void run_conv_case_m(int B, int H, int W, int C, int K, int F, int same, int chunk, int method)
 {
     conv_case c;
-    conv_case_init(&c, B, H, W, C, K, F, same, chunk, 1000 + (uint64_t)(H * 31 + K * 7 + same));
-    printf(" conv B=%d %dx%dx%d k%d f%d %s chunk %d -> %dx%d\n", B, H, W, C, K, F, same ? "same" : "valid",
-           c.g.chunk, c.g.Ho, c.g.Wo);
+    conv_case_init(&c, B, H, W, C, K, F, same, chunk, method, 1000 + (uint64_t)(H * 31 + K * 7 + same));
+    printf(" conv B=%d %dx%dx%d k%d f%d %s chunk %d -> %dx%d, %s\n", B, H, W, C, K, F,
+           same ? "same" : "valid", c.g.chunk, c.g.Ho, c.g.Wo, method_name[c.g.method]);
     double *din = malloc(c.n_in * sizeof(double)), *dw = calloc(c.n_w, sizeof(double)),
            *db = calloc((size_t)F, sizeof(double));
     conv_loss(&c);
-    tnmtl_conv_backward_f64(din, dw, db, c.R, c.in, c.w, c.col, &c.g, B);
+    tnmtl_conv_backward_f64(din, dw, db, c.R, c.in, c.w, c.col, 1, &c.g, B);
     check("conv dx", gc_check(conv_loss, &c, c.in, din, (int64_t)c.n_in, GC_H, GC_ATOL, GC_RTOL, 400));
     check("conv dw", gc_check(conv_loss, &c, c.w, dw, (int64_t)c.n_w, GC_H, GC_ATOL, GC_RTOL, 400));
     check("conv db", gc_check(conv_loss, &c, c.b, db, F, GC_H, GC_ATOL, GC_RTOL, 400));
@@ -138,7 +143,7 @@ static void run_conv_case(int B, int H, int W, int C, int K, int F, int same, in
     /* the weight and bias gradients accumulate, the input gradient is overwritten */
     double *dw2 = malloc(c.n_w * sizeof(double)), *din2 = malloc(c.n_in * sizeof(double));
     memcpy(dw2, dw, c.n_w * sizeof(double));
-    tnmtl_conv_backward_f64(din2, dw2, NULL, c.R, c.in, c.w, c.col, &c.g, B);
+    tnmtl_conv_backward_f64(din2, dw2, NULL, c.R, c.in, c.w, c.col, 1, &c.g, B);
     for (size_t i = 0; i < c.n_w; i++) assert_true(fabs(dw2[i] - 2 * dw[i]) <= 1e-12 * (1 + fabs(dw[i])));
     for (size_t i = 0; i < c.n_in; i++) assert_true(fabs(din2[i] - din[i]) <= 1e-12 * (1 + fabs(din[i])));
 
@@ -147,9 +152,19 @@ static void run_conv_case(int B, int H, int W, int C, int K, int F, int same, in
           *fR = to_f32(c.R, c.n_out);
     float *fout = malloc(c.n_out * sizeof(float)), *fdin = malloc(c.n_in * sizeof(float)),
           *fdw = calloc(c.n_w, sizeof(float)), *fdb = calloc((size_t)F, sizeof(float)),
-          *fcol = malloc((tnmtl_conv_col_elems(&c.g, B) + 1) * sizeof(float));
-    tnmtl_conv_forward_f32(fout, fin, fw, fb, fcol, &c.g, B, TNMTL_ACT_NONE);
-    tnmtl_conv_backward_f32(fdin, fdw, fdb, fR, fin, fw, fcol, &c.g, B);
+          *fcol = malloc((tnmtl_conv_scratch_elems(&c.g, B, 3) + 1) * sizeof(float));
+    tnmtl_conv_forward_f32(fout, fin, fw, fb, fcol, 1, &c.g, B, TNMTL_ACT_NONE);
+    tnmtl_conv_backward_f32(fdin, fdw, fdb, fR, fin, fw, fcol, 1, &c.g, B);
+    /* three threads give the same bits */
+    float *tout = malloc(c.n_out * sizeof(float)), *tdin = malloc(c.n_in * sizeof(float)),
+          *tdw = calloc(c.n_w, sizeof(float)), *tdb = calloc((size_t)F, sizeof(float));
+    tnmtl_conv_forward_f32(tout, fin, fw, fb, fcol, 3, &c.g, B, TNMTL_ACT_NONE);
+    tnmtl_conv_backward_f32(tdin, tdw, tdb, fR, fin, fw, fcol, 3, &c.g, B);
+    assert_memory_equal(tout, fout, c.n_out * sizeof(float));
+    assert_memory_equal(tdin, fdin, c.n_in * sizeof(float));
+    assert_memory_equal(tdw, fdw, c.n_w * sizeof(float));
+    assert_memory_equal(tdb, fdb, (size_t)F * sizeof(float));
+    free(tout), free(tdin), free(tdw), free(tdb);
     conv_loss(&c);
     assert_close_f32("conv out", fout, c.out, c.n_out, 1e-5);
     assert_close_f32("conv dx", fdin, din, c.n_in, 1e-5);
@@ -159,6 +174,11 @@ static void run_conv_case(int B, int H, int W, int C, int K, int F, int same, in
     free(fin), free(fw), free(fb), free(fR), free(fout), free(fdin), free(fdw), free(fdb), free(fcol);
     free(din), free(dw), free(db), free(dw2), free(din2);
     conv_case_free(&c);
+}
+
+static void run_conv_case(int B, int H, int W, int C, int K, int F, int same, int chunk)
+{
+    run_conv_case_m(B, H, W, C, K, F, same, chunk, -1);
 }
 
 static void test_conv_valid(void **state)
@@ -186,21 +206,89 @@ static void test_conv_1x1_and_chunks(void **state)
     run_conv_case(3, 6, 5, 2, 3, 3, 1, 5);  /* chunks straddle examples */
 }
 
+/* The direct kernels (few input channels) and the im2col path on the same
+ * layers; tails of the 4-pixel and 4-tap blocks, several filter blocks. */
+static void test_conv_direct(void **state)
+{
+    (void)state;
+    run_conv_case_m(2, 9, 8, 1, 5, 8, 0, 0, -1);  /* default method: direct */
+    run_conv_case_m(2, 9, 11, 1, 5, 8, 0, 3, TNMTL_CONV_DIRECT); /* Wo = 7: a 4-block and 3 singles */
+    run_conv_case_m(2, 7, 6, 3, 3, 16, 0, 0, TNMTL_CONV_DIRECT); /* KC = 9: 4 + 4 + 1 taps */
+    run_conv_case_m(2, 6, 6, 2, 2, 8, 0, 1, TNMTL_CONV_DIRECT);
+    run_conv_case_m(2, 9, 8, 1, 5, 8, 0, 0, TNMTL_CONV_IM2COL);
+    conv_case a, b;
+    conv_case_init(&a, 3, 12, 13, 2, 3, 16, 0, 0, TNMTL_CONV_DIRECT, 4);
+    conv_case_init(&b, 3, 12, 13, 2, 3, 16, 0, 0, TNMTL_CONV_IM2COL, 4);
+    conv_loss(&a);
+    conv_loss(&b);
+    assert_true(tu_max_rel_err(a.out, b.out, a.n_out, 1e-13, 1e-13) <= 1);
+    conv_case_free(&a);
+    conv_case_free(&b);
+}
+
+/* Layers big enough to be cut over threads: 1, 2 and 3 threads give the
+ * same bits (the parts do not depend on the thread count). */
+static void test_threads_bit_identical(void **state)
+{
+    (void)state;
+    for (int m = 0; m < 2; m++) {
+        conv_case c;
+        if (m == 0) conv_case_init(&c, 16, 20, 19, 4, 3, 12, 0, 5, -1, 31);
+        else conv_case_init(&c, 9, 30, 31, 1, 5, 8, 0, 0, -1, 32);
+        float *fin = to_f32(c.in, c.n_in), *fw = to_f32(c.w, c.n_w), *fb = to_f32(c.b, (size_t)c.g.F),
+              *fR = to_f32(c.R, c.n_out);
+        float *scr = malloc(tnmtl_conv_scratch_elems(&c.g, c.B, 3) * sizeof(float));
+        float *out[3], *din[3], *dw[3], *db[3];
+        printf(" %s conv, %.2g MACs\n", method_name[c.g.method], (double)c.n_out * c.g.K * c.g.K * c.g.C);
+        for (int t = 0; t < 3; t++) {
+            out[t] = malloc(c.n_out * sizeof(float));
+            din[t] = malloc(c.n_in * sizeof(float));
+            dw[t] = calloc(c.n_w, sizeof(float));
+            db[t] = calloc((size_t)c.g.F, sizeof(float));
+            tnmtl_conv_forward_f32(out[t], fin, fw, fb, scr, t + 1, &c.g, c.B, TNMTL_ACT_TANH);
+            tnmtl_conv_backward_f32(din[t], dw[t], db[t], fR, fin, fw, scr, t + 1, &c.g, c.B);
+            if (t == 0) continue;
+            assert_memory_equal(out[t], out[0], c.n_out * sizeof(float));
+            assert_memory_equal(din[t], din[0], c.n_in * sizeof(float));
+            assert_memory_equal(dw[t], dw[0], c.n_w * sizeof(float));
+            assert_memory_equal(db[t], db[0], (size_t)c.g.F * sizeof(float));
+        }
+        /* pooling and the activations on the conv output */
+        const int Ho = c.g.Ho, Wo = c.g.Wo, F = c.g.F;
+        const size_t np = (size_t)c.B * (Ho / 2) * (Wo / 2) * F;
+        float *p1 = malloc(np * sizeof(float)), *p2 = malloc(np * sizeof(float));
+        int32_t *i1 = malloc(np * sizeof(int32_t)), *i2 = malloc(np * sizeof(int32_t));
+        tnmtl_maxpool_forward_f32(p1, i1, out[0], c.B, Ho, Wo, F, 2, 1);
+        tnmtl_maxpool_forward_f32(p2, i2, out[0], c.B, Ho, Wo, F, 2, 3);
+        assert_memory_equal(p1, p2, np * sizeof(float));
+        assert_memory_equal(i1, i2, np * sizeof(int32_t));
+        tnmtl_maxpool_backward_f32(out[1], p1, i1, c.B, Ho, Wo, F, 2, 1);
+        tnmtl_maxpool_backward_f32(out[2], p1, i1, c.B, Ho, Wo, F, 2, 3);
+        assert_memory_equal(out[1], out[2], c.n_out * sizeof(float));
+        tnmtl_act_backward_f32(out[1], fR, out[0], c.n_out, TNMTL_ACT_TANH, 1);
+        tnmtl_act_backward_f32(out[2], fR, out[0], c.n_out, TNMTL_ACT_TANH, 3);
+        assert_memory_equal(out[1], out[2], c.n_out * sizeof(float));
+        for (int t = 0; t < 3; t++) free(out[t]), free(din[t]), free(dw[t]), free(db[t]);
+        free(p1), free(p2), free(i1), free(i2), free(fin), free(fw), free(fb), free(fR), free(scr);
+        conv_case_free(&c);
+    }
+}
+
 /* Chunk size changes only the blocking: results agree to rounding. */
 static void test_conv_chunking_invariant(void **state)
 {
     (void)state;
     conv_case a, b;
-    conv_case_init(&a, 3, 8, 7, 3, 3, 5, 0, 0, 77);
-    conv_case_init(&b, 3, 8, 7, 3, 3, 5, 0, 4, 77);
+    conv_case_init(&a, 3, 8, 7, 3, 3, 5, 0, 0, -1, 77);
+    conv_case_init(&b, 3, 8, 7, 3, 3, 5, 0, 4, -1, 77);
     assert_true(a.g.chunk >= 3 * a.g.Ho); /* one chunk */
     double *dwa = calloc(a.n_w, sizeof(double)), *dwb = calloc(a.n_w, sizeof(double));
     double *dxa = malloc(a.n_in * sizeof(double)), *dxb = malloc(a.n_in * sizeof(double));
     conv_loss(&a);
     conv_loss(&b);
     assert_true(tu_max_rel_err(a.out, b.out, a.n_out, 1e-13, 1e-13) <= 1);
-    tnmtl_conv_backward_f64(dxa, dwa, NULL, a.R, a.in, a.w, a.col, &a.g, 3);
-    tnmtl_conv_backward_f64(dxb, dwb, NULL, b.R, b.in, b.w, b.col, &b.g, 3);
+    tnmtl_conv_backward_f64(dxa, dwa, NULL, a.R, a.in, a.w, a.col, 1, &a.g, 3);
+    tnmtl_conv_backward_f64(dxb, dwb, NULL, b.R, b.in, b.w, b.col, 1, &b.g, 3);
     assert_true(tu_max_rel_err(dwa, dwb, a.n_w, 1e-12, 1e-12) <= 1);
     assert_true(tu_max_rel_err(dxa, dxb, a.n_in, 1e-12, 1e-12) <= 1);
     free(dwa), free(dwb), free(dxa), free(dxb);
@@ -213,15 +301,15 @@ static void test_conv_fused_activation(void **state)
 {
     (void)state;
     conv_case c;
-    conv_case_init(&c, 2, 6, 6, 2, 3, 4, 0, 0, 5);
+    conv_case_init(&c, 2, 6, 6, 2, 3, 4, 0, 0, -1, 5);
     float *fin = to_f32(c.in, c.n_in), *fw = to_f32(c.w, c.n_w), *fb = to_f32(c.b, 4);
     float *o1 = malloc(c.n_out * sizeof(float)), *o2 = malloc(c.n_out * sizeof(float));
-    float *col = malloc(tnmtl_conv_col_elems(&c.g, 2) * sizeof(float));
+    float *col = malloc(tnmtl_conv_scratch_elems(&c.g, 2, 1) * sizeof(float));
     for (int a = 0; a < 2; a++) {
         tnmtl_activation act = a ? TNMTL_ACT_RELU : TNMTL_ACT_TANH;
-        tnmtl_conv_forward_f32(o1, fin, fw, fb, col, &c.g, 2, act);
-        tnmtl_conv_forward_f32(o2, fin, fw, fb, col, &c.g, 2, TNMTL_ACT_NONE);
-        tnmtl_act_forward_f32(o2, o2, c.n_out, act);
+        tnmtl_conv_forward_f32(o1, fin, fw, fb, col, 1, &c.g, 2, act);
+        tnmtl_conv_forward_f32(o2, fin, fw, fb, col, 1, &c.g, 2, TNMTL_ACT_NONE);
+        tnmtl_act_forward_f32(o2, o2, c.n_out, act, 1);
         assert_memory_equal(o1, o2, c.n_out * sizeof(float));
     }
     free(fin), free(fw), free(fb), free(o1), free(o2), free(col);
@@ -240,7 +328,7 @@ typedef struct pool_case {
 static double pool_loss(void *ctx)
 {
     pool_case *c = ctx;
-    tnmtl_maxpool_forward_f64(c->out, c->idx, c->in, c->B, c->H, c->W, c->C, c->k);
+    tnmtl_maxpool_forward_f64(c->out, c->idx, c->in, c->B, c->H, c->W, c->C, c->k, 1);
     return dot(c->out, c->R, c->n_out);
 }
 
@@ -263,14 +351,14 @@ static void run_pool_case(int B, int H, int W, int C, int k)
     fill_normal(c.R, c.n_out, &rng, 1);
     double *din = malloc(c.n_in * sizeof(double));
     pool_loss(&c);
-    tnmtl_maxpool_backward_f64(din, c.R, c.idx, B, H, W, C, k);
+    tnmtl_maxpool_backward_f64(din, c.R, c.idx, B, H, W, C, k, 1);
     check("pool dx", gc_check(pool_loss, &c, c.in, din, (int64_t)c.n_in, GC_H, GC_ATOL, GC_RTOL, 1000));
 
     /* float agrees exactly (max is exact) */
     pool_loss(&c);
     float *fin = to_f32(c.in, c.n_in), *fout = malloc(c.n_out * sizeof(float));
     int32_t *fidx = malloc(c.n_out * sizeof(int32_t));
-    tnmtl_maxpool_forward_f32(fout, fidx, fin, B, H, W, C, k);
+    tnmtl_maxpool_forward_f32(fout, fidx, fin, B, H, W, C, k, 2);
     assert_memory_equal(fidx, c.idx, c.n_out * sizeof(int32_t));
     for (size_t i = 0; i < c.n_out; i++) assert_true(fout[i] == (float)c.out[i]);
     free(fin), free(fout), free(fidx), free(perm), free(din);
@@ -293,16 +381,16 @@ static void test_pool_ties_and_nan(void **state)
     float in[8] = {5, 1, 5, 2, 5, 3, 5, 4};
     float out[2], dout[2] = {1, 10}, din[8];
     int32_t idx[2];
-    tnmtl_maxpool_forward_f32(out, idx, in, 1, 2, 2, 2, 2);
+    tnmtl_maxpool_forward_f32(out, idx, in, 1, 2, 2, 2, 2, 1);
     assert_true(out[0] == 5 && out[1] == 4);
     assert_int_equal(idx[0], 0);
     assert_int_equal(idx[1], 7);
-    tnmtl_maxpool_backward_f32(din, dout, idx, 1, 2, 2, 2, 2);
+    tnmtl_maxpool_backward_f32(din, dout, idx, 1, 2, 2, 2, 2, 1);
     float want[8] = {1, 0, 0, 0, 0, 0, 0, 10};
     assert_memory_equal(din, want, sizeof want);
     /* NaN propagates */
     in[3] = NAN;
-    tnmtl_maxpool_forward_f32(out, idx, in, 1, 2, 2, 2, 2);
+    tnmtl_maxpool_forward_f32(out, idx, in, 1, 2, 2, 2, 2, 1);
     assert_true(isnan(out[1]));
 }
 
@@ -310,13 +398,13 @@ static void test_pool_ties_and_nan(void **state)
 
 typedef struct fc_case {
     int B, D, N;
-    double *in, *w, *b, *R, *out;
+    double *in, *w, *b, *R, *out, *scratch;
 } fc_case;
 
 static double fc_loss(void *ctx)
 {
     fc_case *c = ctx;
-    tnmtl_fc_forward_f64(c->out, c->in, c->w, c->b, c->B, c->D, c->N, TNMTL_ACT_NONE);
+    tnmtl_fc_forward_f64(c->out, c->in, c->w, c->b, c->scratch, 1, c->B, c->D, c->N, TNMTL_ACT_NONE);
     return dot(c->out, c->R, (size_t)c->B * c->N);
 }
 
@@ -327,7 +415,8 @@ static void test_fc(void **state)
     tnmtl_rng rng;
     tnmtl_rng_seed(&rng, 11);
     fc_case c = {B, D, N, malloc(B * D * sizeof(double)), malloc(D * N * sizeof(double)),
-                 malloc(N * sizeof(double)), malloc(B * N * sizeof(double)), malloc(B * N * sizeof(double))};
+                 malloc(N * sizeof(double)), malloc(B * N * sizeof(double)), malloc(B * N * sizeof(double)),
+                 NULL};
     fill_normal(c.in, B * D, &rng, 1);
     fill_normal(c.w, D * N, &rng, 0.5);
     fill_normal(c.b, N, &rng, 0.5);
@@ -338,15 +427,15 @@ static void test_fc(void **state)
     double o = c.b[0];
     for (int d = 0; d < D; d++) o += c.in[d] * c.w[d * N];
     assert_true(fabs(c.out[0] - o) < 1e-12);
-    tnmtl_fc_backward_f64(din, dw, db, c.R, c.in, c.w, B, D, N);
+    tnmtl_fc_backward_f64(din, dw, db, c.R, c.in, c.w, 1, B, D, N);
     check("fc dx", gc_check(fc_loss, &c, c.in, din, B * D, GC_H, GC_ATOL, GC_RTOL, 1000));
     check("fc dw", gc_check(fc_loss, &c, c.w, dw, D * N, GC_H, GC_ATOL, GC_RTOL, 1000));
     check("fc db", gc_check(fc_loss, &c, c.b, db, N, GC_H, GC_ATOL, GC_RTOL, 1000));
 
     float *fin = to_f32(c.in, B * D), *fw = to_f32(c.w, D * N), *fb = to_f32(c.b, N), *fR = to_f32(c.R, B * N);
     float fout[15], fdin[21], fdw[35] = {0}, fdb[5] = {0};
-    tnmtl_fc_forward_f32(fout, fin, fw, fb, B, D, N, TNMTL_ACT_NONE);
-    tnmtl_fc_backward_f32(fdin, fdw, fdb, fR, fin, fw, B, D, N);
+    tnmtl_fc_forward_f32(fout, fin, fw, fb, NULL, 1, B, D, N, TNMTL_ACT_NONE);
+    tnmtl_fc_backward_f32(fdin, fdw, fdb, fR, fin, fw, 1, B, D, N);
     fc_loss(&c);
     assert_close_f32("fc out", fout, c.out, B * N, 1e-5);
     assert_close_f32("fc dx", fdin, din, B * D, 1e-5);
@@ -354,6 +443,63 @@ static void test_fc(void **state)
     assert_close_f32("fc db", fdb, db, N, 1e-5);
     free(fin), free(fw), free(fb), free(fR);
     free(c.in), free(c.w), free(c.b), free(c.R), free(c.out);
+}
+
+/* A layer big enough to be cut into pieces (the Omniglot fc1 at batch 64):
+ * against a plain double product, and the same bits for 1 and 3 threads. */
+static void test_fc_split(void **state)
+{
+    (void)state;
+    enum { B = 64, D = 1936, N = 64 };
+    int piece;
+    const int parts = tnmtl_fc_split(B, D, N, 1, &piece);
+    printf("  fc %dx%d at batch %d: %d pieces of %d rows\n", D, N, B, parts, piece);
+    assert_true(parts > 1 && (size_t)piece * B * N <= TNMTL_GEMM_SERIAL_MNK);
+    tnmtl_rng rng;
+    tnmtl_rng_seed(&rng, 12);
+    float *in = malloc(B * D * sizeof(float)), *w = malloc(D * N * sizeof(float)), b[N];
+    float *dout = malloc(B * N * sizeof(float)), *scratch = malloc(tnmtl_fc_scratch_elems(B, D, N) * sizeof(float));
+    for (int i = 0; i < B * D; i++) in[i] = (float)tnmtl_rng_normal(&rng);
+    for (int i = 0; i < D * N; i++) w[i] = (float)(0.05 * tnmtl_rng_normal(&rng));
+    for (int i = 0; i < N; i++) b[i] = (float)tnmtl_rng_normal(&rng);
+    for (int i = 0; i < B * N; i++) dout[i] = (float)tnmtl_rng_normal(&rng);
+    float *out[2], *din[2], *dw[2], db[2][N];
+    for (int t = 0; t < 2; t++) {
+        out[t] = malloc(B * N * sizeof(float));
+        din[t] = malloc(B * D * sizeof(float));
+        dw[t] = calloc(D * N, sizeof(float));
+        memset(db[t], 0, sizeof db[t]);
+        tnmtl_fc_forward_f32(out[t], in, w, b, scratch, t ? 3 : 1, B, D, N, TNMTL_ACT_TANH);
+        tnmtl_fc_backward_f32(din[t], dw[t], db[t], dout, in, w, t ? 3 : 1, B, D, N);
+    }
+    assert_memory_equal(out[0], out[1], B * N * sizeof(float));
+    assert_memory_equal(din[0], din[1], B * D * sizeof(float));
+    assert_memory_equal(dw[0], dw[1], D * N * sizeof(float));
+    assert_memory_equal(db[0], db[1], sizeof db[0]);
+    /* reference values in double */
+    double worst = 0;
+    for (int i = 0; i < B; i += 7)
+        for (int n = 0; n < N; n += 5) {
+            double z = b[n];
+            for (int d = 0; d < D; d++) z += (double)in[i * D + d] * w[d * N + n];
+            worst = fmax(worst, fabs(tanh(z) - out[0][i * N + n]));
+        }
+    for (int d = 0; d < D; d += 97)
+        for (int n = 0; n < N; n += 3) {
+            double g = 0;
+            for (int i = 0; i < B; i++) g += (double)in[i * D + d] * dout[i * N + n];
+            worst = fmax(worst, fabs(g - dw[0][d * N + n]) / (1 + fabs(g)));
+        }
+    for (int i = 0; i < B; i += 11)
+        for (int d = 0; d < D; d += 13) {
+            double g = 0;
+            for (int n = 0; n < N; n++) g += (double)dout[i * N + n] * w[d * N + n];
+            worst = fmax(worst, fabs(g - din[0][i * D + d]) / (1 + fabs(g)));
+        }
+    printf("  worst error against double %.3g\n", worst);
+    assert_true(worst < 1e-5);
+    for (int t = 0; t < 2; t++) free(out[t]), free(din[t]), free(dw[t]);
+    free(in), free(w), free(dout), free(scratch);
 }
 
 /* ---- activations -------------------------------------------------------------- */
@@ -367,7 +513,7 @@ typedef struct act_case {
 static double act_loss(void *ctx)
 {
     act_case *c = ctx;
-    tnmtl_act_forward_f64(c->y, c->x, c->n, c->act);
+    tnmtl_act_forward_f64(c->y, c->x, c->n, c->act, 1);
     return dot(c->y, c->R, c->n);
 }
 
@@ -384,22 +530,22 @@ static void run_act_case(tnmtl_activation act)
     fill_normal(R, n, &rng, 1);
     act_case c = {act, n, x, y, R};
     act_loss(&c);
-    tnmtl_act_backward_f64(dx, R, y, n, act);
+    tnmtl_act_backward_f64(dx, R, y, n, act, 1);
     check(act == TNMTL_ACT_TANH ? "tanh dx" : "relu dx",
           gc_check(act_loss, &c, x, dx, n, GC_H, GC_ATOL, GC_RTOL, n));
     /* in place forward and backward give the same */
     act_loss(&c);
     double y2[n], d2[n];
     memcpy(y2, x, sizeof y2);
-    tnmtl_act_forward_f64(y2, y2, n, act);
+    tnmtl_act_forward_f64(y2, y2, n, act, 1);
     memcpy(d2, R, sizeof d2);
-    tnmtl_act_backward_f64(d2, d2, y2, n, act);
+    tnmtl_act_backward_f64(d2, d2, y2, n, act, 1);
     assert_memory_equal(y2, y, sizeof y2);
     assert_memory_equal(d2, dx, sizeof d2);
     /* float path */
     float *fx = to_f32(x, n), fy[n], fd[n], *fR = to_f32(R, n);
-    tnmtl_act_forward_f32(fy, fx, n, act);
-    tnmtl_act_backward_f32(fd, fR, fy, n, act);
+    tnmtl_act_forward_f32(fy, fx, n, act, 1);
+    tnmtl_act_backward_f32(fd, fR, fy, n, act, 1);
     assert_close_f32("act y", fy, y, n, 2e-6);
     assert_close_f32("act dx", fd, dx, n, 2e-6);
     free(fx), free(fR);
@@ -416,9 +562,9 @@ static void test_relu(void **state)
     (void)state;
     run_act_case(TNMTL_ACT_RELU);
     float x[5] = {-2, -0.0f, 0, 3, NAN}, y[5], d[5], one[5] = {1, 1, 1, 1, 1};
-    tnmtl_act_forward_f32(y, x, 5, TNMTL_ACT_RELU);
+    tnmtl_act_forward_f32(y, x, 5, TNMTL_ACT_RELU, 1);
     assert_true(y[0] == 0 && y[1] == 0 && y[2] == 0 && y[3] == 3 && isnan(y[4]));
-    tnmtl_act_backward_f32(d, one, y, 5, TNMTL_ACT_RELU);
+    tnmtl_act_backward_f32(d, one, y, 5, TNMTL_ACT_RELU, 1);
     assert_true(d[0] == 0 && d[1] == 0 && d[2] == 0 && d[3] == 1); /* 0 at the kink, as PyTorch */
 }
 
@@ -434,7 +580,7 @@ static void test_tanh_approx_accuracy(void **state)
     x[8] = -3e-5f;
     x[9] = 1e9f;
     x[10] = -INFINITY;
-    tnmtl_act_forward_f32(y, x, n, TNMTL_ACT_TANH);
+    tnmtl_act_forward_f32(y, x, n, TNMTL_ACT_TANH, 3);
     double worst = 0;
     for (int i = 0; i < n; i++) {
         double t = tanh((double)x[i]);
@@ -447,7 +593,7 @@ static void test_tanh_approx_accuracy(void **state)
     assert_true(worst < 1e-6);
     assert_true(y[9] == 1.0f && y[10] == -1.0f);
     float nan_in[5] = {0.5f, NAN, 0.5f, 0.5f, NAN}, nan_out[5];
-    tnmtl_act_forward_f32(nan_out, nan_in, 5, TNMTL_ACT_TANH); /* one SIMD block, one scalar */
+    tnmtl_act_forward_f32(nan_out, nan_in, 5, TNMTL_ACT_TANH, 1); /* one SIMD block, one scalar */
     assert_true(isnan(nan_out[1]) && isnan(nan_out[4]) && !isnan(nan_out[0]));
     free(x), free(y);
 }
@@ -542,11 +688,11 @@ static void test_checker_catches_wrong_gradient(void **state)
 {
     (void)state;
     conv_case c;
-    conv_case_init(&c, 2, 6, 6, 2, 3, 3, 0, 0, 8);
+    conv_case_init(&c, 2, 6, 6, 2, 3, 3, 0, 0, -1, 8);
     double *din = malloc(c.n_in * sizeof(double)), *dw = calloc(c.n_w, sizeof(double)),
            *db = calloc(3, sizeof(double));
     conv_loss(&c);
-    tnmtl_conv_backward_f64(din, dw, db, c.R, c.in, c.w, c.col, &c.g, 2);
+    tnmtl_conv_backward_f64(din, dw, db, c.R, c.in, c.w, c.col, 1, &c.g, 2);
     gc_result good = gc_check(conv_loss, &c, c.w, dw, (int64_t)c.n_w, GC_H, GC_ATOL, GC_RTOL, 1000);
     assert_true(gc_ok(&good));
     /* one entry off by 0.01% */
@@ -575,11 +721,14 @@ int main(void)
         cmocka_unit_test(test_conv_valid),
         cmocka_unit_test(test_conv_same),
         cmocka_unit_test(test_conv_1x1_and_chunks),
+        cmocka_unit_test(test_conv_direct),
         cmocka_unit_test(test_conv_chunking_invariant),
+        cmocka_unit_test(test_threads_bit_identical),
         cmocka_unit_test(test_conv_fused_activation),
         cmocka_unit_test(test_pool),
         cmocka_unit_test(test_pool_ties_and_nan),
         cmocka_unit_test(test_fc),
+        cmocka_unit_test(test_fc_split),
         cmocka_unit_test(test_tanh),
         cmocka_unit_test(test_relu),
         cmocka_unit_test(test_tanh_approx_accuracy),
