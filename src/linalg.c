@@ -11,10 +11,17 @@
 
 #include "util.h"
 
-/* dsyevd's workspace (1 + 6p + 2p^2 doubles) must fit a 32-bit LAPACK int. */
-#define LA_MAX_EIG_DIM 30000
 /* Levels of small-singular-value refinement (each gains a factor 1e-4). */
 #define LA_MAX_REFINE_DEPTH 6
+
+tnmtl_status tnmtl_la_check_size(int64_t R, int64_t C, tnmtl_error *err)
+{
+    int64_t p = R < C ? R : C;
+    if (p > TNMTL_LA_MAX_EIG_DIM)
+        return tnmtl_fail(err, TNMTL_ERR_TOO_BIG, "a %lld x %lld unfolding needs a %lld x %lld eigenproblem "
+                          "(at most %d)", (long long)R, (long long)C, (long long)p, (long long)p, TNMTL_LA_MAX_EIG_DIM);
+    return TNMTL_OK;
+}
 
 int64_t tnmtl_la_small_side(int64_t R, int64_t C, int *rows_side)
 {
@@ -39,9 +46,9 @@ void tnmtl_la_gram(int64_t R, int64_t C, const double *X, double *G)
 
 tnmtl_status tnmtl_la_syev(int64_t p, double *G, double *lambda, int want_vectors, tnmtl_error *err)
 {
-    if (p > LA_MAX_EIG_DIM)
+    if (p > TNMTL_LA_MAX_EIG_DIM)
         return tnmtl_fail(err, TNMTL_ERR_TOO_BIG, "eigenproblem of size %lld exceeds the limit of %d",
-                          (long long)p, LA_MAX_EIG_DIM);
+                          (long long)p, TNMTL_LA_MAX_EIG_DIM);
     if (p == 1) {
         lambda[0] = G[0];
         if (want_vectors) G[0] = 1.0;

@@ -18,6 +18,13 @@
 
 #include "tnmtl/error.h"
 
+/* Largest Gram side: dsyevd's workspace (1 + 6p + 2p^2 doubles) must fit a
+ * 32-bit LAPACK int. */
+#define TNMTL_LA_MAX_EIG_DIM 30000
+/* Fails with TNMTL_ERR_TOO_BIG when min(R, C) exceeds it (check before
+ * allocating the p x p Gram). */
+tnmtl_status tnmtl_la_check_size(int64_t R, int64_t C, tnmtl_error *err);
+
 /* p = min(R, C); *rows_side = (R <= C). */
 int64_t tnmtl_la_small_side(int64_t R, int64_t C, int *rows_side);
 

@@ -146,11 +146,12 @@ static tnmtl_status term_eval(const norm_data *nd, int64_t A, int64_t D, int64_t
     int rows_side;
     int64_t p = tnmtl_la_small_side(R, C, &rows_side);
     int want_grad = grad && gamma != 0.0;
-    tnmtl_status st = TNMTL_OK;
     double *Xd_copy = NULL, *G = NULL, *sigma = NULL, *w = NULL;
     float *Xf_copy = NULL;
     void *P = NULL;
 
+    tnmtl_status st = tnmtl_la_check_size(R, C, err);
+    if (st) return st;
     const double *Xd = nd->Wd;
     if (!direct) {
         Xd_copy = tnmtl_calloc((size_t)nd->count, sizeof(double), "unfolding", err);
@@ -259,6 +260,11 @@ static tnmtl_status norm_eval(tnmtl_norm_method m, int ndim, const int64_t *shap
         if (!(gamma[i] >= 0.0) || !isfinite(gamma[i]))
             return tnmtl_fail(err, TNMTL_ERR_INVALID, "gamma[%d] = %g (must be finite and >= 0)", i, gamma[i]);
 
+    for (int t = 0; t < nt; t++) { /* refuse huge eigenproblems before touching the data */
+        int64_t rows, cols;
+        tnmtl_norm_term_shape(m, ndim, shape, t, &rows, &cols);
+        if ((st = tnmtl_la_check_size(rows, cols, err)) != TNMTL_OK) return st;
+    }
     double maxabs = 0.0;
     int64_t bad = f64 ? tnmtl_la_maxabs_f64(W, count, &maxabs) : tnmtl_la_maxabs_f32(W, count, &maxabs);
     if (bad >= 0)
@@ -356,6 +362,7 @@ tnmtl_status tnmtl_norm_term_singular_values(tnmtl_norm_method m, int ndim, cons
     term_view(m, ndim, shape, term, &A, &D, &B);
     tnmtl_norm_term_shape(m, ndim, shape, term, &rows, &cols);
     int64_t p = rows < cols ? rows : cols;
+    if ((st = tnmtl_la_check_size(rows, cols, err)) != TNMTL_OK) return st;
     double maxabs;
     int64_t bad = tnmtl_la_maxabs_f32(W, count, &maxabs);
     if (bad >= 0) return tnmtl_fail(err, TNMTL_ERR_NUMERIC, "tensor element %lld is not finite", (long long)bad);
@@ -383,6 +390,8 @@ tnmtl_status tnmtl_prox_nuclear(int64_t rows, int64_t cols, float *X, double t, 
         return tnmtl_fail(err, TNMTL_ERR_INVALID, "bad matrix size %lld x %lld", (long long)rows, (long long)cols);
     if (!(t >= 0.0) || !isfinite(t))
         return tnmtl_fail(err, TNMTL_ERR_INVALID, "prox threshold %g (must be finite and >= 0)", t);
+    tnmtl_status st = tnmtl_la_check_size(rows, cols, err);
+    if (st) return st;
     int64_t n = rows * cols;
     double maxabs;
     int64_t bad = tnmtl_la_maxabs_f32(X, n, &maxabs);
@@ -392,7 +401,6 @@ tnmtl_status tnmtl_prox_nuclear(int64_t rows, int64_t cols, float *X, double t, 
     int rows_side;
     int64_t p = tnmtl_la_small_side(rows, cols, &rows_side);
     double scale = pick_scale(maxabs, 0), ts = t * scale;
-    tnmtl_status st = TNMTL_OK;
     double *Xd = tnmtl_calloc((size_t)n, sizeof(double), "double copy", err);
     double *G = Xd ? tnmtl_calloc((size_t)(p * p), sizeof(double), "Gram matrix", err) : NULL;
     double *sigma = G ? tnmtl_calloc((size_t)p, sizeof(double), "singular values", err) : NULL;

@@ -349,6 +349,10 @@ static void test_bad_arguments(void **state)
                      TNMTL_ERR_INVALID);
     assert_int_equal(tnmtl_norm_eval(TNMTL_NORM_LAF, 2, (int64_t[]){1LL << 40, 1LL << 40}, W, NULL, &value, NULL,
                                      NULL, &err), TNMTL_ERR_TOO_BIG);
+    /* A 40000 x 40000 unfolding (1.6e9 elements) is refused before the data is read. */
+    assert_int_equal(tnmtl_norm_eval(TNMTL_NORM_TT, 2, (int64_t[]){40000, 40000}, W, NULL, &value, NULL, NULL, &err),
+                     TNMTL_ERR_TOO_BIG);
+    assert_non_null(strstr(err.msg, "40000 x 40000"));
     assert_int_equal(tnmtl_norm_eval(TNMTL_NORM_TUCKER, 2, (int64_t[]){4, 6}, W, (double[]){1, -1}, &value, NULL,
                                      NULL, &err), TNMTL_ERR_INVALID);
     assert_non_null(strstr(err.msg, "gamma[1]"));
