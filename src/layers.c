@@ -30,8 +30,17 @@ void tnmtl_conv_geom_init(tnmtl_conv_geom *g, int H, int W, int C, int K, int F,
     const size_t chunk2 = TNMTL_GEMM_SERIAL_MNK / (row * (size_t)F);
     if (chunk2 < chunk) chunk = chunk2;
     g->chunk = chunk < 1 ? 1 : (int)chunk; /* chunk <= TARGET */
+    g->pool = 0;
     g->method = tnmtl_conv_matmul_ok(g) ? TNMTL_CONV_MATMUL
                 : tnmtl_conv_direct_ok(g) && C <= 4 ? TNMTL_CONV_DIRECT : TNMTL_CONV_IM2COL;
+}
+
+void tnmtl_conv_geom_set_pool(tnmtl_conv_geom *g, int k)
+{
+    const int rows = g->Ho / k * k; /* the rows that reach the pool */
+    g->pool = k;
+    g->chunk = g->chunk < k ? k : g->chunk / k * k;
+    if (g->chunk > rows) g->chunk = rows;
 }
 
 int tnmtl_conv_direct_ok(const tnmtl_conv_geom *g) { return g->pad == 0 && g->F % 8 == 0; }
@@ -40,7 +49,8 @@ int tnmtl_conv_matmul_ok(const tnmtl_conv_geom *g) { return g->K == 1 && g->pad 
 size_t tnmtl_conv_scratch_elems(const tnmtl_conv_geom *g, int B, int n_threads)
 {
     const size_t nw = (size_t)g->K * g->K * g->C * g->F + (size_t)g->F;
-    return TNMTL_PARTS * nw + (size_t)n_threads * tnmtl_conv_col_elems(g, B);
+    const size_t tmp = g->pool ? (size_t)g->chunk * g->Wo * g->F : 0;
+    return TNMTL_PARTS * nw + (size_t)n_threads * (tnmtl_conv_col_elems(g, B) + tmp);
 }
 
 int tnmtl_fc_split(int B, int D, int N, int forward, int *piece)

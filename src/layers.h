@@ -35,6 +35,7 @@ typedef struct tnmtl_conv_geom {
     int K, F, pad;    /* kernel size, filters, padding       */
     int Ho, Wo;       /* output example shape (Ho x Wo x F)  */
     int chunk;        /* output rows per chunk (>= 1)        */
+    int pool;         /* fused k x k max-pool after the conv (0: none) */
     tnmtl_conv_method method;  /* any method may be forced when its
                                 * conditions hold (the tests do)  */
 } tnmtl_conv_geom;
@@ -50,10 +51,14 @@ typedef struct tnmtl_conv_geom {
 /* Fills g (Ho, Wo, chunk) from the other fields; the caller has checked
  * that the output is not empty. */
 void tnmtl_conv_geom_init(tnmtl_conv_geom *g, int H, int W, int C, int K, int F, int same);
+/* Fuses a k x k max-pool (k <= Ho, Wo) into the layer: chunks become
+ * k-aligned rows of one example. */
+void tnmtl_conv_geom_set_pool(tnmtl_conv_geom *g, int k);
 /* im2col elements of one chunk (one thread) */
 size_t tnmtl_conv_col_elems(const tnmtl_conv_geom *g, int B);
 /* Scratch of the conv kernels, in elements: per-part gradient sums
- * [TNMTL_PARTS][K*K*C*F + F], then [n_threads][tnmtl_conv_col_elems]. */
+ * [TNMTL_PARTS][K*K*C*F + F], then per thread the im2col chunk and, with a
+ * fused pool, a chunk of conv output rows. */
 size_t tnmtl_conv_scratch_elems(const tnmtl_conv_geom *g, int B, int n_threads);
 
 /* fc GEMMs are cut along D into pieces of *piece rows with m*n*k under
@@ -93,16 +98,19 @@ int tnmtl_conv_matmul_ok(const tnmtl_conv_geom *g);
 float tnmtl_tanh_approx(float x);
 
 #define TNMTL_LAYER_DECLS(REAL, S)                                                                \
-    /* out[B][Ho][Wo][F] = act(conv(in[B][H][W][C], w[K][K][C][F]) + b[F]);                       \
+    /* out[B][Ho][Wo][F] = act(conv(in[B][H][W][C], w[K][K][C][F]) + b[F]); with g->pool = k:  \
+     * out[B][Ho/k][Wo/k][F] = act(maxpool(conv(...) + b)) and idx[B*(Ho/k)*(Wo/k)*F] as in       \
+     * tnmtl_maxpool_forward (idx unused otherwise);                                              \
      * scratch[tnmtl_conv_scratch_elems(g, B, n_threads)] */                                     \
-    void tnmtl_conv_forward##S(REAL *out, const REAL *in, const REAL *w, const REAL *b,            \
-                               REAL *scratch, int n_threads, const tnmtl_conv_geom *g, int B,     \
-                               tnmtl_activation act);                                             \
-    /* dout[B][Ho][Wo][F] (gradient of the pre-activation output); dw += ; db += ;                \
+    void tnmtl_conv_forward##S(REAL *out, int32_t *idx, const REAL *in, const REAL *w,             \
+                               const REAL *b, REAL *scratch, int n_threads,                       \
+                               const tnmtl_conv_geom *g, int B, tnmtl_activation act);            \
+    /* dout: gradient of the pre-activation output [B][Ho][Wo][F], or with g->pool of the        \
+     * pooled pre-activation [B][Ho/k][Wo/k][F] (with idx); dw += ; db += ;                       \
      * din[B][H][W][C] = (if not NULL) */                                                        \
-    void tnmtl_conv_backward##S(REAL *din, REAL *dw, REAL *db, const REAL *dout, const REAL *in,   \
-                                const REAL *w, REAL *scratch, int n_threads,                      \
-                                const tnmtl_conv_geom *g, int B);                                 \
+    void tnmtl_conv_backward##S(REAL *din, REAL *dw, REAL *db, const REAL *dout,                   \
+                                const int32_t *idx, const REAL *in, const REAL *w, REAL *scratch, \
+                                int n_threads, const tnmtl_conv_geom *g, int B);                  \
     /* out[B][H/k][W/k][C] = max over k x k windows of in[B][H][W][C] (floor); idx[B*Ho*Wo*C]     \
      * receives the offset of each maximum inside its example (first maximum on ties). */        \
     void tnmtl_maxpool_forward##S(REAL *out, int32_t *idx, const REAL *in, int B, int H, int W,    \

@@ -161,6 +161,101 @@ static void S(bias_grad)(REAL *db, const REAL *d, size_t rows, int F)
     }
 }
 
+/* ---- max-pooling ---------------------------------------------------------- */
+
+/* Pools n_rows output rows of one example: img points at input row r0 = the
+ * first output row * k, out/idx at that output row; the offsets stored in
+ * idx are relative to the example, so base = r0 * W * C is added.  The
+ * window is scanned row by row; a value replaces the best so far when it is
+ * greater or NaN (the first maximum wins ties, as in PyTorch, and the first
+ * NaN propagates); branch-free so that the channel loop vectorises. */
+static void S(pool_rows)(REAL *restrict out, int32_t *restrict idx, const REAL *restrict img,
+                         int n_rows, int W, int C, int k, int32_t base)
+{
+    const int Wo = W / k;
+    for (int oh = 0; oh < n_rows; oh++)
+        for (int ow = 0; ow < Wo; ow++) {
+            REAL *restrict best = out + ((size_t)oh * Wo + (size_t)ow) * C;
+            int32_t *restrict bi = idx + ((size_t)oh * Wo + (size_t)ow) * C;
+            const int32_t off0 = (int32_t)(((oh * k) * W + ow * k) * C);
+            for (int c = 0; c < C; c++) {
+                best[c] = img[off0 + c];
+                bi[c] = base + off0 + c;
+            }
+            for (int kh = 0; kh < k; kh++)
+                for (int kw = kh ? 0 : 1; kw < k; kw++) {
+                    const int32_t off = (int32_t)((((oh * k + kh) * W) + ow * k + kw) * C);
+                    const REAL *restrict src = img + off;
+                    for (int c = 0; c < C; c++) {
+                        const REAL v = src[c], m = best[c];
+                        const int take = !(v <= m) && m == m;
+                        best[c] = take ? v : m;
+                        bi[c] = take ? base + off + c : bi[c];
+                    }
+                }
+        }
+}
+
+static void S(maxpool_fwd_range)(REAL *out, int32_t *idx, const REAL *in, size_t b0, size_t b1, int H,
+                                 int W, int C, int k)
+{
+    const size_t in_n = (size_t)H * W * C, out_n = (size_t)(H / k) * (W / k) * C;
+    for (size_t b = b0; b < b1; b++)
+        S(pool_rows)(out + b * out_n, idx + b * out_n, in + b * in_n, H / k, W, C, k, 0);
+}
+
+static void S(maxpool_bwd_range)(REAL *din, const REAL *dout, const int32_t *idx, size_t b0, size_t b1,
+                                 int H, int W, int C, int k)
+{
+    const size_t in_n = (size_t)H * W * C, out_n = (size_t)(H / k) * (W / k) * C;
+    memset(din + b0 * in_n, 0, (b1 - b0) * in_n * sizeof *din);
+    for (size_t b = b0; b < b1; b++) {
+        REAL *img = din + b * in_n;
+        const REAL *d = dout + b * out_n;
+        const int32_t *ix = idx + b * out_n;
+        for (size_t i = 0; i < out_n; i++) img[ix[i]] += d[i];
+    }
+}
+
+typedef struct S(pool_job) {
+    REAL *out;
+    int32_t *idx;
+    const REAL *in;
+    int B, H, W, C, k, n_parts, backward;
+} S(pool_job);
+
+static void S(pool_part)(void *ctx, int p, int thread)
+{
+    const S(pool_job) *j = ctx;
+    (void)thread;
+    const size_t b0 = (size_t)j->B * (size_t)p / (size_t)j->n_parts;
+    const size_t b1 = (size_t)j->B * (size_t)(p + 1) / (size_t)j->n_parts;
+    if (j->backward) S(maxpool_bwd_range)(j->out, j->in, j->idx, b0, b1, j->H, j->W, j->C, j->k);
+    else S(maxpool_fwd_range)(j->out, j->idx, j->in, b0, b1, j->H, j->W, j->C, j->k);
+}
+
+static void S(pool_run)(S(pool_job) *j, int n_threads)
+{
+    const size_t work = (size_t)j->B * j->H * j->W * j->C / TNMTL_PAR_MIN_ELEMS;
+    int parts = work < 1 ? 1 : work > (size_t)n_threads ? n_threads : (int)work;
+    j->n_parts = parts > j->B ? j->B : parts;
+    tnmtl_parallel_for(j->n_parts, j->n_parts, S(pool_part), j);
+}
+
+void S(tnmtl_maxpool_forward)(REAL *out, int32_t *idx, const REAL *in, int B, int H, int W, int C,
+                              int k, int n_threads)
+{
+    S(pool_job) j = {out, idx, in, B, H, W, C, k, 1, 0};
+    S(pool_run)(&j, n_threads);
+}
+
+void S(tnmtl_maxpool_backward)(REAL *din, const REAL *dout, const int32_t *idx, int B, int H, int W,
+                               int C, int k, int n_threads)
+{
+    S(pool_job) j = {din, (int32_t *)idx, dout, B, H, W, C, k, 1, 1};
+    S(pool_run)(&j, n_threads);
+}
+
 /* ---- convolution -----------------------------------------------------------
  * Three ways, chosen per layer by tnmtl_conv_geom_init (g->method):
  *  IM2COL  per chunk of output rows, out_chunk[M][F] = col[M][KKC] w[KKC][F]
@@ -184,9 +279,10 @@ static inline S(vec) S(vload)(const REAL *p)
 
 static inline void S(vstore)(REAL *p, S(vec) v) { memcpy(p, &v, sizeof v); }
 
-/* Output rows [u0, u1) of a DIRECT layer, without activation.  For output
- * pixel ow and kernel row kh the K*C taps (kw, c) are contiguous in the
- * input at in[b][oh+kh][ow][0], and the next pixel starts C further. */
+/* Output rows [u0, u1) of a DIRECT layer, without activation, into out
+ * (which holds row u0 first).  For output pixel ow and kernel row kh the
+ * K*C taps (kw, c) are contiguous in the input at in[b][oh+kh][ow][0], and
+ * the next pixel starts C further. */
 static void S(conv_direct_fwd)(REAL *out, const REAL *in, const REAL *w, const REAL *b,
                                const tnmtl_conv_geom *g, size_t u0, size_t u1)
 {
@@ -195,7 +291,7 @@ static void S(conv_direct_fwd)(REAL *out, const REAL *in, const REAL *w, const R
         const size_t bi = u / (size_t)Ho;
         const int oh = (int)(u % (size_t)Ho);
         const REAL *img = in + (bi * g->H + (size_t)oh) * W * C; /* input row oh */
-        REAL *o = out + u * (size_t)Wo * F;
+        REAL *o = out + (u - u0) * (size_t)Wo * F;
         for (int f0 = 0; f0 < F; f0 += 2 * VL) {
             const S(vec) b0 = S(vload)(b + f0), b1 = S(vload)(b + f0 + VL);
             int ow = 0;
@@ -253,7 +349,8 @@ static inline __attribute__((always_inline)) void S(dw_row)(S(vec) (*acc)[2], co
 }
 
 /* dw[kh][t][f] += sum over the pixels of output rows [u0, u1) of
- * in[b][oh+kh][ow][t] * dout[pixel][f]: blocks of up to 6 taps x 2 vectors
+ * in[b][oh+kh][ow][t] * dout[pixel][f] (dout holds row u0 first): blocks of
+ * up to 6 taps x 2 vectors
  * of filters in registers (C = 1, K = 5: one block per kernel row). */
 static void S(conv_direct_dw)(REAL *dw, const REAL *dout, const REAL *in, const tnmtl_conv_geom *g,
                               size_t u0, size_t u1)
@@ -269,7 +366,7 @@ static void S(conv_direct_dw)(REAL *dw, const REAL *dout, const REAL *in, const 
                     const size_t bi = u / (size_t)Ho;
                     const int oh = (int)(u % (size_t)Ho);
                     const REAL *r = in + ((bi * g->H + (size_t)(oh + kh)) * W) * C + t0;
-                    const REAL *dr = dout + u * (size_t)Wo * F + f0;
+                    const REAL *dr = dout + (u - u0) * (size_t)Wo * F + f0;
                     switch (nt) {
                     case 1: S(dw_row)(acc, 1, r, dr, Wo, C, F); break;
                     case 2: S(dw_row)(acc, 2, r, dr, Wo, C, F); break;
@@ -291,25 +388,32 @@ static void S(conv_direct_dw)(REAL *dw, const REAL *dout, const REAL *in, const 
  * examples (whole groups of chunk/Ho examples when several fit a chunk),
  * a number fixed by the layer and B only, so that the chunking, and with
  * it every rounding, is the same for any number of threads; parameter
- * gradients are summed per part and the parts added in order. */
+ * gradients are summed per part and the parts added in order.
+ *
+ * With g->pool = k > 0 the conv is fused with a following k x k max-pool
+ * (and an activation, applied after the pooling: max and tanh/relu commute):
+ * each chunk of k-aligned output rows is computed into a per-thread buffer
+ * and pooled at once, so the full conv output never exists; the backward
+ * pass rebuilds each chunk's output gradient from the pooled one. */
 typedef struct S(conv_job) {
     const tnmtl_conv_geom *g;
     int B, n_parts, per_group;   /* per_group: examples per group       */
     size_t n_groups;
     REAL *out, *din, *dw, *db;   /* outputs of the pass (NULL: skip)    */
     const REAL *in, *w, *b, *dout;
+    int32_t *idx;                /* pooled: argmax offsets              */
     REAL *part_w, *part_b;       /* [n_parts][K*K*C*F], [n_parts][F]    */
-    REAL *col;                   /* [n_threads][col elems]              */
-    size_t col_elems;
+    REAL *col;                   /* [n_threads][col elems + tmp elems]  */
+    size_t col_elems, tmp_elems;
     tnmtl_activation act;
 } S(conv_job);
 
-static void S(conv_job_init)(S(conv_job) *j, const tnmtl_conv_geom *g, int B, REAL *scratch, int n_threads)
+static void S(conv_job_init)(S(conv_job) *j, const tnmtl_conv_geom *g, int B, REAL *scratch)
 {
     memset(j, 0, sizeof *j);
     j->g = g;
     j->B = B;
-    j->per_group = g->chunk >= g->Ho ? g->chunk / g->Ho : 1;
+    j->per_group = g->chunk >= g->Ho && !g->pool ? g->chunk / g->Ho : 1;
     j->n_groups = ((size_t)B + (size_t)j->per_group - 1) / (size_t)j->per_group;
     j->n_parts = j->n_groups < TNMTL_PARTS ? (int)j->n_groups : TNMTL_PARTS;
     const size_t nw = (size_t)g->K * g->K * g->C * g->F;
@@ -317,7 +421,7 @@ static void S(conv_job_init)(S(conv_job) *j, const tnmtl_conv_geom *g, int B, RE
     j->part_b = scratch + (size_t)TNMTL_PARTS * nw;
     j->col = j->part_b + (size_t)TNMTL_PARTS * g->F;
     j->col_elems = tnmtl_conv_col_elems(g, B);
-    (void)n_threads;
+    j->tmp_elems = g->pool ? (size_t)g->chunk * g->Wo * g->F : 0;
 }
 
 /* Example range [*b0, *b1) of part p. */
@@ -329,31 +433,48 @@ static void S(conv_part_range)(const S(conv_job) *j, int p, size_t *b0, size_t *
     *b1 = g1 * (size_t)j->per_group < (size_t)j->B ? g1 * (size_t)j->per_group : (size_t)j->B;
 }
 
+/* Output rows of examples [e0, e1) to compute: all, or with pooling the
+ * first (Ho / k) * k of one example. */
+static size_t S(conv_rows_end)(const S(conv_job) *j, size_t e0, size_t e1)
+{
+    const tnmtl_conv_geom *g = j->g;
+    return g->pool ? e0 * (size_t)g->Ho + (size_t)(g->Ho / g->pool * g->pool) : e1 * (size_t)g->Ho;
+}
+
 static void S(conv_fwd_part)(void *ctx, int p, int thread)
 {
     const S(conv_job) *j = ctx;
     const tnmtl_conv_geom *g = j->g;
-    const int F = g->F, KKC = g->K * g->K * g->C;
-    REAL *col = j->col + (size_t)thread * j->col_elems;
+    const int F = g->F, KKC = g->K * g->K * g->C, k = g->pool;
+    REAL *col = j->col + (size_t)thread * (j->col_elems + j->tmp_elems), *tmp = col + j->col_elems;
+    const size_t pooled_n = k ? (size_t)(g->Ho / k) * (g->Wo / k) * F : 0;
     size_t b0, b1;
     S(conv_part_range)(j, p, &b0, &b1);
     for (size_t e0 = b0; e0 < b1; e0 += (size_t)j->per_group) {
         const size_t e1 = e0 + (size_t)j->per_group < b1 ? e0 + (size_t)j->per_group : b1;
-        const size_t end = e1 * (size_t)g->Ho;
+        const size_t end = S(conv_rows_end)(j, e0, e1);
         for (size_t u0 = e0 * (size_t)g->Ho; u0 < end; u0 += (size_t)g->chunk) {
             const size_t u1 = u0 + (size_t)g->chunk < end ? u0 + (size_t)g->chunk : end;
             const size_t M = (u1 - u0) * (size_t)g->Wo;
-            REAL *o = j->out + u0 * (size_t)g->Wo * F;
+            REAL *o = k ? tmp : j->out + u0 * (size_t)g->Wo * F;
+            const tnmtl_activation act = k ? TNMTL_ACT_NONE : j->act;
             if (g->method == TNMTL_CONV_DIRECT) {
-                S(conv_direct_fwd)(j->out, j->in, j->w, j->b, g, u0, u1);
-                if (j->act != TNMTL_ACT_NONE) S(act_forward_serial)(o, o, M * (size_t)F, j->act);
-                continue;
+                S(conv_direct_fwd)(o, j->in, j->w, j->b, g, u0, u1);
+                if (act != TNMTL_ACT_NONE) S(act_forward_serial)(o, o, M * (size_t)F, act);
+            } else {
+                const REAL *a = col;
+                if (g->method == TNMTL_CONV_MATMUL) a = j->in + u0 * (size_t)g->Wo * KKC;
+                else S(im2col)(col, j->in, g, u0, u1);
+                GEMM(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)M, F, KKC, 1, a, KKC, j->w, F, 0, o, F);
+                S(bias_act)(o, j->b, M, F, act);
             }
-            const REAL *a = col;
-            if (g->method == TNMTL_CONV_MATMUL) a = j->in + u0 * (size_t)g->Wo * KKC;
-            else S(im2col)(col, j->in, g, u0, u1);
-            GEMM(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)M, F, KKC, 1, a, KKC, j->w, F, 0, o, F);
-            S(bias_act)(o, j->b, M, F, j->act);
+            if (!k) continue;
+            /* pool the chunk's rows [r0, r1) of example e0, then activate */
+            const int r0 = (int)(u0 - e0 * (size_t)g->Ho), rows = (int)(u1 - u0) / k;
+            const size_t po = e0 * pooled_n + (size_t)(r0 / k) * (g->Wo / k) * F;
+            S(pool_rows)(j->out + po, j->idx + po, tmp, rows, g->Wo, F, k, (int32_t)r0 * g->Wo * F);
+            if (j->act != TNMTL_ACT_NONE)
+                S(act_forward_serial)(j->out + po, j->out + po, (size_t)rows * (g->Wo / k) * F, j->act);
         }
     }
 }
@@ -362,10 +483,11 @@ static void S(conv_bwd_part)(void *ctx, int p, int thread)
 {
     const S(conv_job) *j = ctx;
     const tnmtl_conv_geom *g = j->g;
-    const int F = g->F, KKC = g->K * g->K * g->C;
+    const int F = g->F, KKC = g->K * g->K * g->C, k = g->pool;
     const size_t nw = (size_t)KKC * F, in_n = (size_t)g->H * g->W * g->C;
+    const size_t pooled_n = k ? (size_t)(g->Ho / k) * (g->Wo / k) * F : 0;
     const int matmul = g->method == TNMTL_CONV_MATMUL, direct = g->method == TNMTL_CONV_DIRECT;
-    REAL *col = j->col + (size_t)thread * j->col_elems;
+    REAL *col = j->col + (size_t)thread * (j->col_elems + j->tmp_elems), *tmp = col + j->col_elems;
     REAL *pw = j->dw ? j->part_w + (size_t)p * nw : NULL, *pb = j->db ? j->part_b + (size_t)p * F : NULL;
     size_t b0, b1;
     S(conv_part_range)(j, p, &b0, &b1);
@@ -374,13 +496,22 @@ static void S(conv_bwd_part)(void *ctx, int p, int thread)
     if (j->din && !matmul) memset(j->din + b0 * in_n, 0, (b1 - b0) * in_n * sizeof *j->din);
     for (size_t e0 = b0; e0 < b1; e0 += (size_t)j->per_group) {
         const size_t e1 = e0 + (size_t)j->per_group < b1 ? e0 + (size_t)j->per_group : b1;
-        const size_t end = e1 * (size_t)g->Ho;
+        const size_t end = S(conv_rows_end)(j, e0, e1);
         for (size_t u0 = e0 * (size_t)g->Ho; u0 < end; u0 += (size_t)g->chunk) {
             const size_t u1 = u0 + (size_t)g->chunk < end ? u0 + (size_t)g->chunk : end;
             const size_t M = (u1 - u0) * (size_t)g->Wo;
             const REAL *d = j->dout + u0 * (size_t)g->Wo * F;
+            if (k) { /* this chunk's output gradient from the pooled one */
+                const int r0 = (int)(u0 - e0 * (size_t)g->Ho), rows = (int)(u1 - u0) / k;
+                const size_t po = e0 * pooled_n + (size_t)(r0 / k) * (g->Wo / k) * F;
+                const size_t n = (size_t)rows * (g->Wo / k) * F;
+                const int32_t base = (int32_t)r0 * g->Wo * F;
+                memset(tmp, 0, M * (size_t)F * sizeof *tmp);
+                for (size_t i = 0; i < n; i++) tmp[j->idx[po + i] - base] += j->dout[po + i];
+                d = tmp;
+            }
             if (pb) S(bias_grad)(pb, d, M, F);
-            if (pw && direct) S(conv_direct_dw)(pw, j->dout, j->in, g, u0, u1);
+            if (pw && direct) S(conv_direct_dw)(pw, d, j->in, g, u0, u1);
             if (pw && !direct) { /* dw[KKC][F] += col^T d */
                 const REAL *a = col;
                 if (matmul) a = j->in + u0 * (size_t)g->Wo * KKC;
@@ -400,124 +531,44 @@ static void S(conv_bwd_part)(void *ctx, int p, int thread)
     }
 }
 
-void S(tnmtl_conv_forward)(REAL *out, const REAL *in, const REAL *w, const REAL *b, REAL *scratch,
-                           int n_threads, const tnmtl_conv_geom *g, int B, tnmtl_activation act)
+static void S(conv_run)(S(conv_job) *j, int n_threads, int backward)
 {
-    S(conv_job) j;
-    S(conv_job_init)(&j, g, B, scratch, n_threads);
-    j.out = out, j.in = in, j.w = w, j.b = b, j.act = act;
-    const double macs = (double)B * g->Ho * g->Wo * g->K * g->K * g->C * g->F;
-    tnmtl_parallel_for(j.n_parts, macs < TNMTL_PAR_MIN_WORK ? 1 : n_threads, S(conv_fwd_part), &j);
-}
-
-void S(tnmtl_conv_backward)(REAL *din, REAL *dw, REAL *db, const REAL *dout, const REAL *in,
-                            const REAL *w, REAL *scratch, int n_threads, const tnmtl_conv_geom *g, int B)
-{
-    S(conv_job) j;
-    S(conv_job_init)(&j, g, B, scratch, n_threads);
-    j.din = din, j.dw = dw, j.db = db, j.dout = dout, j.in = in, j.w = w;
-    const double macs = (double)B * g->Ho * g->Wo * g->K * g->K * g->C * g->F;
-    tnmtl_parallel_for(j.n_parts, macs < TNMTL_PAR_MIN_WORK ? 1 : n_threads, S(conv_bwd_part), &j);
+    const tnmtl_conv_geom *g = j->g;
+    const double macs = (double)j->B * g->Ho * g->Wo * g->K * g->K * g->C * g->F;
+    tnmtl_parallel_for(j->n_parts, macs < TNMTL_PAR_MIN_WORK ? 1 : n_threads,
+                       backward ? S(conv_bwd_part) : S(conv_fwd_part), j);
+    if (!backward) return;
     /* the parts' sums, in order */
     const size_t nw = (size_t)g->K * g->K * g->C * g->F;
-    for (int p = 0; p < j.n_parts; p++) {
-        if (dw)
-            for (size_t i = 0; i < nw; i++) dw[i] += j.part_w[(size_t)p * nw + i];
-        if (db)
-            for (int f = 0; f < g->F; f++) db[f] += j.part_b[(size_t)p * g->F + f];
+    for (int p = 0; p < j->n_parts; p++) {
+        if (j->dw)
+            for (size_t i = 0; i < nw; i++) j->dw[i] += j->part_w[(size_t)p * nw + i];
+        if (j->db)
+            for (int f = 0; f < g->F; f++) j->db[f] += j->part_b[(size_t)p * g->F + f];
     }
+}
+
+void S(tnmtl_conv_forward)(REAL *out, int32_t *idx, const REAL *in, const REAL *w, const REAL *b,
+                           REAL *scratch, int n_threads, const tnmtl_conv_geom *g, int B,
+                           tnmtl_activation act)
+{
+    S(conv_job) j;
+    S(conv_job_init)(&j, g, B, scratch);
+    j.out = out, j.idx = idx, j.in = in, j.w = w, j.b = b, j.act = act;
+    S(conv_run)(&j, n_threads, 0);
+}
+
+void S(tnmtl_conv_backward)(REAL *din, REAL *dw, REAL *db, const REAL *dout, const int32_t *idx,
+                            const REAL *in, const REAL *w, REAL *scratch, int n_threads,
+                            const tnmtl_conv_geom *g, int B)
+{
+    S(conv_job) j;
+    S(conv_job_init)(&j, g, B, scratch);
+    j.din = din, j.dw = dw, j.db = db, j.dout = dout, j.idx = (int32_t *)idx, j.in = in, j.w = w;
+    S(conv_run)(&j, n_threads, 1);
 }
 
 #undef VL
-
-/* ---- max-pooling ---------------------------------------------------------- */
-
-static void S(maxpool_fwd_range)(REAL *out, int32_t *idx, const REAL *in, size_t b0, size_t b1, int H,
-                                 int W, int C, int k)
-{
-    const int Ho = H / k, Wo = W / k;
-    for (size_t b = b0; b < b1; b++) {
-        const REAL *img = in + b * (size_t)H * W * C;
-        for (int oh = 0; oh < Ho; oh++)
-            for (int ow = 0; ow < Wo; ow++) {
-                const size_t o = ((b * Ho + (size_t)oh) * Wo + (size_t)ow) * C;
-                REAL *restrict best = out + o;
-                int32_t *restrict bi = idx + o;
-                const int32_t off0 = (int32_t)(((oh * k) * W + ow * k) * C);
-                for (int c = 0; c < C; c++) {
-                    best[c] = img[off0 + c];
-                    bi[c] = off0 + c;
-                }
-                /* window scanned row by row; a value replaces the best so far
-                 * when it is greater or NaN (the first maximum wins ties, as in
-                 * PyTorch, and the first NaN propagates); branch-free so that
-                 * the channel loop vectorises */
-                for (int kh = 0; kh < k; kh++)
-                    for (int kw = kh ? 0 : 1; kw < k; kw++) {
-                        const int32_t off = (int32_t)((((oh * k + kh) * W) + ow * k + kw) * C);
-                        const REAL *restrict src = img + off;
-                        for (int c = 0; c < C; c++) {
-                            const REAL v = src[c], m = best[c];
-                            const int take = !(v <= m) && m == m;
-                            best[c] = take ? v : m;
-                            bi[c] = take ? off + c : bi[c];
-                        }
-                    }
-            }
-    }
-}
-
-static void S(maxpool_bwd_range)(REAL *din, const REAL *dout, const int32_t *idx, size_t b0, size_t b1,
-                                 int H, int W, int C, int k)
-{
-    const size_t in_n = (size_t)H * W * C, out_n = (size_t)(H / k) * (W / k) * C;
-    memset(din + b0 * in_n, 0, (b1 - b0) * in_n * sizeof *din);
-    for (size_t b = b0; b < b1; b++) {
-        REAL *img = din + b * in_n;
-        const REAL *d = dout + b * out_n;
-        const int32_t *ix = idx + b * out_n;
-        for (size_t i = 0; i < out_n; i++) img[ix[i]] += d[i];
-    }
-}
-
-typedef struct S(pool_job) {
-    REAL *out;
-    int32_t *idx;
-    const REAL *in;
-    int B, H, W, C, k, n_parts, backward;
-} S(pool_job);
-
-static void S(pool_part)(void *ctx, int p, int thread)
-{
-    const S(pool_job) *j = ctx;
-    (void)thread;
-    const size_t b0 = (size_t)j->B * (size_t)p / (size_t)j->n_parts;
-    const size_t b1 = (size_t)j->B * (size_t)(p + 1) / (size_t)j->n_parts;
-    if (j->backward) S(maxpool_bwd_range)(j->out, j->in, j->idx, b0, b1, j->H, j->W, j->C, j->k);
-    else S(maxpool_fwd_range)(j->out, j->idx, j->in, b0, b1, j->H, j->W, j->C, j->k);
-}
-
-static void S(pool_run)(S(pool_job) *j, int n_threads)
-{
-    const size_t work = (size_t)j->B * j->H * j->W * j->C / TNMTL_PAR_MIN_ELEMS;
-    int parts = work < 1 ? 1 : work > (size_t)n_threads ? n_threads : (int)work;
-    j->n_parts = parts > j->B ? j->B : parts;
-    tnmtl_parallel_for(j->n_parts, j->n_parts, S(pool_part), j);
-}
-
-void S(tnmtl_maxpool_forward)(REAL *out, int32_t *idx, const REAL *in, int B, int H, int W, int C,
-                              int k, int n_threads)
-{
-    S(pool_job) j = {out, idx, in, B, H, W, C, k, 1, 0};
-    S(pool_run)(&j, n_threads);
-}
-
-void S(tnmtl_maxpool_backward)(REAL *din, const REAL *dout, const int32_t *idx, int B, int H, int W,
-                               int C, int k, int n_threads)
-{
-    S(pool_job) j = {din, (int32_t *)idx, dout, B, H, W, C, k, 1, 1};
-    S(pool_run)(&j, n_threads);
-}
 
 /* ---- fully connected --------------------------------------------------------
  * The GEMMs are cut along D (tnmtl_fc_split) into pieces that OpenBLAS runs

@@ -50,6 +50,9 @@ typedef struct net_layer {
     tnmtl_activation post;      /* conv/fc: activation fused into the forward kernel */
     tnmtl_activation act;       /* tanh/relu layers: which one                       */
     int fused;                  /* tanh/relu: applied by the preceding conv/fc       */
+    int group_end;              /* conv heading a fused conv[-act]-pool group: the
+                                 * pool's index (0: no group)                        */
+    int group_head;             /* inside a group: the head's index, else -1         */
 } net_layer;
 
 struct tnmtl_net {
@@ -304,11 +307,28 @@ static tnmtl_status add_fc(builder *bd, int N, int is_output)
     return push_layer(bd, &in);
 }
 
-/* Memory plan, parameter offsets and fusion flags once all layers exist. */
+/* Memory plan, parameter offsets and fusion flags once all layers exist.
+ * A conv followed by a max-pool, possibly with an activation in between, is
+ * one fused group (layers.h, g->pool): its head (the conv) runs the whole
+ * group, the conv output is never stored, and the activation is applied to
+ * the pooled values (max commutes with tanh and relu). */
 static void plan_net(tnmtl_net *net)
 {
     int64_t act = net->n_in, idx = 0, params = 0, macs = 0, grad = net->n_in;
     net->first_param = net->n_layers;
+    for (int i = 0; i < net->n_layers; i++) net->layers[i].group_head = -1;
+    for (int i = 0; i < net->n_layers; i++) {
+        net_layer *L = &net->layers[i];
+        if (L->info.kind != TNMTL_LAYER_CONV) continue;
+        int q = i + 1;
+        if (q < net->n_layers && (net->layers[q].info.kind == TNMTL_LAYER_TANH ||
+                                  net->layers[q].info.kind == TNMTL_LAYER_RELU))
+            q++;
+        if (q >= net->n_layers || net->layers[q].info.kind != TNMTL_LAYER_MAXPOOL) continue;
+        L->group_end = q;
+        for (int j = i + 1; j <= q; j++) net->layers[j].group_head = i;
+        tnmtl_conv_geom_set_pool(&L->geom, net->layers[q].info.ksize);
+    }
     for (int i = 0; i < net->n_layers; i++) {
         net_layer *L = &net->layers[i];
         net_layer *prev = i > 0 ? &net->layers[i - 1] : NULL;
@@ -317,10 +337,14 @@ static void plan_net(tnmtl_net *net)
         params += L->info.n_weight + L->info.n_bias;
         macs += L->info.macs;
         if (L->info.n_weight && net->first_param == net->n_layers) net->first_param = i;
-        if (L->in_n > grad) grad = L->in_n;
-        if (L->out_n > grad) grad = L->out_n;
+        /* gradients that exist: the input of a layer (the output of a group) */
+        if (L->group_head < 0 && L->in_n > grad) grad = L->in_n;
+        if ((L->group_head < 0 || L->info.kind == TNMTL_LAYER_MAXPOOL) && L->out_n > grad &&
+            !(L->info.kind == TNMTL_LAYER_CONV && L->group_end))
+            grad = L->out_n;
         int own_slot = 1;
         if (L->info.kind == TNMTL_LAYER_FLATTEN) own_slot = 0;
+        if (L->info.kind == TNMTL_LAYER_CONV && L->group_end) own_slot = 0; /* never stored */
         if (L->info.kind == TNMTL_LAYER_TANH || L->info.kind == TNMTL_LAYER_RELU) {
             /* the producer of our input: skip flattens (they alias) */
             int j = i - 1;
@@ -673,8 +697,17 @@ static const void *net_forward(const tnmtl_net *net, const void *p, tnmtl_worksp
         const void *in = act + (size_t)L->in_off * step;
         void *out = act + (size_t)L->out_off * step;
         const void *w = param(p, f64, i, 0), *b = param(p, f64, i, 1);
+        if (L->group_head >= 0) continue; /* done by the group's head */
         switch (I->kind) {
-        case TNMTL_LAYER_CONV: K(tnmtl_conv_forward, out, in, w, b, col, nt, &L->geom, B, L->post); break;
+        case TNMTL_LAYER_CONV:
+            if (L->group_end) { /* the pooled output and argmax go to the pool's slots */
+                const net_layer *Q = &net->layers[L->group_end];
+                K(tnmtl_conv_forward, (void *)(act + (size_t)Q->out_off * step), idx + (size_t)Q->idx_off * B,
+                  in, w, b, col, nt, &L->geom, B, L->post);
+            } else {
+                K(tnmtl_conv_forward, out, NULL, in, w, b, col, nt, &L->geom, B, L->post);
+            }
+            break;
         case TNMTL_LAYER_FC:
             K(tnmtl_fc_forward, out, in, w, b, col, nt, B, (int)L->in_n, I->out_c, L->post);
             break;
@@ -715,6 +748,33 @@ static void net_backward(const tnmtl_net *net, const void *p, const void *g, tnm
     for (int i = net->n_layers - 1; i >= 0; i--) {
         const net_layer *L = &net->layers[i];
         const tnmtl_layer_info *I = &L->info;
+        if (L->group_head >= 0) {
+            /* i is the pool closing a fused group: the activation's derivative
+             * at the pooled values, in place, then the conv from the pooled
+             * gradient; the loop resumes below the group's head */
+            const int h = L->group_head;
+            const net_layer *H = &net->layers[h];
+            const size_t n = (size_t)L->out_n * B;
+            if (cur_buf < 0) { /* not reached (an fc closes every net), kept general */
+                memcpy(gbuf[0], cur, n * es);
+                cur = gbuf[0];
+                cur_buf = 0;
+            }
+            if (H->post != TNMTL_ACT_NONE)
+                K(tnmtl_act_backward, (void *)gbuf[cur_buf], cur, (void *)(act + (size_t)L->out_off * step),
+                  n, H->post, nt);
+            const int need = dx != NULL || h > net->first_param;
+            const int dst_buf = h == 0 ? -1 : cur_buf == 0 ? 1 : 0;
+            void *dst = !need ? NULL : h == 0 ? dx : gbuf[dst_buf];
+            K(tnmtl_conv_backward, dst, param(g, f64, h, 0), param(g, f64, h, 1), cur,
+              idx + (size_t)L->idx_off * B, (void *)(act + (size_t)H->in_off * step), param(p, f64, h, 0), col,
+              nt, &H->geom, B);
+            if (!need) break;
+            cur = dst;
+            cur_buf = dst_buf;
+            i = h;
+            continue;
+        }
         const int need_din = dx != NULL || i > net->first_param;
         if (!need_din && !I->n_weight) break; /* nothing below needs a gradient */
         void *dst = NULL;
@@ -734,7 +794,7 @@ static void net_backward(const tnmtl_net *net, const void *p, const void *g, tnm
         const void *out = act + (size_t)L->out_off * step;
         switch (I->kind) {
         case TNMTL_LAYER_CONV:
-            K(tnmtl_conv_backward, dst, param(g, f64, i, 0), param(g, f64, i, 1), cur, in,
+            K(tnmtl_conv_backward, dst, param(g, f64, i, 0), param(g, f64, i, 1), cur, NULL, in,
               param(p, f64, i, 0), col, nt, &L->geom, B);
             break;
         case TNMTL_LAYER_FC:

@@ -120,7 +120,7 @@ static void conv_case_free(conv_case *c)
 static double conv_loss(void *ctx)
 {
     conv_case *c = ctx;
-    tnmtl_conv_forward_f64(c->out, c->in, c->w, c->b, c->col, c->threads, &c->g, c->B, TNMTL_ACT_NONE);
+    tnmtl_conv_forward_f64(c->out, NULL, c->in, c->w, c->b, c->col, c->threads, &c->g, c->B, TNMTL_ACT_NONE);
     return dot(c->out, c->R, c->n_out);
 }
 
@@ -135,7 +135,7 @@ static void run_conv_case_m(int B, int H, int W, int C, int K, int F, int same, 
     double *din = malloc(c.n_in * sizeof(double)), *dw = calloc(c.n_w, sizeof(double)),
            *db = calloc((size_t)F, sizeof(double));
     conv_loss(&c);
-    tnmtl_conv_backward_f64(din, dw, db, c.R, c.in, c.w, c.col, 1, &c.g, B);
+    tnmtl_conv_backward_f64(din, dw, db, c.R, NULL, c.in, c.w, c.col, 1, &c.g, B);
     check("conv dx", gc_check(conv_loss, &c, c.in, din, (int64_t)c.n_in, GC_H, GC_ATOL, GC_RTOL, 400));
     check("conv dw", gc_check(conv_loss, &c, c.w, dw, (int64_t)c.n_w, GC_H, GC_ATOL, GC_RTOL, 400));
     check("conv db", gc_check(conv_loss, &c, c.b, db, F, GC_H, GC_ATOL, GC_RTOL, 400));
@@ -143,7 +143,7 @@ static void run_conv_case_m(int B, int H, int W, int C, int K, int F, int same, 
     /* the weight and bias gradients accumulate, the input gradient is overwritten */
     double *dw2 = malloc(c.n_w * sizeof(double)), *din2 = malloc(c.n_in * sizeof(double));
     memcpy(dw2, dw, c.n_w * sizeof(double));
-    tnmtl_conv_backward_f64(din2, dw2, NULL, c.R, c.in, c.w, c.col, 1, &c.g, B);
+    tnmtl_conv_backward_f64(din2, dw2, NULL, c.R, NULL, c.in, c.w, c.col, 1, &c.g, B);
     for (size_t i = 0; i < c.n_w; i++) assert_true(fabs(dw2[i] - 2 * dw[i]) <= 1e-12 * (1 + fabs(dw[i])));
     for (size_t i = 0; i < c.n_in; i++) assert_true(fabs(din2[i] - din[i]) <= 1e-12 * (1 + fabs(din[i])));
 
@@ -153,13 +153,13 @@ static void run_conv_case_m(int B, int H, int W, int C, int K, int F, int same, 
     float *fout = malloc(c.n_out * sizeof(float)), *fdin = malloc(c.n_in * sizeof(float)),
           *fdw = calloc(c.n_w, sizeof(float)), *fdb = calloc((size_t)F, sizeof(float)),
           *fcol = malloc((tnmtl_conv_scratch_elems(&c.g, B, 3) + 1) * sizeof(float));
-    tnmtl_conv_forward_f32(fout, fin, fw, fb, fcol, 1, &c.g, B, TNMTL_ACT_NONE);
-    tnmtl_conv_backward_f32(fdin, fdw, fdb, fR, fin, fw, fcol, 1, &c.g, B);
+    tnmtl_conv_forward_f32(fout, NULL, fin, fw, fb, fcol, 1, &c.g, B, TNMTL_ACT_NONE);
+    tnmtl_conv_backward_f32(fdin, fdw, fdb, fR, NULL, fin, fw, fcol, 1, &c.g, B);
     /* three threads give the same bits */
     float *tout = malloc(c.n_out * sizeof(float)), *tdin = malloc(c.n_in * sizeof(float)),
           *tdw = calloc(c.n_w, sizeof(float)), *tdb = calloc((size_t)F, sizeof(float));
-    tnmtl_conv_forward_f32(tout, fin, fw, fb, fcol, 3, &c.g, B, TNMTL_ACT_NONE);
-    tnmtl_conv_backward_f32(tdin, tdw, tdb, fR, fin, fw, fcol, 3, &c.g, B);
+    tnmtl_conv_forward_f32(tout, NULL, fin, fw, fb, fcol, 3, &c.g, B, TNMTL_ACT_NONE);
+    tnmtl_conv_backward_f32(tdin, tdw, tdb, fR, NULL, fin, fw, fcol, 3, &c.g, B);
     assert_memory_equal(tout, fout, c.n_out * sizeof(float));
     assert_memory_equal(tdin, fdin, c.n_in * sizeof(float));
     assert_memory_equal(tdw, fdw, c.n_w * sizeof(float));
@@ -245,8 +245,8 @@ static void test_threads_bit_identical(void **state)
             din[t] = malloc(c.n_in * sizeof(float));
             dw[t] = calloc(c.n_w, sizeof(float));
             db[t] = calloc((size_t)c.g.F, sizeof(float));
-            tnmtl_conv_forward_f32(out[t], fin, fw, fb, scr, t + 1, &c.g, c.B, TNMTL_ACT_TANH);
-            tnmtl_conv_backward_f32(din[t], dw[t], db[t], fR, fin, fw, scr, t + 1, &c.g, c.B);
+            tnmtl_conv_forward_f32(out[t], NULL, fin, fw, fb, scr, t + 1, &c.g, c.B, TNMTL_ACT_TANH);
+            tnmtl_conv_backward_f32(din[t], dw[t], db[t], fR, NULL, fin, fw, scr, t + 1, &c.g, c.B);
             if (t == 0) continue;
             assert_memory_equal(out[t], out[0], c.n_out * sizeof(float));
             assert_memory_equal(din[t], din[0], c.n_in * sizeof(float));
@@ -287,8 +287,8 @@ static void test_conv_chunking_invariant(void **state)
     conv_loss(&a);
     conv_loss(&b);
     assert_true(tu_max_rel_err(a.out, b.out, a.n_out, 1e-13, 1e-13) <= 1);
-    tnmtl_conv_backward_f64(dxa, dwa, NULL, a.R, a.in, a.w, a.col, 1, &a.g, 3);
-    tnmtl_conv_backward_f64(dxb, dwb, NULL, b.R, b.in, b.w, b.col, 1, &b.g, 3);
+    tnmtl_conv_backward_f64(dxa, dwa, NULL, a.R, NULL, a.in, a.w, a.col, 1, &a.g, 3);
+    tnmtl_conv_backward_f64(dxb, dwb, NULL, b.R, NULL, b.in, b.w, b.col, 1, &b.g, 3);
     assert_true(tu_max_rel_err(dwa, dwb, a.n_w, 1e-12, 1e-12) <= 1);
     assert_true(tu_max_rel_err(dxa, dxb, a.n_in, 1e-12, 1e-12) <= 1);
     free(dwa), free(dwb), free(dxa), free(dxb);
@@ -307,8 +307,8 @@ static void test_conv_fused_activation(void **state)
     float *col = malloc(tnmtl_conv_scratch_elems(&c.g, 2, 1) * sizeof(float));
     for (int a = 0; a < 2; a++) {
         tnmtl_activation act = a ? TNMTL_ACT_RELU : TNMTL_ACT_TANH;
-        tnmtl_conv_forward_f32(o1, fin, fw, fb, col, 1, &c.g, 2, act);
-        tnmtl_conv_forward_f32(o2, fin, fw, fb, col, 1, &c.g, 2, TNMTL_ACT_NONE);
+        tnmtl_conv_forward_f32(o1, NULL, fin, fw, fb, col, 1, &c.g, 2, act);
+        tnmtl_conv_forward_f32(o2, NULL, fin, fw, fb, col, 1, &c.g, 2, TNMTL_ACT_NONE);
         tnmtl_act_forward_f32(o2, o2, c.n_out, act, 1);
         assert_memory_equal(o1, o2, c.n_out * sizeof(float));
     }
@@ -692,7 +692,7 @@ static void test_checker_catches_wrong_gradient(void **state)
     double *din = malloc(c.n_in * sizeof(double)), *dw = calloc(c.n_w, sizeof(double)),
            *db = calloc(3, sizeof(double));
     conv_loss(&c);
-    tnmtl_conv_backward_f64(din, dw, db, c.R, c.in, c.w, c.col, 1, &c.g, 2);
+    tnmtl_conv_backward_f64(din, dw, db, c.R, NULL, c.in, c.w, c.col, 1, &c.g, 2);
     gc_result good = gc_check(conv_loss, &c, c.w, dw, (int64_t)c.n_w, GC_H, GC_ATOL, GC_RTOL, 1000);
     assert_true(gc_ok(&good));
     /* one entry off by 0.01% */
