@@ -97,6 +97,19 @@ int tnmtl_conv_matmul_ok(const tnmtl_conv_geom *g);
 /* Float tanh, vectorisable, |error| <= a few ulp (tested in test_layers). */
 float tnmtl_tanh_approx(float x);
 
+/* AVX2 variants of the hottest loops (DIRECT conv, float tanh) are compiled
+ * where GCC/Clang can target x86-64 AVX2, and used when the CPU has it; the
+ * baseline build stays x86-64-v2.  tnmtl_simd_force(0) makes the baseline
+ * code run (tests compare the two), tnmtl_simd_force(-1) restores the
+ * detection. */
+#if (defined(__x86_64__) || defined(__i386__)) && defined(__GNUC__)
+#define TNMTL_HAVE_AVX2 1
+#else
+#define TNMTL_HAVE_AVX2 0
+#endif
+int tnmtl_simd_avx2(void);
+void tnmtl_simd_force(int avx2);
+
 #define TNMTL_LAYER_DECLS(REAL, S)                                                                \
     /* out[B][Ho][Wo][F] = act(conv(in[B][H][W][C], w[K][K][C][F]) + b[F]); with g->pool = k:  \
      * out[B][Ho/k][Wo/k][F] = act(maxpool(conv(...) + b)) and idx[B*(Ho/k)*(Wo/k)*F] as in       \

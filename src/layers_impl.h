@@ -267,121 +267,55 @@ void S(tnmtl_maxpool_backward)(REAL *din, const REAL *dout, const int32_t *idx, 
  *          with C = 1 each column row is 25 copied values for 200 MACs).
  * The input gradient of DIRECT layers goes through the IM2COL code. */
 
-typedef REAL S(vec) __attribute__((vector_size(16)));
-#define VL ((int)(16 / sizeof(REAL)))
+/* The DIRECT kernels, once per instruction set (layers_direct.h): SSE2 or
+ * plain C, and AVX2 where the compiler can target it; picked at run time. */
+#define DVB 16
+#define NV 2
+#define NP 4
+#define DTARGET
+#define D(name) S(name##_base)
+#include "layers_direct.h"
+#undef DVB
+#undef NV
+#undef NP
+#undef DTARGET
+#undef D
+#if TNMTL_HAVE_AVX2
+#define DVB 32
+#define NV 1
+#define NP 8
+#define DTARGET __attribute__((target("avx2")))
+#define D(name) S(name##_avx2)
+#include "layers_direct.h"
+#undef DVB
+#undef NV
+#undef NP
+#undef DTARGET
+#undef D
+#endif
 
-static inline S(vec) S(vload)(const REAL *p)
-{
-    S(vec) v;
-    memcpy(&v, p, sizeof v);
-    return v;
-}
-
-static inline void S(vstore)(REAL *p, S(vec) v) { memcpy(p, &v, sizeof v); }
-
-/* Output rows [u0, u1) of a DIRECT layer, without activation, into out
- * (which holds row u0 first).  For output pixel ow and kernel row kh the
- * K*C taps (kw, c) are contiguous in the input at in[b][oh+kh][ow][0], and
- * the next pixel starts C further. */
 static void S(conv_direct_fwd)(REAL *out, const REAL *in, const REAL *w, const REAL *b,
                                const tnmtl_conv_geom *g, size_t u0, size_t u1)
 {
-    const int W = g->W, C = g->C, K = g->K, F = g->F, Wo = g->Wo, Ho = g->Ho, KC = K * C;
-    for (size_t u = u0; u < u1; u++) {
-        const size_t bi = u / (size_t)Ho;
-        const int oh = (int)(u % (size_t)Ho);
-        const REAL *img = in + (bi * g->H + (size_t)oh) * W * C; /* input row oh */
-        REAL *o = out + (u - u0) * (size_t)Wo * F;
-        for (int f0 = 0; f0 < F; f0 += 2 * VL) {
-            const S(vec) b0 = S(vload)(b + f0), b1 = S(vload)(b + f0 + VL);
-            int ow = 0;
-            for (; ow + 4 <= Wo; ow += 4) {
-                S(vec) a00 = b0, a01 = b1, a10 = b0, a11 = b1, a20 = b0, a21 = b1, a30 = b0, a31 = b1;
-                for (int kh = 0; kh < K; kh++) {
-                    const REAL *r = img + ((size_t)kh * W + (size_t)ow) * C;
-                    const REAL *wk = w + (size_t)kh * KC * F + f0;
-                    for (int t = 0; t < KC; t++) {
-                        const S(vec) w0 = S(vload)(wk + (size_t)t * F), w1 = S(vload)(wk + (size_t)t * F + VL);
-                        const REAL x0 = r[t], x1 = r[C + t], x2 = r[2 * C + t], x3 = r[3 * C + t];
-                        a00 += x0 * w0, a01 += x0 * w1;
-                        a10 += x1 * w0, a11 += x1 * w1;
-                        a20 += x2 * w0, a21 += x2 * w1;
-                        a30 += x3 * w0, a31 += x3 * w1;
-                    }
-                }
-                REAL *op = o + (size_t)ow * F + f0;
-                S(vstore)(op, a00), S(vstore)(op + VL, a01);
-                S(vstore)(op + F, a10), S(vstore)(op + F + VL, a11);
-                S(vstore)(op + 2 * F, a20), S(vstore)(op + 2 * F + VL, a21);
-                S(vstore)(op + 3 * F, a30), S(vstore)(op + 3 * F + VL, a31);
-            }
-            for (; ow < Wo; ow++) {
-                S(vec) a0 = b0, a1 = b1;
-                for (int kh = 0; kh < K; kh++) {
-                    const REAL *r = img + ((size_t)kh * W + (size_t)ow) * C;
-                    const REAL *wk = w + (size_t)kh * KC * F + f0;
-                    for (int t = 0; t < KC; t++) {
-                        a0 += r[t] * S(vload)(wk + (size_t)t * F);
-                        a1 += r[t] * S(vload)(wk + (size_t)t * F + VL);
-                    }
-                }
-                S(vstore)(o + (size_t)ow * F + f0, a0), S(vstore)(o + (size_t)ow * F + f0 + VL, a1);
-            }
-        }
+#if TNMTL_HAVE_AVX2
+    if (tnmtl_simd_avx2()) {
+        S(direct_fwd_avx2)(out, in, w, b, g, u0, u1);
+        return;
     }
+#endif
+    S(direct_fwd_base)(out, in, w, b, g, u0, u1);
 }
 
-/* acc[nt][2] += sum over the Wo pixels of one output row of x[t] * d[f]:
- * x = r + ow*C (taps), d = dr + ow*F (2 vectors of filters).  Inlined with a
- * constant nt, the accumulators live in registers. */
-static inline __attribute__((always_inline)) void S(dw_row)(S(vec) (*acc)[2], const int nt,
-                                                          const REAL *r, const REAL *dr, int Wo,
-                                                          int C, int F)
-{
-    S(vec) a[6][2];
-    for (int tt = 0; tt < nt; tt++) a[tt][0] = acc[tt][0], a[tt][1] = acc[tt][1];
-    for (int ow = 0; ow < Wo; ow++) {
-        const S(vec) d0 = S(vload)(dr + (size_t)ow * F), d1 = S(vload)(dr + (size_t)ow * F + VL);
-        const REAL *x = r + (size_t)ow * C;
-        for (int tt = 0; tt < nt; tt++) a[tt][0] += x[tt] * d0, a[tt][1] += x[tt] * d1;
-    }
-    for (int tt = 0; tt < nt; tt++) acc[tt][0] = a[tt][0], acc[tt][1] = a[tt][1];
-}
-
-/* dw[kh][t][f] += sum over the pixels of output rows [u0, u1) of
- * in[b][oh+kh][ow][t] * dout[pixel][f] (dout holds row u0 first): blocks of
- * up to 6 taps x 2 vectors
- * of filters in registers (C = 1, K = 5: one block per kernel row). */
 static void S(conv_direct_dw)(REAL *dw, const REAL *dout, const REAL *in, const tnmtl_conv_geom *g,
                               size_t u0, size_t u1)
 {
-    const int W = g->W, C = g->C, K = g->K, F = g->F, Wo = g->Wo, Ho = g->Ho, KC = K * C;
-    for (int kh = 0; kh < K; kh++)
-        for (int f0 = 0; f0 < F; f0 += 2 * VL)
-            for (int t0 = 0; t0 < KC; t0 += 6) {
-                const int nt = KC - t0 < 6 ? KC - t0 : 6;
-                S(vec) acc[6][2];
-                memset(acc, 0, sizeof acc);
-                for (size_t u = u0; u < u1; u++) {
-                    const size_t bi = u / (size_t)Ho;
-                    const int oh = (int)(u % (size_t)Ho);
-                    const REAL *r = in + ((bi * g->H + (size_t)(oh + kh)) * W) * C + t0;
-                    const REAL *dr = dout + (u - u0) * (size_t)Wo * F + f0;
-                    switch (nt) {
-                    case 1: S(dw_row)(acc, 1, r, dr, Wo, C, F); break;
-                    case 2: S(dw_row)(acc, 2, r, dr, Wo, C, F); break;
-                    case 3: S(dw_row)(acc, 3, r, dr, Wo, C, F); break;
-                    case 4: S(dw_row)(acc, 4, r, dr, Wo, C, F); break;
-                    case 5: S(dw_row)(acc, 5, r, dr, Wo, C, F); break;
-                    default: S(dw_row)(acc, 6, r, dr, Wo, C, F); break;
-                    }
-                }
-                for (int tt = 0; tt < nt; tt++) {
-                    REAL *dp = dw + ((size_t)kh * KC + (size_t)(t0 + tt)) * F + f0;
-                    S(vstore)(dp, S(vload)(dp) + acc[tt][0]);
-                    S(vstore)(dp + VL, S(vload)(dp + VL) + acc[tt][1]);
-                }
-            }
+#if TNMTL_HAVE_AVX2
+    if (tnmtl_simd_avx2()) {
+        S(direct_dw_avx2)(dw, dout, in, g, u0, u1);
+        return;
+    }
+#endif
+    S(direct_dw_base)(dw, dout, in, g, u0, u1);
 }
 
 /* Work of a conv call.  The batch is cut into n_parts ranges of whole
@@ -568,7 +502,6 @@ void S(tnmtl_conv_backward)(REAL *din, REAL *dw, REAL *db, const REAL *dout, con
     S(conv_run)(&j, n_threads, 1);
 }
 
-#undef VL
 
 /* ---- fully connected --------------------------------------------------------
  * The GEMMs are cut along D (tnmtl_fc_split) into pieces that OpenBLAS runs

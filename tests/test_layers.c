@@ -211,6 +211,10 @@ static void test_conv_1x1_and_chunks(void **state)
 static void test_conv_direct(void **state)
 {
     (void)state;
+    tnmtl_simd_force(0); /* the baseline kernels, then the detected ones */
+    run_conv_case_m(2, 9, 11, 1, 5, 8, 0, 3, TNMTL_CONV_DIRECT);
+    run_conv_case_m(2, 7, 6, 3, 3, 16, 0, 0, TNMTL_CONV_DIRECT);
+    tnmtl_simd_force(-1);
     run_conv_case_m(2, 9, 8, 1, 5, 8, 0, 0, -1);  /* default method: direct */
     run_conv_case_m(2, 9, 11, 1, 5, 8, 0, 3, TNMTL_CONV_DIRECT); /* Wo = 7: a 4-block and 3 singles */
     run_conv_case_m(2, 7, 6, 3, 3, 16, 0, 0, TNMTL_CONV_DIRECT); /* KC = 9: 4 + 4 + 1 taps */
@@ -222,6 +226,20 @@ static void test_conv_direct(void **state)
     conv_loss(&a);
     conv_loss(&b);
     assert_true(tu_max_rel_err(a.out, b.out, a.n_out, 1e-13, 1e-13) <= 1);
+    /* the baseline and the AVX2 kernels do the same operations per lane */
+    double *dw[2], *out0 = malloc(a.n_out * sizeof(double));
+    for (int v = 0; v < 2; v++) {
+        tnmtl_simd_force(v);
+        conv_loss(&a);
+        if (v == 0) memcpy(out0, a.out, a.n_out * sizeof(double));
+        dw[v] = calloc(a.n_w, sizeof(double));
+        tnmtl_conv_backward_f64(NULL, dw[v], NULL, a.R, NULL, a.in, a.w, a.col, 1, &a.g, 3);
+    }
+    printf("  AVX2 kernels %s\n", tnmtl_simd_avx2() ? "run" : "not available: baseline twice");
+    tnmtl_simd_force(-1);
+    assert_memory_equal(out0, a.out, a.n_out * sizeof(double));
+    assert_memory_equal(dw[0], dw[1], a.n_w * sizeof(double));
+    free(dw[0]), free(dw[1]), free(out0);
     conv_case_free(&a);
     conv_case_free(&b);
 }
@@ -592,6 +610,13 @@ static void test_tanh_approx_accuracy(void **state)
     printf("  tanh approx max relative error %.3g\n", worst);
     assert_true(worst < 1e-6);
     assert_true(y[9] == 1.0f && y[10] == -1.0f);
+    /* the baseline loop gives the same bits as the AVX2 one */
+    float *y0 = malloc(n * sizeof(float));
+    tnmtl_simd_force(0);
+    tnmtl_act_forward_f32(y0, x, n, TNMTL_ACT_TANH, 1);
+    tnmtl_simd_force(-1);
+    assert_memory_equal(y0, y, n * sizeof(float));
+    free(y0);
     float nan_in[5] = {0.5f, NAN, 0.5f, 0.5f, NAN}, nan_out[5];
     tnmtl_act_forward_f32(nan_out, nan_in, 5, TNMTL_ACT_TANH, 1); /* one SIMD block, one scalar */
     assert_true(isnan(nan_out[1]) && isnan(nan_out[4]) && !isnan(nan_out[0]));
