@@ -385,7 +385,7 @@ tnmtl_status run_load_data(const run_options *o, tnmtl_dataset *ds, tnmtl_split 
     return st;
 }
 
-tnmtl_status run_build_model(const run_options *o, const tnmtl_dataset *ds, tnmtl_mtl **m, tnmtl_error *err)
+void run_model_config(const run_options *o, const tnmtl_dataset *ds, tnmtl_mtl_config *out)
 {
     tnmtl_mtl_config mc = {0};
     mc.arch = o->arch;
@@ -400,6 +400,13 @@ tnmtl_status run_build_model(const run_options *o, const tnmtl_dataset *ds, tnmt
     mc.ud_share = o->ud_share;
     mc.gamma = o->gamma;
     mc.sum_task_losses = o->sum_task_losses;
+    *out = mc;
+}
+
+tnmtl_status run_build_model(const run_options *o, const tnmtl_dataset *ds, tnmtl_mtl **m, tnmtl_error *err)
+{
+    tnmtl_mtl_config mc;
+    run_model_config(o, ds, &mc);
     if (o->method == TNMTL_METHOD_UD && o->ud_share < 0) {
         /* Default: every shareable layer but the last is shared. */
         mc.method = TNMTL_METHOD_STL;

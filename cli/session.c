@@ -9,6 +9,7 @@
 
 #include "tnmtl/checkpoint.h"
 #include "tnmtl/report.h"
+#include "tnmtl/resources.h"
 #include "util.h"
 
 void session_free(session *s)
@@ -20,6 +21,28 @@ void session_free(session *s)
     memset(s, 0, sizeof *s);
 }
 
+/* Refuses up front a model, batch or thread count that would need more
+ * memory than the machine has (TNMTL_ERR_TOO_BIG, exit 2), instead of being
+ * killed by the kernel once the pages are touched.  The batch is the largest
+ * a run uses: the training batch, or the evaluation chunk of 256. */
+static tnmtl_status check_memory(const session *s, tnmtl_error *err)
+{
+    int64_t most = 0;
+    for (int t = 0; t < s->split.n_tasks; t++) {
+        const int64_t n = s->split.begin[TNMTL_PART_TRAIN][t + 1] - s->split.begin[TNMTL_PART_TRAIN][t];
+        most = n > most ? n : most;
+    }
+    int64_t batch = s->opts.batch > 0 && s->opts.batch < most ? s->opts.batch : most;
+    if (batch < 256) batch = 256;
+    tnmtl_mtl_config mc;
+    run_model_config(&s->opts, &s->ds, &mc);
+    tnmtl_memory_estimate est;
+    const int moments = s->opts.optim.kind == TNMTL_OPTIM_ADAM ? 2 : 1;
+    tnmtl_status st = tnmtl_mtl_memory_estimate(&mc, batch > INT32_MAX ? INT32_MAX : (int)batch, s->opts.threads,
+                                                moments, &est, err);
+    return st ? st : tnmtl_memory_check(&est, 0, err);
+}
+
 /* Data, split and an uninitialised model and optimiser for s->opts. */
 static tnmtl_status build(session *s, tnmtl_error *err)
 {
@@ -29,6 +52,7 @@ static tnmtl_status build(session *s, tnmtl_error *err)
     else if (!st)
         st = run_load_data(&s->opts, &s->ds, &s->split, err);
     if (!st) st = run_finalise(&s->opts, &s->ds, err);
+    if (!st) st = check_memory(s, err);
     if (!st) st = run_build_model(&s->opts, &s->ds, &s->model, err);
     if (!st) st = tnmtl_optim_init(&s->optim, &s->opts.optim, s->model->n_params, err);
     return st;
