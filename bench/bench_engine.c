@@ -23,18 +23,7 @@
 #include "tnmtl/net.h"
 #include "tnmtl/rng.h"
 #include "util.h"
-
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
-
-static double median(double *t, int n)
-{
-    qsort(t, (size_t)n, sizeof *t, cmp_double);
-    return n % 2 ? t[n / 2] : 0.5 * (t[n / 2 - 1] + t[n / 2]);
-}
+#include "bench_util.h"
 
 /* One 2048^3 sgemm per call; returns seconds. */
 typedef struct sgemm_bench {
@@ -132,8 +121,8 @@ int main(int argc, char **argv)
             ts[r] = tsg;
         }
     }
-    const double med_f = median(tf, reps), med_b = median(tb, reps), med = median(tt, reps);
-    const double gemm = 2.0 * 2048 * 2048 * 2048.0 / median(ts, reps) * 1e-9;
+    const double med_f = bench_median(tf, reps), med_b = bench_median(tb, reps), med = bench_median(tt, reps);
+    const double gemm = 2.0 * 2048 * 2048 * 2048.0 / bench_median(ts, reps) * 1e-9;
     const double rate = flop / med * 1e-9;
     free(sg.a), free(sg.b), free(sg.c);
 

@@ -4,6 +4,7 @@
 #include <cblas.h>
 #include <math.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -86,13 +87,21 @@ int tnmtl_engine_threads(void)
 typedef struct par_arg {
     void (*fn)(void *ctx, int part, int thread);
     void *ctx;
-    int n_parts, n_threads, thread;
+    int n_parts, thread;
+    atomic_int *next;           /* the next part to take */
 } par_arg;
 
+/* Parts are taken in order from a shared counter, so a thread that is slow
+ * (a busy core) takes fewer; each part computes the same bits wherever it
+ * runs. */
 static void *par_main(void *arg)
 {
     const par_arg *a = arg;
-    for (int p = a->thread; p < a->n_parts; p += a->n_threads) a->fn(a->ctx, p, a->thread);
+    for (;;) {
+        const int p = atomic_fetch_add(a->next, 1);
+        if (p >= a->n_parts) break;
+        a->fn(a->ctx, p, a->thread);
+    }
     return NULL;
 }
 
@@ -107,13 +116,13 @@ void tnmtl_parallel_for(int n_parts, int n_threads, void (*fn)(void *ctx, int pa
     pthread_t th[TNMTL_MAX_THREADS];
     par_arg args[TNMTL_MAX_THREADS];
     int started[TNMTL_MAX_THREADS] = {0};
-    for (int t = 0; t < n_threads; t++) args[t] = (par_arg){fn, ctx, n_parts, n_threads, t};
+    atomic_int next;
+    atomic_init(&next, 0);
+    for (int t = 0; t < n_threads; t++) args[t] = (par_arg){fn, ctx, n_parts, t, &next};
     for (int t = 1; t < n_threads; t++) started[t] = pthread_create(&th[t], NULL, par_main, &args[t]) == 0;
-    par_main(&args[0]);
-    for (int t = 1; t < n_threads; t++) {
+    par_main(&args[0]); /* returns when every part has been taken */
+    for (int t = 1; t < n_threads; t++)
         if (started[t]) pthread_join(th[t], NULL);
-        else par_main(&args[t]); /* thread t's parts, on this thread */
-    }
 }
 
 /* The column buffer also serves the input gradient of DIRECT layers. */

@@ -72,8 +72,7 @@ size_t tnmtl_fc_scratch_elems(int B, int D, int N);
 /* ---- threads ----------------------------------------------------------------
  * Kernels cut their work into parts (ranges of examples, or of elements for
  * elementwise layers).  The number of parts depends on the problem only (at
- * most TNMTL_PARTS), so results are bit-identical for any thread count; part
- * p runs on thread p % n_threads.  Work under TNMTL_PAR_MIN_WORK multiply-adds
+ * most TNMTL_PARTS), so results are bit-identical for any thread count.  Work under TNMTL_PAR_MIN_WORK multiply-adds
  * (TNMTL_PAR_MIN_ELEMS elements) stays on the calling thread. */
 #define TNMTL_PARTS 8
 #define TNMTL_MAX_THREADS 8
@@ -86,9 +85,10 @@ size_t tnmtl_fc_scratch_elems(int B, int D, int N);
  * TNMTL_GEMM_SERIAL_MNK, so OpenBLAS's own threads stay asleep during a
  * pass (they spin for ~0.1 s after a threaded call and would compete). */
 int tnmtl_engine_threads(void);
-/* Runs fn(ctx, part, thread) for every part in [0, n_parts), part p on
- * thread p % n_threads (0 is the caller).  Falls back to the calling thread
- * if a thread cannot be started. */
+/* Runs fn(ctx, part, thread) for every part in [0, n_parts) on up to
+ * n_threads threads (thread 0 is the caller; the threads take parts in turn
+ * from a counter, and thread t's scratch is only used by thread t).  If a
+ * thread cannot be started, the others take its parts. */
 void tnmtl_parallel_for(int n_parts, int n_threads, void (*fn)(void *ctx, int part, int thread), void *ctx);
 /* The conditions of TNMTL_CONV_DIRECT / TNMTL_CONV_MATMUL hold for g. */
 int tnmtl_conv_direct_ok(const tnmtl_conv_geom *g);
@@ -109,6 +109,12 @@ float tnmtl_tanh_approx(float x);
 #endif
 int tnmtl_simd_avx2(void);
 void tnmtl_simd_force(int avx2);
+/* Simple loops (copies, sums) compiled twice, picked by the loader. */
+#if TNMTL_HAVE_AVX2 && defined(__ELF__) && !defined(__clang__)
+#define TNMTL_CLONES __attribute__((target_clones("avx2", "default")))
+#else
+#define TNMTL_CLONES
+#endif
 
 #define TNMTL_LAYER_DECLS(REAL, S)                                                                \
     /* out[B][Ho][Wo][F] = act(conv(in[B][H][W][C], w[K][K][C][F]) + b[F]); with g->pool = k:  \

@@ -14,7 +14,8 @@
  * col[(u - u0) * Wo + ow][(kh * K + kw) * C + c] = in[b][oh+kh-pad][ow+kw-pad][c]
  * (0 outside the image).  For fixed (ow, kh) the kw*C entries that fall inside
  * the image are contiguous in NHWC memory, so each is one copy. */
-static void S(im2col)(REAL *col, const REAL *in, const tnmtl_conv_geom *g, size_t u0, size_t u1)
+TNMTL_CLONES static void S(im2col)(REAL *col, const REAL *in, const tnmtl_conv_geom *g, size_t u0,
+                                   size_t u1)
 {
     const int H = g->H, W = g->W, C = g->C, K = g->K, pad = g->pad, Wo = g->Wo, Ho = g->Ho;
     const size_t KC = (size_t)K * C, KKC = (size_t)K * KC;
@@ -46,7 +47,8 @@ static void S(im2col)(REAL *col, const REAL *in, const tnmtl_conv_geom *g, size_
 }
 
 /* The adjoint of im2col: din[b][ih][iw][c] += col[...] over the chunk. */
-static void S(col2im)(REAL *din, const REAL *col, const tnmtl_conv_geom *g, size_t u0, size_t u1)
+TNMTL_CLONES static void S(col2im)(REAL *din, const REAL *col, const tnmtl_conv_geom *g, size_t u0,
+                                   size_t u1)
 {
     const int H = g->H, W = g->W, C = g->C, K = g->K, pad = g->pad, Wo = g->Wo, Ho = g->Ho;
     const size_t KC = (size_t)K * C, KKC = (size_t)K * KC;
@@ -88,7 +90,7 @@ static void S(act_forward_serial)(REAL *y, const REAL *x, size_t n, tnmtl_activa
     }
 }
 
-static void S(act_backward_serial)(REAL *dx, const REAL *dy, const REAL *y, size_t n,
+TNMTL_CLONES static void S(act_backward_serial)(REAL *dx, const REAL *dy, const REAL *y, size_t n,
                                    tnmtl_activation act)
 {
     switch (act) {
@@ -143,7 +145,7 @@ void S(tnmtl_act_backward)(REAL *dx, const REAL *dy, const REAL *y, size_t n, tn
 }
 
 /* out[rows][F] += b[F], then the activation, on a block that is in cache. */
-static void S(bias_act)(REAL *out, const REAL *b, size_t rows, int F, tnmtl_activation act)
+TNMTL_CLONES static void S(bias_act)(REAL *out, const REAL *b, size_t rows, int F, tnmtl_activation act)
 {
     for (size_t r = 0; r < rows; r++) {
         REAL *o = out + r * (size_t)F;
@@ -153,7 +155,7 @@ static void S(bias_act)(REAL *out, const REAL *b, size_t rows, int F, tnmtl_acti
 }
 
 /* db[F] += sum over rows of d[rows][F] */
-static void S(bias_grad)(REAL *db, const REAL *d, size_t rows, int F)
+TNMTL_CLONES static void S(bias_grad)(REAL *db, const REAL *d, size_t rows, int F)
 {
     for (size_t r = 0; r < rows; r++) {
         const REAL *dr = d + r * (size_t)F;
@@ -169,7 +171,7 @@ static void S(bias_grad)(REAL *db, const REAL *d, size_t rows, int F)
  * window is scanned row by row; a value replaces the best so far when it is
  * greater or NaN (the first maximum wins ties, as in PyTorch, and the first
  * NaN propagates); branch-free so that the channel loop vectorises. */
-static void S(pool_rows)(REAL *restrict out, int32_t *restrict idx, const REAL *restrict img,
+TNMTL_CLONES static void S(pool_rows)(REAL *restrict out, int32_t *restrict idx, const REAL *restrict img,
                          int n_rows, int W, int C, int k, int32_t base)
 {
     const int Wo = W / k;
@@ -204,7 +206,7 @@ static void S(maxpool_fwd_range)(REAL *out, int32_t *idx, const REAL *in, size_t
         S(pool_rows)(out + b * out_n, idx + b * out_n, in + b * in_n, H / k, W, C, k, 0);
 }
 
-static void S(maxpool_bwd_range)(REAL *din, const REAL *dout, const int32_t *idx, size_t b0, size_t b1,
+TNMTL_CLONES static void S(maxpool_bwd_range)(REAL *din, const REAL *dout, const int32_t *idx, size_t b0, size_t b1,
                                  int H, int W, int C, int k)
 {
     const size_t in_n = (size_t)H * W * C, out_n = (size_t)(H / k) * (W / k) * C;
@@ -375,7 +377,7 @@ static size_t S(conv_rows_end)(const S(conv_job) *j, size_t e0, size_t e1)
     return g->pool ? e0 * (size_t)g->Ho + (size_t)(g->Ho / g->pool * g->pool) : e1 * (size_t)g->Ho;
 }
 
-static void S(conv_fwd_part)(void *ctx, int p, int thread)
+TNMTL_CLONES static void S(conv_fwd_part)(void *ctx, int p, int thread)
 {
     const S(conv_job) *j = ctx;
     const tnmtl_conv_geom *g = j->g;
@@ -413,7 +415,7 @@ static void S(conv_fwd_part)(void *ctx, int p, int thread)
     }
 }
 
-static void S(conv_bwd_part)(void *ctx, int p, int thread)
+TNMTL_CLONES static void S(conv_bwd_part)(void *ctx, int p, int thread)
 {
     const S(conv_job) *j = ctx;
     const tnmtl_conv_geom *g = j->g;

@@ -69,7 +69,8 @@ struct tnmtl_net {
 
 struct tnmtl_workspace {
     int f64;
-    int n_threads;              /* threads of the kernels (fixed at creation)        */
+    int n_threads;              /* threads of the kernels                            */
+    int max_threads;            /* the scratch is sized for this many (at creation)  */
     int max_batch;
     size_t bytes;
     unsigned char *mem;         /* [bytes]                                           */
@@ -605,13 +606,17 @@ static int layout(const tnmtl_net *net, int B, size_t elem, int n_threads, ws_la
     return 1;
 }
 
-size_t tnmtl_workspace_bytes(const tnmtl_net *net, int max_batch, int f64)
+static size_t workspace_bytes(const tnmtl_net *net, int max_batch, int f64, int n_threads)
 {
     ws_layout lo;
     if (!net || max_batch < 1) return 0;
-    return layout(net, max_batch, f64 ? sizeof(double) : sizeof(float), tnmtl_engine_threads(), &lo)
-               ? lo.total
-               : SIZE_MAX;
+    return layout(net, max_batch, f64 ? sizeof(double) : sizeof(float), n_threads, &lo) ? lo.total
+                                                                                     : SIZE_MAX;
+}
+
+size_t tnmtl_workspace_bytes(const tnmtl_net *net, int max_batch, int f64)
+{
+    return workspace_bytes(net, max_batch, f64, tnmtl_engine_threads());
 }
 
 tnmtl_status tnmtl_workspace_create(const tnmtl_net *const *nets, int n_nets, int max_batch, int f64,
@@ -623,10 +628,11 @@ tnmtl_status tnmtl_workspace_create(const tnmtl_net *const *nets, int n_nets, in
         return tnmtl_fail(err, TNMTL_ERR_INVALID, "tnmtl_workspace_create: no nets given");
     if (max_batch < 1)
         return tnmtl_fail(err, TNMTL_ERR_INVALID, "workspace: batch size %d must be at least 1", max_batch);
+    const int n_threads = tnmtl_engine_threads();
     size_t bytes = 1;
     for (int i = 0; i < n_nets; i++) {
         if (!nets[i]) return tnmtl_fail(err, TNMTL_ERR_INVALID, "workspace: net %d is NULL", i);
-        size_t b = tnmtl_workspace_bytes(nets[i], max_batch, f64);
+        size_t b = workspace_bytes(nets[i], max_batch, f64, n_threads);
         if (b == SIZE_MAX)
             return tnmtl_fail(err, TNMTL_ERR_TOO_BIG,
                               "workspace for batch %d: the size of net %d overflows", max_batch, i);
@@ -640,11 +646,19 @@ tnmtl_status tnmtl_workspace_create(const tnmtl_net *const *nets, int n_nets, in
         return err ? err->status : TNMTL_ERR_NOMEM;
     }
     ws->f64 = f64 ? 1 : 0;
-    ws->n_threads = tnmtl_engine_threads();
+    ws->n_threads = ws->max_threads = n_threads;
     ws->max_batch = max_batch;
     ws->bytes = bytes;
     *out = ws;
     return TNMTL_OK;
+}
+
+int tnmtl_workspace_set_threads(tnmtl_workspace *ws, int n_threads)
+{
+    if (!ws) return 0;
+    const int n = n_threads < 1 ? 1 : n_threads > ws->max_threads ? ws->max_threads : n_threads;
+    ws->n_threads = n;
+    return n;
 }
 
 void tnmtl_workspace_free(tnmtl_workspace *ws)

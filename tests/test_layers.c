@@ -271,6 +271,29 @@ static void test_threads_bit_identical(void **state)
             assert_memory_equal(dw[t], dw[0], c.n_w * sizeof(float));
             assert_memory_equal(db[t], db[0], (size_t)c.g.F * sizeof(float));
         }
+        /* the conv fused with a 2x2 pool */
+        {
+            tnmtl_conv_geom gp = c.g;
+            tnmtl_conv_geom_set_pool(&gp, 2);
+            const size_t npool = (size_t)c.B * (gp.Ho / 2) * (gp.Wo / 2) * gp.F;
+            float *scr2 = malloc(tnmtl_conv_scratch_elems(&gp, c.B, 3) * sizeof(float));
+            float *po[2], *pdin[2], *pdw[2];
+            int32_t *pidx[2];
+            for (int t = 0; t < 2; t++) {
+                po[t] = malloc(npool * sizeof(float));
+                pidx[t] = malloc(npool * sizeof(int32_t));
+                pdin[t] = malloc(c.n_in * sizeof(float));
+                pdw[t] = calloc(c.n_w, sizeof(float));
+                tnmtl_conv_forward_f32(po[t], pidx[t], fin, fw, fb, scr2, 1 + 2 * t, &gp, c.B, TNMTL_ACT_TANH);
+                tnmtl_conv_backward_f32(pdin[t], pdw[t], NULL, fR, pidx[t], fin, fw, scr2, 1 + 2 * t, &gp, c.B);
+            }
+            assert_memory_equal(po[0], po[1], npool * sizeof(float));
+            assert_memory_equal(pidx[0], pidx[1], npool * sizeof(int32_t));
+            assert_memory_equal(pdin[0], pdin[1], c.n_in * sizeof(float));
+            assert_memory_equal(pdw[0], pdw[1], c.n_w * sizeof(float));
+            for (int t = 0; t < 2; t++) free(po[t]), free(pidx[t]), free(pdin[t]), free(pdw[t]);
+            free(scr2);
+        }
         /* pooling and the activations on the conv output */
         const int Ho = c.g.Ho, Wo = c.g.Wo, F = c.g.F;
         const size_t np = (size_t)c.B * (Ho / 2) * (Wo / 2) * F;

@@ -132,6 +132,10 @@ static void test_net_gradcheck_variants(void **state)
     /* relu, explicit activations and flatten, pooling of an activation */
     gradcheck_net("conv3x3:same,relu,pool2,flatten,fc5,tanh,fc4", 6, 7, 2, 3, TNMTL_ACT_NONE, 2);
     gradcheck_net("pool2,tanh,conv3x1,fc5", 8, 8, 3, 3, TNMTL_ACT_TANH, 2);
+    /* fused conv-pool groups: no activation, a direct conv (C <= 4, F = 8)
+     * with a 3x3 pool that drops rows and columns */
+    gradcheck_net("conv4x3,pool2,fc5", 9, 8, 2, 3, TNMTL_ACT_NONE, 2);
+    gradcheck_net("conv8x3,pool3,fc5", 12, 11, 2, 3, TNMTL_ACT_TANH, 3);
     /* tabular input: a plain MLP, and the linear model of an empty string */
     gradcheck_net("fc7,fc5", 1, 1, 6, 3, TNMTL_ACT_TANH, 4);
     gradcheck_net("", 1, 1, 6, 3, TNMTL_ACT_TANH, 4);
@@ -415,7 +419,8 @@ typedef struct trainer {
 
 static void trainer_init(trainer *t, uint64_t seed, int B)
 {
-    t->net = make_net("conv4x3,pool2,conv6x3:same,pool2,fc16", 14, 13, 1, 5, TNMTL_ACT_TANH);
+    /* big enough for the kernels to use their threads */
+    t->net = make_net("conv8x3,pool2,conv6x3:same,pool2,fc16", 28, 27, 1, 5, TNMTL_ACT_TANH);
     tnmtl_error err;
     assert_int_equal(tnmtl_workspace_create((const tnmtl_net *const *)&t->net, 1, B, 0, &t->ws, &err), TNMTL_OK);
     int64_t n = tnmtl_net_param_count(t->net);
@@ -457,7 +462,7 @@ static void trainer_free(trainer *t)
 static void test_determinism(void **state)
 {
     (void)state;
-    enum { B = 16 };
+    enum { B = 32 };
     trainer a, b, c;
     trainer_init(&a, 42, B);
     trainer_init(&b, 42, B);
@@ -465,18 +470,18 @@ static void test_determinism(void **state)
     const size_t n = (size_t)tnmtl_net_param_count(a.net);
     assert_memory_equal(a.theta, b.theta, n * sizeof(float));
     assert_memory_not_equal(a.theta, c.theta, n * sizeof(float));
-    /* initial scale: Glorot limit of the first conv is sqrt(6 / (9 + 36)) */
-    const double lim = sqrt(6.0 / 45);
+    /* initial scale: Glorot limit of the first conv is sqrt(6 / (9 + 72)) */
+    const double lim = sqrt(6.0 / 81);
     double m = 0;
-    for (int i = 0; i < 36; i++) m = fabs(a.theta[i]) > m ? fabs(a.theta[i]) : m;
+    for (int i = 0; i < 72; i++) m = fabs(a.theta[i]) > m ? fabs(a.theta[i]) : m;
     assert_true(m <= lim && m > 0.7 * lim);
-    for (int i = 36; i < 40; i++) assert_true(a.theta[i] == 0); /* biases */
+    for (int i = 72; i < 80; i++) assert_true(a.theta[i] == 0); /* biases */
 
     tnmtl_rng rng;
     tnmtl_rng_seed(&rng, 5);
-    float x[B * 14 * 13];
+    float x[B * 28 * 27];
     int y[B];
-    for (int i = 0; i < B * 14 * 13; i++) x[i] = (float)tnmtl_rng_uniform(&rng);
+    for (int i = 0; i < B * 28 * 27; i++) x[i] = (float)tnmtl_rng_uniform(&rng);
     for (int i = 0; i < B; i++) y[i] = (int)tnmtl_rng_below(&rng, 5);
     double first = 0, last = 0;
     for (int s = 0; s < 8; s++) {
@@ -486,6 +491,13 @@ static void test_determinism(void **state)
         last = la;
     }
     printf("  loss %.6f -> %.6f over 8 Adam steps\n", first, last);
+    /* one thread gives the same bits (b's workspace set to 1 thread) */
+    assert_int_equal(tnmtl_workspace_set_threads(b.ws, 1), 1);
+    assert_int_equal(tnmtl_workspace_set_threads(b.ws, 1000) >= 1, 1);
+    tnmtl_workspace_set_threads(b.ws, 1);
+    double la = trainer_step(&a, x, y, B), lb = trainer_step(&b, x, y, B);
+    assert_memory_equal(&la, &lb, sizeof la);
+    assert_memory_equal(a.theta, b.theta, n * sizeof(float));
     assert_true(last < first);
     assert_memory_equal(a.theta, b.theta, n * sizeof(float));
     trainer_free(&a);

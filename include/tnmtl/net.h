@@ -86,7 +86,10 @@ typedef struct tnmtl_layer_params_f64 { double *w, *b; } tnmtl_layer_params_f64;
  *   tanh | relu   explicit activation
  *   flatten       explicit flatten (inserted automatically before fc)
  * The output layer fc(n_out) is appended; no activation follows it.
- * Errors name the token, the layer index and the shapes involved. */
+ * cfg.act is inserted after every conv and fc of the string, unless the next
+ * token is an explicit tanh or relu (which then replaces it).
+ * Errors name the token, its position in the string ("layer 3 'conv16x3'",
+ * counted from 1) and the shapes involved. */
 tnmtl_status tnmtl_net_create(const tnmtl_net_config *cfg, tnmtl_net **out, tnmtl_error *err);
 void tnmtl_net_free(tnmtl_net *net);
 
@@ -107,19 +110,32 @@ void tnmtl_net_bind_f64(const tnmtl_net *net, double *buffer, tnmtl_layer_params
 /* Glorot-uniform (tanh/none) or He-normal (relu) weights, zero biases. */
 void tnmtl_net_init_params(const tnmtl_net *net, const tnmtl_layer_params *p, tnmtl_rng *rng);
 
-/* Activation memory for batches up to max_batch. */
+/* Activation memory for batches up to max_batch.
+ * The layer kernels of a workspace spread their work over threads: as many
+ * as $TNMTL_NUM_THREADS, else OpenBLAS's thread count, at most 8, fixed when
+ * the workspace is created (the memory needed grows a little with it).
+ * Results do not depend on the thread count. */
 typedef struct tnmtl_workspace tnmtl_workspace;
 size_t tnmtl_workspace_bytes(const tnmtl_net *net, int max_batch, int f64);
 tnmtl_status tnmtl_workspace_create(const tnmtl_net *const *nets, int n_nets, int max_batch,
                                     int f64, tnmtl_workspace **out, tnmtl_error *err);
 void tnmtl_workspace_free(tnmtl_workspace *ws);
+/* Lowers the threads of this workspace's kernels (1 when several workspaces
+ * already run in parallel threads); values are clamped to [1, the count at
+ * creation].  Returns the count now in use. */
+int tnmtl_workspace_set_threads(tnmtl_workspace *ws, int n_threads);
 
 /* Forward pass of B examples x[B][n_in]; returns the output (logits)
- * [B][n_out], which lives in the workspace until the next call. */
+ * [B][n_out], which lives in the workspace until the next call.  x is
+ * copied.  Returns NULL (and does nothing) when the workspace does not fit:
+ * B outside [1, max_batch], a net bigger than the workspace's, or the other
+ * precision. */
 const float *tnmtl_net_forward(const tnmtl_net *net, const tnmtl_layer_params *p,
                                tnmtl_workspace *ws, const float *x, int B);
 /* Backward pass for the last forward: dout[B][n_out] is dLoss/dlogits.
- * Accumulates parameter gradients into g; dx[B][n_in] is written if not NULL. */
+ * Accumulates parameter gradients into g; dx[B][n_in] is written if not NULL.
+ * g[i].w / g[i].b may be NULL to skip a gradient.  Without a matching
+ * forward (same net, B and precision) it does nothing and logs a warning. */
 void tnmtl_net_backward(const tnmtl_net *net, const tnmtl_layer_params *p,
                         const tnmtl_layer_params *g, tnmtl_workspace *ws,
                         const float *dout, float *dx, int B);
