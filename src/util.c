@@ -2,8 +2,10 @@
 #define _POSIX_C_SOURCE 200809L
 #include "util.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -92,6 +94,29 @@ static void dir_of(const char *path, char *dir, size_t cap)
     }
 }
 
+/* Removes the "<base>.tmp.<pid>" files that writers killed in the middle
+ * of a write left in dir (their process no longer exists), so that a run
+ * killed again and again does not fill the disk with partial files.  A
+ * file whose writer may still be alive is left alone. */
+static void remove_stale_temps(const char *dir, const char *base)
+{
+    DIR *d = opendir(dir);
+    if (!d) return;
+    const size_t bl = strlen(base);
+    struct dirent *de;
+    while ((de = readdir(d))) {
+        const char *name = de->d_name;
+        if (strncmp(name, base, bl) != 0 || strncmp(name + bl, ".tmp.", 5) != 0) continue;
+        char *end;
+        errno = 0;
+        const long pid = strtol(name + bl + 5, &end, 10);
+        if (*end || errno || pid <= 0 || pid == (long)getpid()) continue;
+        if (kill((pid_t)pid, 0) == 0 || errno != ESRCH) continue;
+        unlinkat(dirfd(d), name, 0);
+    }
+    closedir(d);
+}
+
 tnmtl_status tnmtl_write_file_atomic(const char *path, tnmtl_write_fn fn, void *user,
                                      tnmtl_error *err)
 {
@@ -119,6 +144,8 @@ tnmtl_status tnmtl_write_file_atomic(const char *path, tnmtl_write_fn fn, void *
     }
     char dir[4096];
     dir_of(path, dir, sizeof dir);
+    const char *slash = strrchr(path, '/');
+    remove_stale_temps(dir, slash ? slash + 1 : path);
     int dfd = open(dir, O_RDONLY | O_DIRECTORY);
     if (dfd >= 0) {
         fsync(dfd);

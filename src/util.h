@@ -24,6 +24,8 @@ tnmtl_status tnmtl_read_file(const char *path, size_t max_bytes, unsigned char *
 /* Atomic write: the content goes to "path.tmp.<pid>", is fsync'ed, renamed
  * over path and the directory is fsync'ed, so a reader (or a killed run)
  * sees either the old file or the complete new one, never a partial file.
+ * After the rename, temp files of this path left by writers that were
+ * killed mid-write (dead pid) are removed.
  * The writer callback receives a FILE* and returns 0 on success. */
 #include <stdio.h>
 typedef int (*tnmtl_write_fn)(FILE *f, void *user);

@@ -1,0 +1,265 @@
+/* test_killed_runs.c - a training run killed at random moments loses
+ * nothing: `tnmtl train --save-every 1` is SIGKILLed again and again (most
+ * kills land while a checkpoint is being written: the model is mostly
+ * parameters and cheap to train, so writing dominates a step), resumed
+ * with --resume each time, and ends with parameters and optimiser state
+ * bit-identical to an uninterrupted run.  After every kill the checkpoint
+ * is complete and loadable, and its step never goes back.  SIGINT saves a
+ * checkpoint and exits 130; the run resumes to the same final state. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "testutil.h"
+#include "tnmtl/checkpoint.h"
+#include "tnmtl/safetensors.h"
+
+/* ~0.5 M parameters (6 MB checkpoint), LAF on 8 tasks: a step costs well
+ * under a millisecond, a checkpoint write (with fsync) several. */
+#define RUN_ARGS "--data synthetic --arch fc256 --method laf --batch 2 --seed 3 --quiet"
+#define KILL_STEPS "40"
+#define INT_STEPS "60"
+
+static double now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+/* Starts `tnmtl ARGS` (split on spaces) with stdout to /dev/null and stderr
+ * to err_path (or /dev/null); returns the pid. */
+static pid_t spawn(const char *err_path, const char *fmt, ...)
+{
+    char line[2048];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(line, sizeof line, fmt, ap);
+    va_end(ap);
+    char *argv[64];
+    int argc = 0;
+    argv[argc++] = (char *)tu_cli();
+    for (char *save = NULL, *tok = strtok_r(line, " ", &save); tok && argc < 63; tok = strtok_r(NULL, " ", &save))
+        argv[argc++] = tok;
+    argv[argc] = NULL;
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        int null = open("/dev/null", O_WRONLY);
+        int e = err_path ? open(err_path, O_WRONLY | O_CREAT | O_TRUNC, 0644) : null;
+        dup2(null, STDOUT_FILENO);
+        dup2(e, STDERR_FILENO);
+        execv(argv[0], argv);
+        _exit(127);
+    }
+    return pid;
+}
+
+static int wait_exit(pid_t pid)
+{
+    int st;
+    assert_int_equal(waitpid(pid, &st, 0), pid);
+    if (WIFSIGNALED(st)) return 1000 + WTERMSIG(st);
+    return WEXITSTATUS(st);
+}
+
+static int run_cli(const char *fmt, const char *a, const char *b)
+{
+    char args[1024];
+    snprintf(args, sizeof args, fmt, a, b);
+    return wait_exit(spawn(NULL, "%s", args));
+}
+
+static int exists(const char *path)
+{
+    struct stat sb;
+    return stat(path, &sb) == 0;
+}
+
+static long long mtime_ns(const char *path)
+{
+    struct stat sb;
+    if (stat(path, &sb) != 0) return -1;
+    return (long long)sb.st_mtim.tv_sec * 1000000000LL + sb.st_mtim.tv_nsec;
+}
+
+/* Number of "*.tmp.*" files in dir. */
+static int count_tmp(const char *dir)
+{
+    DIR *d = opendir(dir);
+    if (!d) return 0;
+    int n = 0;
+    struct dirent *de;
+    while ((de = readdir(d)))
+        if (strstr(de->d_name, ".tmp.")) n++;
+    closedir(d);
+    return n;
+}
+
+/* Loads dir's checkpoint; returns its step (fails the test if it is not
+ * a complete, valid checkpoint). */
+static long long checkpoint_step(const char *dir, tnmtl_st_file **keep)
+{
+    char path[512];
+    snprintf(path, sizeof path, "%s/%s", dir, TNMTL_CHECKPOINT_FILE);
+    tnmtl_st_file *f;
+    tnmtl_error err;
+    if (tnmtl_st_load(path, 0, &f, &err) != TNMTL_OK) fprintf(stderr, "%s\n", err.msg);
+    assert_non_null(f);
+    const char *format = tnmtl_st_meta_get(f, "format"), *step = tnmtl_st_meta_get(f, "step");
+    assert_non_null(format);
+    assert_string_equal(format, TNMTL_CHECKPOINT_FORMAT);
+    assert_non_null(step);
+    assert_non_null(tnmtl_st_get(f, "optim.m"));
+    assert_non_null(tnmtl_st_get(f, "optim.v"));
+    long long s = atoll(step);
+    if (keep) *keep = f;
+    else tnmtl_st_free(f);
+    return s;
+}
+
+static void assert_same_state(const char *a, const char *b)
+{
+    tnmtl_st_file *fa, *fb;
+    assert_int_equal(checkpoint_step(a, &fa), checkpoint_step(b, &fb));
+    assert_int_equal(tnmtl_st_count(fa), tnmtl_st_count(fb));
+    for (int i = 0; i < tnmtl_st_count(fa); i++) {
+        const tnmtl_st_tensor *x = tnmtl_st_at(fa, i), *y = tnmtl_st_at(fb, i);
+        assert_string_equal(x->name, y->name);
+        assert_int_equal(tnmtl_st_numel(x), tnmtl_st_numel(y));
+        assert_memory_equal(x->data, y->data, (size_t)tnmtl_st_numel(x) * tnmtl_st_dtype_size(x->dtype));
+    }
+    tnmtl_st_free(fa);
+    tnmtl_st_free(fb);
+}
+
+static char ref_dir[256];
+
+static void test_sigkill_and_resume(void **state)
+{
+    (void)state;
+    char dir[256], ckpt[512];
+    snprintf(ref_dir, sizeof ref_dir, "%s", tu_tmpdir());
+    snprintf(dir, sizeof dir, "%s", tu_tmpdir());
+    snprintf(ckpt, sizeof ckpt, "%s/%s", dir, TNMTL_CHECKPOINT_FILE);
+    const double t0 = now();
+    assert_int_equal(run_cli("train " RUN_ARGS " --steps " KILL_STEPS " --save-every 0 --out %s%s", ref_dir, ""), 0);
+    const double ref_seconds = now() - t0;
+
+    srand(12345);
+    int kills = 0, mid_write = 0, lives = 0, code = -1;
+    long long last_step = 0;
+    const double t1 = now();
+    for (;;) {
+        const int resume = exists(ckpt);
+        const int before_tmp = count_tmp(dir);
+        pid_t pid = resume ? spawn(NULL, "train --resume %s --quiet", dir)
+                           : spawn(NULL, "train " RUN_ARGS " --steps " KILL_STEPS " --save-every 1 --out %s", dir);
+        lives++;
+        /* Kill at a random moment until enough kills hit a write (or time is up), then let it finish. */
+        const int keep_killing = now() - t1 < 12 && (kills < 8 || (mid_write < 3 && kills < 60));
+        if (!keep_killing) {
+            code = wait_exit(pid);
+            break;
+        }
+        /* Every third kill at any moment (start-up included), the others
+         * once this life has started writing checkpoints. */
+        if (kills % 3 != 0) {
+            const long long m0 = mtime_ns(ckpt);
+            const double w0 = now();
+            while (mtime_ns(ckpt) == m0 && count_tmp(dir) == before_tmp && now() - w0 < 5) usleep(500);
+            usleep((useconds_t)(rand() % 200000));
+        } else {
+            usleep((useconds_t)(rand() % 150000));
+        }
+        int st;
+        if (waitpid(pid, &st, WNOHANG) == pid) { /* finished before the kill */
+            code = WIFEXITED(st) ? WEXITSTATUS(st) : 1000 + WTERMSIG(st);
+            break;
+        }
+        kill(pid, SIGKILL);
+        assert_int_equal(wait_exit(pid), 1000 + SIGKILL);
+        kills++;
+        mid_write += count_tmp(dir) > before_tmp; /* killed between creating the temp file and renaming it */
+        if (exists(ckpt)) {
+            long long s = checkpoint_step(dir, NULL);  /* complete and loadable after every kill */
+            assert_true(s >= last_step);
+            last_step = s;
+        }
+    }
+    fprintf(stderr, "reference run %.1f s; %d lives, %d SIGKILLs (%d while a checkpoint was written), last step "
+            "before the end %lld; %.1f s\n", ref_seconds, lives, kills, mid_write, last_step, now() - t1);
+    assert_int_equal(code, 0);
+    assert_true(kills >= 5);
+    assert_true(mid_write >= 1);
+    assert_int_equal(checkpoint_step(dir, NULL), atoi(KILL_STEPS));
+    assert_same_state(ref_dir, dir);
+    /* the temp files of killed writers are cleaned up by the next successful write */
+    assert_int_equal(count_tmp(dir), 0);
+    tu_rmtree(dir);
+    tu_rmtree(ref_dir);
+}
+
+static void test_sigint_saves_and_resumes(void **state)
+{
+    (void)state;
+    char dir[256], ckpt[512], errf[512];
+    snprintf(ref_dir, sizeof ref_dir, "%s", tu_tmpdir());
+    snprintf(dir, sizeof dir, "%s", tu_tmpdir());
+    snprintf(ckpt, sizeof ckpt, "%s/%s", dir, TNMTL_CHECKPOINT_FILE);
+    snprintf(errf, sizeof errf, "%s/stderr.txt", ref_dir);
+    assert_int_equal(run_cli("train " RUN_ARGS " --steps " INT_STEPS " --save-every 0 --out %s%s", ref_dir, ""), 0);
+
+    /* --save-every 7: the interrupted step is (almost surely) not a multiple of it */
+    pid_t pid = spawn(errf, "train " RUN_ARGS " --steps " INT_STEPS " --save-every 7 --out %s", dir);
+    const double t0 = now();
+    while (!exists(ckpt) && now() - t0 < 20) usleep(1000);   /* training has started */
+    assert_true(exists(ckpt));
+    usleep((useconds_t)(rand() % 20000));
+    kill(pid, SIGINT);
+    const int code = wait_exit(pid);
+    char msg[4096] = "";
+    FILE *f = fopen(errf, "r");
+    assert_non_null(f);
+    size_t n = fread(msg, 1, sizeof msg - 1, f);
+    msg[n] = '\0';
+    fclose(f);
+    const long long step = checkpoint_step(dir, NULL);
+    fprintf(stderr, "SIGINT: exit %d, checkpoint at step %lld: %s", code, step, msg);
+    assert_int_equal(code, 130);
+    assert_non_null(strstr(msg, "interrupted at step"));
+    assert_non_null(strstr(msg, "resume with: tnmtl train --resume"));
+    assert_true(step > 0 && step < atoi(INT_STEPS));
+    /* the checkpoint holds the step reached, not the last periodic one */
+    char needle[64];
+    snprintf(needle, sizeof needle, "interrupted at step %lld", step);
+    assert_non_null(strstr(msg, needle));
+    assert_int_equal(count_tmp(dir), 0);
+
+    assert_int_equal(run_cli("train --resume %s --quiet%s", dir, ""), 0);
+    assert_same_state(ref_dir, dir);
+    tu_rmtree(dir);
+    tu_rmtree(ref_dir);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_sigkill_and_resume),
+        cmocka_unit_test(test_sigint_saves_and_resumes),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
