@@ -134,26 +134,6 @@ size_t tnmtl_conv_col_elems(const tnmtl_conv_geom *g, int B)
     return rows * g->Wo * g->K * g->K * g->C;
 }
 
-/* tanh(x) ~ x p(x^2) / q(x^2) on [-7.905, 7.905] (the rational approximation
- * used by Eigen; beyond that range tanh rounds to +-1 in float).  Max error
- * about 4e-7 relative; NaN propagates. */
-#define TANH_LIM 7.90531110763549805f
-#define TANH_P(x2)                                                                       \
-    ((((((-2.76076847742355e-16f * (x2) + 2.00018790482477e-13f) * (x2) -               \
-         8.60467152213735e-11f) * (x2) + 5.12229709037114e-08f) * (x2) +                \
-       1.48572235717979e-05f) * (x2) + 6.37261928875436e-04f) * (x2) +                  \
-     4.89352455891786e-03f)
-#define TANH_Q(x2)                                                                       \
-    (((1.19825839466702e-06f * (x2) + 1.18534705686654e-04f) * (x2) +                    \
-      2.26843463243900e-03f) * (x2) + 4.89352518554385e-03f)
-
-float tnmtl_tanh_approx(float x)
-{
-    float xc = x < -TANH_LIM ? -TANH_LIM : x > TANH_LIM ? TANH_LIM : x;
-    float x2 = xc * xc;
-    return xc * TANH_P(x2) / TANH_Q(x2);
-}
-
 static int simd_forced = -1; /* set by tests only */
 
 static int cpu_avx2(void)
@@ -169,27 +149,52 @@ int tnmtl_simd_avx2(void) { return simd_forced >= 0 ? simd_forced : cpu_avx2(); 
 
 void tnmtl_simd_force(int avx2) { simd_forced = avx2 < 0 ? -1 : avx2 && cpu_avx2(); }
 
+/* tanh(x) ~ x p(x^2) / q(x^2) on [-7.905, 7.905] (the rational approximation
+ * used by Eigen; beyond that range tanh rounds to +-1 in float).  Max error
+ * about 4e-7 relative; NaN propagates.  TANH_RATIONAL evaluates it for a
+ * scalar or a vector type given its mul, add, broadcast and div (the scalar
+ * and the SIMD loops do the same operations, so they give the same bits). */
+#define TANH_LIM 7.90531110763549805f
+#define TANH_RATIONAL(r, v, T, MUL, ADD, SET1, DIV)                   \
+    do {                                                              \
+        const T x2_ = MUL(v, v);                                      \
+        T p_ = SET1(-2.76076847742355e-16f);                          \
+        p_ = ADD(MUL(p_, x2_), SET1(2.00018790482477e-13f));          \
+        p_ = ADD(MUL(p_, x2_), SET1(-8.60467152213735e-11f));         \
+        p_ = ADD(MUL(p_, x2_), SET1(5.12229709037114e-08f));          \
+        p_ = ADD(MUL(p_, x2_), SET1(1.48572235717979e-05f));          \
+        p_ = ADD(MUL(p_, x2_), SET1(6.37261928875436e-04f));          \
+        p_ = ADD(MUL(p_, x2_), SET1(4.89352455891786e-03f));          \
+        T q_ = SET1(1.19825839466702e-06f);                           \
+        q_ = ADD(MUL(q_, x2_), SET1(1.18534705686654e-04f));          \
+        q_ = ADD(MUL(q_, x2_), SET1(2.26843463243900e-03f));          \
+        q_ = ADD(MUL(q_, x2_), SET1(4.89352518554385e-03f));          \
+        r = DIV(MUL(v, p_), q_);                                      \
+    } while (0)
+#define S_MUL(a, b) ((a) * (b))
+#define S_ADD(a, b) ((a) + (b))
+#define S_SET1(a) (a)
+#define S_DIV(a, b) ((a) / (b))
+
+float tnmtl_tanh_approx(float x)
+{
+    const float v = x < -TANH_LIM ? -TANH_LIM : x > TANH_LIM ? TANH_LIM : x;
+    float r;
+    TANH_RATIONAL(r, v, float, S_MUL, S_ADD, S_SET1, S_DIV);
+    return r;
+}
+
 #if TNMTL_HAVE_AVX2
-/* the same arithmetic as the SSE loop, 8 lanes */
 __attribute__((target("avx2"))) static size_t tanh_f32_avx2(float *y, const float *x, size_t n)
 {
     const __m256 lo = _mm256_set1_ps(-TANH_LIM), hi = _mm256_set1_ps(TANH_LIM);
     size_t i = 0;
     for (; i + 8 <= n; i += 8) {
-        __m256 v = _mm256_min_ps(hi, _mm256_max_ps(lo, _mm256_loadu_ps(x + i)));
-        __m256 x2 = _mm256_mul_ps(v, v);
-        __m256 p = _mm256_set1_ps(-2.76076847742355e-16f);
-        p = _mm256_add_ps(_mm256_mul_ps(p, x2), _mm256_set1_ps(2.00018790482477e-13f));
-        p = _mm256_add_ps(_mm256_mul_ps(p, x2), _mm256_set1_ps(-8.60467152213735e-11f));
-        p = _mm256_add_ps(_mm256_mul_ps(p, x2), _mm256_set1_ps(5.12229709037114e-08f));
-        p = _mm256_add_ps(_mm256_mul_ps(p, x2), _mm256_set1_ps(1.48572235717979e-05f));
-        p = _mm256_add_ps(_mm256_mul_ps(p, x2), _mm256_set1_ps(6.37261928875436e-04f));
-        p = _mm256_add_ps(_mm256_mul_ps(p, x2), _mm256_set1_ps(4.89352455891786e-03f));
-        __m256 q = _mm256_set1_ps(1.19825839466702e-06f);
-        q = _mm256_add_ps(_mm256_mul_ps(q, x2), _mm256_set1_ps(1.18534705686654e-04f));
-        q = _mm256_add_ps(_mm256_mul_ps(q, x2), _mm256_set1_ps(2.26843463243900e-03f));
-        q = _mm256_add_ps(_mm256_mul_ps(q, x2), _mm256_set1_ps(4.89352518554385e-03f));
-        _mm256_storeu_ps(y + i, _mm256_div_ps(_mm256_mul_ps(v, p), q));
+        /* max/min return the second operand when one is NaN: x goes second */
+        const __m256 v = _mm256_min_ps(hi, _mm256_max_ps(lo, _mm256_loadu_ps(x + i)));
+        __m256 r;
+        TANH_RATIONAL(r, v, __m256, _mm256_mul_ps, _mm256_add_ps, _mm256_set1_ps, _mm256_div_ps);
+        _mm256_storeu_ps(y + i, r);
     }
     return i;
 }
@@ -202,23 +207,12 @@ static void tanh_f32(float *y, const float *x, size_t n)
     if (tnmtl_simd_avx2()) i = tanh_f32_avx2(y, x, n);
 #endif
 #if defined(__SSE2__)
-    /* max/min return the second operand when one is NaN: x goes second */
     const __m128 lo = _mm_set1_ps(-TANH_LIM), hi = _mm_set1_ps(TANH_LIM);
     for (; i + 4 <= n; i += 4) {
-        __m128 v = _mm_min_ps(hi, _mm_max_ps(lo, _mm_loadu_ps(x + i)));
-        __m128 x2 = _mm_mul_ps(v, v);
-        __m128 p = _mm_set1_ps(-2.76076847742355e-16f);
-        p = _mm_add_ps(_mm_mul_ps(p, x2), _mm_set1_ps(2.00018790482477e-13f));
-        p = _mm_add_ps(_mm_mul_ps(p, x2), _mm_set1_ps(-8.60467152213735e-11f));
-        p = _mm_add_ps(_mm_mul_ps(p, x2), _mm_set1_ps(5.12229709037114e-08f));
-        p = _mm_add_ps(_mm_mul_ps(p, x2), _mm_set1_ps(1.48572235717979e-05f));
-        p = _mm_add_ps(_mm_mul_ps(p, x2), _mm_set1_ps(6.37261928875436e-04f));
-        p = _mm_add_ps(_mm_mul_ps(p, x2), _mm_set1_ps(4.89352455891786e-03f));
-        __m128 q = _mm_set1_ps(1.19825839466702e-06f);
-        q = _mm_add_ps(_mm_mul_ps(q, x2), _mm_set1_ps(1.18534705686654e-04f));
-        q = _mm_add_ps(_mm_mul_ps(q, x2), _mm_set1_ps(2.26843463243900e-03f));
-        q = _mm_add_ps(_mm_mul_ps(q, x2), _mm_set1_ps(4.89352518554385e-03f));
-        _mm_storeu_ps(y + i, _mm_div_ps(_mm_mul_ps(v, p), q));
+        const __m128 v = _mm_min_ps(hi, _mm_max_ps(lo, _mm_loadu_ps(x + i)));
+        __m128 r;
+        TANH_RATIONAL(r, v, __m128, _mm_mul_ps, _mm_add_ps, _mm_set1_ps, _mm_div_ps);
+        _mm_storeu_ps(y + i, r);
     }
 #endif
     for (; i < n; i++) y[i] = tnmtl_tanh_approx(x[i]);

@@ -13,63 +13,50 @@
  * Chunk of output rows [u0, u1) (row u = (b, oh), b = u / Ho): column matrix
  * col[(u - u0) * Wo + ow][(kh * K + kw) * C + c] = in[b][oh+kh-pad][ow+kw-pad][c]
  * (0 outside the image).  For fixed (ow, kh) the kw*C entries that fall inside
- * the image are contiguous in NHWC memory, so each is one copy. */
-TNMTL_CLONES static void S(im2col)(REAL *col, const REAL *in, const tnmtl_conv_geom *g, size_t u0,
-                                   size_t u1)
+ * the image are contiguous in NHWC memory, so each is one run.
+ * to_col: col = im2col(img); else the adjoint, img += col2im(col). */
+TNMTL_CLONES static void S(col_walk)(REAL *col, REAL *img_all, const tnmtl_conv_geom *g, size_t u0,
+                                     size_t u1, int to_col)
 {
     const int H = g->H, W = g->W, C = g->C, K = g->K, pad = g->pad, Wo = g->Wo, Ho = g->Ho;
     const size_t KC = (size_t)K * C, KKC = (size_t)K * KC;
     for (size_t u = u0; u < u1; u++) {
         const size_t b = u / (size_t)Ho;
         const int oh = (int)(u % (size_t)Ho);
-        const REAL *img = in + b * (size_t)H * W * C;
+        REAL *img = img_all + b * (size_t)H * W * C;
         for (int ow = 0; ow < Wo; ow++) {
             REAL *row = col + ((u - u0) * (size_t)Wo + (size_t)ow) * KKC;
             /* kw range whose input column lies inside the image */
             const int kw0 = ow - pad < 0 ? pad - ow : 0;
             const int kw1 = ow - pad + K > W ? W - ow + pad : K;
             for (int kh = 0; kh < K; kh++) {
-                REAL *dst = row + (size_t)kh * KC;
+                REAL *c = row + (size_t)kh * KC;
                 const int ih = oh + kh - pad;
-                if (ih < 0 || ih >= H) {
-                    memset(dst, 0, KC * sizeof *dst);
-                    continue;
-                }
-                if (kw0 > 0) memset(dst, 0, (size_t)kw0 * C * sizeof *dst);
-                const REAL *src = img + ((size_t)ih * W + (size_t)(ow - pad + kw0)) * C;
+                const int inside = ih >= 0 && ih < H;
+                if (to_col && !inside) memset(c, 0, KC * sizeof *c);
+                if (!inside) continue;
+                REAL *im = img + ((size_t)ih * W + (size_t)(ow - pad + kw0)) * C;
                 const size_t len = (size_t)(kw1 - kw0) * C;
-                REAL *d = dst + (size_t)kw0 * C;
-                for (size_t i = 0; i < len; i++) d[i] = src[i];
-                if (kw1 < K) memset(dst + (size_t)kw1 * C, 0, (size_t)(K - kw1) * C * sizeof *dst);
+                if (to_col) {
+                    if (kw0 > 0) memset(c, 0, (size_t)kw0 * C * sizeof *c);
+                    for (size_t i = 0; i < len; i++) c[(size_t)kw0 * C + i] = im[i];
+                    if (kw1 < K) memset(c + (size_t)kw1 * C, 0, (size_t)(K - kw1) * C * sizeof *c);
+                } else {
+                    for (size_t i = 0; i < len; i++) im[i] += c[(size_t)kw0 * C + i];
+                }
             }
         }
     }
 }
 
-/* The adjoint of im2col: din[b][ih][iw][c] += col[...] over the chunk. */
-TNMTL_CLONES static void S(col2im)(REAL *din, const REAL *col, const tnmtl_conv_geom *g, size_t u0,
-                                   size_t u1)
+static void S(im2col)(REAL *col, const REAL *in, const tnmtl_conv_geom *g, size_t u0, size_t u1)
 {
-    const int H = g->H, W = g->W, C = g->C, K = g->K, pad = g->pad, Wo = g->Wo, Ho = g->Ho;
-    const size_t KC = (size_t)K * C, KKC = (size_t)K * KC;
-    for (size_t u = u0; u < u1; u++) {
-        const size_t b = u / (size_t)Ho;
-        const int oh = (int)(u % (size_t)Ho);
-        REAL *img = din + b * (size_t)H * W * C;
-        for (int ow = 0; ow < Wo; ow++) {
-            const REAL *row = col + ((u - u0) * (size_t)Wo + (size_t)ow) * KKC;
-            const int kw0 = ow - pad < 0 ? pad - ow : 0;
-            const int kw1 = ow - pad + K > W ? W - ow + pad : K;
-            for (int kh = 0; kh < K; kh++) {
-                const int ih = oh + kh - pad;
-                if (ih < 0 || ih >= H) continue;
-                REAL *dst = img + ((size_t)ih * W + (size_t)(ow - pad + kw0)) * C;
-                const REAL *src = row + (size_t)kh * KC + (size_t)kw0 * C;
-                const size_t len = (size_t)(kw1 - kw0) * C;
-                for (size_t i = 0; i < len; i++) dst[i] += src[i];
-            }
-        }
-    }
+    S(col_walk)(col, (REAL *)in, g, u0, u1, 1); /* in is only read */
+}
+
+static void S(col2im)(REAL *din, const REAL *col, const tnmtl_conv_geom *g, size_t u0, size_t u1)
+{
+    S(col_walk)((REAL *)col, din, g, u0, u1, 0); /* col is only read */
 }
 
 /* ---- activations ---------------------------------------------------------- */
