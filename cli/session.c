@@ -146,6 +146,15 @@ static tnmtl_status on_checkpoint(void *user, int64_t step, tnmtl_error *err)
     return st;
 }
 
+/* Parameters and optimiser moments all finite: a checkpoint of them loads. */
+static int state_is_finite(const session *s)
+{
+    const size_t n = (size_t)s->model->n_params;
+    return tnmtl_first_nonfinite_f32(s->model->params, n) < 0 &&
+           (!s->optim.m || tnmtl_first_nonfinite_f32(s->optim.m, n) < 0) &&
+           (!s->optim.v || tnmtl_first_nonfinite_f32(s->optim.v, n) < 0);
+}
+
 tnmtl_status session_train(session *s, const char *out_dir, int quiet, volatile sig_atomic_t *stop,
                            tnmtl_error *err)
 {
@@ -175,12 +184,21 @@ tnmtl_status session_train(session *s, const char *out_dir, int quiet, volatile 
     tnmtl_status st = tnmtl_train(s->model, &s->optim, &s->ds, &s->split, &tc, err);
     s->train_seconds = tnmtl_now() - t0;
     if (st && ps.tty && !quiet) fputc('\n', stderr);
-    if (st && stop && *stop && out_dir && s->optim.step > ps.last_saved) {
-        /* Interrupted: keep the work done since the last checkpoint. */
+    const int interrupted = st && stop && *stop, diverged = st == TNMTL_ERR_NUMERIC;
+    if ((interrupted || diverged) && out_dir && s->optim.step > ps.last_saved && state_is_finite(s)) {
+        /* Interrupted, or diverged (the parameters are those of the last good
+         * step): keep the work done since the last checkpoint. */
         tnmtl_error e2 = {0};
-        if (on_checkpoint(&ps, s->optim.step, &e2) == TNMTL_OK)
-            tnmtl_fail(err, TNMTL_ERR_INVALID, "interrupted at step %lld; checkpoint saved in %s",
-                       (long long)s->optim.step, out_dir);
+        if (on_checkpoint(&ps, s->optim.step, &e2) == TNMTL_OK) {
+            if (interrupted) {
+                tnmtl_fail(err, TNMTL_ERR_INVALID, "interrupted at step %lld; checkpoint saved in %s",
+                           (long long)s->optim.step, out_dir);
+            } else {
+                const size_t n = strlen(err->msg);
+                snprintf(err->msg + n, sizeof err->msg - n, "; checkpoint of step %lld saved in %s",
+                         (long long)s->optim.step, out_dir);
+            }
+        }
     }
     return st;
 }
