@@ -358,6 +358,10 @@ static tnmtl_status ensure_batch(tnmtl_mtl *m, const tnmtl_dataset *ds, int B, t
         worker_free(w);
         tnmtl_status st = tnmtl_workspace_create((const tnmtl_net *const *)m->nets, m->n_tasks, B, 0, &w->ws, err);
         if (st) return st;
+        /* One threading level: with several task workers, each runs its
+         * kernels in its own thread; a single worker lets its kernels use
+         * the engine's threads. */
+        if (m->n_threads > 1) tnmtl_workspace_set_threads(w->ws, 1);
         w->x = tnmtl_calloc((size_t)B * (size_t)n_in, sizeof(float), "input batch", err);
         w->dout = tnmtl_calloc((size_t)B * (size_t)max_out, sizeof(float), "output gradient", err);
         w->targets = tnmtl_calloc((size_t)B, sizeof(float), "targets", err);
