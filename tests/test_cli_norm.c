@@ -85,15 +85,6 @@ static int json_terms(const char *json, double *t, int cap)
     return n;
 }
 
-static float gen_value(uint32_t seed, int64_t i) /* the fixture generator */
-{
-    uint64_t z = ((uint64_t)seed << 32) + (uint64_t)i + 0x9E3779B97F4A7C15ULL;
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
-    z ^= z >> 31;
-    return (float)((double)((int64_t)(z >> 40) - (1 << 23)) / (1 << 23));
-}
-
 static const norm_ref_case *ref_case(const char *name)
 {
     for (size_t i = 0; i < sizeof norm_ref_cases / sizeof norm_ref_cases[0]; i++)
@@ -109,12 +100,12 @@ static void save_case(const char *file, const norm_ref_case *c, int f64)
     tnmtl_error err = {0};
     if (f64) {
         double *w = malloc((size_t)n * sizeof *w);
-        for (int64_t i = 0; i < n; i++) w[i] = gen_value(c->seed, i);
+        for (int64_t i = 0; i < n; i++) w[i] = norm_ref_value(c->seed, i);
         assert_int_equal(tnmtl_npy_save(file, TNMTL_DTYPE_F64, c->ndim, c->shape, w, &err), TNMTL_OK);
         free(w);
     } else {
         float *w = malloc((size_t)n * sizeof *w);
-        for (int64_t i = 0; i < n; i++) w[i] = gen_value(c->seed, i);
+        for (int64_t i = 0; i < n; i++) w[i] = norm_ref_value(c->seed, i);
         assert_int_equal(tnmtl_npy_save(file, TNMTL_DTYPE_F32, c->ndim, c->shape, w, &err), TNMTL_OK);
         free(w);
     }

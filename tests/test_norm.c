@@ -30,27 +30,17 @@ static int64_t prod(int ndim, const int64_t *shape)
     return n;
 }
 
-/* The fixture generator: splitmix64(seed * 2^32 + i), top 24 bits -> [-1, 1). */
-static float gen_value(uint32_t seed, int64_t i)
-{
-    uint64_t z = ((uint64_t)seed << 32) + (uint64_t)i + 0x9E3779B97F4A7C15ULL;
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
-    z ^= z >> 31;
-    return (float)((double)((int64_t)(z >> 40) - (1 << 23)) / (1 << 23));
-}
-
 static float *gen_f32(int64_t n, uint32_t seed)
 {
     float *w = malloc((size_t)n * sizeof *w);
-    for (int64_t i = 0; i < n; i++) w[i] = gen_value(seed, i);
+    for (int64_t i = 0; i < n; i++) w[i] = norm_ref_value(seed, i);
     return w;
 }
 
 static double *gen_f64(int64_t n, uint32_t seed)
 {
     double *w = malloc((size_t)n * sizeof *w);
-    for (int64_t i = 0; i < n; i++) w[i] = gen_value(seed, i);
+    for (int64_t i = 0; i < n; i++) w[i] = norm_ref_value(seed, i);
     return w;
 }
 
