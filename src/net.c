@@ -74,8 +74,8 @@ struct tnmtl_workspace {
     int max_batch;
     size_t bytes;
     unsigned char *mem;         /* [bytes]                                           */
-    const tnmtl_net *last_net;  /* the net and batch of the last successful forward  */
-    int last_B;
+    const tnmtl_net *last_net;  /* the net, batch and threads of the last successful */
+    int last_B, last_threads;   /* forward                                           */
 };
 
 /* ---- architecture parsing ------------------------------------------------- */
@@ -673,11 +673,12 @@ void tnmtl_workspace_free(tnmtl_workspace *ws)
  * buffers are void pointers (they convert to float* or double*). */
 #define K(name, ...) (f64 ? name##_f64(__VA_ARGS__) : name##_f32(__VA_ARGS__))
 
-/* The workspace fits this net and batch in this precision. */
-static int ws_fits(const tnmtl_net *net, const tnmtl_workspace *ws, int B, int f64, ws_layout *lo)
+/* The workspace fits this net and batch in this precision with n_threads. */
+static int ws_fits(const tnmtl_net *net, const tnmtl_workspace *ws, int B, int f64, int n_threads,
+                   ws_layout *lo)
 {
     return net && ws && ws->f64 == f64 && B >= 1 && B <= ws->max_batch &&
-           layout(net, B, f64 ? sizeof(double) : sizeof(float), ws->n_threads, lo) &&
+           layout(net, B, f64 ? sizeof(double) : sizeof(float), n_threads, lo) &&
            lo->total <= ws->bytes;
 }
 
@@ -697,7 +698,7 @@ static const void *net_forward(const tnmtl_net *net, const void *p, tnmtl_worksp
 {
     ws_layout lo;
     ws->last_net = NULL;
-    if (!x || !ws_fits(net, ws, B, f64, &lo)) return NULL;
+    if (!x || !ws_fits(net, ws, B, f64, ws->n_threads, &lo)) return NULL;
     const size_t es = f64 ? sizeof(double) : sizeof(float);
     const int nt = ws->n_threads;
     unsigned char *act = ws->mem + lo.act;
@@ -738,6 +739,7 @@ static const void *net_forward(const tnmtl_net *net, const void *p, tnmtl_worksp
     }
     ws->last_net = net;
     ws->last_B = B;
+    ws->last_threads = ws->n_threads;
     return act + (size_t)net->layers[net->n_layers - 1].out_off * step;
 }
 
@@ -745,14 +747,16 @@ static void net_backward(const tnmtl_net *net, const void *p, const void *g, tnm
                          const void *dout, void *dx, int B, int f64)
 {
     ws_layout lo;
-    if (!dout || !ws_fits(net, ws, B, f64, &lo) || ws->last_net != net || ws->last_B != B) {
+    /* the layout of the forward pass (its thread count sized the scratch) */
+    if (!dout || !ws || ws->last_net != net || ws->last_B != B ||
+        !ws_fits(net, ws, B, f64, ws->last_threads, &lo)) {
         tnmtl_log(TNMTL_LOG_WARN, "tnmtl_net_backward: no matching forward pass (net, batch %d, "
                                   "precision) in this workspace; nothing done", B);
         return;
     }
     const size_t es = f64 ? sizeof(double) : sizeof(float);
     const size_t step = (size_t)B * es;
-    const int nt = ws->n_threads;
+    const int nt = ws->last_threads;
     unsigned char *act = ws->mem + lo.act;
     void *col = ws->mem + lo.col;
     unsigned char *gbuf[2] = {ws->mem + lo.grad0, ws->mem + lo.grad1};

@@ -498,6 +498,17 @@ static void test_determinism(void **state)
     double la = trainer_step(&a, x, y, B), lb = trainer_step(&b, x, y, B);
     assert_memory_equal(&la, &lb, sizeof la);
     assert_memory_equal(a.theta, b.theta, n * sizeof(float));
+    /* changing the threads between forward and backward is harmless */
+    const float *z = tnmtl_net_forward(b.net, b.p, b.ws, x, B);
+    tnmtl_workspace_set_threads(b.ws, 8);
+    float dz[B * 5];
+    lb = tnmtl_softmax_xent(z, y, B, 5, dz);
+    memset(b.grad, 0, n * sizeof(float));
+    tnmtl_net_backward(b.net, b.p, b.g, b.ws, dz, NULL, B);
+    tnmtl_optim_step(&b.opt, b.theta, b.grad);
+    la = trainer_step(&a, x, y, B);
+    assert_memory_equal(&la, &lb, sizeof la);
+    assert_memory_equal(a.theta, b.theta, n * sizeof(float));
     assert_true(last < first);
     assert_memory_equal(a.theta, b.theta, n * sizeof(float));
     trainer_free(&a);
