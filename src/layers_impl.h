@@ -557,9 +557,11 @@ void S(tnmtl_fc_backward)(REAL *din, REAL *dw, REAL *db, const REAL *dout, const
 
 /* ---- losses (public) -------------------------------------------------------
  * Sums are taken in double in both variants.  A label outside [0, C) makes
- * the loss NaN (its row's gradient is then the plain softmax). */
+ * the loss NaN (its row's gradient is then the plain softmax), as do empty
+ * sizes (nothing is touched then). */
 double PUB(tnmtl_softmax_xent)(const REAL *logits, const int *labels, int B, int C, REAL *dlogits)
 {
+    if (B < 1 || C < 1) return NAN;
     double total = 0;
     for (size_t b = 0; b < (size_t)B; b++) {
         const REAL *z = logits + b * (size_t)C;
@@ -582,6 +584,7 @@ double PUB(tnmtl_softmax_xent)(const REAL *logits, const int *labels, int B, int
 
 double PUB(tnmtl_mse)(const REAL *out, const REAL *target, int B, int D, REAL *dout)
 {
+    if (B < 1 || D < 1) return NAN;
     const size_t n = (size_t)B * D;
     double total = 0;
     for (size_t i = 0; i < n; i++) {

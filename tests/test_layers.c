@@ -681,6 +681,9 @@ static void test_softmax_xent(void **state)
     assert_true(isnan(tnmtl_softmax_xent_f64(z1, bad, 1, 3, d1)));
     bad[0] = -1;
     assert_true(isnan(tnmtl_softmax_xent_f64(z1, bad, 1, 3, NULL)));
+    assert_true(isnan(tnmtl_softmax_xent_f64(z1, y1, 0, 3, NULL)));
+    assert_true(isnan(tnmtl_softmax_xent_f64(z1, y1, 1, 0, NULL)));
+    assert_true(isnan(tnmtl_mse_f64(z1, z1, 0, 3, NULL)));
 
     enum { B = 4, C = 5 };
     tnmtl_rng rng;
