@@ -7,17 +7,19 @@
  *
  *   workspace = [ input copy | layer outputs ... ]   B * act_n   REAL
  *               [ gradient 0 ][ gradient 1 ]         2 * B * grad_n REAL
- *               [ kernel scratch ]                   conv: per-part sums + im2col
-                                                    per thread; fc: partial sums
+ *               [ kernel scratch ]                   conv: per-part sums and a
+ *                                                    chunk per thread; fc: sums
  *               [ pool argmax ]                      B * idx_n   int32
  *
- * so the layout for any batch B is computed in O(1) from the net alone.
- * Layers that need no memory of their own share their input's slot:
+ * so the layout for a batch B (and a thread count) is computed from the net
+ * alone.  Layers that need no memory of their own share their input's slot:
  * flatten always, and tanh/relu when the layer that produced their input does
  * not need it again for its backward pass (conv and fc need their input, not
  * their output; max-pool keeps argmax indices).  An activation right after a
  * conv or fc is applied by that layer's forward kernel on each block while it
- * is in cache ("fused"); its backward stays a separate in-place pass.
+ * is in cache ("fused"); its backward stays a separate in-place pass.  A conv
+ * followed by a max-pool (with or without an activation between) runs as one
+ * group whose conv output is never stored (plan_net).
  *
  * The forward and backward passes are written once for both precisions: the
  * buffers are handled as bytes and each layer calls its _f32 or _f64 kernel.
