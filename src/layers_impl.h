@@ -364,6 +364,26 @@ static size_t S(conv_rows_end)(const S(conv_job) *j, size_t e0, size_t e1)
     return g->pool ? e0 * (size_t)g->Ho + (size_t)(g->Ho / g->pool * g->pool) : e1 * (size_t)g->Ho;
 }
 
+/* Walks the chunks of the examples [*e0, b1): start with *u1 = *e0 * Ho.
+ * Returns 0 at the end, else the next chunk [*u0, *u1) of output rows, of
+ * which *e0 is the first example. */
+static int S(next_chunk)(const S(conv_job) *j, size_t b1, size_t *e0, size_t *u0, size_t *u1)
+{
+    const tnmtl_conv_geom *g = j->g;
+    while (*e0 < b1) {
+        const size_t e1 = *e0 + (size_t)j->per_group < b1 ? *e0 + (size_t)j->per_group : b1;
+        const size_t end = S(conv_rows_end)(j, *e0, e1);
+        if (*u1 < end) {
+            *u0 = *u1;
+            *u1 = *u0 + (size_t)g->chunk < end ? *u0 + (size_t)g->chunk : end;
+            return 1;
+        }
+        *e0 = e1;
+        *u1 = e1 * (size_t)g->Ho;
+    }
+    return 0;
+}
+
 TNMTL_CLONES static void S(conv_fwd_part)(void *ctx, int p, int thread)
 {
     const S(conv_job) *j = ctx;
@@ -373,32 +393,28 @@ TNMTL_CLONES static void S(conv_fwd_part)(void *ctx, int p, int thread)
     const size_t pooled_n = k ? (size_t)(g->Ho / k) * (g->Wo / k) * F : 0;
     size_t b0, b1;
     S(conv_part_range)(j, p, &b0, &b1);
-    for (size_t e0 = b0; e0 < b1; e0 += (size_t)j->per_group) {
-        const size_t e1 = e0 + (size_t)j->per_group < b1 ? e0 + (size_t)j->per_group : b1;
-        const size_t end = S(conv_rows_end)(j, e0, e1);
-        for (size_t u0 = e0 * (size_t)g->Ho; u0 < end; u0 += (size_t)g->chunk) {
-            const size_t u1 = u0 + (size_t)g->chunk < end ? u0 + (size_t)g->chunk : end;
-            const size_t M = (u1 - u0) * (size_t)g->Wo;
-            REAL *o = k ? tmp : j->out + u0 * (size_t)g->Wo * F;
-            const tnmtl_activation act = k ? TNMTL_ACT_NONE : j->act;
-            if (g->method == TNMTL_CONV_DIRECT) {
-                S(conv_direct_fwd)(o, j->in, j->w, j->b, g, u0, u1);
-                if (act != TNMTL_ACT_NONE) S(act_forward_serial)(o, o, M * (size_t)F, act);
-            } else {
-                const REAL *a = col;
-                if (g->method == TNMTL_CONV_MATMUL) a = j->in + u0 * (size_t)g->Wo * KKC;
-                else S(im2col)(col, j->in, g, u0, u1);
-                GEMM(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)M, F, KKC, 1, a, KKC, j->w, F, 0, o, F);
-                S(bias_act)(o, j->b, M, F, act);
-            }
-            if (!k) continue;
-            /* pool the chunk's rows [r0, r1) of example e0, then activate */
-            const int r0 = (int)(u0 - e0 * (size_t)g->Ho), rows = (int)(u1 - u0) / k;
-            const size_t po = e0 * pooled_n + (size_t)(r0 / k) * (g->Wo / k) * F;
-            S(pool_rows)(j->out + po, j->idx + po, tmp, rows, g->Wo, F, k, (int32_t)r0 * g->Wo * F);
-            if (j->act != TNMTL_ACT_NONE)
-                S(act_forward_serial)(j->out + po, j->out + po, (size_t)rows * (g->Wo / k) * F, j->act);
+    size_t e0 = b0, u0, u1 = b0 * (size_t)g->Ho;
+    while (S(next_chunk)(j, b1, &e0, &u0, &u1)) {
+        const size_t M = (u1 - u0) * (size_t)g->Wo;
+        REAL *o = k ? tmp : j->out + u0 * (size_t)g->Wo * F;
+        const tnmtl_activation act = k ? TNMTL_ACT_NONE : j->act;
+        if (g->method == TNMTL_CONV_DIRECT) {
+            S(conv_direct_fwd)(o, j->in, j->w, j->b, g, u0, u1);
+            if (act != TNMTL_ACT_NONE) S(act_forward_serial)(o, o, M * (size_t)F, act);
+        } else {
+            const REAL *a = col;
+            if (g->method == TNMTL_CONV_MATMUL) a = j->in + u0 * (size_t)g->Wo * KKC;
+            else S(im2col)(col, j->in, g, u0, u1);
+            GEMM(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)M, F, KKC, 1, a, KKC, j->w, F, 0, o, F);
+            S(bias_act)(o, j->b, M, F, act);
         }
+        if (!k) continue;
+        /* pool the chunk's rows [r0, r1) of example e0, then activate */
+        const int r0 = (int)(u0 - e0 * (size_t)g->Ho), rows = (int)(u1 - u0) / k;
+        const size_t po = e0 * pooled_n + (size_t)(r0 / k) * (g->Wo / k) * F;
+        S(pool_rows)(j->out + po, j->idx + po, tmp, rows, g->Wo, F, k, (int32_t)r0 * g->Wo * F);
+        if (j->act != TNMTL_ACT_NONE)
+            S(act_forward_serial)(j->out + po, j->out + po, (size_t)rows * (g->Wo / k) * F, j->act);
     }
 }
 
@@ -417,40 +433,36 @@ TNMTL_CLONES static void S(conv_bwd_part)(void *ctx, int p, int thread)
     if (pw) memset(pw, 0, nw * sizeof *pw);
     if (pb) memset(pb, 0, (size_t)F * sizeof *pb);
     if (j->din && !matmul) memset(j->din + b0 * in_n, 0, (b1 - b0) * in_n * sizeof *j->din);
-    for (size_t e0 = b0; e0 < b1; e0 += (size_t)j->per_group) {
-        const size_t e1 = e0 + (size_t)j->per_group < b1 ? e0 + (size_t)j->per_group : b1;
-        const size_t end = S(conv_rows_end)(j, e0, e1);
-        for (size_t u0 = e0 * (size_t)g->Ho; u0 < end; u0 += (size_t)g->chunk) {
-            const size_t u1 = u0 + (size_t)g->chunk < end ? u0 + (size_t)g->chunk : end;
-            const size_t M = (u1 - u0) * (size_t)g->Wo;
-            const REAL *d = j->dout + u0 * (size_t)g->Wo * F;
-            if (k) { /* this chunk's output gradient from the pooled one */
-                const int r0 = (int)(u0 - e0 * (size_t)g->Ho), rows = (int)(u1 - u0) / k;
-                const size_t po = e0 * pooled_n + (size_t)(r0 / k) * (g->Wo / k) * F;
-                const size_t n = (size_t)rows * (g->Wo / k) * F;
-                const int32_t base = (int32_t)r0 * g->Wo * F;
-                memset(tmp, 0, M * (size_t)F * sizeof *tmp);
-                for (size_t i = 0; i < n; i++) tmp[j->idx[po + i] - base] += j->dout[po + i];
-                d = tmp;
-            }
-            if (pb) S(bias_grad)(pb, d, M, F);
-            if (pw && direct) S(conv_direct_dw)(pw, d, j->in, g, u0, u1);
-            if (pw && !direct) { /* dw[KKC][F] += col^T d */
-                const REAL *a = col;
-                if (matmul) a = j->in + u0 * (size_t)g->Wo * KKC;
-                else S(im2col)(col, j->in, g, u0, u1);
-                GEMM(CblasRowMajor, CblasTrans, CblasNoTrans, KKC, F, (int)M, 1, a, KKC, d, F, 1, pw, F);
-            }
-            if (!j->din) continue;
-            if (matmul) { /* din rows of the chunk = d w^T */
-                GEMM(CblasRowMajor, CblasNoTrans, CblasTrans, (int)M, KKC, F, 1, d, F, j->w, F, 0,
-                     j->din + u0 * (size_t)g->Wo * KKC, KKC);
-                continue;
-            }
-            /* dcol[M][KKC] = d w^T, then scattered back onto the image */
-            GEMM(CblasRowMajor, CblasNoTrans, CblasTrans, (int)M, KKC, F, 1, d, F, j->w, F, 0, col, KKC);
-            S(col2im)(j->din, col, g, u0, u1);
+    size_t e0 = b0, u0, u1 = b0 * (size_t)g->Ho;
+    while (S(next_chunk)(j, b1, &e0, &u0, &u1)) {
+        const size_t M = (u1 - u0) * (size_t)g->Wo;
+        const REAL *d = j->dout + u0 * (size_t)g->Wo * F;
+        if (k) { /* this chunk's output gradient from the pooled one */
+            const int r0 = (int)(u0 - e0 * (size_t)g->Ho), rows = (int)(u1 - u0) / k;
+            const size_t po = e0 * pooled_n + (size_t)(r0 / k) * (g->Wo / k) * F;
+            const size_t n = (size_t)rows * (g->Wo / k) * F;
+            const int32_t base = (int32_t)r0 * g->Wo * F;
+            memset(tmp, 0, M * (size_t)F * sizeof *tmp);
+            for (size_t i = 0; i < n; i++) tmp[j->idx[po + i] - base] += j->dout[po + i];
+            d = tmp;
         }
+        if (pb) S(bias_grad)(pb, d, M, F);
+        if (pw && direct) S(conv_direct_dw)(pw, d, j->in, g, u0, u1);
+        if (pw && !direct) { /* dw[KKC][F] += col^T d */
+            const REAL *a = col;
+            if (matmul) a = j->in + u0 * (size_t)g->Wo * KKC;
+            else S(im2col)(col, j->in, g, u0, u1);
+            GEMM(CblasRowMajor, CblasTrans, CblasNoTrans, KKC, F, (int)M, 1, a, KKC, d, F, 1, pw, F);
+        }
+        if (!j->din) continue;
+        if (matmul) { /* din rows of the chunk = d w^T */
+            GEMM(CblasRowMajor, CblasNoTrans, CblasTrans, (int)M, KKC, F, 1, d, F, j->w, F, 0,
+                 j->din + u0 * (size_t)g->Wo * KKC, KKC);
+            continue;
+        }
+        /* dcol[M][KKC] = d w^T, then scattered back onto the image */
+        GEMM(CblasRowMajor, CblasNoTrans, CblasTrans, (int)M, KKC, F, 1, d, F, j->w, F, 0, col, KKC);
+        S(col2im)(j->din, col, g, u0, u1);
     }
 }
 
