@@ -13,6 +13,7 @@ seeds=${1:-0-9}
 out=${2:-runs/omniglot}
 data=${TNMTL_SHARED_DATA:-../shared/data}/omniglot
 make -j2 cli >/dev/null
+mkdir -p "$(dirname "$out")"
 /usr/bin/time -v build/tnmtl compare --data "omniglot:$data" --methods stl,ud,laf,tucker,tt \
     --seeds "$seeds" --batch 10 --steps 400 --out "$out" 2> "$out.log.err" | tee "$out.table.md"
 grep -E "Maximum resident|Elapsed" "$out.log.err" || true
