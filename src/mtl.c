@@ -320,9 +320,17 @@ tnmtl_status tnmtl_mtl_regulariser(tnmtl_mtl *m, int add_grad, double *value, tn
         const tnmtl_param_block *b = &m->blocks[i];
         if (!b->stacked) continue;
         tnmtl_mtl_stack(m, b, m->params + b->w_offset, m->stack);
+        /* Small tensors: BLAS on one thread.  Waking OpenBLAS's pool costs
+         * more than such a problem, and on a busy machine a threaded call
+         * waits for a second core. */
+        enum { SERIAL_BELOW = 1 << 20 };
+        const int blas_threads = openblas_get_num_threads();
+        const int serial = b->n_w * m->n_tasks < SERIAL_BELOW && blas_threads > 1;
+        if (serial) openblas_set_num_threads(1);
         double v;
         tnmtl_status st = tnmtl_norm_eval(norm_of(m->cfg.method), b->ndim, b->shape, m->stack, b->gamma, &v,
                                           NULL, add_grad ? m->stack_grad : NULL, err);
+        if (serial) openblas_set_num_threads(blas_threads);
         if (st) {
             tnmtl_error_prefix(err, "regulariser of layer %d", b->layer);
             return st;
