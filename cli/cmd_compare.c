@@ -341,7 +341,13 @@ int cmd_compare(int argc, char **argv)
                 cJSON_Delete(r);
             }
             session_free(&sess);
-            if (st) code = stop_requested ? 130 : cli_fail("compare", &err);
+            if (st && stop_requested) {
+                fprintf(stderr, "tnmtl compare: interrupted%s\n",
+                        out_dir ? "; run the same command again to resume" : "");
+                code = 130;
+            } else if (st) {
+                code = cli_fail("compare", &err);
+            }
         }
     }
     if (code == EXIT_OK) {
