@@ -136,7 +136,7 @@ static void gemm(int f64, int ta, int tb, int64_t M, int64_t N, int64_t K, doubl
                     (float)beta, C, (int)ldc);
 }
 
-/* dst[n] (float or double) = src[n] * (scale ? scale[i / stride] : 1). */
+/* dst[rows][cols] (float or double) = src[rows][cols], row i times rowscale[i] (if given). */
 static void convert_rows(int f64, const double *src, int64_t rows, int64_t cols, const double *rowscale, void *dst)
 {
     for (int64_t i = 0; i < rows; i++) {
