@@ -148,6 +148,20 @@ static int bench_kernels(int reps)
          LAPACKE_dsyevd(LAPACK_COL_MAJOR, 'N', 'L', m, G2, m, lam));
     TIME("dsyevd values + vectors", reps, memcpy(G2, G, (size_t)m * m * 8);
          LAPACKE_dsyevd(LAPACK_COL_MAJOR, 'V', 'L', m, G2, m, lam));
+    {
+        double *d = malloc((size_t)m * sizeof *d), *e = malloc((size_t)m * sizeof *e),
+               *tau = malloc((size_t)m * sizeof *tau), *d2 = malloc((size_t)m * sizeof *d2),
+               *e2 = malloc((size_t)m * sizeof *e2);
+        TIME("  dsytrd (tridiagonal reduction)", reps, memcpy(G2, G, (size_t)m * m * 8);
+             LAPACKE_dsytrd(LAPACK_COL_MAJOR, 'L', m, G2, m, d, e, tau));
+        TIME("  dsterf (values of the tridiagonal)", reps, memcpy(d2, d, (size_t)m * 8); memcpy(e2, e, (size_t)m * 8);
+             LAPACKE_dsterf(m, d2, e2));
+        TIME("  dstedc (values + vectors of the tridiagonal)", reps, memcpy(d2, d, (size_t)m * 8);
+             memcpy(e2, e, (size_t)m * 8); LAPACKE_dstedc(LAPACK_COL_MAJOR, 'I', m, d2, e2, Z, m));
+        TIME("  dormtr (back-transformation of the vectors)", reps,
+             LAPACKE_dormtr(LAPACK_COL_MAJOR, 'L', 'L', 'N', m, m, G2, m, tau, Z, m));
+        free(d), free(e), free(tau), free(d2), free(e2);
+    }
     TIME("dsyevr values + vectors (MRRR)", reps, memcpy(G2, G, (size_t)m * m * 8);
          LAPACKE_dsyevr(LAPACK_COL_MAJOR, 'V', 'A', 'L', m, G2, m, 0, 0, 0, 0, 0, &found, lam, Z, m, isup));
     TIME("ssyevd values + vectors (float)", reps, for (size_t i = 0; i < (size_t)m * m; i++) Gs[i] = (float)G[i];
