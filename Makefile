@@ -4,6 +4,8 @@
 #   make test            build and run the test suite
 #   make install PREFIX=/usr/local
 #   make SANITIZE=1 test build and test with AddressSanitizer + UBSan (build-asan/)
+#   make fuzz            libFuzzer harnesses tests/fuzz/fuzz_*.c (clang, build-fuzz/)
+#   make fuzz-smoke      run each harness briefly over its corpus; fails on a finding
 #
 # Every src/*.c is part of the library, every cli/*.c part of the CLI,
 # every tests/test_*.c one test program, every bench/bench_*.c one benchmark.
@@ -45,7 +47,7 @@ STATIC := $(BUILD)/libtnmtl.a
 SHARED := $(BUILD)/libtnmtl.so
 CLI    := $(BUILD)/tnmtl
 
-.PHONY: all lib cli tests bench test install clean
+.PHONY: all lib cli tests bench test install clean fuzz fuzz-smoke
 all: lib cli tests bench
 lib: $(STATIC) $(SHARED)
 cli: $(CLI)
@@ -85,5 +87,46 @@ install: lib cli
 	install -m 755 $(CLI) $(DESTDIR)$(PREFIX)/bin/
 	sed -e 's|@PREFIX@|$(PREFIX)|' scripts/tnmtl.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/tnmtl.pc
 
+# ---- fuzzing: clang + libFuzzer + ASan/UBSan, everything in build-fuzz/ ----
+# Each tests/fuzz/fuzz_NAME.c is one harness; its seed corpus is
+# tests/fuzz/corpus/NAME/ and the inputs of fixed findings tests/fuzz/regress/NAME/.
+FUZZ_CC    ?= clang
+FUZZ_BUILD := build-fuzz
+FUZZ_FLAGS := -std=c11 $(WARN) -g -O1 -fno-omit-frame-pointer -fsanitize=address,undefined \
+              -fno-sanitize-recover=undefined
+FUZZ_SRC   := $(sort $(wildcard tests/fuzz/fuzz_*.c))
+FUZZ_BIN   := $(FUZZ_SRC:tests/fuzz/%.c=$(FUZZ_BUILD)/%)
+FUZZ_LIB   := $(FUZZ_BUILD)/libtnmtl.a
+FUZZ_CLI_OBJ := $(FUZZ_BUILD)/cli/run.o $(FUZZ_BUILD)/cli/cli_util.o
+# -runs and -max_total_time per harness (whichever comes first)
+FUZZ_SMOKE_RUNS ?= 5000
+FUZZ_SMOKE_TIME ?= 20
+
+fuzz: $(FUZZ_BIN)
+.SECONDARY: $(FUZZ_CLI_OBJ)
+
+$(FUZZ_BUILD)/%.o: %.c $(wildcard include/tnmtl/*.h include/*.h src/*.h cli/*.h)
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(CPPFLAGS) $(FUZZ_FLAGS) -fsanitize=fuzzer-no-link -c $< -o $@
+
+$(FUZZ_LIB): $(LIB_SRC:%.c=$(FUZZ_BUILD)/%.o)
+	rm -f $@ && ar rcs $@ $^
+
+$(FUZZ_BUILD)/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/fuzz_util.h $(FUZZ_LIB) $(FUZZ_CLI_OBJ)
+	$(FUZZ_CC) $(CPPFLAGS) -Icli $(FUZZ_FLAGS) -fsanitize=fuzzer -o $@ $< $(FUZZ_CLI_OBJ) $(FUZZ_LIB) $(LIBS)
+
+# New inputs go to a scratch folder, never into the committed corpus.
+fuzz-smoke: $(FUZZ_BIN)
+	@set -e; rm -rf $(FUZZ_BUILD)/smoke; mkdir -p $(FUZZ_BUILD)/smoke/artifacts; \
+	for b in $(FUZZ_BIN); do \
+	    n=$${b#$(FUZZ_BUILD)/fuzz_}; mkdir -p $(FUZZ_BUILD)/smoke/$$n; \
+	    echo "=== fuzz_$$n"; \
+	    OPENBLAS_NUM_THREADS=1 $$b -runs=$(FUZZ_SMOKE_RUNS) -max_total_time=$(FUZZ_SMOKE_TIME) -timeout=10 \
+	        -rss_limit_mb=2048 -artifact_prefix=$(FUZZ_BUILD)/smoke/artifacts/$$n- -print_final_stats=1 \
+	        $(FUZZ_BUILD)/smoke/$$n tests/fuzz/corpus/$$n $$(test -d tests/fuzz/regress/$$n && echo tests/fuzz/regress/$$n) \
+	        > $(FUZZ_BUILD)/smoke/$$n.log 2>&1 || { tail -40 $(FUZZ_BUILD)/smoke/$$n.log; exit 1; }; \
+	    grep -E '^stat::number_of_executed_units|^stat::peak_rss_mb' $(FUZZ_BUILD)/smoke/$$n.log | tr '\n' ' '; echo; \
+	done; echo "fuzz-smoke: all harnesses passed"
+
 clean:
-	rm -rf build build-asan
+	rm -rf build build-asan build-fuzz

@@ -4,10 +4,14 @@
 #   scripts/install-deps.sh          build + test dependencies
 #   scripts/install-deps.sh --dev    also python3-torch/numpy (reference scripts,
 #                                    benchmarks) and clang (fuzzing)
+#   scripts/install-deps.sh --fuzz   also clang and libFuzzer (make fuzz, CI)
 set -eu
 PKGS="build-essential pkg-config libopenblas-dev liblapacke-dev libzip-dev libpng-dev zlib1g-dev libcjson-dev libcmocka-dev python3 python3-numpy"
 if [ "${1:-}" = "--dev" ]; then
     PKGS="$PKGS python3-torch clang libclang-rt-14-dev valgrind time"
+fi
+if [ "${1:-}" = "--fuzz" ]; then
+    PKGS="$PKGS clang libclang-rt-14-dev"
 fi
 missing=""
 for p in $PKGS; do
