@@ -365,13 +365,19 @@ static void s_csv_rows(const char *d)
     free(text);
 }
 
+/* The bytes of d/images_background.npz (malloc'd). */
+static unsigned char *read_npz(const char *d, size_t *len)
+{
+    char path[1024];
+    snprintf(path, sizeof path, "%s/images_background.npz", d);
+    return read_all(path, len);
+}
+
 static void s_npz_truncated(const char *d)
 {
     write_npz(d, 3, "|b1", 1, 0, good_tsv, 0);
-    char path[1024];
-    snprintf(path, sizeof path, "%s/images_background.npz", d);
     size_t len;
-    unsigned char *b = read_all(path, &len);
+    unsigned char *b = read_npz(d, &len);
     write_file(d, "images_background.npz", b, len / 2); /* the central directory is gone */
     free(b);
 }
@@ -394,10 +400,8 @@ static void s_npz_no_images(const char *d)
 static void s_npz_crc(const char *d)
 {
     write_npz(d, 3, "|b1", 1, 0, good_tsv, 1);
-    char path[1024];
-    snprintf(path, sizeof path, "%s/images_background.npz", d);
     size_t len;
-    unsigned char *b = read_all(path, &len);
+    unsigned char *b = read_npz(d, &len);
     /* labels.npy is stored: flip a byte of its data (the CRC no longer matches) */
     unsigned char *p = memmem(b, len, "'<i8'", 5);
     assert_non_null(p);

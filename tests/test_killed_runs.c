@@ -90,6 +90,16 @@ static int exists(const char *path)
     return stat(path, &sb) == 0;
 }
 
+/* The text of a file (what a run wrote on stderr) into buf[cap]. */
+static void read_text(const char *path, char *buf, size_t cap)
+{
+    FILE *f = fopen(path, "r");
+    assert_non_null(f);
+    size_t n = fread(buf, 1, cap - 1, f);
+    buf[n] = '\0';
+    fclose(f);
+}
+
 static long long mtime_ns(const char *path)
 {
     struct stat sb;
@@ -250,12 +260,8 @@ static void test_sigint_saves_and_resumes(void **state)
     usleep((useconds_t)(rand() % 20000));
     kill(pid, SIGINT);
     const int code = wait_exit(pid);
-    char msg[4096] = "";
-    FILE *f = fopen(errf, "r");
-    assert_non_null(f);
-    size_t n = fread(msg, 1, sizeof msg - 1, f);
-    msg[n] = '\0';
-    fclose(f);
+    char msg[4096];
+    read_text(errf, msg, sizeof msg);
     const long long step = checkpoint_step(dir, NULL);
     fprintf(stderr, "SIGINT: exit %d, checkpoint at step %lld: %s", code, step, msg);
     assert_int_equal(code, 130);
@@ -286,12 +292,8 @@ static void test_divergence_saves_last_good_step(void **state)
     pid_t pid = spawn(errf, "train --data synthetic --method laf --act none --optim sgd --lr 10 --steps 50 "
                             "--save-every 1000 --quiet --out %s", dir);
     assert_int_equal(wait_exit(pid), 3);
-    char msg[4096] = "";
-    FILE *f = fopen(errf, "r");
-    assert_non_null(f);
-    size_t n = fread(msg, 1, sizeof msg - 1, f);
-    msg[n] = '\0';
-    fclose(f);
+    char msg[4096];
+    read_text(errf, msg, sizeof msg);
     fprintf(stderr, "%s", msg);
     const char *at = strstr(msg, "diverged at step ");
     assert_non_null(at);

@@ -73,6 +73,27 @@ static inline void fz_check_error(tnmtl_status st, const tnmtl_error *err)
 #include <zip.h>
 #include <zlib.h>
 
+#include "tnmtl/omniglot.h"
+
+/* Loads Omniglot from path with the options of mode (bits 0-1 image size
+ * 105/28/7/1, bit 2 the alphabet list `list`, bit 3 the first alphabet
+ * only); an accepted load must give a valid dataset. */
+static inline void fz_omniglot_load(const char *path, unsigned mode, const char *list)
+{
+    static const int sizes[4] = {0, 28, 7, 1};
+    tnmtl_omniglot_options opt = {0};
+    opt.size = sizes[mode & 3];
+    if (mode & 4) opt.alphabets = list;
+    else if (mode & 8) opt.first_alphabets = 1;
+    opt.max_bytes = 64u << 20;
+    tnmtl_dataset ds;
+    tnmtl_error err = {0};
+    tnmtl_status st = tnmtl_omniglot_load(path, &opt, &ds, &err);
+    fz_check_error(st, &err);
+    if (st == TNMTL_OK && tnmtl_dataset_validate(&ds, &err) != TNMTL_OK) abort();
+    tnmtl_dataset_free(&ds);
+}
+
 /* Writes a zip of members name[i] / data[i][len[i]] (stored when store). */
 static inline void fz_zip_write(const char *path, const char *const *name, const uint8_t *const *data,
                                 const size_t *len, int n, int store)
