@@ -35,8 +35,13 @@ void tnmtl_conv_geom_init(tnmtl_conv_geom *g, int H, int W, int C, int K, int F,
     if (chunk2 < chunk) chunk = chunk2;
     g->chunk = chunk < 1 ? 1 : (int)chunk; /* chunk <= TARGET */
     g->pool = 0;
+    /* DIRECT for few input channels, and for C a multiple of 4 up to 16
+     * (input gradient direct too): on the Omniglot layers conv2 (C 8, F 12)
+     * and conv3 (C 12, F 16) that took 18% and 5% less time than im2col +
+     * GEMM (forward + backward, one thread, batch 65) */
     g->method = tnmtl_conv_matmul_ok(g) ? TNMTL_CONV_MATMUL
-                : tnmtl_conv_direct_ok(g) && C <= 4 ? TNMTL_CONV_DIRECT : TNMTL_CONV_IM2COL;
+                : tnmtl_conv_direct_ok(g) && (C <= 4 || (C % 4 == 0 && C <= 16)) ? TNMTL_CONV_DIRECT
+                                                                                   : TNMTL_CONV_IM2COL;
 }
 
 void tnmtl_conv_geom_set_pool(tnmtl_conv_geom *g, int k)
@@ -47,14 +52,15 @@ void tnmtl_conv_geom_set_pool(tnmtl_conv_geom *g, int k)
     if (g->chunk > rows) g->chunk = rows;
 }
 
-int tnmtl_conv_direct_ok(const tnmtl_conv_geom *g) { return g->pad == 0 && g->F % 8 == 0; }
+int tnmtl_conv_direct_ok(const tnmtl_conv_geom *g) { return g->pad == 0 && g->F % 4 == 0; }
+int tnmtl_conv_direct_dx_ok(const tnmtl_conv_geom *g) { return g->C % 4 == 0; }
 int tnmtl_conv_matmul_ok(const tnmtl_conv_geom *g) { return g->K == 1 && g->pad == 0; }
 
 size_t tnmtl_conv_scratch_elems(const tnmtl_conv_geom *g, int B, int n_threads)
 {
-    const size_t nw = (size_t)g->K * g->K * g->C * g->F + (size_t)g->F;
+    const size_t nw = (size_t)g->K * g->K * g->C * g->F;
     const size_t tmp = g->pool ? (size_t)g->chunk * g->Wo * g->F : 0;
-    return TNMTL_PARTS * nw + (size_t)n_threads * (tnmtl_conv_col_elems(g, B) + tmp);
+    return TNMTL_PARTS * (nw + (size_t)g->F) + nw + (size_t)n_threads * (tnmtl_conv_col_elems(g, B) + tmp);
 }
 
 int tnmtl_fc_split(int B, int D, int N, int forward, int *piece)

@@ -27,7 +27,7 @@
 typedef enum tnmtl_conv_method {
     TNMTL_CONV_IM2COL,  /* im2col + GEMM per chunk (general)                   */
     TNMTL_CONV_MATMUL,  /* 1x1 valid: GEMM on the input itself                 */
-    TNMTL_CONV_DIRECT   /* valid, C <= 4, F % 8 == 0: direct vectorised loops  */
+    TNMTL_CONV_DIRECT   /* valid, F % 4 == 0: direct vectorised loops          */
 } tnmtl_conv_method;
 
 typedef struct tnmtl_conv_geom {
@@ -57,8 +57,9 @@ void tnmtl_conv_geom_set_pool(tnmtl_conv_geom *g, int k);
 /* im2col elements of one chunk (one thread) */
 size_t tnmtl_conv_col_elems(const tnmtl_conv_geom *g, int B);
 /* Scratch of the conv kernels, in elements: per-part gradient sums
- * [TNMTL_PARTS][K*K*C*F + F], then per thread the im2col chunk and, with a
- * fused pool, a chunk of conv output rows. */
+ * [TNMTL_PARTS][K*K*C*F] and [TNMTL_PARTS][F], the transposed weights
+ * [K*K*C*F] (DIRECT input gradient), then per thread the im2col chunk and,
+ * with a fused pool, a chunk of conv output rows. */
 size_t tnmtl_conv_scratch_elems(const tnmtl_conv_geom *g, int B, int n_threads);
 
 /* fc GEMMs are cut along D into pieces of *piece rows with m*n*k under
@@ -90,8 +91,10 @@ int tnmtl_engine_threads(void);
  * from a counter, and thread t's scratch is only used by thread t).  If a
  * thread cannot be started, the others take its parts. */
 void tnmtl_parallel_for(int n_parts, int n_threads, void (*fn)(void *ctx, int part, int thread), void *ctx);
-/* The conditions of TNMTL_CONV_DIRECT / TNMTL_CONV_MATMUL hold for g. */
+/* The conditions of TNMTL_CONV_DIRECT / TNMTL_CONV_MATMUL hold for g;
+ * a DIRECT layer's input gradient is direct too when C % 4 == 0. */
 int tnmtl_conv_direct_ok(const tnmtl_conv_geom *g);
+int tnmtl_conv_direct_dx_ok(const tnmtl_conv_geom *g);
 int tnmtl_conv_matmul_ok(const tnmtl_conv_geom *g);
 
 /* Float tanh, vectorisable, |error| <= a few ulp (tested in test_layers). */

@@ -141,12 +141,34 @@ TNMTL_CLONES static void S(bias_act)(REAL *out, const REAL *b, size_t rows, int 
     if (act != TNMTL_ACT_NONE) S(act_forward_serial)(out, out, rows * (size_t)F, act);
 }
 
+/* db[n] += sum over rows of d[r][n] (rows F apart) for a constant n <= 16:
+ * the sums stay in registers (no store-to-load chain through db), and each
+ * element's terms are still added row by row. */
+static inline __attribute__((always_inline)) void S(bias_grad_n)(REAL *restrict db, const REAL *restrict d,
+                                                                 size_t rows, int F, const int n)
+{
+    REAL acc[16];
+    for (int f = 0; f < n; f++) acc[f] = db[f];
+    for (size_t r = 0; r < rows; r++)
+        for (int f = 0; f < n; f++) acc[f] += d[r * (size_t)F + (size_t)f];
+    for (int f = 0; f < n; f++) db[f] = acc[f];
+}
+
 /* db[F] += sum over rows of d[rows][F] */
 TNMTL_CLONES static void S(bias_grad)(REAL *db, const REAL *d, size_t rows, int F)
 {
+    int f0 = 0;
+    for (; f0 + 16 <= F; f0 += 16) S(bias_grad_n)(db + f0, d + f0, rows, F, 16);
+    switch (F - f0) {
+    case 0: return;
+    case 4: S(bias_grad_n)(db + f0, d + f0, rows, F, 4); return;
+    case 8: S(bias_grad_n)(db + f0, d + f0, rows, F, 8); return;
+    case 12: S(bias_grad_n)(db + f0, d + f0, rows, F, 12); return;
+    default: break;
+    }
     for (size_t r = 0; r < rows; r++) {
         const REAL *dr = d + r * (size_t)F;
-        for (int f = 0; f < F; f++) db[f] += dr[f];
+        for (int f = f0; f < F; f++) db[f] += dr[f];
     }
 }
 
@@ -250,35 +272,30 @@ void S(tnmtl_maxpool_backward)(REAL *din, const REAL *dout, const int32_t *idx, 
  *  IM2COL  per chunk of output rows, out_chunk[M][F] = col[M][KKC] w[KKC][F]
  *          with M = rows * Wo (the NHWC output of the chunk is that matrix);
  *  MATMUL  1x1 valid: the input rows are the column matrix;
- *  DIRECT  few input channels, valid, F a multiple of 2 vectors: a direct
- *          loop over the taps, vectorised over 2 vectors of filters and
- *          4 output pixels at a time (im2col + GEMM is copy-bound there:
- *          with C = 1 each column row is 25 copied values for 200 MACs).
- * The input gradient of DIRECT layers goes through the IM2COL code. */
+ *  DIRECT  valid, F a multiple of 4: direct loops over the taps, vectorised
+ *          over a block of filters (up to 2 vectors) for several output
+ *          pixels at a time (im2col + GEMM is copy-bound for few channels:
+ *          with C = 1 each column row is 25 copied values for 200 MACs, and
+ *          its GEMMs have 8-16 columns).  The input gradient is direct too
+ *          when C is a multiple of 4 (vectorised over input channels, from
+ *          the weights with their last two axes swapped), else it goes
+ *          through the IM2COL code. */
 
 /* The DIRECT kernels, once per instruction set (layers_direct.h): SSE2 or
  * plain C, and AVX2 where the compiler can target it; picked at run time. */
 #define DVB 16
-#define NV 2
-#define NP 4
 #define DTARGET
 #define D(name) S(name##_base)
 #include "layers_direct.h"
 #undef DVB
-#undef NV
-#undef NP
 #undef DTARGET
 #undef D
 #if TNMTL_HAVE_AVX2
 #define DVB 32
-#define NV 1
-#define NP 8
 #define DTARGET __attribute__((target("avx2")))
 #define D(name) S(name##_avx2)
 #include "layers_direct.h"
 #undef DVB
-#undef NV
-#undef NP
 #undef DTARGET
 #undef D
 #endif
@@ -307,6 +324,18 @@ static void S(conv_direct_dw)(REAL *dw, const REAL *dout, const REAL *in, const 
     S(direct_dw_base)(dw, dout, in, g, u0, u1);
 }
 
+static void S(conv_direct_dx)(REAL *din, const REAL *dout, const REAL *wt, const tnmtl_conv_geom *g,
+                              size_t u0, size_t u1)
+{
+#if TNMTL_HAVE_AVX2
+    if (tnmtl_simd_avx2()) {
+        S(direct_dx_avx2)(din, dout, wt, g, u0, u1);
+        return;
+    }
+#endif
+    S(direct_dx_base)(din, dout, wt, g, u0, u1);
+}
+
 /* Work of a conv call.  The batch is cut into n_parts ranges of whole
  * examples (whole groups of chunk/Ho examples when several fit a chunk),
  * a number fixed by the layer and B only, so that the chunking, and with
@@ -326,6 +355,7 @@ typedef struct S(conv_job) {
     const REAL *in, *w, *b, *dout;
     int32_t *idx;                /* pooled: argmax offsets              */
     REAL *part_w, *part_b;       /* [n_parts][K*K*C*F], [n_parts][F]    */
+    REAL *wt;                    /* [K][K][F][C]: DIRECT input gradient */
     REAL *col;                   /* [n_threads][col elems + tmp elems]  */
     size_t col_elems, tmp_elems;
     tnmtl_activation act;
@@ -342,7 +372,8 @@ static void S(conv_job_init)(S(conv_job) *j, const tnmtl_conv_geom *g, int B, RE
     const size_t nw = (size_t)g->K * g->K * g->C * g->F;
     j->part_w = scratch;
     j->part_b = scratch + (size_t)TNMTL_PARTS * nw;
-    j->col = j->part_b + (size_t)TNMTL_PARTS * g->F;
+    j->wt = j->part_b + (size_t)TNMTL_PARTS * g->F;
+    j->col = j->wt + nw;
     j->col_elems = tnmtl_conv_col_elems(g, B);
     j->tmp_elems = g->pool ? (size_t)g->chunk * g->Wo * g->F : 0;
 }
@@ -426,6 +457,7 @@ TNMTL_CLONES static void S(conv_bwd_part)(void *ctx, int p, int thread)
     const size_t nw = (size_t)KKC * F, in_n = (size_t)g->H * g->W * g->C;
     const size_t pooled_n = k ? (size_t)(g->Ho / k) * (g->Wo / k) * F : 0;
     const int matmul = g->method == TNMTL_CONV_MATMUL, direct = g->method == TNMTL_CONV_DIRECT;
+    const int direct_dx = direct && tnmtl_conv_direct_dx_ok(g);
     REAL *col = j->col + (size_t)thread * (j->col_elems + j->tmp_elems), *tmp = col + j->col_elems;
     REAL *pw = j->dw ? j->part_w + (size_t)p * nw : NULL, *pb = j->db ? j->part_b + (size_t)p * F : NULL;
     size_t b0, b1;
@@ -455,6 +487,10 @@ TNMTL_CLONES static void S(conv_bwd_part)(void *ctx, int p, int thread)
             GEMM(CblasRowMajor, CblasTrans, CblasNoTrans, KKC, F, (int)M, 1, a, KKC, d, F, 1, pw, F);
         }
         if (!j->din) continue;
+        if (direct_dx) {
+            S(conv_direct_dx)(j->din, d, j->wt, g, u0, u1);
+            continue;
+        }
         if (matmul) { /* din rows of the chunk = d w^T */
             GEMM(CblasRowMajor, CblasNoTrans, CblasTrans, (int)M, KKC, F, 1, d, F, j->w, F, 0,
                  j->din + u0 * (size_t)g->Wo * KKC, KKC);
@@ -500,6 +536,13 @@ void S(tnmtl_conv_backward)(REAL *din, REAL *dw, REAL *db, const REAL *dout, con
     S(conv_job) j;
     S(conv_job_init)(&j, g, B, scratch);
     j.din = din, j.dw = dw, j.db = db, j.dout = dout, j.idx = (int32_t *)idx, j.in = in, j.w = w;
+    if (din && g->method == TNMTL_CONV_DIRECT && tnmtl_conv_direct_dx_ok(g)) {
+        /* wt[kh][kw][f][c] = w[kh][kw][c][f] */
+        const int KK = g->K * g->K, C = g->C, F = g->F;
+        for (int k = 0; k < KK; k++)
+            for (int c = 0; c < C; c++)
+                for (int f = 0; f < F; f++) j.wt[((size_t)k * F + f) * C + c] = w[((size_t)k * C + c) * F + f];
+    }
     S(conv_run)(&j, n_threads, 1);
 }
 

@@ -206,8 +206,8 @@ static void test_conv_1x1_and_chunks(void **state)
     run_conv_case(3, 6, 5, 2, 3, 3, 1, 5);  /* chunks straddle examples */
 }
 
-/* The direct kernels (few input channels) and the im2col path on the same
- * layers; tails of the 4-pixel and 4-tap blocks, several filter blocks. */
+/* The direct kernels and the im2col path on the same layers; tails of the
+ * pixel and tap blocks, every kind of channel block, several of them. */
 static void test_conv_direct(void **state)
 {
     (void)state;
@@ -220,28 +220,61 @@ static void test_conv_direct(void **state)
     run_conv_case_m(2, 7, 6, 3, 3, 16, 0, 0, TNMTL_CONV_DIRECT); /* KC = 9: 4 + 4 + 1 taps */
     run_conv_case_m(2, 6, 6, 2, 2, 8, 0, 1, TNMTL_CONV_DIRECT);
     run_conv_case_m(2, 9, 8, 1, 5, 8, 0, 0, TNMTL_CONV_IM2COL);
-    conv_case a, b;
-    conv_case_init(&a, 3, 12, 13, 2, 3, 16, 0, 0, TNMTL_CONV_DIRECT, 4);
-    conv_case_init(&b, 3, 12, 13, 2, 3, 16, 0, 0, TNMTL_CONV_IM2COL, 4);
-    conv_loss(&a);
-    conv_loss(&b);
-    assert_true(tu_max_rel_err(a.out, b.out, a.n_out, 1e-13, 1e-13) <= 1);
-    /* the baseline and the AVX2 kernels do the same operations per lane */
-    double *dw[2], *out0 = malloc(a.n_out * sizeof(double));
-    for (int v = 0; v < 2; v++) {
-        tnmtl_simd_force(v);
-        conv_loss(&a);
-        if (v == 0) memcpy(out0, a.out, a.n_out * sizeof(double));
-        dw[v] = calloc(a.n_w, sizeof(double));
-        tnmtl_conv_backward_f64(NULL, dw[v], NULL, a.R, NULL, a.in, a.w, a.col, 1, &a.g, 3);
-    }
-    printf("  AVX2 kernels %s\n", tnmtl_simd_avx2() ? "run" : "not available: baseline twice");
+    /* channel blocks of 2 vectors, 1 + a half, 1, a half (AVX2 float: 16,
+     * 12, 8, 4 channels), also for the input gradient (C % 4 == 0), with
+     * pixel blocks and their tails */
+    run_conv_case_m(2, 8, 10, 8, 3, 12, 0, 2, TNMTL_CONV_DIRECT);  /* like Omniglot's conv2 */
+    run_conv_case_m(1, 3, 9, 12, 2, 16, 0, 0, TNMTL_CONV_DIRECT);  /* C 12, F 16 like conv3 */
+    run_conv_case_m(1, 3, 9, 4, 3, 12, 0, 0, TNMTL_CONV_DIRECT);
+    tnmtl_simd_force(0);
+    run_conv_case_m(2, 8, 10, 8, 3, 12, 0, 2, TNMTL_CONV_DIRECT);
     tnmtl_simd_force(-1);
-    assert_memory_equal(out0, a.out, a.n_out * sizeof(double));
-    assert_memory_equal(dw[0], dw[1], a.n_w * sizeof(double));
-    free(dw[0]), free(dw[1]), free(out0);
-    conv_case_free(&a);
-    conv_case_free(&b);
+    run_conv_case_m(2, 8, 10, 8, 3, 12, 0, 0, -1);                /* default method: direct */
+    /* bigger layers (beyond what finite differences resolve): against the
+     * im2col path, and baseline against AVX2 */
+    const int geo[8][2] = {{2, 16}, {8, 12}, {12, 4}, {16, 4}, {8, 20}, {20, 8}, {4, 12}, {12, 16}}; /* C, F */
+    for (int k = 0; k < 8; k++) {
+        const int C = geo[k][0], F = geo[k][1];
+        conv_case a, b;
+        conv_case_init(&a, 3, 12, 17, C, 3, F, 0, 0, TNMTL_CONV_DIRECT, 4); /* Wo 15 */
+        conv_case_init(&b, 3, 12, 17, C, 3, F, 0, 0, TNMTL_CONV_IM2COL, 4);
+        conv_loss(&a);
+        conv_loss(&b);
+        assert_true(tu_max_rel_err(a.out, b.out, a.n_out, 1e-13, 1e-13) <= 1);
+        double *gb[2] = {calloc(b.n_in, sizeof(double)), calloc(b.n_w, sizeof(double))};
+        tnmtl_conv_backward_f64(gb[0], gb[1], NULL, b.R, NULL, b.in, b.w, b.col, 1, &b.g, 3);
+        /* the baseline and the AVX2 kernels do the same operations per lane */
+        double *dw[2], *dx[2], *out0 = malloc(a.n_out * sizeof(double));
+        for (int v = 0; v < 2; v++) {
+            tnmtl_simd_force(v);
+            conv_loss(&a);
+            if (v == 0) memcpy(out0, a.out, a.n_out * sizeof(double));
+            dw[v] = calloc(a.n_w, sizeof(double));
+            dx[v] = calloc(a.n_in, sizeof(double));
+            tnmtl_conv_backward_f64(dx[v], dw[v], NULL, a.R, NULL, a.in, a.w, a.col, 1, &a.g, 3);
+        }
+        printf("  C %d F %d: AVX2 kernels %s\n", C, F, tnmtl_simd_avx2() ? "run" : "not available: baseline twice");
+        tnmtl_simd_force(-1);
+        assert_memory_equal(out0, a.out, a.n_out * sizeof(double));
+        assert_memory_equal(dw[0], dw[1], a.n_w * sizeof(double));
+        assert_memory_equal(dx[0], dx[1], a.n_in * sizeof(double));
+        assert_true(tu_max_rel_err(dx[0], gb[0], a.n_in, 1e-12, 1e-12) <= 1);
+        assert_true(tu_max_rel_err(dw[0], gb[1], a.n_w, 1e-12, 1e-12) <= 1);
+        /* the float kernels (half vectors on AVX2) against the double ones */
+        float *fin = to_f32(a.in, a.n_in), *fw = to_f32(a.w, a.n_w), *fb = to_f32(a.b, (size_t)F),
+              *fR = to_f32(a.R, a.n_out), *fout = malloc(a.n_out * sizeof(float)),
+              *fdx = malloc(a.n_in * sizeof(float)), *fdw = calloc(a.n_w, sizeof(float)),
+              *fcol = malloc((tnmtl_conv_scratch_elems(&a.g, 3, 1) + 1) * sizeof(float));
+        tnmtl_conv_forward_f32(fout, NULL, fin, fw, fb, fcol, 1, &a.g, 3, TNMTL_ACT_NONE);
+        tnmtl_conv_backward_f32(fdx, fdw, NULL, fR, NULL, fin, fw, fcol, 1, &a.g, 3);
+        assert_close_f32("direct out", fout, b.out, a.n_out, 1e-5);
+        assert_close_f32("direct dx", fdx, gb[0], a.n_in, 1e-5);
+        assert_close_f32("direct dw", fdw, gb[1], a.n_w, 1e-5);
+        free(fin), free(fw), free(fb), free(fR), free(fout), free(fdx), free(fdw), free(fcol);
+        free(dw[0]), free(dw[1]), free(dx[0]), free(dx[1]), free(out0), free(gb[0]), free(gb[1]);
+        conv_case_free(&a);
+        conv_case_free(&b);
+    }
 }
 
 /* Layers big enough to be cut over threads: 1, 2 and 3 threads give the
