@@ -18,31 +18,14 @@
 #include "util.h"
 #include "fixtures/norm/norm_ref.h"
 
-static char tmp[256];
 static char out[1 << 16];
-
-static int setup(void **state)
-{
-    (void)state;
-    const char *d = tu_tmpdir();
-    if (!d) return -1;
-    snprintf(tmp, sizeof tmp, "%s", d);
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    (void)state;
-    tu_rmtree(tmp);
-    return 0;
-}
 
 static const char *path(const char *name)
 {
     static char buf[4][512];
     static int k;
     k = (k + 1) % 4;
-    snprintf(buf[k], sizeof buf[k], "%s/%s", tmp, name);
+    snprintf(buf[k], sizeof buf[k], "%s/%s", tu_group_dir, name);
     return buf[k];
 }
 
@@ -246,7 +229,7 @@ static void test_bad_files(void **state)
     expect_bad("scalar", "--method laf tests/fixtures/npy/f8_scalar.npy");
     expect_bad("at least 2 dimensions", "--method tt tests/fixtures/npy/f8_4.npy");
     expect_bad("cannot open", "--method tucker %s", path("missing.npy"));
-    expect_bad("not a regular file", "--method tucker %s", tmp);
+    expect_bad("not a regular file", "--method tucker %s", tu_group_dir);
 
     /* 9 dimensions, hand-written header. */
     char hdr[128];
@@ -286,7 +269,7 @@ static void test_bad_options(void **state)
     int rc = run_norm(1, "--method laf %s --grad", g);
     assert_int_equal(rc, 2);
     assert_non_null(strstr(out, "--grad needs a value"));
-    rc = run_norm(1, "--method laf %s --grad %s/no/such/dir/g.npy", g, tmp);
+    rc = run_norm(1, "--method laf %s --grad %s/no/such/dir/g.npy", g, tu_group_dir);
     assert_int_equal(rc, 2);
     assert_non_null(strstr(out, "cannot create"));
     assert_null(strstr(out, "\"value\""));
@@ -300,5 +283,5 @@ int main(void)
         cmocka_unit_test(test_bad_files),
         cmocka_unit_test(test_bad_options),
     };
-    return cmocka_run_group_tests(tests, setup, teardown);
+    return cmocka_run_group_tests(tests, tu_group_setup_tmpdir, tu_group_teardown_tmpdir);
 }

@@ -15,29 +15,12 @@
 #include "tnmtl.h"
 #include "util.h" /* tnmtl_now */
 
-static char tmpdir[256];
 
-static int setup(void **state)
-{
-    (void)state;
-    const char *d = tu_tmpdir();
-    if (!d) return -1;
-    snprintf(tmpdir, sizeof tmpdir, "%s", d);
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    (void)state;
-    tu_rmtree(tmpdir);
-    return 0;
-}
-
-/* Writes text[len] to <tmpdir>/name and returns the path (static buffer). */
+/* Writes text[len] to <tu_group_dir>/name and returns the path (static buffer). */
 static const char *write_tmp(const char *name, const char *text, size_t len)
 {
     static char path[512];
-    snprintf(path, sizeof path, "%s/%s", tmpdir, name);
+    snprintf(path, sizeof path, "%s/%s", tu_group_dir, name);
     FILE *f = fopen(path, "wb");
     assert_non_null(f);
     assert_int_equal(fwrite(text, 1, len, f), len);
@@ -295,7 +278,7 @@ static void test_options_and_limits(void **state)
     tnmtl_dataset_free(&ds);
 
     char nofile[600];
-    snprintf(nofile, sizeof nofile, "%s/missing.csv", tmpdir);
+    snprintf(nofile, sizeof nofile, "%s/missing.csv", tu_group_dir);
     assert_int_equal(tnmtl_csv_load(nofile, NULL, &ds, &err), TNMTL_ERR_IO);
     assert_non_null(strstr(err.msg, "missing.csv"));
 }
@@ -308,5 +291,5 @@ int main(void)
         cmocka_unit_test(test_malformed),
         cmocka_unit_test(test_options_and_limits),
     };
-    return cmocka_run_group_tests(tests, setup, teardown);
+    return cmocka_run_group_tests(tests, tu_group_setup_tmpdir, tu_group_teardown_tmpdir);
 }

@@ -25,29 +25,14 @@
 #define N 105
 #define NP (N * N)
 
-static char tmp[256];   /* a fresh folder per test program */
 
 static const char *tmp_path(const char *rel)
 {
     static char buf[2][512];
     static int k;
     k ^= 1;
-    snprintf(buf[k], sizeof buf[k], "%s/%s", tmp, rel);
+    snprintf(buf[k], sizeof buf[k], "%s/%s", tu_group_dir, rel);
     return buf[k];
-}
-
-static int setup(void **state)
-{
-    const char *d = tu_tmpdir();
-    if (!d) return -1;
-    snprintf(tmp, sizeof tmp, "%s", d);
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    tu_rmtree(tmp);
-    return 0;
 }
 
 /* ---- builders ------------------------------------------------------------ */
@@ -666,5 +651,5 @@ int main(void)
         cmocka_unit_test(test_full_npz),
         cmocka_unit_test(test_cli),
     };
-    return cmocka_run_group_tests(tests, setup, teardown);
+    return cmocka_run_group_tests(tests, tu_group_setup_tmpdir, tu_group_teardown_tmpdir);
 }

@@ -18,28 +18,11 @@
 #include "tnmtl.h"
 #include "tnmtl/safetensors.h"
 
-static char tmpdir[256];
-
-static int setup(void **state)
-{
-    (void)state;
-    const char *d = tu_tmpdir();
-    if (!d) return -1;
-    snprintf(tmpdir, sizeof tmpdir, "%s", d);
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    (void)state;
-    tu_rmtree(tmpdir);
-    return 0;
-}
 
 static const char *tmp_path(const char *name)
 {
     static char path[512];
-    snprintf(path, sizeof path, "%s/%s", tmpdir, name);
+    snprintf(path, sizeof path, "%s/%s", tu_group_dir, name);
     return path;
 }
 
@@ -56,10 +39,10 @@ static unsigned char *read_all(const char *path, size_t *len)
     return b;
 }
 
-/* Number of "*.tmp.*" files left in tmpdir. */
+/* Number of "*.tmp.*" files left in tu_group_dir. */
 static int temp_files_left(void)
 {
-    DIR *d = opendir(tmpdir);
+    DIR *d = opendir(tu_group_dir);
     assert_non_null(d);
     int n = 0;
     for (struct dirent *e; (e = readdir(d));) n += strstr(e->d_name, ".tmp.") != NULL;
@@ -406,7 +389,7 @@ static void test_atomic_write(void **state)
 
     /* A folder that does not exist: nothing is created. */
     char nodir[600];
-    snprintf(nodir, sizeof nodir, "%s/no/such/dir/x.safetensors", tmpdir);
+    snprintf(nodir, sizeof nodir, "%s/no/such/dir/x.safetensors", tu_group_dir);
     assert_int_equal(tnmtl_st_save(nodir, t1, 1, NULL, 0, &err), TNMTL_ERR_IO);
     free(before);
     free(big);
@@ -422,5 +405,5 @@ int main(void)
         cmocka_unit_test(test_unaligned),
         cmocka_unit_test(test_atomic_write),
     };
-    return cmocka_run_group_tests(tests, setup, teardown);
+    return cmocka_run_group_tests(tests, tu_group_setup_tmpdir, tu_group_teardown_tmpdir);
 }

@@ -42,6 +42,24 @@ void tu_rmtree(const char *dir)
     if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", dir);
 }
 
+char tu_group_dir[256];
+
+int tu_group_setup_tmpdir(void **state)
+{
+    (void)state;
+    const char *d = tu_tmpdir();
+    if (!d) return -1;
+    snprintf(tu_group_dir, sizeof tu_group_dir, "%s", d);
+    return 0;
+}
+
+int tu_group_teardown_tmpdir(void **state)
+{
+    (void)state;
+    tu_rmtree(tu_group_dir);
+    return 0;
+}
+
 int tu_run(const char *cmd, int merge_stderr, char *out, size_t cap)
 {
     char full[8192];

@@ -15,6 +15,12 @@ const char *tu_cli(void);
 /* A fresh empty temporary directory (removed by tu_rmtree). */
 const char *tu_tmpdir(void);
 void tu_rmtree(const char *dir);
+/* cmocka group fixtures: a fresh temporary directory for a whole test
+ * group, its path in tu_group_dir, removed at the end.
+ *   cmocka_run_group_tests(tests, tu_group_setup_tmpdir, tu_group_teardown_tmpdir) */
+extern char tu_group_dir[256];
+int tu_group_setup_tmpdir(void **state);
+int tu_group_teardown_tmpdir(void **state);
 /* Runs a shell command, captures stdout (and stderr if merge) into out[cap],
  * returns its exit status (or -1). */
 int tu_run(const char *cmd, int merge_stderr, char *out, size_t cap);
