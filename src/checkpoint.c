@@ -145,10 +145,11 @@ static tnmtl_status open_checkpoint(const char *path, tnmtl_st_file **f, tnmtl_e
     tnmtl_status st = tnmtl_st_load(path, TNMTL_ST_MAX_BYTES, f, err);
     if (st) return st;
     const char *format = tnmtl_st_meta_get(*f, "format"), *version = tnmtl_st_meta_get(*f, "version");
+    char *end = NULL;
     if (!format || strcmp(format, TNMTL_CHECKPOINT_FORMAT)) {
         st = tnmtl_fail(err, TNMTL_ERR_FORMAT, "%s: not a tnmtl checkpoint (no metadata format=%s)", path,
                         TNMTL_CHECKPOINT_FORMAT);
-    } else if (!version || atoi(version) != TNMTL_CHECKPOINT_VERSION) {
+    } else if (!version || strtol(version, &end, 10) != TNMTL_CHECKPOINT_VERSION || end == version || *end) {
         st = tnmtl_fail(err, TNMTL_ERR_FORMAT, "%s: checkpoint version %s, this tnmtl reads version %d", path,
                         version ? version : "(none)", TNMTL_CHECKPOINT_VERSION);
     }
@@ -197,7 +198,7 @@ tnmtl_status tnmtl_checkpoint_load(const char *path, tnmtl_mtl *m, tnmtl_optim *
     }
     char *end;
     long long step = strtoll(step_s, &end, 10);
-    if (*end || step < 0) {
+    if (end == step_s || *end || step < 0) {
         st = tnmtl_fail(err, TNMTL_ERR_FORMAT, "%s: bad step '%s'", path, step_s);
         goto done;
     }

@@ -22,6 +22,8 @@ typedef struct tnmtl_mtl_worker {
     float *targets;              /* [batch]                                     */
     int *labels;                 /* [batch]                                     */
     int64_t *idx;                /* [batch]                                     */
+    int *perm;                   /* [n_perm] minibatch permutation scratch      */
+    int64_t n_perm;
 } tnmtl_mtl_worker;
 
 static void worker_free(tnmtl_mtl_worker *w)
@@ -32,6 +34,7 @@ static void worker_free(tnmtl_mtl_worker *w)
     free(w->targets);
     free(w->labels);
     free(w->idx);
+    free(w->perm);
     memset(w, 0, sizeof *w);
 }
 
@@ -459,7 +462,7 @@ static int batch_size_of(const tnmtl_mtl *m, const tnmtl_split *split, int batch
 }
 
 int tnmtl_batch_indices(const tnmtl_split *split, int t, uint64_t seed, int64_t step, int batch,
-                        int64_t *idx)
+                        int64_t *idx, int *perm)
 {
     const int64_t n = n_part(split, TNMTL_PART_TRAIN, t);
     const int64_t *train = split->idx[TNMTL_PART_TRAIN] + split->begin[TNMTL_PART_TRAIN][t];
@@ -469,7 +472,6 @@ int tnmtl_batch_indices(const tnmtl_split *split, int t, uint64_t seed, int64_t 
     }
     /* Positions step*batch .. +batch-1 of an endless sequence of epochs, each
      * a fresh permutation drawn from (seed, task, epoch). */
-    int *perm = malloc((size_t)n * sizeof *perm);
     int64_t cur_epoch = -1;
     for (int j = 0; j < batch; j++) {
         const int64_t pos = step * batch + j;
@@ -484,7 +486,6 @@ int tnmtl_batch_indices(const tnmtl_split *split, int t, uint64_t seed, int64_t 
         }
         idx[j] = train[perm[pos % n]];
     }
-    free(perm);
     return batch;
 }
 
@@ -506,7 +507,7 @@ static void task_objective(void *p, tnmtl_mtl_worker *w, int t)
     tnmtl_mtl *m = c->m;
     const tnmtl_net *net = m->nets[t];
     const int C = m->n_out[t];
-    const int B = tnmtl_batch_indices(c->split, t, c->seed, c->step, c->batch, w->idx);
+    const int B = tnmtl_batch_indices(c->split, t, c->seed, c->step, c->batch, w->idx, w->perm);
     tnmtl_dataset_gather(c->ds, w->idx, B, w->x, w->labels, w->targets);
     const float *out = tnmtl_net_forward(net, &m->view[(size_t)t * m->n_layers], w->ws, w->x, B);
     c->losses[t] = c->ds->kind == TNMTL_TARGET_CLASS ? tnmtl_softmax_xent(out, w->labels, B, C, w->dout)
@@ -546,6 +547,17 @@ tnmtl_status tnmtl_mtl_objective(tnmtl_mtl *m, const tnmtl_dataset *ds, const tn
     tnmtl_status st = check_data(m, ds, split, err);
     if (st) return st;
     if ((st = ensure_batch(m, ds, batch_size_of(m, split, batch), err))) return st;
+    /* Permutation scratch for the largest training part. */
+    const int64_t n_perm = batch_size_of(m, split, 0);
+    for (int i = 0; i < m->n_threads; i++) {
+        tnmtl_mtl_worker *w = &m->workers[i];
+        if (w->n_perm >= n_perm) continue;
+        free(w->perm);
+        w->n_perm = 0;
+        w->perm = tnmtl_calloc((size_t)n_perm, sizeof(int), "minibatch permutation", err);
+        if (!w->perm) return TNMTL_ERR_NOMEM;
+        w->n_perm = n_perm;
+    }
     double losses[TNMTL_MAX_TASKS];
     memset(m->grads, 0, (size_t)m->n_params * sizeof(float));
     if (m->n_shared) memset(m->shared_grads, 0, (size_t)m->n_tasks * (size_t)m->n_shared * sizeof(float));

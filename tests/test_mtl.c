@@ -168,7 +168,8 @@ static double objective_f64(const tnmtl_mtl *m, const tnmtl_dataset *ds, const t
             v[l].w = fv->w ? dparams + (fv->w - m->params) : NULL;
             v[l].b = fv->b ? dparams + (fv->b - m->params) : NULL;
         }
-        int n = tnmtl_batch_indices(split, t, 5, 0, 0, idx);
+        int perm[64];
+        int n = tnmtl_batch_indices(split, t, 5, 0, 0, idx, perm);
         tnmtl_dataset_gather(ds, idx, n, xf, labels, NULL);
         for (int64_t j = 0; j < n * n_in; j++) x[j] = xf[j];
         const double *out = tnmtl_net_forward_f64(m->nets[t], v, ws, x, n);
@@ -322,13 +323,14 @@ static void test_batches_are_pure(void **state)
     tnmtl_split split;
     make_data(&ds, &split);
     int64_t a[8], b[8];
+    int perm[64];
     const int64_t n = split.begin[0][1] - split.begin[0][0];
     /* Every training example of a task appears once per epoch. */
     int64_t seen[64] = {0};
     for (int64_t s = 0; s * 3 < 2 * n; s++) {
-        int k = tnmtl_batch_indices(&split, 0, 1, s, 3, a);
+        int k = tnmtl_batch_indices(&split, 0, 1, s, 3, a, perm);
         assert_int_equal(k, 3);
-        tnmtl_batch_indices(&split, 0, 1, s, 3, b);
+        tnmtl_batch_indices(&split, 0, 1, s, 3, b, perm);
         assert_memory_equal(a, b, sizeof(int64_t) * 3);
         for (int j = 0; j < 3; j++) {
             assert_true(a[j] >= ds.task_begin[0] && a[j] < ds.task_begin[1]);

@@ -173,9 +173,10 @@ tnmtl_status tnmtl_mtl_objective(tnmtl_mtl *m, const tnmtl_dataset *ds, const tn
 tnmtl_status tnmtl_mtl_evaluate(tnmtl_mtl *m, const tnmtl_dataset *ds, const tnmtl_split *split,
                                 tnmtl_part part, double *metric, double *mean_loss, tnmtl_error *err);
 
-/* The minibatch of task t at step s: idx[n] (n = min(batch, n_train) or all). */
+/* The minibatch of task t at step s: idx[n] (n = min(batch, n_train) or
+ * all); perm is scratch for n_train ints (task t's training examples). */
 int tnmtl_batch_indices(const tnmtl_split *split, int t, uint64_t seed, int64_t step, int batch,
-                        int64_t *idx);
+                        int64_t *idx, int *perm);
 
 #ifdef __cplusplus
 }
