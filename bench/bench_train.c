@@ -5,6 +5,13 @@
  *
  *   build/bench/bench_train [--method stl|laf|tucker|tt] [--steps N]
  *                           [--data DIR] [--threads N] [--gamma G]
+ *   build/bench/bench_train --train STEPS [--method M] ...
+ *   --reg-every K   the regulariser every K steps (tnmtl_mtl_config.reg_every,
+ *                   an approximation; default exact)
+ *
+ * --train STEPS trains that many steps instead (tnmtl_train, full batch)
+ * and prints train_steps, train_s_per_step, train_loss, test_loss and
+ * test_acc (mean over tasks, %, on drawings 2..19): for comparing options.
  *
  * Data: Omniglot from DIR (default ../shared/data/omniglot) at 105x105,
  * all 50 alphabets; the training part of each character is its drawings 0
@@ -68,33 +75,63 @@ static int64_t train_macs(const tnmtl_net *net)
     return macs;
 }
 
-/* Training part: drawings 0 .. TRAIN_DRAWINGS-1 of every character (format A
- * keeps a task's examples in character order, 20 drawings each). */
+/* Training part: drawings 0 .. TRAIN_DRAWINGS-1 of every character, test
+ * part: the others (format A keeps a task's examples in character order,
+ * 20 drawings each). */
 static tnmtl_status drawings_split(const tnmtl_dataset *ds, tnmtl_split *s, tnmtl_error *err)
 {
     memset(s, 0, sizeof *s);
     s->n_tasks = ds->n_tasks;
-    int64_t n = 0;
-    for (int t = 0; t < ds->n_tasks; t++) n += (int64_t)ds->n_classes[t] * TRAIN_DRAWINGS;
     for (int p = 0; p < 3; p++) {
         s->begin[p] = tnmtl_calloc((size_t)ds->n_tasks + 1, sizeof(int64_t), "split", err);
-        s->idx[p] = tnmtl_calloc(p == TNMTL_PART_TRAIN ? (size_t)n : 1, sizeof(int64_t), "split", err);
+        s->idx[p] = tnmtl_calloc((size_t)ds->n_examples + 1, sizeof(int64_t), "split", err);
         if (!s->begin[p] || !s->idx[p]) return TNMTL_ERR_NOMEM;
     }
-    int64_t k = 0;
+    int64_t k[3] = {0, 0, 0};
     for (int t = 0; t < ds->n_tasks; t++) {
         const int64_t b = ds->task_begin[t];
         if (ds->task_begin[t + 1] - b != (int64_t)ds->n_classes[t] * DRAWINGS)
             return tnmtl_fail(err, TNMTL_ERR_INVALID, "task %d does not have %d drawings per character", t, DRAWINGS);
         for (int c = 0; c < ds->n_classes[t]; c++)
-            for (int d = 0; d < TRAIN_DRAWINGS; d++) {
+            for (int d = 0; d < DRAWINGS; d++) {
                 const int64_t e = b + (int64_t)c * DRAWINGS + d;
                 if (ds->label[e] != c) return tnmtl_fail(err, TNMTL_ERR_INVALID, "example %lld is not of class %d", (long long)e, c);
-                s->idx[TNMTL_PART_TRAIN][k++] = e;
+                const int p = d < TRAIN_DRAWINGS ? TNMTL_PART_TRAIN : TNMTL_PART_TEST;
+                s->idx[p][k[p]++] = e;
             }
-        s->begin[TNMTL_PART_TRAIN][t + 1] = k;
+        for (int p = 0; p < 3; p++) s->begin[p][t + 1] = k[p];
     }
     return TNMTL_OK;
+}
+
+/* --train N: N full-batch Adam steps from the same start, then the mean
+ * test accuracy over tasks (drawings 2..19); for comparing options. */
+static int train_run(tnmtl_mtl *m, tnmtl_optim *opt, const tnmtl_dataset *ds, const tnmtl_split *split,
+                     int64_t steps, const char *mname)
+{
+    tnmtl_error err;
+    tnmtl_train_config tc = {0};
+    tc.steps = steps;
+    const double t0 = tnmtl_now();
+    if (tnmtl_train(m, opt, ds, split, &tc, &err)) {
+        fprintf(stderr, "bench_train: %s\n", err.msg);
+        return 1;
+    }
+    const double dt = tnmtl_now() - t0;
+    double *acc = malloc((size_t)m->n_tasks * sizeof *acc), loss, train_loss, mean = 0;
+    if (!acc || tnmtl_mtl_evaluate(m, ds, split, TNMTL_PART_TRAIN, acc, &train_loss, &err) ||
+        tnmtl_mtl_evaluate(m, ds, split, TNMTL_PART_TEST, acc, &loss, &err)) {
+        fprintf(stderr, "bench_train: %s\n", acc ? err.msg : "out of memory");
+        return 1;
+    }
+    for (int t = 0; t < m->n_tasks; t++) mean += acc[t] / m->n_tasks;
+    printf("c %s train_steps %lld\n", mname, (long long)steps);
+    printf("c %s train_s_per_step %.4f\n", mname, dt / (double)steps);
+    printf("c %s train_loss %.6f\n", mname, train_loss);
+    printf("c %s test_loss %.6f\n", mname, loss);
+    printf("c %s test_acc %.4f\n", mname, 100 * mean);
+    free(acc);
+    return 0;
 }
 
 /* CPU seconds of the process so far (all threads, user + system) */
@@ -121,14 +158,15 @@ static void pause_blas(void)
 static int usage(void)
 {
     fprintf(stderr, "usage: bench_train [--method stl|laf|tucker|tt] [--steps 1..64] [--data DIR] "
-                    "[--threads N] [--gamma G]\n");
+                    "[--threads N] [--gamma G] [--train STEPS] [--reg-every K]\n");
     return 2;
 }
 
 int main(int argc, char **argv)
 {
     const char *data = "../shared/data/omniglot", *mname = "stl";
-    int steps = 3, threads = 0;
+    int steps = 3, threads = 0, reg_every = 0;
+    long long train = 0;
     double gamma = 0.01;
     for (int i = 1; i < argc; i++) {
         if (i + 1 >= argc) return usage();
@@ -137,9 +175,11 @@ int main(int argc, char **argv)
         else if (!strcmp(argv[i], "--data")) data = argv[++i];
         else if (!strcmp(argv[i], "--threads")) threads = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--gamma")) gamma = atof(argv[++i]);
+        else if (!strcmp(argv[i], "--train")) train = atoll(argv[++i]);
+        else if (!strcmp(argv[i], "--reg-every")) reg_every = atoi(argv[++i]);
         else return usage();
     }
-    if (steps < 1 || steps > MAX_REPS || threads < 0) return usage();
+    if (steps < 1 || steps > MAX_REPS || threads < 0 || train < 0) return usage();
     tnmtl_error err;
     tnmtl_method method;
     if (tnmtl_method_parse(mname, &method, &err)) {
@@ -163,6 +203,7 @@ int main(int argc, char **argv)
     mc.kind = TNMTL_TARGET_CLASS;
     mc.method = method;
     mc.gamma = gamma;
+    mc.reg_every = reg_every;
     tnmtl_mtl *m;
     tnmtl_optim opt;
     tnmtl_optim_config oc;
@@ -172,6 +213,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "bench_train: %s\n", err.msg);
         return 1;
     }
+    if (train) return train_run(m, &opt, &ds, &split, train, mname);
     double flop = 0;
     int64_t images = 0;
     for (int t = 0; t < m->n_tasks; t++) {

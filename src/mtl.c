@@ -88,6 +88,7 @@ void tnmtl_mtl_free(tnmtl_mtl *m)
     free(m->gview);
     free(m->stack);
     free(m->stack_grad);
+    free(m->reg_cache);
     for (int w = 0; w < m->n_threads && m->workers; w++) worker_free(&m->workers[w]);
     free(m->workers);
     free(m->shared_grads);
@@ -209,11 +210,14 @@ tnmtl_status tnmtl_mtl_create(const tnmtl_mtl_config *cfg, tnmtl_mtl **out, tnmt
                           TNMTL_MAX_TASKS);
     if (!(cfg->gamma >= 0) || !isfinite(cfg->gamma))
         return tnmtl_fail(err, TNMTL_ERR_INVALID, "gamma must be a finite number >= 0, not %g", cfg->gamma);
+    if (cfg->reg_every < 0)
+        return tnmtl_fail(err, TNMTL_ERR_INVALID, "reg_every must be >= 0, not %d", cfg->reg_every);
     if (cfg->method == TNMTL_METHOD_UD && cfg->ud_share < 0)
         return tnmtl_fail(err, TNMTL_ERR_INVALID, "--share must be >= 0, not %d", cfg->ud_share);
     tnmtl_mtl *m = calloc(1, sizeof *m);
     if (!m) return tnmtl_fail(err, TNMTL_ERR_NOMEM, "out of memory creating the multi-task model");
     m->cfg = *cfg;
+    m->reg_step = m->reg_last = -1;
     m->n_tasks = cfg->n_tasks;
     m->arch = strdup(cfg->arch ? cfg->arch : "");
     m->n_out = tnmtl_calloc((size_t)cfg->n_tasks, sizeof(int), "output sizes", err);
@@ -316,9 +320,14 @@ void tnmtl_mtl_unstack_add(const tnmtl_mtl *m, const tnmtl_param_block *b, const
     }
 }
 
-tnmtl_status tnmtl_mtl_regulariser(tnmtl_mtl *m, int add_grad, double *value, tnmtl_error *err)
+/* The regulariser's value, and with add_grad its subgradient added into
+ * m->grads; with cache (reg_every > 1) the subgradient of every stacked
+ * block's weights is also kept there, blocks one after another in the
+ * task-major layout of grads. */
+static tnmtl_status regulariser_pass(tnmtl_mtl *m, int add_grad, float *cache, double *value, tnmtl_error *err)
 {
     *value = 0;
+    float *c = cache;
     for (int i = 0; i < m->n_blocks; i++) {
         const tnmtl_param_block *b = &m->blocks[i];
         if (!b->stacked) continue;
@@ -340,6 +349,56 @@ tnmtl_status tnmtl_mtl_regulariser(tnmtl_mtl *m, int add_grad, double *value, tn
         }
         *value += v;
         if (add_grad) tnmtl_mtl_unstack_add(m, b, m->stack_grad, m->grads + b->w_offset);
+        if (c) {
+            memset(c, 0, (size_t)(b->n_w * m->n_tasks) * sizeof *c);
+            tnmtl_mtl_unstack_add(m, b, m->stack_grad, c);
+            c += b->n_w * m->n_tasks;
+        }
+    }
+    return TNMTL_OK;
+}
+
+tnmtl_status tnmtl_mtl_regulariser(tnmtl_mtl *m, int add_grad, double *value, tnmtl_error *err)
+{
+    return regulariser_pass(m, add_grad, NULL, value, err);
+}
+
+/* The regulariser of the objective at `step`.  With cfg.reg_every = k > 1
+ * (an approximation, see mtl.h) the value and subgradient computed at the
+ * first step of the period [step - step % k, +k) are reused, as long as the
+ * calls come one step after another; otherwise (the period's first step, a
+ * resumed run, a jump) they are computed now. */
+static tnmtl_status objective_regulariser(tnmtl_mtl *m, int64_t step, double *value, tnmtl_error *err)
+{
+    const int k = m->cfg.reg_every;
+    if (k <= 1 || !tnmtl_mtl_n_stacked(m)) return regulariser_pass(m, 1, NULL, value, err);
+    const int64_t start = step - step % k;
+    const int reuse = m->reg_step >= start && m->reg_step < step && m->reg_last == step - 1;
+    m->reg_last = step;
+    if (!reuse) {
+        if (!m->reg_cache) {
+            int64_t n = 0;
+            for (int i = 0; i < m->n_blocks; i++)
+                if (m->blocks[i].stacked) n += m->blocks[i].n_w * m->n_tasks;
+            m->reg_cache = tnmtl_calloc((size_t)n, sizeof(float), "cached regulariser gradient", err);
+            if (!m->reg_cache) return TNMTL_ERR_NOMEM;
+        }
+        m->reg_step = -1;
+        tnmtl_status st = regulariser_pass(m, 1, m->reg_cache, value, err);
+        if (st) return st;
+        m->reg_value = *value;
+        m->reg_step = step;
+        return TNMTL_OK;
+    }
+    *value = m->reg_value;
+    const float *c = m->reg_cache;
+    for (int i = 0; i < m->n_blocks; i++) {
+        const tnmtl_param_block *b = &m->blocks[i];
+        if (!b->stacked) continue;
+        float *g = m->grads + b->w_offset;
+        const int64_t n = b->n_w * m->n_tasks;
+        for (int64_t j = 0; j < n; j++) g[j] += c[j];
+        c += n;
     }
     return TNMTL_OK;
 }
@@ -579,7 +638,7 @@ tnmtl_status tnmtl_mtl_objective(tnmtl_mtl *m, const tnmtl_dataset *ds, const tn
     double total = 0;
     for (int t = 0; t < m->n_tasks; t++) total += losses[t];
     *loss = total * weight;
-    return tnmtl_mtl_regulariser(m, 1, reg, err);
+    return objective_regulariser(m, step, reg, err);
 }
 
 tnmtl_status tnmtl_train(tnmtl_mtl *m, tnmtl_optim *opt, const tnmtl_dataset *ds,

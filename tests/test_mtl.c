@@ -316,6 +316,70 @@ static void test_threads_do_not_change_results(void **state)
     tnmtl_dataset_free(&ds);
 }
 
+/* reg_every = 3 (an approximation): at steps 0 and 3 the regulariser is
+ * computed, at the other steps the one of the period's first step is
+ * reused: the objective's gradient is exactly the data gradient at the
+ * current parameters plus the subgradient at the period's first step. */
+static void test_reg_every(void **state)
+{
+    (void)state;
+    tnmtl_dataset ds;
+    tnmtl_split split;
+    make_data(&ds, &split);
+    tnmtl_mtl *ref = make_model(TNMTL_METHOD_TUCKER, 0, ARCH), *a, *data, *reg;
+    tnmtl_error err;
+    tnmtl_mtl_config c = ref->cfg;
+    c.reg_every = 3;
+    assert_int_equal(tnmtl_mtl_create(&c, &a, &err), TNMTL_OK);
+    assert_int_equal(tnmtl_mtl_init(a, 11, &err), TNMTL_OK);
+    c.reg_every = 0;
+    assert_int_equal(tnmtl_mtl_create(&c, &reg, &err), TNMTL_OK);
+    c.method = TNMTL_METHOD_STL;
+    assert_int_equal(tnmtl_mtl_create(&c, &data, &err), TNMTL_OK);
+    c.reg_every = -1;
+    tnmtl_mtl *bad;
+    assert_int_equal(tnmtl_mtl_create(&c, &bad, &err), TNMTL_ERR_INVALID);
+    tnmtl_optim opt;
+    tnmtl_optim_config oc;
+    tnmtl_optim_defaults(TNMTL_OPTIM_ADAM, &oc);
+    oc.lr = 0.01;
+    assert_int_equal(tnmtl_optim_init(&opt, &oc, a->n_params, &err), TNMTL_OK);
+    const size_t bytes = (size_t)a->n_params * sizeof(float);
+    float *sub = malloc(bytes), *expect = malloc(bytes);
+    double sub_value = 0;
+    for (int64_t s = 0; s < 7; s++) {
+        /* the data gradient at the current parameters */
+        double loss, r, la, ra;
+        memcpy(data->params, a->params, bytes);
+        assert_int_equal(tnmtl_mtl_objective(data, &ds, &split, 5, s, 4, &loss, &r, &err), TNMTL_OK);
+        /* the exact subgradient, at the start of each period */
+        if (s % 3 == 0) {
+            memcpy(reg->params, a->params, bytes);
+            memset(reg->grads, 0, bytes);
+            assert_int_equal(tnmtl_mtl_regulariser(reg, 1, &sub_value, &err), TNMTL_OK);
+            memcpy(sub, reg->grads, bytes);
+        }
+        for (int64_t j = 0; j < a->n_params; j++) expect[j] = data->grads[j] + sub[j];
+        assert_int_equal(tnmtl_mtl_objective(a, &ds, &split, 5, s, 4, &la, &ra, &err), TNMTL_OK);
+        assert_true(la == loss);
+        assert_true(ra == sub_value);
+        assert_memory_equal(a->grads, expect, bytes);
+        tnmtl_optim_step(&opt, a->params, a->grads);
+    }
+    /* the parameters moved: a jump (as after a resume at step 5) computes anew */
+    double la, ra, r_now;
+    memcpy(reg->params, a->params, bytes);
+    assert_int_equal(tnmtl_mtl_regulariser(reg, 0, &r_now, &err), TNMTL_OK);
+    assert_true(r_now != sub_value);
+    assert_int_equal(tnmtl_mtl_objective(a, &ds, &split, 5, 5, 4, &la, &ra, &err), TNMTL_OK);
+    assert_true(ra == r_now);
+    tnmtl_optim_free(&opt);
+    free(sub), free(expect);
+    tnmtl_mtl_free(ref), tnmtl_mtl_free(a), tnmtl_mtl_free(data), tnmtl_mtl_free(reg);
+    tnmtl_split_free(&split);
+    tnmtl_dataset_free(&ds);
+}
+
 static void test_batches_are_pure(void **state)
 {
     (void)state;
@@ -427,6 +491,7 @@ int main(void)
         cmocka_unit_test(test_determinism_and_learning),
         cmocka_unit_test(test_batches_are_pure), cmocka_unit_test(test_report),
         cmocka_unit_test(test_threads_do_not_change_results),
+        cmocka_unit_test(test_reg_every),
         cmocka_unit_test(test_bad_config),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -74,6 +74,14 @@ typedef struct tnmtl_mtl_config {
      * for shareable layer k (0-based among shareable layers) and term i; NULL: gamma. */
     const double *gamma_table;
     int sum_task_losses;         /* 1: data term is sum_t L_t instead of the mean */
+    /* An approximation, off by default (0 or 1: the regulariser is exact at
+     * every step).  k > 1: tnmtl_mtl_objective computes the regulariser's
+     * value and subgradient at the first step of each period of k steps
+     * (steps 0, k, 2k, ...) and reuses them for the other k - 1 steps, which
+     * divides the norms' cost by k.  A run resumed inside a period computes
+     * them at the resume step instead, so resuming is bit-exact only at a
+     * multiple of k (use a --save-every that is one). */
+    int reg_every;
 } tnmtl_mtl_config;
 
 /* One parameter block: one layer's weights or biases for all tasks. */
@@ -112,6 +120,11 @@ typedef struct tnmtl_mtl {
     struct tnmtl_mtl_worker *workers; /* [n_threads], private to mtl.c      */
     int64_t n_shared;            /* parameters in hard-shared blocks            */
     float *shared_grads;         /* [n_tasks][n_shared] or NULL                 */
+    /* cfg.reg_every > 1: the regulariser computed at step reg_step (-1: none)
+     * and the last step the objective ran (reuse needs consecutive steps) */
+    float *reg_cache;            /* stacked blocks' weight subgradients, task-major, block after block */
+    double reg_value;
+    int64_t reg_step, reg_last;
 } tnmtl_mtl;
 
 tnmtl_status tnmtl_mtl_create(const tnmtl_mtl_config *cfg, tnmtl_mtl **out, tnmtl_error *err);
