@@ -87,25 +87,8 @@ int main(int argc, char **argv)
     for (int64_t i = 0; i < B * n_in; i++) x[i] = tnmtl_rng_uniform(&rng) < 0.1 ? 0.0f : 1.0f;
     for (int i = 0; i < B; i++) y[i] = (int)tnmtl_rng_below(&rng, 20);
 
-    /* exact GEMM work per example; a conv fused with the max-pool after it
-     * skips the output rows that no pooling window reads (conv1: 100 of 101) */
-    int64_t macs = 0;
-    int first = 1;
-    for (int i = 0; i < L; i++) {
-        const tnmtl_layer_info *li = tnmtl_net_layer(net, i);
-        if (!li->n_weight) continue;
-        int64_t m = li->macs;
-        int q = i + 1;
-        if (q < L && (tnmtl_net_layer(net, q)->kind == TNMTL_LAYER_TANH ||
-                      tnmtl_net_layer(net, q)->kind == TNMTL_LAYER_RELU))
-            q++;
-        if (li->kind == TNMTL_LAYER_CONV && q < L && tnmtl_net_layer(net, q)->kind == TNMTL_LAYER_MAXPOOL) {
-            const int k = tnmtl_net_layer(net, q)->ksize;
-            m = m / li->out_h * (li->out_h / k * k);
-        }
-        macs += 2 * m + (first ? 0 : m);
-        first = 0;
-    }
+    /* exact GEMM work per example (bench_util.h) */
+    const int64_t macs = bench_train_macs(net);
     const double flop = 2.0 * (double)macs * B;
 
     /* engine steps and sgemm calls alternate, so that both see the same

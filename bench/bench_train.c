@@ -48,32 +48,10 @@
 #include "tnmtl/omniglot.h"
 #include "tnmtl/rng.h"
 #include "util.h"
+#include "bench_util.h"
 
 #define ARCH "conv8x5,pool2,conv12x3,pool2,conv16x3,pool2,fc64"
 enum { DRAWINGS = 20, TRAIN_DRAWINGS = 2, MAX_REPS = 64 };
-
-/* GEMM multiply-adds of one training example of net (see the header). */
-static int64_t train_macs(const tnmtl_net *net)
-{
-    const int L = tnmtl_net_n_layers(net);
-    int64_t macs = 0;
-    int first = 1;
-    for (int i = 0; i < L; i++) {
-        const tnmtl_layer_info *li = tnmtl_net_layer(net, i);
-        if (!li->n_weight) continue;
-        int64_t m = li->macs;
-        int q = i + 1;
-        if (q < L && (tnmtl_net_layer(net, q)->kind == TNMTL_LAYER_TANH || tnmtl_net_layer(net, q)->kind == TNMTL_LAYER_RELU))
-            q++;
-        if (li->kind == TNMTL_LAYER_CONV && q < L && tnmtl_net_layer(net, q)->kind == TNMTL_LAYER_MAXPOOL) {
-            const int k = tnmtl_net_layer(net, q)->ksize;
-            m = m / li->out_h * (li->out_h / k * k);
-        }
-        macs += (first ? 2 : 3) * m;
-        first = 0;
-    }
-    return macs;
-}
 
 /* Training part: drawings 0 .. TRAIN_DRAWINGS-1 of every character, test
  * part: the others (format A keeps a task's examples in character order,
@@ -218,7 +196,7 @@ int main(int argc, char **argv)
     int64_t images = 0;
     for (int t = 0; t < m->n_tasks; t++) {
         const int64_t nt = tnmtl_split_count(&split, TNMTL_PART_TRAIN, t);
-        flop += 2.0 * (double)train_macs(m->nets[t]) * (double)nt;
+        flop += 2.0 * (double)bench_train_macs(m->nets[t]) * (double)nt;
         images += nt;
     }
 

@@ -37,6 +37,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from bench_norm_torch import unfoldings   # the same unfoldings as the norm benchmark
+
 DRAWINGS_TRAIN = 2
 
 
@@ -97,19 +99,6 @@ def stacked(params):
     """The four shareable layers stacked in tnmtl's layout, task axis last."""
     out = [torch.stack([p[c].permute(2, 3, 1, 0) for p in params], dim=-1) for c in ("c1", "c2", "c3")]
     out.append(torch.stack([p["f1"].t() for p in params], dim=-1))
-    return out
-
-
-def unfoldings(W, method):
-    N = W.dim()
-    if method == "laf":
-        return [W.movedim(N - 1, 0).reshape(W.shape[N - 1], -1)]
-    if method == "tucker":
-        return [W.movedim(i, 0).reshape(W.shape[i], -1) for i in range(N)]
-    rows, out = 1, []
-    for i in range(N - 1):
-        rows *= W.shape[i]
-        out.append(W.reshape(rows, -1))
     return out
 
 

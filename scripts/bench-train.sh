@@ -9,7 +9,9 @@
 #
 #   scripts/bench-train.sh [ROUNDS] [STEPS] [METHODS]   (default 3 2 "stl laf tucker tt")
 #
-# Columns: seconds per step, PyTorch / tnmtl, the regulariser alone
+# Columns: seconds per step (wall), PyTorch / tnmtl, CPU seconds per step
+# of each process (all threads; on a shared machine the fairer figure: a
+# process gets about the same CPU share whatever its threads), the regulariser alone
 # (value + subgradient, timed separately) as a share of the step, GFLOP/s of
 # the data part's counted multiply-adds (bench_train.c explains the count;
 # the norms' flops are not counted) over the whole step and as a share of
@@ -36,8 +38,8 @@ echo "Training step, Omniglot 50 tasks x 105x105, full batch (3246 images): medi
 echo "$rounds alternating rounds x $steps steps; $(nproc) cores, load average $load0 at the start,"
 echo "$(cut -d' ' -f1-3 /proc/loadavg) at the end, $(date -u +%Y-%m-%d)"
 echo
-echo "| method | tnmtl s/step | PyTorch s/step | PyTorch / tnmtl | reg share tnmtl | reg share PyTorch | tnmtl GFLOP/s | % of sgemm | PyTorch GFLOP/s | peak MB tnmtl | peak MB PyTorch |"
-echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+echo "| method | tnmtl s/step | PyTorch s/step | PyTorch / tnmtl | CPU s/step tnmtl | CPU s/step PyTorch | CPU ratio | reg share tnmtl | reg share PyTorch | tnmtl GFLOP/s | % of sgemm | PyTorch GFLOP/s | peak MB tnmtl | peak MB PyTorch |"
+echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
 # "side method key value" lines -> medians (maxima for maxrss_mb) per side, method, key
 awk -v methods="$methods" '
     { k = $1 " " $2 " " $3; v[k, ++n[k]] = $4 }
@@ -53,10 +55,11 @@ awk -v methods="$methods" '
         for (i = 1; i <= nm; i++) {
             m = ms[i]
             cs = med("c " m " step"); ts = med("torch " m " step")
+            cc = med("c " m " step_cpu"); tc = med("torch " m " step_cpu")
             cr = med("c " m " reg"); tr = med("torch " m " reg")
             fl = med("c " m " flop"); s = med("c " m " sgemm")
-            printf "| %s | %.3f | %.3f | %.1fx | %.1f%% | %.1f%% | %.1f | %.1f%% | %.1f | %.0f | %.0f |\n",
-                m, cs, ts, ts / cs, 100 * cr / cs, 100 * tr / ts, fl / cs * 1e-9, 100 * fl / cs * 1e-9 / s,
+            printf "| %s | %.3f | %.3f | %.1fx | %.3f | %.3f | %.1fx | %.1f%% | %.1f%% | %.1f | %.1f%% | %.1f | %.0f | %.0f |\n",
+                m, cs, ts, ts / cs, cc, tc, tc / cc, 100 * cr / cs, 100 * tr / ts, fl / cs * 1e-9, 100 * fl / cs * 1e-9 / s,
                 fl / ts * 1e-9, top("c " m " maxrss_mb"), top("torch " m " maxrss_mb")
             all = all sprintf("%s: sgemm %.1f GFLOP/s, regulariser alone tnmtl %.3f s, PyTorch %.3f s; loss tnmtl %s PyTorch %s\n",
                 m, s, cr, tr, med("c " m " loss"), med("torch " m " loss"))
