@@ -16,7 +16,7 @@
 
 static const char train_usage[] =
     "usage: tnmtl train [OPTIONS]\n"
-    "       tnmtl train --resume DIR [--steps N] [--quiet]\n\n"
+    "       tnmtl train --resume DIR [--steps N] [--threads N] [--quiet]\n\n"
     "Trains one multi-task model and prints its evaluation as one JSON object.\n\n"
     "output:\n"
     "  --out DIR            save checkpoints, the sharing report and results.json there\n"

@@ -23,7 +23,7 @@ static void usage(FILE *f)
     fprintf(f, "usage: tnmtl COMMAND [OPTIONS]\n\n"
                "Deep multi-task learning with tensor trace-norm regularisation.\n\ncommands:\n");
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
-        fprintf(f, "  %-12s %s\n", commands[i].name, commands[i].help);
+        fprintf(f, "  %-14s %s\n", commands[i].name, commands[i].help);
     fprintf(f, "\n'tnmtl COMMAND --help' describes a command's options.\n");
 }
 
