@@ -229,6 +229,78 @@ static void tanh_f64(double *y, const double *x, size_t n)
     for (size_t i = 0; i < n; i++) y[i] = tanh(x[i]);
 }
 
+#if TNMTL_HAVE_AVX2
+/* pool_rows (layers_impl.h) for float and C % 4 == 0 with AVX2: the same
+ * selection per lane (a value replaces the best so far when !(v <= best)
+ * and best is not NaN), 8 channels at a time, then 4. */
+__attribute__((target("avx2"))) static void pool_rows_f32_avx2(float *restrict out, int32_t *restrict idx,
+                                                              const float *restrict img, int n_rows, int W,
+                                                              int C, int k, int32_t base)
+{
+    const int Wo = W / k;
+    for (int oh = 0; oh < n_rows; oh++)
+        for (int ow = 0; ow < Wo; ow++) {
+            float *best = out + ((size_t)oh * Wo + (size_t)ow) * C;
+            int32_t *bi = idx + ((size_t)oh * Wo + (size_t)ow) * C;
+            const int32_t off0 = (int32_t)(((oh * k) * W + ow * k) * C);
+            int c = 0;
+            for (; c + 8 <= C; c += 8) {
+                const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+                __m256 m = _mm256_loadu_ps(img + off0 + c);
+                __m256 mi = _mm256_castsi256_ps(_mm256_add_epi32(_mm256_set1_epi32(base + off0 + c), lane));
+                for (int kh = 0; kh < k; kh++)
+                    for (int kw = kh ? 0 : 1; kw < k; kw++) {
+                        const int32_t off = (int32_t)((((oh * k + kh) * W) + ow * k + kw) * C) + c;
+                        const __m256 v = _mm256_loadu_ps(img + off);
+                        const __m256 take = _mm256_and_ps(_mm256_cmp_ps(v, m, _CMP_NLE_UQ), _mm256_cmp_ps(m, m, _CMP_ORD_Q));
+                        const __m256 vi = _mm256_castsi256_ps(_mm256_add_epi32(_mm256_set1_epi32(base + off), lane));
+                        m = _mm256_blendv_ps(m, v, take);
+                        mi = _mm256_blendv_ps(mi, vi, take);
+                    }
+                _mm256_storeu_ps(best + c, m);
+                _mm256_storeu_si256((__m256i *)(bi + c), _mm256_castps_si256(mi));
+            }
+            for (; c < C; c += 4) {
+                const __m128i lane = _mm_setr_epi32(0, 1, 2, 3);
+                __m128 m = _mm_loadu_ps(img + off0 + c);
+                __m128 mi = _mm_castsi128_ps(_mm_add_epi32(_mm_set1_epi32(base + off0 + c), lane));
+                for (int kh = 0; kh < k; kh++)
+                    for (int kw = kh ? 0 : 1; kw < k; kw++) {
+                        const int32_t off = (int32_t)((((oh * k + kh) * W) + ow * k + kw) * C) + c;
+                        const __m128 v = _mm_loadu_ps(img + off);
+                        const __m128 take = _mm_and_ps(_mm_cmp_ps(v, m, _CMP_NLE_UQ), _mm_cmp_ps(m, m, _CMP_ORD_Q));
+                        const __m128 vi = _mm_castsi128_ps(_mm_add_epi32(_mm_set1_epi32(base + off), lane));
+                        m = _mm_blendv_ps(m, v, take);
+                        mi = _mm_blendv_ps(mi, vi, take);
+                    }
+                _mm_storeu_ps(best + c, m);
+                _mm_storeu_si128((__m128i *)(bi + c), _mm_castps_si128(mi));
+            }
+        }
+}
+#endif
+
+/* pool_rows_f32 takes the AVX2 loop above when it applies (returns 1). */
+static int pool_rows_fast_f32(float *out, int32_t *idx, const float *img, int n_rows, int W, int C, int k,
+                              int32_t base)
+{
+#if TNMTL_HAVE_AVX2
+    if (C % 4 == 0 && tnmtl_simd_avx2()) {
+        pool_rows_f32_avx2(out, idx, img, n_rows, W, C, k, base);
+        return 1;
+    }
+#endif
+    (void)out, (void)idx, (void)img, (void)n_rows, (void)W, (void)C, (void)k, (void)base;
+    return 0;
+}
+
+static int pool_rows_fast_f64(double *out, int32_t *idx, const double *img, int n_rows, int W, int C, int k,
+                              int32_t base)
+{
+    (void)out, (void)idx, (void)img, (void)n_rows, (void)W, (void)C, (void)k, (void)base;
+    return 0;
+}
+
 #define REAL float
 #define S(name) name##_f32
 #define PUB(name) name

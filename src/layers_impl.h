@@ -183,6 +183,7 @@ TNMTL_CLONES static void S(bias_grad)(REAL *db, const REAL *d, size_t rows, int 
 TNMTL_CLONES static void S(pool_rows)(REAL *restrict out, int32_t *restrict idx, const REAL *restrict img,
                          int n_rows, int W, int C, int k, int32_t base)
 {
+    if (S(pool_rows_fast)(out, idx, img, n_rows, W, C, k, base)) return; /* layers.c */
     const int Wo = W / k;
     for (int oh = 0; oh < n_rows; oh++)
         for (int ow = 0; ow < Wo; ow++) {

@@ -468,6 +468,55 @@ static void test_pool_ties_and_nan(void **state)
     assert_true(isnan(out[1]));
 }
 
+/* The vectorised pooling (AVX2, C % 4 == 0) and the baseline loop pick the
+ * same maxima and indices as a plain reference, with many ties (values on a
+ * coarse grid) and NaNs, for channel counts with 8-blocks, 4-blocks and
+ * neither, and pool sizes 2 and 3. */
+static void test_pool_simd(void **state)
+{
+    (void)state;
+    const int Cs[6] = {3, 4, 8, 12, 16, 20};
+    tnmtl_rng rng;
+    tnmtl_rng_seed(&rng, 77);
+    for (int ci = 0; ci < 6; ci++)
+        for (int k = 2; k <= 3; k++) {
+            const int B = 2, H = 7, W = 8, C = Cs[ci], Ho = H / k, Wo = W / k;
+            const size_t n_in = (size_t)B * H * W * C, n_out = (size_t)B * Ho * Wo * C;
+            float *in = malloc(n_in * sizeof(float)), *out[2], *ref = malloc(n_out * sizeof(float));
+            int32_t *idx[2], *ridx = malloc(n_out * sizeof(int32_t));
+            for (size_t i = 0; i < n_in; i++) {
+                const double u = tnmtl_rng_uniform(&rng);
+                in[i] = u < 0.05 ? NAN : (float)(int)(4 * tnmtl_rng_uniform(&rng)) - 1.5f;
+            }
+            for (int b = 0; b < B; b++)
+                for (int oh = 0; oh < Ho; oh++)
+                    for (int ow = 0; ow < Wo; ow++)
+                        for (int c = 0; c < C; c++) {
+                            float m = 0;
+                            int32_t mi = -1;
+                            for (int kh = 0; kh < k; kh++)
+                                for (int kw = 0; kw < k; kw++) {
+                                    const int32_t o = ((oh * k + kh) * W + ow * k + kw) * C + c;
+                                    const float v = in[(size_t)b * H * W * C + (size_t)o];
+                                    if (mi < 0 || (!(v <= m) && m == m)) m = v, mi = o;
+                                }
+                            const size_t q = (((size_t)b * Ho + (size_t)oh) * Wo + (size_t)ow) * C + (size_t)c;
+                            ref[q] = m;
+                            ridx[q] = mi;
+                        }
+            for (int v = 0; v < 2; v++) {
+                tnmtl_simd_force(v);
+                out[v] = malloc(n_out * sizeof(float));
+                idx[v] = malloc(n_out * sizeof(int32_t));
+                tnmtl_maxpool_forward_f32(out[v], idx[v], in, B, H, W, C, k, 1);
+                assert_memory_equal(idx[v], ridx, n_out * sizeof(int32_t));
+                assert_memory_equal(out[v], ref, n_out * sizeof(float)); /* NaN bits included */
+            }
+            tnmtl_simd_force(-1);
+            free(in), free(ref), free(ridx), free(out[0]), free(out[1]), free(idx[0]), free(idx[1]);
+        }
+}
+
 /* ---- fully connected -------------------------------------------------------- */
 
 typedef struct fc_case {
@@ -811,6 +860,7 @@ int main(void)
         cmocka_unit_test(test_conv_fused_activation),
         cmocka_unit_test(test_pool),
         cmocka_unit_test(test_pool_ties_and_nan),
+        cmocka_unit_test(test_pool_simd),
         cmocka_unit_test(test_fc),
         cmocka_unit_test(test_fc_split),
         cmocka_unit_test(test_tanh),
