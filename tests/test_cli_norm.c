@@ -29,18 +29,8 @@ static const char *path(const char *name)
     return buf[k];
 }
 
-/* Runs `tnmtl norm ARGS`; returns the exit code, output (stdout + stderr if
- * merge) in out. */
-static int run_norm(int merge, const char *fmt, ...)
-{
-    char args[2048], cmd[4096];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(args, sizeof args, fmt, ap);
-    va_end(ap);
-    snprintf(cmd, sizeof cmd, "%s norm %s", tu_cli(), args);
-    return tu_run(cmd, merge, out, sizeof out);
-}
+/* `tnmtl norm ARGS`: exit code; stdout (and stderr if merge) in out. */
+#define run_norm(merge, fmt, ...) tu_cli_run(merge, out, sizeof out, "norm " fmt, ##__VA_ARGS__)
 
 /* The number after "key": in the JSON line. */
 static double json_number(const char *json, const char *key)

@@ -19,17 +19,8 @@
 
 static char out[1 << 16];
 
-/* Runs `tnmtl ARGS`, returns the exit code; stdout (and stderr) in out. */
-static int tnmtl(int merge, const char *fmt, ...)
-{
-    char args[4096], cmd[8192];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(args, sizeof args, fmt, ap);
-    va_end(ap);
-    snprintf(cmd, sizeof cmd, "%s %s", tu_cli(), args);
-    return tu_run(cmd, merge, out, sizeof out);
-}
+/* `tnmtl ARGS`: exit code; stdout (and stderr if merge) in out. */
+#define tnmtl(merge, ...) tu_cli_run(merge, out, sizeof out, __VA_ARGS__)
 
 static double json_number(const cJSON *root, const char *a, const char *b)
 {

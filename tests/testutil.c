@@ -2,6 +2,7 @@
 #include "testutil.h"
 
 #include <math.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -75,6 +76,17 @@ int tu_run(const char *cmd, int merge_stderr, char *out, size_t cap)
     while (fread(sink, 1, sizeof sink, p) > 0) {}
     int st = pclose(p);
     return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+int tu_cli_run(int merge_stderr, char *out, size_t cap, const char *fmt, ...)
+{
+    char args[4096], cmd[8192];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(args, sizeof args, fmt, ap);
+    va_end(ap);
+    snprintf(cmd, sizeof cmd, "%s %s", tu_cli(), args);
+    return tu_run(cmd, merge_stderr, out, cap);
 }
 
 double tu_max_rel_err(const double *a, const double *b, size_t n, double atol, double rtol)

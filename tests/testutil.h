@@ -24,6 +24,13 @@ int tu_group_teardown_tmpdir(void **state);
 /* Runs a shell command, captures stdout (and stderr if merge) into out[cap],
  * returns its exit status (or -1). */
 int tu_run(const char *cmd, int merge_stderr, char *out, size_t cap);
+/* Runs `<tnmtl CLI> ARGS` (ARGS formatted like printf), output into
+ * out[cap] as tu_run does; returns the exit status. */
+int tu_cli_run(int merge_stderr, char *out, size_t cap, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 4, 5)))
+#endif
+    ;
 /* Max |a-b| / (atol + rtol*|b|) over n doubles: <= 1 means within tolerance. */
 double tu_max_rel_err(const double *a, const double *b, size_t n, double atol, double rtol);
 
