@@ -121,8 +121,7 @@ static void accuracy(const char *what, int m, int n, const float *X)
     printf("    float Gram (ssyrk) + ssyevd      rel err %9.2e\n", (v_ff - ref) / ref);
     printf("    float Gram (ssyrk) + dsyevd      rel err %9.2e\n", (v_fd - ref) / ref);
     printf("    double Gram (dsyrk) + dsyevd     rel err %9.2e\n", (v_dd - ref) / ref);
-    printf("    library (float API: float route  rel err %9.2e\n", (v_lib - ref) / ref);
-    printf("      if well conditioned, else double + refine)\n");
+    printf("    library (double Gram + refine)   rel err %9.2e\n", (v_lib - ref) / ref);
     free(Xd), free(A), free(G), free(lam), free(Gs), free(lams);
 }
 

@@ -123,47 +123,6 @@ tnmtl_status tnmtl_la_spectrum(int64_t R, int64_t C, const double *X, int want_v
     return spectrum(R, C, X, want_vectors, G, sigma, 0, err);
 }
 
-tnmtl_status tnmtl_la_spectrum_f32(int64_t R, int64_t C, const float *X, int want_vectors, double min_ratio,
-                                   double *G, double *sigma, int *accepted, tnmtl_error *err)
-{
-    int rows_side;
-    int64_t p = tnmtl_la_small_side(R, C, &rows_side);
-    *accepted = 0;
-    if (p > TNMTL_LA_MAX_EIG_DIM)
-        return tnmtl_fail(err, TNMTL_ERR_TOO_BIG, "eigenproblem of size %lld exceeds the limit of %d",
-                          (long long)p, TNMTL_LA_MAX_EIG_DIM);
-    float *Gf = tnmtl_malloc((size_t)(p * p) * sizeof *Gf, "float Gram matrix", err);
-    float *lam = Gf ? tnmtl_malloc((size_t)p * sizeof *lam, "float eigenvalues", err) : NULL;
-    if (!lam) {
-        free(Gf);
-        return err ? err->status : TNMTL_ERR_NOMEM;
-    }
-    if (rows_side)
-        cblas_ssyrk(CblasRowMajor, CblasUpper, CblasNoTrans, (int)R, (int)C, 1.0f, X, (int)C, 0.0f, Gf, (int)R);
-    else
-        cblas_ssyrk(CblasRowMajor, CblasUpper, CblasTrans, (int)C, (int)R, 1.0f, X, (int)C, 0.0f, Gf, (int)C);
-    /* Row-major upper = column-major lower; eigenvector i comes back as row i. */
-    lapack_int info = LAPACKE_ssyevd(LAPACK_COL_MAJOR, want_vectors ? 'V' : 'N', 'L', (lapack_int)p, Gf,
-                                     (lapack_int)p, lam);
-    tnmtl_status st = TNMTL_OK;
-    if (info == LAPACK_WORK_MEMORY_ERROR || info == LAPACK_TRANSPOSE_MEMORY_ERROR)
-        st = tnmtl_fail(err, TNMTL_ERR_NOMEM, "out of memory in the %lld x %lld eigensolver", (long long)p,
-                        (long long)p);
-    else if (info < 0)
-        st = tnmtl_fail(err, TNMTL_ERR_INTERNAL, "ssyevd: bad argument %d", (int)-info);
-    /* info > 0 (no convergence): not accepted, the double route decides. */
-    double lmax = p > 0 ? lam[p - 1] : 0.0;
-    if (!st && info == 0 && lmax > 0.0 && isfinite(lmax) && (double)lam[0] >= min_ratio * min_ratio * lmax) {
-        for (int64_t i = 0; i < p; i++) sigma[i] = sqrt((double)lam[i]);
-        if (want_vectors)
-            for (int64_t i = 0; i < p * p; i++) G[i] = Gf[i];
-        *accepted = 1;
-    }
-    free(Gf);
-    free(lam);
-    return st;
-}
-
 /* ---- float/double BLAS dispatch --------------------------------------- */
 
 static void gemm(int f64, int ta, int tb, int64_t M, int64_t N, int64_t K, double alpha, const void *A,

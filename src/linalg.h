@@ -54,18 +54,6 @@ tnmtl_status tnmtl_la_syev(int64_t p, double *G, double *lambda, int want_vector
 tnmtl_status tnmtl_la_spectrum(int64_t R, int64_t C, const double *X, int want_vectors, double *G,
                                double *sigma, tnmtl_error *err);
 
-/* The float route for a well-conditioned matrix: G = X X^T or X^T X of
- * X[R][C] (float) by ssyrk, then ssyevd.  It is accepted (*accepted = 1)
- * only when every singular value is >= min_ratio * sigma_max: an eigenvalue
- * error e (float rounding: a few 1e-7 lambda_max) moves sigma_i by about
- * e / (2 sigma_i), which is then at most e / (2 min_ratio sigma_max) for
- * every i.  Accepted: sigma[p] ascending and, with want_vectors, the unit
- * eigenvectors as rows of G[p][p] (double), exactly as tnmtl_la_spectrum
- * returns them.  Not accepted: sigma and G are unspecified and the caller
- * uses the double route.  Takes p^2 floats of workspace. */
-tnmtl_status tnmtl_la_spectrum_f32(int64_t R, int64_t C, const float *X, int want_vectors, double min_ratio,
-                                   double *G, double *sigma, int *accepted, tnmtl_error *err);
-
 /* out[R][C] = alpha * S(X) + beta * out, with S built from the r
  * eigenvectors vt[r][p] (rows, orthonormal) and weights w[r] >= 0.
  * X and out hold float (f64 = 0) or double (f64 = 1); out must not alias X.

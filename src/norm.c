@@ -30,18 +30,6 @@
  * this the product is done in double.  Small matrices always use double. */
 #define NORM_F32_PRODUCT_RTOL (1.0 / 64)
 #define NORM_F32_MIN_ELEMS 65536
-/* Float API: an unfolding whose smaller side has at least MIN_SIDE rows
- * first tries the float route (float Gram + ssyevd, linalg.h), accepted only
- * when every singular value is >= MIN_RATIO * sigma_max.  Then an eigenvalue
- * error e moves each sigma_i by at most e / (2 MIN_RATIO sigma_max); with
- * e ~ 1e-6 lambda_max (float Gram + ssyevd, measured: docs/design.md) the
- * value stays within ~1e-6 relative, far inside the 1e-4 contract, and the
- * retained directions are all above NORM_F32_PRODUCT_RTOL.  Anything less
- * well conditioned (low rank, which the regulariser produces) takes the
- * exact double route.  Smaller unfoldings always use double: their
- * eigenproblem is cheap. */
-#define NORM_F32_SPECTRUM_MIN_SIDE 512
-#define NORM_F32_SPECTRUM_MIN_RATIO (1.0 / 16)
 
 const char *tnmtl_norm_method_name(tnmtl_norm_method m)
 {
@@ -164,6 +152,13 @@ static tnmtl_status term_eval(const norm_data *nd, int64_t A, int64_t D, int64_t
 
     tnmtl_status st = tnmtl_la_check_size(R, C, err);
     if (st) return st;
+    const double *Xd = nd->Wd;
+    if (!direct) {
+        Xd_copy = tnmtl_calloc((size_t)nd->count, sizeof(double), "unfolding", err);
+        if (!Xd_copy) return err ? err->status : TNMTL_ERR_NOMEM;
+        tnmtl_la_unfold(nd->Wd, A, D, B, sizeof(double), Xd_copy);
+        Xd = Xd_copy;
+    }
     G = tnmtl_calloc((size_t)(p * p), sizeof(double), "Gram matrix", err);
     sigma = G ? tnmtl_calloc((size_t)p, sizeof(double), "singular values", err) : NULL;
     w = sigma ? tnmtl_calloc((size_t)p, sizeof(double), "weights", err) : NULL;
@@ -171,39 +166,8 @@ static tnmtl_status term_eval(const norm_data *nd, int64_t A, int64_t D, int64_t
         st = err ? err->status : TNMTL_ERR_NOMEM;
         goto done;
     }
-    const float *Xf = NULL; /* the unfolding in float (float API only) */
-    if (!nd->f64 && nd->Wf) {
-        if (direct) {
-            Xf = nd->Wf;
-        } else if (want_grad || p >= NORM_F32_SPECTRUM_MIN_SIDE) {
-            Xf_copy = tnmtl_calloc((size_t)nd->count, sizeof(float), "unfolding", err);
-            if (!Xf_copy) {
-                st = err ? err->status : TNMTL_ERR_NOMEM;
-                goto done;
-            }
-            tnmtl_la_unfold(nd->Wf, A, D, B, sizeof(float), Xf_copy);
-            Xf = Xf_copy;
-        }
-    }
-    int accepted = 0;
-    if (Xf && p >= NORM_F32_SPECTRUM_MIN_SIDE) {
-        st = tnmtl_la_spectrum_f32(R, C, Xf, want_grad, NORM_F32_SPECTRUM_MIN_RATIO, G, sigma, &accepted, err);
-        if (st) goto done;
-    }
-    const double *Xd = nd->Wd;
-    if (!accepted) {
-        if (!direct) {
-            Xd_copy = tnmtl_calloc((size_t)nd->count, sizeof(double), "unfolding", err);
-            if (!Xd_copy) {
-                st = err ? err->status : TNMTL_ERR_NOMEM;
-                goto done;
-            }
-            tnmtl_la_unfold(nd->Wd, A, D, B, sizeof(double), Xd_copy);
-            Xd = Xd_copy;
-        }
-        st = tnmtl_la_spectrum(R, C, Xd, want_grad, G, sigma, err);
-        if (st) goto done;
-    }
+    st = tnmtl_la_spectrum(R, C, Xd, want_grad, G, sigma, err);
+    if (st) goto done;
 
     double sum = 0.0, smax = 0.0; /* nearly ascending: sum from the small end */
     for (int64_t i = 0; i < p; i++) {
@@ -232,19 +196,22 @@ static tnmtl_status term_eval(const norm_data *nd, int64_t A, int64_t D, int64_t
     }
     const double *vt = G + (size_t)(p - r) * (size_t)p;
     const double *wr = w + (p - r);
-    int prod_f64 = !Xf || smin_kept < NORM_F32_PRODUCT_RTOL * smax || R * C < NORM_F32_MIN_ELEMS;
-    if (prod_f64 && accepted) { /* only for tiny float matrices; the double unfolding is made here */
-        if (!direct) {
-            Xd_copy = tnmtl_calloc((size_t)nd->count, sizeof(double), "unfolding", err);
-            if (!Xd_copy) {
-                st = err ? err->status : TNMTL_ERR_NOMEM;
-                goto done;
-            }
-            tnmtl_la_unfold(nd->Wd, A, D, B, sizeof(double), Xd_copy);
-            Xd = Xd_copy;
+    int prod_f64 = nd->f64 || smin_kept < NORM_F32_PRODUCT_RTOL * smax || R * C < NORM_F32_MIN_ELEMS;
+
+    const void *X;
+    if (prod_f64) {
+        X = Xd;
+    } else if (direct) {
+        X = nd->Wf;
+    } else {
+        Xf_copy = tnmtl_calloc((size_t)nd->count, sizeof(float), "unfolding", err);
+        if (!Xf_copy) {
+            st = err ? err->status : TNMTL_ERR_NOMEM;
+            goto done;
         }
+        tnmtl_la_unfold(nd->Wf, A, D, B, sizeof(float), Xf_copy);
+        X = Xf_copy;
     }
-    const void *X = prod_f64 ? (const void *)Xd : (const void *)Xf;
     if (direct && prod_f64 == nd->f64) {
         st = tnmtl_la_spectral_apply(prod_f64, R, C, r, vt, wr, X, gamma, grad, 1.0, err);
     } else {
@@ -324,7 +291,7 @@ static tnmtl_status norm_eval(tnmtl_norm_method m, int ndim, const int64_t *shap
     }
     if (!f64) {
         nd.Wf = W;
-        if (nd.scale != 1.0) { /* the float route and the float product read the scaled tensor */
+        if (nd.scale != 1.0 && grad) {
             fcopy = tnmtl_calloc((size_t)count, sizeof(float), "scaled copy of the tensor", err);
             if (!fcopy) {
                 free(dcopy);
@@ -403,7 +370,7 @@ tnmtl_status tnmtl_norm_term_singular_values(tnmtl_norm_method m, int ndim, cons
         memset(sv, 0, (size_t)p * sizeof *sv);
         return TNMTL_OK;
     }
-    norm_data nd = {0, count, NULL, NULL, pick_scale(maxabs, 0)}; /* no Wf: always the double route */
+    norm_data nd = {0, count, NULL, W, pick_scale(maxabs, 0)};
     double *dcopy = tnmtl_calloc((size_t)count, sizeof(double), "double copy of the tensor", err);
     if (!dcopy) return err ? err->status : TNMTL_ERR_NOMEM;
     for (int64_t i = 0; i < count; i++) dcopy[i] = W[i] * nd.scale;

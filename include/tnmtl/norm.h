@@ -11,11 +11,7 @@
  * Gram matrix of its smaller side computed in double (dsyrk) and a double
  * symmetric eigendecomposition (dsyevd); singular values below 1e-4 sigma_max,
  * which the Gram cannot resolve, are recomputed from the unfolding projected
- * on their eigenvectors (so rank-deficient unfoldings are exact too).  One
- * exception, float API only: an unfolding whose smaller side is >= 512 first
- * tries a float Gram + float eigensolver and keeps the result only when every
- * singular value is >= sigma_max / 16, where that route is accurate to about
- * 1e-6 (worst case; 1e-7 measured); otherwise the exact route runs.  See
+ * on their eigenvectors (so rank-deficient unfoldings are exact too).  See
  * docs/design.md, "Trace norms".  The subgradient is sum_i gamma_i U_i V_i^T
  * folded back into W's layout; singular values below TNMTL_NORM_RANK_RTOL *
  * sigma_max of their unfolding are treated as zero and add nothing to it
@@ -25,10 +21,9 @@
  * power of two, so subnormal and huge entries work.  OpenBLAS may thread.
  *
  * Cost (2 cores): the 1936 x 3200 mode-1 unfolding of the Omniglot fc1
- * tensor dominates: float route ~0.07 s Gram + ~0.5 s eigendecomposition +
- * ~0.2 s for the subgradient product; exact double route ~1.4 s in all
- * (docs/performance.md).  Value-only calls skip the eigenvectors and are
- * about 2x faster.
+ * tensor dominates: ~0.3 s Gram + ~0.65 s eigendecomposition + ~0.3 s for
+ * the subgradient product (docs/performance.md).  Value-only calls skip the
+ * eigenvectors and are about 2x faster.
  */
 #ifndef TNMTL_NORM_H
 #define TNMTL_NORM_H
