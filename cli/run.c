@@ -39,6 +39,9 @@ const char run_options_help[] =
     "  --share N            ud: the first N shareable layers are shared (default: all but the last)\n"
     "  --gamma G            weight of every norm term (default 0.01, the paper's)\n"
     "  --task-loss mean|sum data term: mean (default) or sum of the task losses\n"
+    "  --reg-every K        approximation, off by default: compute the norms' value and\n"
+    "                       subgradient every K steps and reuse them in between (1 = exact,\n"
+    "                       the default; it weakens the regulariser: docs/performance.md)\n"
     "training:\n"
     "  --optim adam|sgd     optimiser (default adam)\n"
     "  --lr LR              learning rate (default 1e-3 adam, 1e-2 sgd)\n"
@@ -95,7 +98,7 @@ int run_parse_option(run_options *o, int argc, char **argv, int *i, tnmtl_error 
     }
     static const char *const with_value[] = {
         "--data", "--size", "--alphabets", "--task-col", "--target-col", "--features", "--data-seed",
-        "--train-frac", "--val-frac", "--split-seed", "--method", "--arch", "--act", "--share", "--gamma", "--task-loss",
+        "--train-frac", "--val-frac", "--split-seed", "--method", "--arch", "--act", "--share", "--gamma", "--task-loss", "--reg-every",
         "--optim", "--lr", "--momentum", "--batch", "--steps", "--epochs", "--seed", "--save-every", "--threads"};
     int known = 0;
     for (size_t k = 0; k < sizeof with_value / sizeof with_value[0]; k++) known |= !strcmp(opt, with_value[k]);
@@ -153,6 +156,8 @@ int run_parse_option(run_options *o, int argc, char **argv, int *i, tnmtl_error 
         if (!strcmp(v, "mean")) o->sum_task_losses = 0;
         else if (!strcmp(v, "sum")) o->sum_task_losses = 1;
         else st = tnmtl_fail(err, TNMTL_ERR_INVALID, "--task-loss: '%s' is not mean or sum", v);
+    } else if (!strcmp(opt, "--reg-every")) {
+        if (!(st = cli_parse_int(opt, v, 1, 1000000, &n, err))) o->reg_every = n > 1 ? (int)n : 0;
     } else if (!strcmp(opt, "--optim")) {
         double lr = o->optim.lr;
         if (!strcmp(v, "adam")) tnmtl_optim_defaults(TNMTL_OPTIM_ADAM, &o->optim);
@@ -242,6 +247,7 @@ char *run_options_to_json(const run_options *o)
     cJSON_AddNumberToObject(j, "share", o->ud_share);
     cJSON_AddNumberToObject(j, "gamma", o->gamma);
     cJSON_AddStringToObject(j, "task_loss", o->sum_task_losses ? "sum" : "mean");
+    if (o->reg_every > 1) cJSON_AddNumberToObject(j, "reg_every", o->reg_every); /* absent: exact */
     cJSON_AddStringToObject(j, "optim", o->optim.kind == TNMTL_OPTIM_SGD ? "sgd" : "adam");
     cJSON_AddNumberToObject(j, "lr", o->optim.lr);
     cJSON_AddNumberToObject(j, "momentum", o->optim.momentum);
@@ -318,7 +324,14 @@ tnmtl_status run_options_from_json(const char *json, run_options *o, tnmtl_error
         cJSON_Delete(j);
         return st;
     }
+    const cJSON *re = cJSON_GetObjectItemCaseSensitive(j, "reg_every");
+    double reg_every = 0;
+    if (re && (st = json_num(j, "reg_every", 2, 1000000, &reg_every, err))) {
+        cJSON_Delete(j);
+        return st;
+    }
     cJSON_Delete(j);
+    o->reg_every = (int)reg_every;
     o->size = (int)size;
     o->regression = (int)regression;
     o->data_seed = (uint64_t)data_seed;
@@ -400,6 +413,7 @@ void run_model_config(const run_options *o, const tnmtl_dataset *ds, tnmtl_mtl_c
     mc.ud_share = o->ud_share;
     mc.gamma = o->gamma;
     mc.sum_task_losses = o->sum_task_losses;
+    mc.reg_every = o->reg_every;
     *out = mc;
 }
 

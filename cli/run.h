@@ -26,6 +26,7 @@ typedef struct run_options {
     int ud_share;
     double gamma;
     int sum_task_losses;        /* --task-loss sum                                */
+    int reg_every;              /* --reg-every K (approximation; 0/1 = exact)     */
     /* training */
     tnmtl_optim_config optim;
     int batch;                  /* per task; 0 = full batch                      */

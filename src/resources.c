@@ -64,14 +64,17 @@ tnmtl_status tnmtl_mtl_memory_estimate(const tnmtl_mtl_config *cfg, int batch, i
         hidden_param_layers += li->n_weight > 0 && !li->is_output;
     }
     const int output_shareable = hidden_param_layers == 0 && min_out == max_out;
-    uint64_t n_params = 0, max_stack = 0, n_shared = 0;
+    uint64_t n_params = 0, max_stack = 0, n_shared = 0, all_stacks = 0;
     int shareable_index = 0;
     for (int l = 0; l < L; l++) {
         const tnmtl_layer_info *li = tnmtl_net_layer(net, l);
         if (li->n_weight == 0) continue;
         const int shareable = !li->is_output || output_shareable;
-        if (shareable && norm_method) max_stack = sat_mul((uint64_t)li->n_weight, (uint64_t)T) > max_stack
-                                                      ? sat_mul((uint64_t)li->n_weight, (uint64_t)T) : max_stack;
+        if (shareable && norm_method) {
+            const uint64_t n_stack = sat_mul((uint64_t)li->n_weight, (uint64_t)T);
+            max_stack = n_stack > max_stack ? n_stack : max_stack;
+            all_stacks = sat_add(all_stacks, n_stack);
+        }
         const int shared = shareable && cfg->method == TNMTL_METHOD_UD && shareable_index < cfg->ud_share;
         shareable_index += shareable;
         if (li->is_output) {
@@ -101,6 +104,8 @@ tnmtl_status tnmtl_mtl_memory_estimate(const tnmtl_mtl_config *cfg, int batch, i
      * unfolding (double) and the subgradient (double) of up to max_stack
      * elements each, and a p x p Gram matrix with p*p <= max_stack. */
     est->regulariser = sat_mul(8 + 4 + 8 + 8 + 8 + 16, max_stack);
+    /* reg_every > 1 keeps every stacked layer's subgradient (float) between refreshes */
+    if (cfg->reg_every > 1) est->stack = sat_add(est->stack, sat_mul(f, all_stacks));
     /* per worker: activations + inputs, output gradient, targets, labels, indices */
     const uint64_t per_worker = sat_add(ws == SIZE_MAX ? UINT64_MAX : (uint64_t)ws,
                                         sat_mul((uint64_t)batch, sat_add(sat_mul(n_in, f), (uint64_t)max_out * f + 4 + 4 + 8)));

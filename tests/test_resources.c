@@ -98,6 +98,24 @@ static void test_threads_and_batch(void **state)
     assert_int_equal(c.optim, a.optim / 2); /* SGD: one moment */
 }
 
+/* reg_every > 1 keeps one float subgradient per stacked weight: the
+ * estimate grows by exactly that. */
+static void test_reg_every_cache(void **state)
+{
+    (void)state;
+    static const int n_out[3] = {4, 4, 4};
+    tnmtl_mtl_config mc = config("conv8x3,fc16", 10, 10, 1, 3, n_out, TNMTL_METHOD_TUCKER, 0);
+    tnmtl_memory_estimate exact, approx;
+    tnmtl_error err;
+    assert_int_equal(tnmtl_mtl_memory_estimate(&mc, 8, 1, 2, &exact, &err), TNMTL_OK);
+    mc.reg_every = 10;
+    assert_int_equal(tnmtl_mtl_memory_estimate(&mc, 8, 1, 2, &approx, &err), TNMTL_OK);
+    /* conv 3x3x1x8 and fc (8*8*8) x 16, three tasks each */
+    const uint64_t stacked = 3 * (3 * 3 * 1 * 8 + 8 * 8 * 8 * 16);
+    assert_int_equal(approx.stack - exact.stack, stacked * sizeof(float));
+    assert_int_equal(approx.total - exact.total, stacked * sizeof(float));
+}
+
 static void test_refuses_too_big(void **state)
 {
     (void)state;
@@ -163,6 +181,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_matches_the_model),
         cmocka_unit_test(test_threads_and_batch),
+        cmocka_unit_test(test_reg_every_cache),
         cmocka_unit_test(test_refuses_too_big),
         cmocka_unit_test(test_bad_configuration),
         cmocka_unit_test(test_available),

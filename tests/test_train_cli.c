@@ -187,6 +187,41 @@ static void test_resume_is_exact(void **state)
     tu_rmtree(d2);
 }
 
+/* --reg-every K: stored in the run's configuration, used again on resume
+ * (bit-exact when stopped at a multiple of K). */
+static void test_reg_every_option(void **state)
+{
+    (void)state;
+    char a[256], b[256];
+    snprintf(a, sizeof a, "%s", tu_tmpdir());
+    snprintf(b, sizeof b, "%s", tu_tmpdir());
+    const char *common = "--data synthetic --method tucker --steps 30 --batch 7 --quiet --reg-every 5";
+    assert_int_equal(tnmtl(0, "train %s --out %s", common, a), 0);
+    cJSON *r = cJSON_Parse(out);
+    assert_non_null(r);
+    assert_int_equal((int)json_number(r, "config", "reg_every"), 5);
+    const double approx = json_number(r, "test", "mean_accuracy");
+    cJSON_Delete(r);
+    assert_int_equal(tnmtl(0, "train %s --out %s --steps 10", common, b), 0);
+    assert_int_equal(tnmtl(0, "train --resume %s --steps 30 --quiet", b), 0);
+    tnmtl_st_file *f1, *f2;
+    load_params(a, &f1);
+    load_params(b, &f2);
+    assert_same_tensors(f1, f2);
+    tnmtl_st_free(f1);
+    tnmtl_st_free(f2);
+    /* K = 1 is the exact default and is not written to the configuration */
+    assert_int_equal(tnmtl(0, "train --data synthetic --method tucker --steps 30 --batch 7 --quiet --reg-every 1"), 0);
+    r = cJSON_Parse(out);
+    assert_non_null(r);
+    assert_null(cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(r, "config"), "reg_every"));
+    fprintf(stderr, "test accuracy after 30 steps: reg-every 5 %.4f, exact %.4f\n", approx,
+            json_number(r, "test", "mean_accuracy"));
+    cJSON_Delete(r);
+    tu_rmtree(a);
+    tu_rmtree(b);
+}
+
 static void test_divergence_keeps_checkpoint(void **state)
 {
     (void)state;
@@ -233,6 +268,8 @@ static void test_bad_input(void **state)
         {"eval", "--model"},
         {"compare --methods stl,stl", "twice"},
         {"compare --seeds 3-1", "--seeds"},
+        {"train --reg-every 0", "--reg-every"},
+        {"train --reg-every x", "--reg-every"},
         {"frobnicate", "unknown command"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
@@ -263,6 +300,7 @@ int main(void)
         cmocka_unit_test(test_foreign_checkpoint),
         cmocka_unit_test(test_output_files_and_hard_sharing),
         cmocka_unit_test(test_resume_is_exact),
+        cmocka_unit_test(test_reg_every_option),
         cmocka_unit_test(test_divergence_keeps_checkpoint),
         cmocka_unit_test(test_tnrmtl_beats_stl),
         cmocka_unit_test(test_report_shows_groups),

@@ -12,7 +12,9 @@
  *                    UD model the per-task copies of the shared gradients
  *   optim            n_moments x n_params floats (Adam 2, SGD 1)
  *   stack            the stacked-tensor scratch of the norm methods
- *                    (tensor + its gradient: 2 x largest n_w * T floats)
+ *                    (tensor + its gradient: 2 x largest n_w * T floats;
+ *                    with reg_every > 1 also the kept subgradient of every
+ *                    stacked layer, sum of n_w * T floats)
  *   regulariser      the trace norm's temporaries for the largest stacked
  *                    tensor (double copies, unfolding, Gram matrix)
  *   workspace        per worker thread: activations of one batch
