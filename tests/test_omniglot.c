@@ -639,6 +639,53 @@ static void test_cli(void **state)
     assert_non_null(strstr(out, "no such file"));
 }
 
+/* The CI smoke run of the paper's experiment: 3 alphabets at 28x28, the
+ * paper's network, all five methods, the Omniglot protocol's loss (sum of
+ * the task losses), 300 steps.  Every method learns (chance is about 4%),
+ * UD-MTL hard-shares conv1-3 and the others do not.  About 3 s. */
+static void test_smoke_all_methods(void **state)
+{
+    if (access(tu_cli(), X_OK) != 0) {
+        print_message("%s not built: smoke test skipped\n", tu_cli());
+        skip();
+    }
+    static char out[1 << 15];
+    const char *dir = tmp_path("smoke");
+    int code = tu_cli_run(1, out, sizeof out,
+                          "compare --data omniglot:%s --alphabets 3 --size 28 --methods stl,ud,laf,tucker,tt "
+                          "--steps 300 --batch 10 --train-frac 0.5 --task-loss sum --quiet --out %s",
+                          tu_shared_path("omniglot"), dir);
+    if (code != 0) fprintf(stderr, "%s\n", out);
+    assert_int_equal(code, 0);
+    char path[1024], csv[1 << 14];
+    snprintf(path, sizeof path, "cat %s/table.csv", dir);
+    assert_int_equal(tu_run(path, 0, csv, sizeof csv), 0);
+    static const char *const methods[5] = {"stl", "ud", "laf", "tucker", "tt"};
+    for (int i = 0; i < 5; i++) {
+        char key[16];
+        snprintf(key, sizeof key, "\n%s,", methods[i]);
+        const char *row = strstr(csv, key);
+        assert_non_null(row);
+        /* method,seeds,mean_accuracy_pct,std,diff,diff_std,wins,train_s,val,rho0..rho3 */
+        double f[13];
+        const char *p = row + strlen(key);
+        for (int k = 1; k < 13; k++) {
+            f[k] = strtod(p, NULL);
+            p = strchr(p, ',');
+            if (!p && k < 12) fail_msg("short row for %s in table.csv", methods[i]);
+            if (p) p++;
+        }
+        print_message("smoke: %-6s test accuracy %.2f%%, rho %.3f %.3f %.3f %.3f\n", methods[i], f[2], f[9], f[10],
+                      f[11], f[12]);
+        assert_true(f[2] > 15.0 && f[2] <= 100.0);
+        for (int l = 9; l <= 11; l++) { /* conv1-3 */
+            if (i == 1) assert_true(fabs(f[l] - 1.0) < 1e-6);
+            else assert_true(f[l] < 0.5);
+        }
+        assert_true(fabs(f[12]) < 0.5); /* fc1 is task-specific in every method */
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -650,6 +697,7 @@ int main(void)
         cmocka_unit_test(test_png_zip_equals_npz),
         cmocka_unit_test(test_full_npz),
         cmocka_unit_test(test_cli),
+        cmocka_unit_test(test_smoke_all_methods),
     };
     return cmocka_run_group_tests(tests, tu_group_setup_tmpdir, tu_group_teardown_tmpdir);
 }
