@@ -286,6 +286,34 @@ tnmtl_status session_evaluate(session *s, const char *out_dir, cJSON **result, t
     return TNMTL_OK;
 }
 
+/* "most related: a ~ b 0.78, c ~ d 0.70, e ~ f 0.56": the three task pairs
+ * of highest relatedness R[T][T] (symmetric), names when known. */
+static void print_most_related(FILE *f, int T, const double *R, char *const *names)
+{
+    enum { TOP = 3 };
+    int best_a[TOP], best_b[TOP], n = 0;
+    for (int a = 0; a < T; a++) {
+        for (int b = a + 1; b < T; b++) {
+            int k = n < TOP ? n++ : TOP; /* insertion into the sorted top list */
+            while (k > 0 && R[a * T + b] > R[best_a[k - 1] * T + best_b[k - 1]]) {
+                if (k < TOP) best_a[k] = best_a[k - 1], best_b[k] = best_b[k - 1];
+                k--;
+            }
+            if (k < TOP) best_a[k] = a, best_b[k] = b;
+        }
+    }
+    fprintf(f, "  %-22s most related:", "");
+    for (int k = 0; k < n; k++) {
+        char na[32], nb[32];
+        if (names && names[best_a[k]]) snprintf(na, sizeof na, "%s", names[best_a[k]]);
+        else snprintf(na, sizeof na, "task %d", best_a[k]);
+        if (names && names[best_b[k]]) snprintf(nb, sizeof nb, "%s", names[best_b[k]]);
+        else snprintf(nb, sizeof nb, "task %d", best_b[k]);
+        fprintf(f, "%s %s ~ %s %.2f", k ? "," : "", na, nb, R[best_a[k] * T + best_b[k]]);
+    }
+    fputc('\n', f);
+}
+
 void session_print_sharing(session *s, FILE *f)
 {
     tnmtl_sharing_report rep;
@@ -303,6 +331,7 @@ void session_print_sharing(session *s, FILE *f)
         rel = T > 1 ? rel / (0.5 * T * (T - 1)) : 1;
         fprintf(f, "  %-22s %8.3f %9.2f / %-4d %12.3f%s\n", L->name, L->rho, L->eff_rank, T, rel,
                 L->shared ? "  (hard-shared)" : "");
+        if (!L->shared && T >= 3) print_most_related(f, T, L->relatedness, s->ds.task_names);
     }
     tnmtl_sharing_report_free(&rep);
 }

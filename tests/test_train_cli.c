@@ -82,7 +82,14 @@ static void test_report_shows_groups(void **state)
     const char *dir = tu_tmpdir();
     char path[512];
     double within, between;
-    assert_int_equal(tnmtl(0, "train --data synthetic --method tucker --quiet --out %s", dir), 0);
+    assert_int_equal(tnmtl(1, "train --data synthetic --method tucker --out %s", dir), 0);
+    /* The printed summary names fc's most related pair: two tasks of one group. */
+    const char *fc = strstr(out, "fc 288x32"), *top = fc ? strstr(fc, "most related: ") : NULL;
+    assert_non_null(top);
+    char a[16], b[16];
+    assert_int_equal(sscanf(top, "most related: %15s ~ %15s", a, b), 2);
+    fprintf(stderr, "tucker fc most related pair: %s ~ %s\n", a, b);
+    assert_true(a[0] == 'g' && !strncmp(a, b, 3));
     snprintf(path, sizeof path, "%s/relatedness_layer4.csv", dir);
     group_contrast(path, &within, &between);
     fprintf(stderr, "tucker fc relatedness: within groups %.3f, otherwise %.3f\n", within, between);
