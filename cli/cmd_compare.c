@@ -24,7 +24,9 @@ static const char compare_usage[] =
     "usage: tnmtl compare [OPTIONS]\n\n"
     "Trains every method on the same data, splits and initialisations, one run\n"
     "per method and seed, and prints a table: mean (std) held-out accuracy (or\n"
-    "RMSE), the paired difference to STL, per-layer sharing rho, training time.\n\n"
+    "RMSE), the paired difference to STL, per-layer sharing (rho: the mean\n"
+    "cosine of the task weights, 1 = shared; rank: the effective rank of the\n"
+    "task-mode unfolding, 1 = shared, T = independent), training time.\n\n"
     "  --methods LIST       comma list of stl,ud,laf,tucker,tt (default all five)\n"
     "  --seeds LIST         seeds: 0-9 or 0,1,2 (default 0); each seed sets --seed\n"
     "                       and the split\n"
@@ -40,6 +42,7 @@ typedef struct run_result {
     double seconds;
     int n_layers;
     double rho[MAX_REPORTED_LAYERS];
+    double eff_rank[MAX_REPORTED_LAYERS]; /* of the task-mode unfolding, 1..T */
     char layer_name[MAX_REPORTED_LAYERS][48];
 } run_result;
 
@@ -106,7 +109,9 @@ static void collect(const cJSON *r, int cls, run_result *out)
         if (out->n_layers >= MAX_REPORTED_LAYERS) break;
         const cJSON *rho = cJSON_GetObjectItemCaseSensitive(l, "rho");
         const cJSON *name = cJSON_GetObjectItemCaseSensitive(l, "name");
+        const cJSON *erank = cJSON_GetObjectItemCaseSensitive(l, "effective_rank");
         out->rho[out->n_layers] = cJSON_IsNumber(rho) ? rho->valuedouble : NAN;
+        out->eff_rank[out->n_layers] = cJSON_IsNumber(erank) ? erank->valuedouble : NAN;
         snprintf(out->layer_name[out->n_layers], sizeof out->layer_name[0], "%s",
                  cJSON_IsString(name) ? name->valuestring : "?");
         out->n_layers++;
@@ -182,11 +187,12 @@ static int write_table(FILE *f, void *user)
         fprintf(f, "method,seeds,mean_%s,std,diff_vs_stl,diff_std,wins_vs_stl,train_seconds,val_mean",
                 j->cls ? "accuracy_pct" : "rmse");
         for (int k = 0; k < first->n_layers; k++) fprintf(f, ",rho_layer%d", k);
+        for (int k = 0; k < first->n_layers; k++) fprintf(f, ",erank_layer%d", k);
         fputc('\n', f);
     } else {
         fprintf(f, "| method | %s (std) | vs STL, paired (std) | wins | train s |", j->cls ? "test accuracy %" : "test RMSE");
         if (has_val) fprintf(f, " validation |");
-        for (int k = 0; k < first->n_layers; k++) fprintf(f, " rho %s |", first->layer_name[k]);
+        for (int k = 0; k < first->n_layers; k++) fprintf(f, " rho / rank %s |", first->layer_name[k]);
         fprintf(f, "\n|---|---|---|---|---|%s", has_val ? "---|" : "");
         for (int k = 0; k < first->n_layers; k++) fprintf(f, "---|");
         fputc('\n', f);
@@ -219,11 +225,21 @@ static int write_table(FILE *f, void *user)
             fprintf(f, " %.1f |", tmean);
             if (has_val) fprintf(f, " %.2f |", vmean);
         }
+        double rho[MAX_REPORTED_LAYERS], erank[MAX_REPORTED_LAYERS];
         for (int k = 0; k < first->n_layers; k++) {
-            double r[MAX_SEEDS], rm, rs;
-            for (int s = 0; s < j->n_seeds; s++) r[s] = j->res[m][s].rho[k];
-            mean_std(r, j->n_seeds, &rm, &rs);
-            fprintf(f, j->csv ? ",%.4f" : " %.3f |", rm);
+            double r[MAX_SEEDS], e[MAX_SEEDS], sd_unused;
+            for (int s = 0; s < j->n_seeds; s++) {
+                r[s] = j->res[m][s].rho[k];
+                e[s] = j->res[m][s].eff_rank[k];
+            }
+            mean_std(r, j->n_seeds, &rho[k], &sd_unused);
+            mean_std(e, j->n_seeds, &erank[k], &sd_unused);
+        }
+        if (j->csv) {
+            for (int k = 0; k < first->n_layers; k++) fprintf(f, ",%.4f", rho[k]);
+            for (int k = 0; k < first->n_layers; k++) fprintf(f, ",%.2f", erank[k]);
+        } else {
+            for (int k = 0; k < first->n_layers; k++) fprintf(f, " %.3f / %.1f |", rho[k], erank[k]);
         }
         fputc('\n', f);
     }

@@ -666,23 +666,23 @@ static void test_smoke_all_methods(void **state)
         snprintf(key, sizeof key, "\n%s,", methods[i]);
         const char *row = strstr(csv, key);
         assert_non_null(row);
-        /* method,seeds,mean_accuracy_pct,std,diff,diff_std,wins,train_s,val,rho0..rho3 */
-        double f[13];
+        /* method,seeds,mean_accuracy_pct,std,diff,diff_std,wins,train_s,val,rho0..rho3,erank0..erank3 */
+        double f[17];
         const char *p = row + strlen(key);
-        for (int k = 1; k < 13; k++) {
+        for (int k = 1; k < 17; k++) {
             f[k] = strtod(p, NULL);
             p = strchr(p, ',');
-            if (!p && k < 12) fail_msg("short row for %s in table.csv", methods[i]);
+            if (!p && k < 16) fail_msg("short row for %s in table.csv", methods[i]);
             if (p) p++;
         }
-        print_message("smoke: %-6s test accuracy %.2f%%, rho %.3f %.3f %.3f %.3f\n", methods[i], f[2], f[9], f[10],
-                      f[11], f[12]);
+        print_message("smoke: %-6s test accuracy %.2f%%, rho %.3f %.3f %.3f %.3f, rank %.2f %.2f %.2f %.2f\n",
+                      methods[i], f[2], f[9], f[10], f[11], f[12], f[13], f[14], f[15], f[16]);
         assert_true(f[2] > 15.0 && f[2] <= 100.0);
-        for (int l = 9; l <= 11; l++) { /* conv1-3 */
-            if (i == 1) assert_true(fabs(f[l] - 1.0) < 1e-6);
-            else assert_true(f[l] < 0.5);
+        for (int l = 0; l < 3; l++) { /* conv1-3: hard-shared by UD only (rank 1 of 3 tasks) */
+            if (i == 1) assert_true(fabs(f[9 + l] - 1.0) < 1e-6 && fabs(f[13 + l] - 1.0) < 1e-6);
+            else assert_true(f[9 + l] < 0.5 && f[13 + l] > 1.5);
         }
-        assert_true(fabs(f[12]) < 0.5); /* fc1 is task-specific in every method */
+        assert_true(fabs(f[12]) < 0.5 && f[16] > 1.5); /* fc1 is task-specific in every method */
     }
 }
 
