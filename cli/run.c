@@ -38,7 +38,9 @@ const char run_options_help[] =
     "  --act tanh|relu|none activation after each conv and hidden fc (default tanh)\n"
     "  --share N            ud: the first N shareable layers are shared (default: all but the last)\n"
     "  --gamma G            weight of every norm term (default 0.01, the paper's)\n"
-    "  --task-loss mean|sum data term: mean (default) or sum of the task losses\n"
+    "  --task-loss mean|sum data term: mean or sum of the task losses (default: sum for\n"
+    "                       omniglot, where the mean makes gamma 0.01 collapse Tucker/TT;\n"
+    "                       mean otherwise)\n"
     "  --reg-every K        approximation, off by default: compute the norms' value and\n"
     "                       subgradient every K steps and reuse them in between (1 = exact,\n"
     "                       the default; it weakens the regulariser: docs/performance.md)\n"
@@ -156,6 +158,7 @@ int run_parse_option(run_options *o, int argc, char **argv, int *i, tnmtl_error 
         if (!strcmp(v, "mean")) o->sum_task_losses = 0;
         else if (!strcmp(v, "sum")) o->sum_task_losses = 1;
         else st = tnmtl_fail(err, TNMTL_ERR_INVALID, "--task-loss: '%s' is not mean or sum", v);
+        o->set_mask |= RUN_SET_TASK_LOSS;
     } else if (!strcmp(opt, "--reg-every")) {
         if (!(st = cli_parse_int(opt, v, 1, 1000000, &n, err))) o->reg_every = n > 1 ? (int)n : 0;
     } else if (!strcmp(opt, "--optim")) {
@@ -204,6 +207,9 @@ tnmtl_status run_finalise(run_options *o, const tnmtl_dataset *ds, tnmtl_error *
     if (!(o->set_mask & RUN_SET_STEPS)) o->steps = omniglot ? 400 : csv ? 2000 : 300;
     if (!(o->set_mask & RUN_SET_SPLIT_SEED)) o->split_seed = o->seed;
     if (!(o->set_mask & RUN_SET_TRAIN_FRAC)) o->train_frac = omniglot ? 0.1 : csv ? 0.5 : 0.25;
+    /* Omniglot (50 tasks): with the mean, gamma = 0.01 outweighs each task's
+     * data gradient and Tucker/TT collapse (docs/results.md). */
+    if (!(o->set_mask & RUN_SET_TASK_LOSS)) o->sum_task_losses = omniglot;
     if (o->method == TNMTL_METHOD_UD && !(o->set_mask & RUN_SET_SHARE)) o->ud_share = -1; /* resolved below */
     if (ds && o->epochs > 0) {
         /* Steps for `epochs` passes over the largest task's training part. */
@@ -346,7 +352,7 @@ tnmtl_status run_options_from_json(const char *json, run_options *o, tnmtl_error
     o->act = !strcmp(act, "relu") ? TNMTL_ACT_RELU : !strcmp(act, "none") ? TNMTL_ACT_NONE : TNMTL_ACT_TANH;
     if ((st = tnmtl_method_parse(method, &o->method, err))) return st;
     o->set_mask = RUN_SET_ARCH | RUN_SET_STEPS | RUN_SET_LR | RUN_SET_BATCH | RUN_SET_TRAIN_FRAC |
-                  RUN_SET_SPLIT_SEED | RUN_SET_SHARE | RUN_SET_ACT;
+                  RUN_SET_SPLIT_SEED | RUN_SET_SHARE | RUN_SET_ACT | RUN_SET_TASK_LOSS;
     return TNMTL_OK;
 }
 

@@ -42,7 +42,7 @@ typedef struct run_options {
 enum {
     RUN_SET_ARCH = 1u << 0, RUN_SET_STEPS = 1u << 1, RUN_SET_LR = 1u << 2, RUN_SET_BATCH = 1u << 3,
     RUN_SET_TRAIN_FRAC = 1u << 4, RUN_SET_SPLIT_SEED = 1u << 5, RUN_SET_SHARE = 1u << 6,
-    RUN_SET_ACT = 1u << 7
+    RUN_SET_ACT = 1u << 7, RUN_SET_TASK_LOSS = 1u << 8
 };
 
 void run_options_init(run_options *o);
