@@ -340,8 +340,8 @@ int cmd_compare(int argc, char **argv)
                 continue;
             }
             session sess;
-            if (stored == 1) {
-                st = session_resume(&sess, dir, &err);
+            if (stored == 1) { /* same configuration (stored_run), so the same data: no second copy */
+                st = session_resume(&sess, dir, &ds, &err);
             } else {
                 st = session_start(&sess, &ro, &ds, &err);
                 if (!st && out_dir) st = tnmtl_mkdir_p(dir, &err);

@@ -69,7 +69,7 @@ int cmd_train(int argc, char **argv)
     session s;
     tnmtl_status st;
     if (resume) {
-        st = session_resume(&s, resume, &err);
+        st = session_resume(&s, resume, NULL, &err);
         if (!st && resume_steps >= 0) s.opts.steps = resume_steps;
         if (!st && o.threads > 0) st = tnmtl_mtl_set_threads(s.model, o.threads, &err);
         if (!out_dir) out_dir = resume;
@@ -132,7 +132,7 @@ int cmd_eval(int argc, char **argv)
     }
     if (!model) return cli_usage_error("eval", "--model DIR is required");
     session s;
-    tnmtl_status st = session_resume(&s, model, &err);
+    tnmtl_status st = session_resume(&s, model, NULL, &err);
     if (st) return cli_fail("eval", &err);
     cJSON *result = NULL;
     st = session_evaluate(&s, NULL, &result, &err);

@@ -72,9 +72,13 @@ tnmtl_status session_start(session *s, const run_options *o, const tnmtl_dataset
     return st;
 }
 
-tnmtl_status session_resume(session *s, const char *dir, tnmtl_error *err)
+tnmtl_status session_resume(session *s, const char *dir, const tnmtl_dataset *data, tnmtl_error *err)
 {
     memset(s, 0, sizeof *s);
+    if (data) {
+        s->ds = *data;
+        s->borrowed_data = 1;
+    }
     char path[4096];
     snprintf(path, sizeof path, "%s/%s", dir, TNMTL_CHECKPOINT_FILE);
     char *json = NULL;

@@ -22,8 +22,9 @@ typedef struct session {
  * makes the split, builds and initialises the model from options. */
 tnmtl_status session_start(session *s, const run_options *o, const tnmtl_dataset *data, tnmtl_error *err);
 /* Rebuilds the run saved in dir (its configuration, data, parameters,
- * optimiser state and step). */
-tnmtl_status session_resume(session *s, const char *dir, tnmtl_error *err);
+ * optimiser state and step).  data: the caller's copy of the data the saved
+ * configuration names (it must outlive the session), or NULL to load it. */
+tnmtl_status session_resume(session *s, const char *dir, const tnmtl_dataset *data, tnmtl_error *err);
 /* Trains up to opts.steps; with out_dir, checkpoints every save_every steps
  * and at the end.  Progress on stderr unless quiet. */
 tnmtl_status session_train(session *s, const char *out_dir, int quiet, volatile sig_atomic_t *stop,

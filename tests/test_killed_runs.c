@@ -280,6 +280,57 @@ static void test_sigint_saves_and_resumes(void **state)
     tu_rmtree(ref_dir);
 }
 
+/* compare interrupted (SIGINT) in its second run, then the same command:
+ * the finished run is read back, the interrupted one resumes (on the data
+ * compare already holds) and ends in the same state as an uninterrupted
+ * comparison; a different option is refused instead of mixed in. */
+static void test_compare_interrupted_and_resumed(void **state)
+{
+    (void)state;
+#define CMP_ARGS "compare --data synthetic --arch fc256 --batch 2 --quiet --methods stl,laf --steps " INT_STEPS \
+                 " --save-every 7 --out "
+    char ref[256], dir[256], ckpt[512], errf[512], sub_a[512], sub_b[512];
+    snprintf(ref, sizeof ref, "%s", tu_tmpdir());
+    snprintf(dir, sizeof dir, "%s", tu_tmpdir());
+    snprintf(ckpt, sizeof ckpt, "%s/laf-seed0/%s", dir, TNMTL_CHECKPOINT_FILE);
+    snprintf(errf, sizeof errf, "%s/stderr.txt", ref);
+    assert_int_equal(run_cli(CMP_ARGS "%s%s", ref, ""), 0);
+
+    pid_t pid = spawn(errf, CMP_ARGS "%s", dir);
+    const double t0 = now();
+    while (!exists(ckpt) && now() - t0 < 20) usleep(1000); /* the second run has started */
+    assert_true(exists(ckpt));
+    usleep((useconds_t)(rand() % 20000));
+    kill(pid, SIGINT);
+    assert_int_equal(wait_exit(pid), 130);
+    snprintf(sub_b, sizeof sub_b, "%s/laf-seed0", dir);
+    const long long step = checkpoint_step(sub_b, NULL);
+    fprintf(stderr, "compare interrupted in its second run at step %lld\n", step);
+    assert_true(step > 0 && step < atoi(INT_STEPS));
+
+    /* another option: refused, nothing mixed in */
+    char opt[512];
+    snprintf(opt, sizeof opt, "compare --data synthetic --arch fc256 --batch 2 --quiet --methods stl,laf --steps 61 "
+             "--save-every 7 --out %s", dir);
+    assert_int_equal(run_cli("%s%s", opt, ""), 2);
+    assert_int_equal(checkpoint_step(sub_b, NULL), step);
+
+    char stl_ckpt[512];
+    snprintf(stl_ckpt, sizeof stl_ckpt, "%s/stl-seed0/%s", dir, TNMTL_CHECKPOINT_FILE);
+    const long long stl_mtime = mtime_ns(stl_ckpt);
+    assert_int_equal(run_cli(CMP_ARGS "%s%s", dir, ""), 0);
+    assert_true(mtime_ns(stl_ckpt) == stl_mtime); /* the finished run was read back, not run again */
+    for (int i = 0; i < 2; i++) {
+        const char *run = i ? "laf-seed0" : "stl-seed0";
+        snprintf(sub_a, sizeof sub_a, "%s/%s", ref, run);
+        snprintf(sub_b, sizeof sub_b, "%s/%s", dir, run);
+        assert_same_state(sub_a, sub_b);
+    }
+#undef CMP_ARGS
+    tu_rmtree(dir);
+    tu_rmtree(ref);
+}
+
 /* A diverged run (exit 3) leaves the checkpoint of the last good step, even
  * between two periodic saves, and that checkpoint loads and evaluates. */
 static void test_divergence_saves_last_good_step(void **state)
@@ -315,6 +366,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_sigkill_and_resume),
         cmocka_unit_test(test_sigint_saves_and_resumes),
+        cmocka_unit_test(test_compare_interrupted_and_resumed),
         cmocka_unit_test(test_divergence_saves_last_good_step),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
