@@ -58,14 +58,20 @@ static tnmtl_status build(session *s, tnmtl_error *err)
     return st;
 }
 
-tnmtl_status session_start(session *s, const run_options *o, const tnmtl_dataset *data, tnmtl_error *err)
+/* An empty session, on the caller's data when given. */
+static void session_clear(session *s, const tnmtl_dataset *data)
 {
     memset(s, 0, sizeof *s);
-    s->opts = *o;
     if (data) {
         s->ds = *data;
         s->borrowed_data = 1;
     }
+}
+
+tnmtl_status session_start(session *s, const run_options *o, const tnmtl_dataset *data, tnmtl_error *err)
+{
+    session_clear(s, data);
+    s->opts = *o;
     tnmtl_status st = build(s, err);
     if (!st) st = tnmtl_mtl_init(s->model, s->opts.seed, err);
     if (st) session_free(s);
@@ -74,11 +80,7 @@ tnmtl_status session_start(session *s, const run_options *o, const tnmtl_dataset
 
 tnmtl_status session_resume(session *s, const char *dir, const tnmtl_dataset *data, tnmtl_error *err)
 {
-    memset(s, 0, sizeof *s);
-    if (data) {
-        s->ds = *data;
-        s->borrowed_data = 1;
-    }
+    session_clear(s, data);
     char path[4096];
     snprintf(path, sizeof path, "%s/%s", dir, TNMTL_CHECKPOINT_FILE);
     char *json = NULL;
@@ -290,6 +292,12 @@ tnmtl_status session_evaluate(session *s, const char *out_dir, cJSON **result, t
     return TNMTL_OK;
 }
 
+static void print_task(FILE *f, char *const *names, int t)
+{
+    if (names && names[t]) fputs(names[t], f);
+    else fprintf(f, "task %d", t);
+}
+
 /* "most related: a ~ b 0.78, c ~ d 0.70, e ~ f 0.56": the three task pairs
  * of highest relatedness R[T][T] (symmetric), names when known. */
 static void print_most_related(FILE *f, int T, const double *R, char *const *names)
@@ -308,12 +316,11 @@ static void print_most_related(FILE *f, int T, const double *R, char *const *nam
     }
     fprintf(f, "  %-22s most related:", "");
     for (int k = 0; k < n; k++) {
-        char na[32], nb[32];
-        if (names && names[best_a[k]]) snprintf(na, sizeof na, "%s", names[best_a[k]]);
-        else snprintf(na, sizeof na, "task %d", best_a[k]);
-        if (names && names[best_b[k]]) snprintf(nb, sizeof nb, "%s", names[best_b[k]]);
-        else snprintf(nb, sizeof nb, "task %d", best_b[k]);
-        fprintf(f, "%s %s ~ %s %.2f", k ? "," : "", na, nb, R[best_a[k] * T + best_b[k]]);
+        fprintf(f, "%s ", k ? "," : "");
+        print_task(f, names, best_a[k]);
+        fputs(" ~ ", f);
+        print_task(f, names, best_b[k]);
+        fprintf(f, " %.2f", R[best_a[k] * T + best_b[k]]);
     }
     fputc('\n', f);
 }

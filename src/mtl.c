@@ -322,7 +322,7 @@ void tnmtl_mtl_unstack_add(const tnmtl_mtl *m, const tnmtl_param_block *b, const
 
 /* The regulariser's value, and with add_grad its subgradient added into
  * m->grads; with cache (reg_every > 1) the subgradient of every stacked
- * block's weights is also kept there, blocks one after another in the
+ * block's weights is written there instead, blocks one after another in the
  * task-major layout of grads. */
 static tnmtl_status regulariser_pass(tnmtl_mtl *m, int add_grad, float *cache, double *value, tnmtl_error *err)
 {
@@ -341,7 +341,7 @@ static tnmtl_status regulariser_pass(tnmtl_mtl *m, int add_grad, float *cache, d
         if (serial) openblas_set_num_threads(1);
         double v;
         tnmtl_status st = tnmtl_norm_eval(norm_of(m->cfg.method), b->ndim, b->shape, m->stack, b->gamma, &v,
-                                          NULL, add_grad ? m->stack_grad : NULL, err);
+                                          NULL, add_grad || c ? m->stack_grad : NULL, err);
         if (serial) openblas_set_num_threads(blas_threads);
         if (st) {
             tnmtl_error_prefix(err, "regulariser of layer %d", b->layer);
@@ -375,7 +375,7 @@ static tnmtl_status objective_regulariser(tnmtl_mtl *m, int64_t step, double *va
     const int64_t start = step - step % k;
     const int reuse = m->reg_step >= start && m->reg_step < step && m->reg_last == step - 1;
     m->reg_last = step;
-    if (!reuse) {
+    if (!reuse) { /* refresh the cache; it is added to grads below like a reused one */
         if (!m->reg_cache) {
             int64_t n = 0;
             for (int i = 0; i < m->n_blocks; i++)
@@ -384,11 +384,9 @@ static tnmtl_status objective_regulariser(tnmtl_mtl *m, int64_t step, double *va
             if (!m->reg_cache) return TNMTL_ERR_NOMEM;
         }
         m->reg_step = -1;
-        tnmtl_status st = regulariser_pass(m, 1, m->reg_cache, value, err);
+        tnmtl_status st = regulariser_pass(m, 0, m->reg_cache, &m->reg_value, err);
         if (st) return st;
-        m->reg_value = *value;
         m->reg_step = step;
-        return TNMTL_OK;
     }
     *value = m->reg_value;
     const float *c = m->reg_cache;

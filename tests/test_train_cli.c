@@ -172,6 +172,17 @@ static void assert_same_tensors(tnmtl_st_file *a, tnmtl_st_file *b)
     }
 }
 
+/* The checkpoints in dirs a and b hold the same tensors, bit for bit. */
+static void assert_same_checkpoints(const char *a, const char *b)
+{
+    tnmtl_st_file *fa, *fb;
+    load_params(a, &fa);
+    load_params(b, &fb);
+    assert_same_tensors(fa, fb);
+    tnmtl_st_free(fa);
+    tnmtl_st_free(fb);
+}
+
 static void test_resume_is_exact(void **state)
 {
     (void)state;
@@ -184,12 +195,7 @@ static void test_resume_is_exact(void **state)
     /* The same run stopped at step 17, then resumed to 40. */
     assert_int_equal(tnmtl(0, "train %s --out %s --steps 17", common, d2), 0);
     assert_int_equal(tnmtl(0, "train --resume %s --steps 40 --quiet", d2), 0);
-    tnmtl_st_file *f1, *f2;
-    load_params(a, &f1);
-    load_params(d2, &f2);
-    assert_same_tensors(f1, f2);
-    tnmtl_st_free(f1);
-    tnmtl_st_free(f2);
+    assert_same_checkpoints(a, d2);
     tu_rmtree(a);
     tu_rmtree(d2);
 }
@@ -211,12 +217,7 @@ static void test_reg_every_option(void **state)
     cJSON_Delete(r);
     assert_int_equal(tnmtl(0, "train %s --out %s --steps 10", common, b), 0);
     assert_int_equal(tnmtl(0, "train --resume %s --steps 30 --quiet", b), 0);
-    tnmtl_st_file *f1, *f2;
-    load_params(a, &f1);
-    load_params(b, &f2);
-    assert_same_tensors(f1, f2);
-    tnmtl_st_free(f1);
-    tnmtl_st_free(f2);
+    assert_same_checkpoints(a, b);
     /* K = 1 is the exact default and is not written to the configuration */
     assert_int_equal(tnmtl(0, "train --data synthetic --method tucker --steps 30 --batch 7 --quiet --reg-every 1"), 0);
     r = cJSON_Parse(out);
