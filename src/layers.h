@@ -100,11 +100,11 @@ int tnmtl_conv_matmul_ok(const tnmtl_conv_geom *g);
 /* Float tanh, vectorisable, |error| <= a few ulp (tested in test_layers). */
 float tnmtl_tanh_approx(float x);
 
-/* AVX2 variants of the hottest loops (DIRECT conv, float tanh) are compiled
- * where GCC/Clang can target x86-64 AVX2, and used when the CPU has it; the
- * baseline build stays x86-64-v2.  tnmtl_simd_force(0) makes the baseline
- * code run (tests compare the two), tnmtl_simd_force(-1) restores the
- * detection. */
+/* AVX2 variants of the hottest loops (DIRECT conv with FMA, float tanh,
+ * pooling) are compiled where GCC/Clang can target x86-64 AVX2, and used
+ * when the CPU has AVX2 and FMA; the baseline build stays x86-64-v2.
+ * tnmtl_simd_force(0) makes the baseline code run (tests compare the two),
+ * tnmtl_simd_force(-1) restores the detection. */
 #if (defined(__x86_64__) || defined(__i386__)) && defined(__GNUC__)
 #define TNMTL_HAVE_AVX2 1
 #else

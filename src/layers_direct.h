@@ -48,6 +48,32 @@ static inline __attribute__((always_inline)) DTARGET void D(sth)(REAL *p, D(hvec
 }
 #endif
 
+/* A block of rem <= 12 pixels as a block of constant size (so that its
+ * accumulators stay in registers): the last rem < np pixels of a row as one
+ * block (as rem single pixels, each would be one chain of dependent adds),
+ * or a row cut into blocks of near-equal size. */
+#define DTAIL(rem, CALL)                                                                         \
+    switch (rem) {                                                                               \
+    case 0: break;                                                                               \
+    case 1: CALL(1); break;                                                                      \
+    case 2: CALL(2); break;                                                                      \
+    case 3: CALL(3); break;                                                                      \
+    case 4: CALL(4); break;                                                                      \
+    case 5: CALL(5); break;                                                                      \
+    case 6: CALL(6); break;                                                                      \
+    case 7: CALL(7); break;                                                                      \
+    case 8: CALL(8); break;                                                                      \
+    case 9: CALL(9); break;                                                                      \
+    case 10: CALL(10); break;                                                                    \
+    case 11: CALL(11); break;                                                                    \
+    default: CALL(12); break;                                                                    \
+    }
+
+/* Output columns the kernels compute: all Wo, or with a fused k x k pool
+ * the (Wo / k) * k that a pooling window reads (the others are never read
+ * in the forward pass and have a zero gradient in the backward pass). */
+static inline int D(cols)(const tnmtl_conv_geom *g) { return g->pool ? g->Wo / g->pool * g->pool : g->Wo; }
+
 /* The next block of the channels [c0, n): *nv vectors and *hf (0 or 1)
  * half vectors; returns its width (n - c0 is a multiple of 4). */
 static inline int D(block)(int n, int c0, int *nv, int *hf)
@@ -115,7 +141,124 @@ static inline __attribute__((always_inline)) DTARGET void D(fwd_row)(REAL *o, co
 {
     int ow = 0;
     for (; ow + np <= Wo; ow += np) D(fwd_px)(o, img, w, b, W, C, K, F, ow, f0, np, nv, hf);
-    for (; ow < Wo; ow++) D(fwd_px)(o, img, w, b, W, C, K, F, ow, f0, 1, nv, hf);
+#define TAIL(n) D(fwd_px)(o, img, w, b, W, C, K, F, ow, f0, n, nv, hf)
+    DTAIL(Wo - ow, TAIL);
+#undef TAIL
+}
+
+#if DVB == 32 && defined(REAL_F32)
+/* ---- pixel pairs for a block of 1.5 vectors (AVX2 float: 12 filters) ----
+ * A pixel's 1.5 vectors would take a whole and a half multiply-add; the
+ * 2 x 1.5 vectors of two neighbouring pixels fill 3 whole vectors:
+ *   A = pixel 2i, filters [f0, f0 + 8)
+ *   B = pixel 2i, filters [f0 + 8, f0 + 12) | pixel 2i+1, [f0, f0 + 4)
+ *   C = pixel 2i+1, filters [f0 + 4, f0 + 12)
+ * Each output element gets the same products in the same order as in
+ * fwd_px, so the bits are the same. */
+static inline __attribute__((always_inline)) DTARGET __m256 D(join)(const REAL *lo, const REAL *hi)
+{
+    return _mm256_set_m128(_mm_loadu_ps(hi), _mm_loadu_ps(lo));
+}
+
+/* np pixel pairs from ow, filters [f0, f0 + DVL + DHL) */
+static inline __attribute__((always_inline)) DTARGET void D(fwd2_px)(REAL *o, const REAL *img, const REAL *w,
+                                                                     const REAL *b, int W, int C, int K, int F,
+                                                                     int ow, int f0, const int np)
+{
+    const int KC = K * C;
+    D(vec) acc[4][3];
+    for (int i = 0; i < np; i++) {
+        acc[i][0] = D(ld)(b + f0);
+        acc[i][1] = D(join)(b + f0 + DVL, b + f0);
+        acc[i][2] = D(ld)(b + f0 + DHL);
+    }
+    for (int kh = 0; kh < K; kh++) {
+        const REAL *r = img + ((size_t)kh * W + (size_t)ow) * C;
+        const REAL *wk = w + (size_t)kh * KC * F + f0;
+        for (int t = 0; t < KC; t++) {
+            const REAL *wt = wk + (size_t)t * F;
+            const D(vec) wa = D(ld)(wt), wb = D(join)(wt + DVL, wt), wc = D(ld)(wt + DHL);
+            for (int i = 0; i < np; i++) {
+                const __m256 x0 = _mm256_broadcast_ss(r + (2 * i) * C + t);
+                const __m256 x1 = _mm256_broadcast_ss(r + (2 * i + 1) * C + t);
+                acc[i][0] += x0 * wa;
+                acc[i][1] += _mm256_blend_ps(x0, x1, 0xf0) * wb;
+                acc[i][2] += x1 * wc;
+            }
+        }
+    }
+    for (int i = 0; i < np; i++) {
+        REAL *o0 = o + (size_t)(ow + 2 * i) * F + f0, *o1 = o0 + F;
+        D(st)(o0, acc[i][0]);
+        _mm_storeu_ps(o0 + DVL, _mm256_castps256_ps128(acc[i][1]));
+        _mm_storeu_ps(o1, _mm256_extractf128_ps(acc[i][1], 1));
+        D(st)(o1 + DHL, acc[i][2]);
+    }
+}
+
+/* One output row (Wc pixels), filters [f0, f0 + DVL + DHL): 3 pairs at a
+ * time, then the pixels left one block of fwd_px. */
+static inline __attribute__((always_inline)) DTARGET void D(fwd2_row)(REAL *o, const REAL *img, const REAL *w,
+                                                                      const REAL *b, int W, int C, int K, int F,
+                                                                      int Wc, int f0)
+{
+    int ow = 0;
+    for (; ow + 6 <= Wc; ow += 6) D(fwd2_px)(o, img, w, b, W, C, K, F, ow, f0, 3);
+#define TAIL(n) D(fwd_px)(o, img, w, b, W, C, K, F, ow, f0, n, 1, 1)
+    DTAIL(Wc - ow, TAIL);
+#undef TAIL
+}
+#endif
+
+/* ---- forward with one input channel (C = 1, K = 3 or 5, F a multiple of
+ * the vector) ----
+ * The taps of a pixel in kernel row kh are K consecutive input values, and
+ * input value q of that row serves pixels q - kw (kw < K): broadcast once,
+ * it feeds up to K multiply-adds (a vector of filters each) instead of one
+ * (idle, one thread: conv1 of the Omniglot net 7% faster).  Every output
+ * element still adds its terms in the order of fwd_px (kh, then kw), so the
+ * bits are the same.  (The same idea for the weight gradient, a window of 8
+ * output-gradient vectors against K accumulators, was 15% slower than
+ * dw_row: its K accumulators are K chains of dependent adds.) */
+
+/* np (< 12) output pixels from ow, filters [f0, f0 + DVL) */
+static inline __attribute__((always_inline)) DTARGET void D(fwd1_px)(REAL *o, const REAL *img, const REAL *w,
+                                                                     const REAL *b, int W, int F, int ow, int f0,
+                                                                     const int K, const int np)
+{
+    D(vec) acc[12];
+    for (int p = 0; p < np; p++) acc[p] = D(ld)(b + f0);
+    for (int kh = 0; kh < K; kh++) {
+        const REAL *r = img + (size_t)kh * W + ow;
+        D(vec) wv[5];
+        for (int kw = 0; kw < K; kw++) wv[kw] = D(ld)(w + ((size_t)kh * K + (size_t)kw) * F + f0);
+#pragma GCC unroll 16
+        for (int q = 0; q < np + K - 1; q++) {
+            const REAL x = r[q];
+#pragma GCC unroll 5
+            for (int kw = 0; kw < K; kw++)
+                if (q - kw >= 0 && q - kw < np) acc[q - kw] += x * wv[kw];
+        }
+    }
+    for (int p = 0; p < np; p++) D(st)(o + (size_t)(ow + p) * F + f0, acc[p]);
+}
+
+/* One output row (Wc pixels), filters [f0, f0 + DVL): 8 pixels at a time. */
+static inline __attribute__((always_inline)) DTARGET void D(fwd1_row)(REAL *o, const REAL *img, const REAL *w,
+                                                                      const REAL *b, int W, int F, int Wc, int f0,
+                                                                      const int K)
+{
+    int ow = 0;
+    for (; ow + 8 <= Wc; ow += 8) D(fwd1_px)(o, img, w, b, W, F, ow, f0, K, 8);
+#define TAIL(n) D(fwd1_px)(o, img, w, b, W, F, ow, f0, K, n)
+    DTAIL(Wc - ow, TAIL);
+#undef TAIL
+}
+
+/* These kernels apply to g (else the general ones run). */
+static inline int D(direct1_ok)(const tnmtl_conv_geom *g)
+{
+    return g->C == 1 && (g->K == 3 || g->K == 5) && g->F % DVL == 0;
 }
 
 /* Output rows [u0, u1) of a DIRECT layer, without activation, into out
@@ -124,19 +267,27 @@ static inline __attribute__((always_inline)) DTARGET void D(fwd_row)(REAL *o, co
 static DTARGET void D(direct_fwd)(REAL *out, const REAL *in, const REAL *w, const REAL *b,
                                   const tnmtl_conv_geom *g, size_t u0, size_t u1)
 {
-    const int W = g->W, C = g->C, K = g->K, F = g->F, Wo = g->Wo, Ho = g->Ho;
+    const int W = g->W, C = g->C, K = g->K, F = g->F, Wo = g->Wo, Ho = g->Ho, Wc = D(cols)(g);
     for (size_t u = u0; u < u1; u++) {
         const size_t bi = u / (size_t)Ho;
         const int oh = (int)(u % (size_t)Ho);
         const REAL *img = in + (bi * g->H + (size_t)oh) * W * C; /* input row oh */
         REAL *o = out + (u - u0) * (size_t)Wo * F;
+        if (D(direct1_ok)(g)) {
+            for (int f0 = 0; f0 < F; f0 += DVL)
+                if (K == 5) D(fwd1_row)(o, img, w, b, W, F, Wc, f0, 5);
+                else D(fwd1_row)(o, img, w, b, W, F, Wc, f0, 3);
+            continue;
+        }
         int nv, hf;
         for (int f0 = 0; f0 < F; f0 += D(block)(F, f0, &nv, &hf)) {
             D(block)(F, f0, &nv, &hf);
-            if (nv == 2) D(fwd_row)(o, img, w, b, W, C, K, F, Wo, f0, 6, 2, 0);
-            else if (nv == 1 && hf) D(fwd_row)(o, img, w, b, W, C, K, F, Wo, f0, 6, 1, 1);
-            else if (nv == 1) D(fwd_row)(o, img, w, b, W, C, K, F, Wo, f0, 8, 1, 0);
-            else D(fwd_row)(o, img, w, b, W, C, K, F, Wo, f0, 8, 0, 1);
+            if (nv == 2) D(fwd_row)(o, img, w, b, W, C, K, F, Wc, f0, 6, 2, 0);
+#if DVB == 32 && defined(REAL_F32)
+            else if (nv == 1 && hf) D(fwd2_row)(o, img, w, b, W, C, K, F, Wc, f0);
+#endif
+            else if (nv == 1) D(fwd_row)(o, img, w, b, W, C, K, F, Wc, f0, 8, 1, 0);
+            else D(fwd_row)(o, img, w, b, W, C, K, F, Wc, f0, 8, 0, 1);
         }
     }
 }
@@ -185,7 +336,7 @@ static inline __attribute__((always_inline)) DTARGET void D(dw_blk)(REAL *dw, co
                                                                     int kh, int t0, int f0, const int nt,
                                                                     const int nv, const int hf)
 {
-    const int W = g->W, C = g->C, K = g->K, F = g->F, Wo = g->Wo, Ho = g->Ho, KC = K * C;
+    const int W = g->W, C = g->C, K = g->K, F = g->F, Wo = g->Wo, Ho = g->Ho, KC = K * C, Wc = D(cols)(g);
     D(vec) acc[6][2];
     REAL acch[6 * DVL / 2];
     memset(acc, 0, sizeof acc);
@@ -195,7 +346,7 @@ static inline __attribute__((always_inline)) DTARGET void D(dw_blk)(REAL *dw, co
         const int oh = (int)(u % (size_t)Ho);
         const REAL *r = in + ((bi * g->H + (size_t)(oh + kh)) * W) * C + t0;
         const REAL *dr = dout + (u - u0) * (size_t)Wo * F + f0;
-        D(dw_row)(acc, acch, nt, r, dr, Wo, C, F, nv, hf);
+        D(dw_row)(acc, acch, nt, r, dr, Wc, C, F, nv, hf);
     }
     for (int tt = 0; tt < nt; tt++) {
         REAL *dp = dw + ((size_t)kh * KC + (size_t)(t0 + tt)) * F + f0;
@@ -221,6 +372,91 @@ static inline __attribute__((always_inline)) DTARGET void D(dw_taps)(REAL *dw, c
     }
 }
 
+/* dw[kh .. kh+2)[t][f0 ..) += ... for KC = nt taps per kernel row and one
+ * vector of filters: two kernel rows at once, 2 * nt chains of additions
+ * (one row's nt = 5 chains would wait on each other's latency). */
+static inline __attribute__((always_inline)) DTARGET void D(dw_2rows)(REAL *dw, const REAL *dout, const REAL *in,
+                                                                      const tnmtl_conv_geom *g, size_t u0, size_t u1,
+                                                                      int kh, int f0, const int nt)
+{
+    const int W = g->W, C = g->C, F = g->F, Wo = g->Wo, Ho = g->Ho, Wc = D(cols)(g);
+    D(vec) acc[2][6];
+    memset(acc, 0, sizeof acc);
+    for (size_t u = u0; u < u1; u++) {
+        const size_t bi = u / (size_t)Ho;
+        const int oh = (int)(u % (size_t)Ho);
+        const REAL *r0 = in + ((bi * g->H + (size_t)(oh + kh)) * W) * C, *r1 = r0 + (size_t)W * C;
+        const REAL *dr = dout + (u - u0) * (size_t)Wo * F + f0;
+        D(vec) a[2][6]; /* a local copy: stays in registers */
+        for (int tt = 0; tt < nt; tt++) a[0][tt] = acc[0][tt], a[1][tt] = acc[1][tt];
+        for (int ow = 0; ow < Wc; ow++) {
+            const D(vec) d = D(ld)(dr + (size_t)ow * F);
+            const REAL *x0 = r0 + (size_t)ow * C, *x1 = r1 + (size_t)ow * C;
+            for (int tt = 0; tt < nt; tt++) {
+                a[0][tt] += x0[tt] * d;
+                a[1][tt] += x1[tt] * d;
+            }
+        }
+        for (int tt = 0; tt < nt; tt++) acc[0][tt] = a[0][tt], acc[1][tt] = a[1][tt];
+    }
+    for (int k = 0; k < 2; k++)
+        for (int tt = 0; tt < nt; tt++) {
+            REAL *dp = dw + ((size_t)(kh + k) * nt + (size_t)tt) * F + f0;
+            D(st)(dp, D(ld)(dp) + acc[k][tt]);
+        }
+}
+
+#if DVB == 32 && defined(REAL_F32)
+/* dw[kh][t0 .. t0+nt)[f0 .. f0+12) += ... for a block of 1.5 vectors, by
+ * pixel pairs (see fwd2_px): the sums of the even and of the odd pixels are
+ * kept apart and added at the end. */
+static inline __attribute__((always_inline)) DTARGET void D(dw2_blk)(REAL *dw, const REAL *dout, const REAL *in,
+                                                                     const tnmtl_conv_geom *g, size_t u0, size_t u1,
+                                                                     int kh, int t0, int f0, const int nt)
+{
+    const int W = g->W, C = g->C, K = g->K, F = g->F, Wo = g->Wo, Ho = g->Ho, KC = K * C, Wc = D(cols)(g);
+    __m256 acc[3][3];
+    memset(acc, 0, sizeof acc);
+    for (size_t u = u0; u < u1; u++) {
+        const size_t bi = u / (size_t)Ho;
+        const int oh = (int)(u % (size_t)Ho);
+        const REAL *r = in + ((bi * g->H + (size_t)(oh + kh)) * W) * C + t0;
+        const REAL *dr = dout + (u - u0) * (size_t)Wo * F + f0;
+        __m256 a[3][3]; /* a local copy: stays in registers */
+        memcpy(a, acc, sizeof a);
+        int ow = 0;
+        for (; ow + 2 <= Wc; ow += 2) {
+            const REAL *d = dr + (size_t)ow * F, *x = r + (size_t)ow * C;
+            const __m256 da = D(ld)(d), db = D(join)(d + DVL, d + F), dc = D(ld)(d + F + DHL);
+            for (int tt = 0; tt < nt; tt++) {
+                const __m256 x0 = _mm256_broadcast_ss(x + tt), x1 = _mm256_broadcast_ss(x + C + tt);
+                a[tt][0] += x0 * da;
+                a[tt][1] += _mm256_blend_ps(x0, x1, 0xf0) * db;
+                a[tt][2] += x1 * dc;
+            }
+        }
+        if (ow < Wc) { /* the last pixel, as an even one */
+            const REAL *d = dr + (size_t)ow * F, *x = r + (size_t)ow * C;
+            const __m256 da = D(ld)(d), db = _mm256_set_m128(_mm_setzero_ps(), _mm_loadu_ps(d + DVL));
+            for (int tt = 0; tt < nt; tt++) {
+                const __m256 x0 = _mm256_broadcast_ss(x + tt);
+                a[tt][0] += x0 * da;
+                a[tt][1] += _mm256_blend_ps(x0, _mm256_setzero_ps(), 0xf0) * db;
+            }
+        }
+        memcpy(acc, a, sizeof a);
+    }
+    for (int tt = 0; tt < nt; tt++) {
+        REAL *dp = dw + ((size_t)kh * KC + (size_t)(t0 + tt)) * F + f0;
+        /* filters [0, 8): even A + odd (B high | C low); [8, 12): even B low + odd C high */
+        const __m256 odd = _mm256_set_m128(_mm256_castps256_ps128(acc[tt][2]), _mm256_extractf128_ps(acc[tt][1], 1));
+        D(st)(dp, D(ld)(dp) + (acc[tt][0] + odd));
+        const __m128 hi = _mm256_castps256_ps128(acc[tt][1]) + _mm256_extractf128_ps(acc[tt][2], 1);
+        _mm_storeu_ps(dp + DVL, _mm_loadu_ps(dp + DVL) + hi);
+    }
+}
+#endif
+
 /* dw[kh][t][f] += sum over the pixels of output rows [u0, u1) of
  * in[b][oh+kh][ow][t] * dout[pixel][f] (dout holds row u0 first): blocks of
  * up to 6 taps x one block of filters in registers (C = 1, K = 5: one tap
@@ -233,6 +469,23 @@ static DTARGET void D(direct_dw)(REAL *dw, const REAL *dout, const REAL *in, con
     for (int kh = 0; kh < K; kh++)
         for (int f0 = 0; f0 < F; f0 += D(block)(F, f0, &nv, &hf)) {
             D(block)(F, f0, &nv, &hf);
+            const int rows2 = nv == 1 && !hf && (KC == 5 || KC == 3); /* kernel rows in pairs */
+            if (rows2 && kh % 2) continue;                             /* done with kh - 1    */
+            if (rows2 && kh + 1 < K) {
+                if (KC == 5) D(dw_2rows)(dw, dout, in, g, u0, u1, kh, f0, 5);
+                else D(dw_2rows)(dw, dout, in, g, u0, u1, kh, f0, 3);
+                continue;
+            }
+#if DVB == 32 && defined(REAL_F32)
+            if (nv == 1 && hf) {
+                for (int t0 = 0; t0 < KC; t0 += 3) {
+                    if (KC - t0 >= 3) D(dw2_blk)(dw, dout, in, g, u0, u1, kh, t0, f0, 3);
+                    else if (KC - t0 == 2) D(dw2_blk)(dw, dout, in, g, u0, u1, kh, t0, f0, 2);
+                    else D(dw2_blk)(dw, dout, in, g, u0, u1, kh, t0, f0, 1);
+                }
+                continue;
+            }
+#endif
             for (int t0 = 0; t0 < KC; t0 += 6) {
                 const int nt = KC - t0 < 6 ? KC - t0 : 6;
                 if (nv == 2) D(dw_taps)(dw, dout, in, g, u0, u1, kh, t0, f0, nt, 2, 0);
@@ -243,10 +496,12 @@ static DTARGET void D(direct_dw)(REAL *dw, const REAL *dout, const REAL *in, con
         }
 }
 
-/* np input pixels x[j] = drow + j*C (channels [c0, c0 + block) already
- * added), j < np: x[j] += sum over f of d[j][f] * wk[f][c]; d = dr + j*F. */
+/* np input pixels x[j] = xrow + j*C (channels [c0, c0 + block) already
+ * added), j < np: x[j] += sum over kw < nk, then f, of d[j - kw][f] *
+ * wk[kw][f][c]; d = dr + j*F (dr: the output pixel under kw = 0). */
 static inline __attribute__((always_inline)) DTARGET void D(dx_px)(REAL *x, const REAL *dr, const REAL *wk, int C,
-                                                                   int F, const int np, const int nv, const int hf)
+                                                                   int F, int nk, const int np, const int nv,
+                                                                   const int hf)
 {
     D(vec) acc[12][2];
     for (int j = 0; j < np; j++)
@@ -255,20 +510,21 @@ static inline __attribute__((always_inline)) DTARGET void D(dx_px)(REAL *x, cons
     D(hvec) acch[12];
     for (int j = 0; j < np && hf; j++) acch[j] = D(ldh)(x + (size_t)j * C + nv * DVL);
 #endif
-    for (int f = 0; f < F; f++) {
-        D(vec) wv[2];
-        for (int v = 0; v < nv; v++) wv[v] = D(ld)(wk + (size_t)f * C + v * DVL);
+    for (int kw = 0; kw < nk; kw++, wk += (size_t)F * C, dr -= F)
+        for (int f = 0; f < F; f++) {
+            D(vec) wv[2];
+            for (int v = 0; v < nv; v++) wv[v] = D(ld)(wk + (size_t)f * C + v * DVL);
 #if DVB > 16
-        const D(hvec) wh = hf ? D(ldh)(wk + (size_t)f * C + nv * DVL) : (D(hvec)){0};
+            const D(hvec) wh = hf ? D(ldh)(wk + (size_t)f * C + nv * DVL) : (D(hvec)){0};
 #endif
-        for (int j = 0; j < np; j++) {
-            const REAL d = dr[(size_t)j * F + f];
-            for (int v = 0; v < nv; v++) acc[j][v] += d * wv[v];
+            for (int j = 0; j < np; j++) {
+                const REAL d = dr[(size_t)j * F + f];
+                for (int v = 0; v < nv; v++) acc[j][v] += d * wv[v];
 #if DVB > 16
-            if (hf) acch[j] += d * wh;
+                if (hf) acch[j] += d * wh;
 #endif
+            }
         }
-    }
     for (int j = 0; j < np; j++) {
         for (int v = 0; v < nv; v++) D(st)(x + (size_t)j * C + v * DVL, acc[j][v]);
 #if DVB > 16
@@ -277,16 +533,92 @@ static inline __attribute__((always_inline)) DTARGET void D(dx_px)(REAL *x, cons
     }
 }
 
-/* One output row's contribution through kernel tap (kh, kw) to one input
- * row: pixels np at a time, then singly. */
-static inline __attribute__((always_inline)) DTARGET void D(dx_row)(REAL *xrow, const REAL *dr, const REAL *wk, int C,
-                                                                    int F, int Wo, const int np, const int nv,
+#if DVB == 32 && defined(REAL_F32)
+/* dx_px for a block of 1.5 vectors of channels (AVX2 float: 12), np pairs
+ * of pixels as 3 whole vectors each (see fwd2_px); same order of terms. */
+static inline __attribute__((always_inline)) DTARGET void D(dx2_px)(REAL *x, const REAL *dr, const REAL *wk, int C,
+                                                                    int F, int nk, const int np)
+{
+    __m256 acc[3][3];
+    for (int i = 0; i < np; i++) {
+        REAL *x0 = x + (size_t)(2 * i) * C, *x1 = x0 + C;
+        acc[i][0] = D(ld)(x0);
+        acc[i][1] = D(join)(x0 + DVL, x1);
+        acc[i][2] = D(ld)(x1 + DHL);
+    }
+    for (int kw = 0; kw < nk; kw++, wk += (size_t)F * C, dr -= F)
+        for (int f = 0; f < F; f++) {
+            const REAL *wf = wk + (size_t)f * C;
+            const __m256 wa = D(ld)(wf), wb = D(join)(wf + DVL, wf), wc = D(ld)(wf + DHL);
+            for (int i = 0; i < np; i++) {
+                const __m256 d0 = _mm256_broadcast_ss(dr + (size_t)(2 * i) * F + f);
+                const __m256 d1 = _mm256_broadcast_ss(dr + (size_t)(2 * i + 1) * F + f);
+                acc[i][0] += d0 * wa;
+                acc[i][1] += _mm256_blend_ps(d0, d1, 0xf0) * wb;
+                acc[i][2] += d1 * wc;
+            }
+        }
+    for (int i = 0; i < np; i++) {
+        REAL *x0 = x + (size_t)(2 * i) * C, *x1 = x0 + C;
+        D(st)(x0, acc[i][0]);
+        _mm_storeu_ps(x0 + DVL, _mm256_castps256_ps128(acc[i][1]));
+        _mm_storeu_ps(x1, _mm256_extractf128_ps(acc[i][1], 1));
+        D(st)(x1 + DHL, acc[i][2]);
+    }
+}
+
+#endif
+
+/* The input pixels [j0, j1) with all K taps each (dr: output pixel 0). */
+static inline __attribute__((always_inline)) DTARGET void D(dx_run)(REAL *x, const REAL *dr, const REAL *wkh, int C,
+                                                                    int F, int K, int j0, int j1, const int np,
+                                                                    const int nv, const int hf)
+{
+    int j = j0;
+#if DVB == 32 && defined(REAL_F32)
+    if (nv == 1 && hf) /* pixel pairs (dx2_px) */
+        for (; j + 6 <= j1; j += 6) D(dx2_px)(x + (size_t)j * C, dr + (ptrdiff_t)j * F, wkh, C, F, K, 3);
+#endif
+    /* the rest in blocks of near-equal size <= np (no short last block) */
+    const int n = j1 - j, nb = (n + np - 1) / np;
+    for (int i = 0; i < nb; i++) {
+        const int b0 = j + n * i / nb, nblk = j + n * (i + 1) / nb - b0;
+#define BLK(m) D(dx_px)(x + (size_t)b0 * C, dr + (ptrdiff_t)b0 * F, wkh, C, F, K, m, nv, hf)
+        DTAIL(nblk, BLK);
+#undef BLK
+    }
+}
+
+/* One tap kw of output pixels [ow, ow + n) (in blocks of <= 11 pixels). */
+static inline __attribute__((always_inline)) DTARGET void D(dx_tap)(REAL *x, const REAL *dr, const REAL *wkh, int C,
+                                                                    int F, int kw, int ow, int n, const int nv,
                                                                     const int hf)
 {
-    int ow = 0;
-    for (; ow + np <= Wo; ow += np) D(dx_px)(xrow + (size_t)ow * C, dr + (size_t)ow * F, wk, C, F, np, nv, hf);
-    for (; ow < Wo; ow++) D(dx_px)(xrow + (size_t)ow * C, dr + (size_t)ow * F, wk, C, F, 1, nv, hf);
+    for (; n > 0; ow += 11, n -= 11) {
+#define TAIL(m) D(dx_px)(x + (size_t)(ow + kw) * C, dr + (size_t)ow * F, wkh + (size_t)kw * F * C, C, F, 1, m, nv, hf)
+        DTAIL(n < 11 ? n : 11, TAIL);
+#undef TAIL
+    }
 }
+
+/* One output row's contribution through kernel row kh to one input row:
+ * x[j] += sum over kw (0 <= j - kw < Wc), then f, of dr[j - kw][f] *
+ * wkh[kw][f][c].  The input pixels K - 1 <= j < Wc receive every tap: np
+ * at a time with all K taps; the others (the edges) tap by tap.  Either
+ * way the terms of an element come in the same order. */
+static inline __attribute__((always_inline)) DTARGET void D(dx_row)(REAL *x, const REAL *dr, const REAL *wkh, int C,
+                                                                    int F, int K, int Wc, const int np,
+                                                                    const int nv, const int hf)
+{
+    for (int kw = 0; kw < K; kw++) { /* edges: output pixels whose input pixel is not interior */
+        const int left = K - 1 - kw < Wc ? K - 1 - kw : Wc, right = Wc - kw > left ? Wc - kw : left;
+        D(dx_tap)(x, dr, wkh, C, F, kw, 0, left, nv, hf);
+        D(dx_tap)(x, dr, wkh, C, F, kw, right, Wc - right, nv, hf);
+    }
+    D(dx_run)(x, dr, wkh, C, F, K, K - 1, Wc, np, nv, hf);
+}
+
+#define DX_PAD 4096 /* elements of the padded output row (16 KiB in float) */
 
 /* Input gradient of output rows [u0, u1) (dout holds row u0 first), added
  * into din: din[b][oh+kh][ow+kw][c] += sum over f of dout[u][ow][f] *
@@ -296,24 +628,39 @@ static inline __attribute__((always_inline)) DTARGET void D(dx_row)(REAL *xrow, 
 static DTARGET void D(direct_dx)(REAL *din, const REAL *dout, const REAL *wt, const tnmtl_conv_geom *g,
                                  size_t u0, size_t u1)
 {
-    const int W = g->W, C = g->C, K = g->K, F = g->F, Wo = g->Wo, Ho = g->Ho;
+    const int W = g->W, C = g->C, K = g->K, F = g->F, Wo = g->Wo, Ho = g->Ho, Wc = D(cols)(g);
+    /* the output row between K - 1 zero pixels on each side, when it fits:
+     * then every input pixel takes all K taps (the missing ones as exact
+     * zeros), with no tap-by-tap edges */
+    REAL pad[DX_PAD];
+    const int padded = (size_t)(Wc + 2 * (K - 1)) * (size_t)F <= DX_PAD;
+    if (padded) memset(pad, 0, sizeof pad);
     for (size_t u = u0; u < u1; u++) {
         const size_t bi = u / (size_t)Ho;
         const int oh = (int)(u % (size_t)Ho);
         const REAL *dr = dout + (u - u0) * (size_t)Wo * F;
+        if (padded) {
+            memcpy(pad + (size_t)(K - 1) * F, dr, (size_t)Wc * F * sizeof *pad);
+            dr = pad + (size_t)(K - 1) * F;
+        }
         for (int kh = 0; kh < K; kh++) {
             REAL *row = din + (bi * g->H + (size_t)(oh + kh)) * W * C;
             int nv, hf;
             for (int c0 = 0; c0 < C; c0 += D(block)(C, c0, &nv, &hf)) {
                 D(block)(C, c0, &nv, &hf);
-                for (int kw = 0; kw < K; kw++) {
-                    REAL *xr = row + (size_t)kw * C + c0;
-                    const REAL *wk = wt + ((size_t)kh * K + (size_t)kw) * F * C + c0;
-                    if (nv == 2) D(dx_row)(xr, dr, wk, C, F, Wo, 6, 2, 0);
-                    else if (nv == 1 && hf) D(dx_row)(xr, dr, wk, C, F, Wo, 6, 1, 1);
-                    else if (nv == 1) D(dx_row)(xr, dr, wk, C, F, Wo, 12, 1, 0);
-                    else D(dx_row)(xr, dr, wk, C, F, Wo, 12, 0, 1);
-                }
+                REAL *xr = row + c0;
+                const REAL *wkh = wt + (size_t)kh * K * F * C + c0;
+                const int np = nv == 2 || hf ? 6 : 12, j1 = Wc + K - 1;
+#define DX(NV, HF)                                                                               \
+    do {                                                                                         \
+        if (padded) D(dx_run)(xr, dr, wkh, C, F, K, 0, j1, np == 6 ? 6 : 12, NV, HF);            \
+        else D(dx_row)(xr, dr, wkh, C, F, K, Wc, np == 6 ? 6 : 12, NV, HF);                      \
+    } while (0)
+                if (nv == 2) DX(2, 0);
+                else if (nv == 1 && hf) DX(1, 1);
+                else if (nv == 1) DX(1, 0);
+                else DX(0, 1);
+#undef DX
             }
         }
     }
@@ -323,3 +670,5 @@ static DTARGET void D(direct_dx)(REAL *din, const REAL *dout, const REAL *wt, co
 #undef DHL
 #endif
 #undef DVL
+#undef DTAIL
+#undef DX_PAD
