@@ -280,7 +280,7 @@ __attribute__((target("avx2"))) static void pool_rows_f32_avx2(float *restrict o
 }
 #endif
 
-/* pool_rows_f32_avx2 for k = 2 and C % 8 == 0: the same scan (the window
+/* pool_rows_f32_avx2 for k = 2 and C % 4 == 0: the same scan (the window
  * row by row, the same selection per lane) with the index vectors of the
  * four positions one add apart. */
 __attribute__((target("avx2"))) static void pool2_rows_f32_avx2(float *restrict out, int32_t *restrict idx,
@@ -295,7 +295,8 @@ __attribute__((target("avx2"))) static void pool2_rows_f32_avx2(float *restrict 
             const int32_t off0 = (int32_t)(((2 * oh) * W + 2 * ow) * C);
             const float *p0 = img + off0, *p1 = p0 + (size_t)W * C;
             const size_t q = ((size_t)oh * Wo + (size_t)ow) * C;
-            for (int c = 0; c < C; c += 8) {
+            int c = 0;
+            for (; c + 8 <= C; c += 8) {
                 const __m256i i00 = _mm256_add_epi32(_mm256_set1_epi32(base + off0 + c), lane);
                 __m256 m = _mm256_loadu_ps(p0 + c), mi = _mm256_castsi256_ps(i00);
 #define POOL2_STEP(src, shift)                                                                        \
@@ -312,6 +313,23 @@ __attribute__((target("avx2"))) static void pool2_rows_f32_avx2(float *restrict 
                 _mm256_storeu_ps(out + q + c, m);
                 _mm256_storeu_si256((__m256i *)(idx + q + c), _mm256_castps_si256(mi));
             }
+            if (c < C) { /* C % 8 == 4: the last 4 channels */
+                const __m128i i00 = _mm_add_epi32(_mm_set1_epi32(base + off0 + c), _mm256_castsi256_si128(lane));
+                __m128 m = _mm_loadu_ps(p0 + c), mi = _mm_castsi128_ps(i00);
+#define POOL2_STEP4(src, shift)                                                                       \
+    do {                                                                                              \
+        const __m128 v = _mm_loadu_ps(src);                                                           \
+        const __m128 take = _mm_and_ps(_mm_cmp_ps(v, m, _CMP_NLE_UQ), _mm_cmp_ps(m, m, _CMP_ORD_Q));  \
+        m = _mm_blendv_ps(m, v, take);                                                                \
+        mi = _mm_blendv_ps(mi, _mm_castsi128_ps(_mm_add_epi32(i00, _mm256_castsi256_si128(shift))), take); \
+    } while (0)
+                POOL2_STEP4(p0 + C + c, s01);
+                POOL2_STEP4(p1 + c, s10);
+                POOL2_STEP4(p1 + C + c, s11);
+#undef POOL2_STEP4
+                _mm_storeu_ps(out + q + c, m);
+                _mm_storeu_si128((__m128i *)(idx + q + c), _mm_castps_si128(mi));
+            }
         }
 }
 
@@ -320,7 +338,7 @@ static int pool_rows_fast_f32(float *out, int32_t *idx, const float *img, int n_
                               int32_t base)
 {
 #if TNMTL_HAVE_AVX2
-    if (k == 2 && C % 8 == 0 && tnmtl_simd_avx2()) {
+    if (k == 2 && C % 4 == 0 && tnmtl_simd_avx2()) {
         pool2_rows_f32_avx2(out, idx, img, n_rows, W, C, base);
         return 1;
     }
@@ -341,34 +359,44 @@ static int pool_rows_fast_f64(double *out, int32_t *idx, const double *img, int 
 }
 
 #if TNMTL_HAVE_AVX2
-/* unpool_rows (layers_impl.h) for float, k = 2 and C % 8 == 0 with AVX2:
+/* unpool_rows (layers_impl.h) for float, k = 2 and C % 4 == 0 with AVX2:
  * each of the 4 window positions gets the pooled gradient where it was the
- * recorded maximum and 0 elsewhere, 8 channels at a time (no memset, no
- * scalar scatter); the columns past the last window are zeroed. */
+ * recorded maximum and 0 elsewhere, 8 channels at a time, then 4 (no memset,
+ * no scalar scatter); the columns past the last window are zeroed. */
 __attribute__((target("avx2"))) static void unpool_rows_f32_avx2(float *restrict d, const float *restrict dp,
                                                                 const int32_t *restrict idx, int n_rows, int W,
                                                                 int C, int32_t base)
 {
     const int Wp = W / 2;
     const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    const __m256i p01 = _mm256_set1_epi32(C), p10 = _mm256_set1_epi32(W * C), p11 = _mm256_set1_epi32(W * C + C);
     for (int i = 0; i < n_rows; i++) {
         float *row0 = d + (size_t)(2 * i) * W * C, *row1 = row0 + (size_t)W * C;
-        for (int jp = 0; jp < Wp; jp++)
-            for (int c = 0; c < C; c += 8) {
-                const size_t q = ((size_t)i * Wp + (size_t)jp) * C + (size_t)c;
-                const __m256 gv = _mm256_loadu_ps(dp + q);
-                const int32_t off = (int32_t)(((2 * i) * W + 2 * jp) * C + c);
+        for (int jp = 0; jp < Wp; jp++) {
+            const int32_t off = (int32_t)(((2 * i) * W + 2 * jp) * C);
+            float *o0 = row0 + (size_t)(2 * jp) * C, *o1 = row1 + (size_t)(2 * jp) * C;
+            const size_t q = ((size_t)i * Wp + (size_t)jp) * C;
+            int c = 0;
+            for (; c + 8 <= C; c += 8) {
+                const __m256 gv = _mm256_loadu_ps(dp + q + c);
                 /* the offset of each lane's maximum relative to the window's first element */
-                const __m256i rel = _mm256_sub_epi32(_mm256_loadu_si256((const __m256i *)(idx + q)),
-                                                     _mm256_add_epi32(_mm256_set1_epi32(base + off), lane));
-                const __m256i p01 = _mm256_set1_epi32(C), p10 = _mm256_set1_epi32(W * C),
-                              p11 = _mm256_set1_epi32(W * C + C);
-                float *o0 = row0 + (size_t)(2 * jp) * C + c, *o1 = row1 + (size_t)(2 * jp) * C + c;
-                _mm256_storeu_ps(o0, _mm256_and_ps(gv, _mm256_castsi256_ps(_mm256_cmpeq_epi32(rel, _mm256_setzero_si256()))));
-                _mm256_storeu_ps(o0 + C, _mm256_and_ps(gv, _mm256_castsi256_ps(_mm256_cmpeq_epi32(rel, p01))));
-                _mm256_storeu_ps(o1, _mm256_and_ps(gv, _mm256_castsi256_ps(_mm256_cmpeq_epi32(rel, p10))));
-                _mm256_storeu_ps(o1 + C, _mm256_and_ps(gv, _mm256_castsi256_ps(_mm256_cmpeq_epi32(rel, p11))));
+                const __m256i rel = _mm256_sub_epi32(_mm256_loadu_si256((const __m256i *)(idx + q + c)),
+                                                     _mm256_add_epi32(_mm256_set1_epi32(base + off + c), lane));
+                _mm256_storeu_ps(o0 + c, _mm256_and_ps(gv, _mm256_castsi256_ps(_mm256_cmpeq_epi32(rel, _mm256_setzero_si256()))));
+                _mm256_storeu_ps(o0 + C + c, _mm256_and_ps(gv, _mm256_castsi256_ps(_mm256_cmpeq_epi32(rel, p01))));
+                _mm256_storeu_ps(o1 + c, _mm256_and_ps(gv, _mm256_castsi256_ps(_mm256_cmpeq_epi32(rel, p10))));
+                _mm256_storeu_ps(o1 + C + c, _mm256_and_ps(gv, _mm256_castsi256_ps(_mm256_cmpeq_epi32(rel, p11))));
             }
+            if (c < C) { /* C % 8 == 4: the last 4 channels */
+                const __m128 gv = _mm_loadu_ps(dp + q + c);
+                const __m128i rel = _mm_sub_epi32(_mm_loadu_si128((const __m128i *)(idx + q + c)),
+                                                  _mm_add_epi32(_mm_set1_epi32(base + off + c), _mm256_castsi256_si128(lane)));
+                _mm_storeu_ps(o0 + c, _mm_and_ps(gv, _mm_castsi128_ps(_mm_cmpeq_epi32(rel, _mm_setzero_si128()))));
+                _mm_storeu_ps(o0 + C + c, _mm_and_ps(gv, _mm_castsi128_ps(_mm_cmpeq_epi32(rel, _mm256_castsi256_si128(p01)))));
+                _mm_storeu_ps(o1 + c, _mm_and_ps(gv, _mm_castsi128_ps(_mm_cmpeq_epi32(rel, _mm256_castsi256_si128(p10)))));
+                _mm_storeu_ps(o1 + C + c, _mm_and_ps(gv, _mm_castsi128_ps(_mm_cmpeq_epi32(rel, _mm256_castsi256_si128(p11)))));
+            }
+        }
         if (W % 2) {
             memset(row0 + (size_t)(W - 1) * C, 0, (size_t)C * sizeof *d);
             memset(row1 + (size_t)(W - 1) * C, 0, (size_t)C * sizeof *d);
@@ -382,7 +410,7 @@ static int unpool_rows_fast_f32(float *d, const float *dp, const int32_t *idx, i
                                 int32_t base)
 {
 #if TNMTL_HAVE_AVX2
-    if (k == 2 && C % 8 == 0 && tnmtl_simd_avx2()) {
+    if (k == 2 && C % 4 == 0 && tnmtl_simd_avx2()) {
         unpool_rows_f32_avx2(d, dp, idx, n_rows, W, C, base);
         return 1;
     }
