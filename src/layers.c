@@ -142,18 +142,26 @@ size_t tnmtl_conv_col_elems(const tnmtl_conv_geom *g, int B)
 
 static int simd_forced = -1; /* set by tests only */
 
-static int cpu_avx2(void)
+/* 2: AVX2, FMA and AVX-512F/VL; 1: AVX2 and FMA; 0: neither */
+static int cpu_level(void)
 {
 #if TNMTL_HAVE_AVX2
-    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") ? 1 : 0;
+    if (!__builtin_cpu_supports("avx2") || !__builtin_cpu_supports("fma")) return 0;
+    return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl") ? 2 : 1;
 #else
     return 0;
 #endif
 }
 
-int tnmtl_simd_avx2(void) { return simd_forced >= 0 ? simd_forced : cpu_avx2(); }
+int tnmtl_simd_level(void) { return simd_forced >= 0 ? simd_forced : cpu_level(); }
 
-void tnmtl_simd_force(int avx2) { simd_forced = avx2 < 0 ? -1 : avx2 && cpu_avx2(); }
+int tnmtl_simd_avx2(void) { return tnmtl_simd_level() >= 1; }
+
+void tnmtl_simd_force(int level)
+{
+    const int cpu = cpu_level();
+    simd_forced = level < 0 ? -1 : level < cpu ? level : cpu;
+}
 
 /* tanh(x) ~ x p(x^2) / q(x^2) on [-7.905, 7.905] (the rational approximation
  * used by Eigen; beyond that range tanh rounds to +-1 in float).  Max error

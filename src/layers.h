@@ -102,16 +102,20 @@ float tnmtl_tanh_approx(float x);
 
 /* AVX2 variants of the hottest loops (DIRECT conv with FMA, float tanh,
  * pooling) are compiled where GCC/Clang can target x86-64 AVX2, and used
- * when the CPU has AVX2 and FMA; the baseline build stays x86-64-v2.
- * tnmtl_simd_force(0) makes the baseline code run (tests compare the two),
- * tnmtl_simd_force(-1) restores the detection. */
+ * when the CPU has AVX2 and FMA; the DIRECT conv kernels also have a variant
+ * for CPUs with AVX-512VL (32 vector registers).  The baseline build stays
+ * x86-64-v2.  tnmtl_simd_level(): 0 baseline, 1 AVX2 + FMA, 2 with
+ * AVX-512VL.  tnmtl_simd_force(level) makes the code of that level (at most
+ * the CPU's) run (tests compare them), tnmtl_simd_force(-1) restores the
+ * detection. */
 #if (defined(__x86_64__) || defined(__i386__)) && defined(__GNUC__)
 #define TNMTL_HAVE_AVX2 1
 #else
 #define TNMTL_HAVE_AVX2 0
 #endif
-int tnmtl_simd_avx2(void);
-void tnmtl_simd_force(int avx2);
+int tnmtl_simd_level(void);
+int tnmtl_simd_avx2(void); /* level >= 1 */
+void tnmtl_simd_force(int level);
 /* Simple loops (copies, sums) compiled twice, picked by the loader. */
 #if TNMTL_HAVE_AVX2 && defined(__ELF__) && !defined(__clang__)
 #define TNMTL_CLONES __attribute__((target_clones("avx2", "default")))

@@ -2,6 +2,8 @@
  *
  * Included by layers_impl.h (itself compiled for float and double) with:
  *   DVB      vector bytes (16: SSE2 or plain C, 32: AVX2)
+ *   DBIG     1 with 32 vector registers (AVX-512VL, still 32-byte vectors):
+ *            larger register blocks in the weight gradient; else 0
  *   DTARGET  function attribute selecting the instruction set (or nothing)
  *   D(name)  the name of this instance
  * The vectors are GCC/Clang vector extensions: portable C that the compiler
@@ -12,8 +14,9 @@
  * (AVX2 float: 16 or 12 channels), or 1 vector, or a half vector; a channel
  * count that is a multiple of 4 always cuts this way.  Each kernel keeps a
  * block of channels for a few pixels (or taps) in registers; the blocking
- * never changes the order in which an output element's terms are added, so
- * every instance (and every block size) gives the same bits.
+ * never changes the order in which an output element's terms are added
+ * (except where a kernel says so), so the instances differ only in that the
+ * AVX2 ones fuse each multiply-add (one rounding instead of two).
  */
 
 typedef REAL D(vec) __attribute__((vector_size(DVB)));
@@ -372,34 +375,37 @@ static inline __attribute__((always_inline)) DTARGET void D(dw_taps)(REAL *dw, c
     }
 }
 
-/* dw[kh .. kh+2)[t][f0 ..) += ... for KC = nt taps per kernel row and one
- * vector of filters: two kernel rows at once, 2 * nt chains of additions
- * (one row's nt = 5 chains would wait on each other's latency). */
-static inline __attribute__((always_inline)) DTARGET void D(dw_2rows)(REAL *dw, const REAL *dout, const REAL *in,
+/* dw[kh .. kh+nr)[t][f0 ..) += ... for KC = nt taps per kernel row and one
+ * vector of filters: nr kernel rows at once, nr * nt chains of additions
+ * (one row's nt = 5 chains would wait on each other's latency); each output
+ * gradient vector is loaded once for all of them.  nr = 2, or all K rows
+ * with 32 vector registers. */
+static inline __attribute__((always_inline)) DTARGET void D(dw_rows)(REAL *dw, const REAL *dout, const REAL *in,
                                                                       const tnmtl_conv_geom *g, size_t u0, size_t u1,
-                                                                      int kh, int f0, const int nt)
+                                                                      int kh, int f0, const int nt, const int nr)
 {
     const int W = g->W, C = g->C, F = g->F, Wo = g->Wo, Ho = g->Ho, Wc = D(cols)(g);
-    D(vec) acc[2][6];
+    D(vec) acc[5][6];
     memset(acc, 0, sizeof acc);
     for (size_t u = u0; u < u1; u++) {
         const size_t bi = u / (size_t)Ho;
         const int oh = (int)(u % (size_t)Ho);
-        const REAL *r0 = in + ((bi * g->H + (size_t)(oh + kh)) * W) * C, *r1 = r0 + (size_t)W * C;
+        const REAL *r0 = in + ((bi * g->H + (size_t)(oh + kh)) * W) * C;
         const REAL *dr = dout + (u - u0) * (size_t)Wo * F + f0;
-        D(vec) a[2][6]; /* a local copy: stays in registers */
-        for (int tt = 0; tt < nt; tt++) a[0][tt] = acc[0][tt], a[1][tt] = acc[1][tt];
+        D(vec) a[5][6]; /* a local copy: stays in registers */
+        for (int k = 0; k < nr; k++)
+            for (int tt = 0; tt < nt; tt++) a[k][tt] = acc[k][tt];
         for (int ow = 0; ow < Wc; ow++) {
             const D(vec) d = D(ld)(dr + (size_t)ow * F);
-            const REAL *x0 = r0 + (size_t)ow * C, *x1 = r1 + (size_t)ow * C;
-            for (int tt = 0; tt < nt; tt++) {
-                a[0][tt] += x0[tt] * d;
-                a[1][tt] += x1[tt] * d;
+            for (int k = 0; k < nr; k++) {
+                const REAL *x = r0 + (size_t)k * W * C + (size_t)ow * C;
+                for (int tt = 0; tt < nt; tt++) a[k][tt] += x[tt] * d;
             }
         }
-        for (int tt = 0; tt < nt; tt++) acc[0][tt] = a[0][tt], acc[1][tt] = a[1][tt];
+        for (int k = 0; k < nr; k++)
+            for (int tt = 0; tt < nt; tt++) acc[k][tt] = a[k][tt];
     }
-    for (int k = 0; k < 2; k++)
+    for (int k = 0; k < nr; k++)
         for (int tt = 0; tt < nt; tt++) {
             REAL *dp = dw + ((size_t)(kh + k) * nt + (size_t)tt) * F + f0;
             D(st)(dp, D(ld)(dp) + acc[k][tt]);
@@ -415,15 +421,15 @@ static inline __attribute__((always_inline)) DTARGET void D(dw2_blk)(REAL *dw, c
                                                                      int kh, int t0, int f0, const int nt)
 {
     const int W = g->W, C = g->C, K = g->K, F = g->F, Wo = g->Wo, Ho = g->Ho, KC = K * C, Wc = D(cols)(g);
-    __m256 acc[3][3];
+    __m256 acc[6][3];
     memset(acc, 0, sizeof acc);
     for (size_t u = u0; u < u1; u++) {
         const size_t bi = u / (size_t)Ho;
         const int oh = (int)(u % (size_t)Ho);
         const REAL *r = in + ((bi * g->H + (size_t)(oh + kh)) * W) * C + t0;
         const REAL *dr = dout + (u - u0) * (size_t)Wo * F + f0;
-        __m256 a[3][3]; /* a local copy: stays in registers */
-        memcpy(a, acc, sizeof a);
+        __m256 a[6][3]; /* a local copy: stays in registers */
+        for (int tt = 0; tt < nt; tt++) a[tt][0] = acc[tt][0], a[tt][1] = acc[tt][1], a[tt][2] = acc[tt][2];
         int ow = 0;
         for (; ow + 2 <= Wc; ow += 2) {
             const REAL *d = dr + (size_t)ow * F, *x = r + (size_t)ow * C;
@@ -444,7 +450,7 @@ static inline __attribute__((always_inline)) DTARGET void D(dw2_blk)(REAL *dw, c
                 a[tt][1] += _mm256_blend_ps(x0, _mm256_setzero_ps(), 0xf0) * db;
             }
         }
-        memcpy(acc, a, sizeof a);
+        for (int tt = 0; tt < nt; tt++) acc[tt][0] = a[tt][0], acc[tt][1] = a[tt][1], acc[tt][2] = a[tt][2];
     }
     for (int tt = 0; tt < nt; tt++) {
         REAL *dp = dw + ((size_t)kh * KC + (size_t)(t0 + tt)) * F + f0;
@@ -469,15 +475,28 @@ static DTARGET void D(direct_dw)(REAL *dw, const REAL *dout, const REAL *in, con
     for (int kh = 0; kh < K; kh++)
         for (int f0 = 0; f0 < F; f0 += D(block)(F, f0, &nv, &hf)) {
             D(block)(F, f0, &nv, &hf);
+#if DBIG
+            if (nv == 1 && !hf && KC == K && (K == 5 || K == 3)) { /* all K kernel rows at once */
+                if (kh == 0 && K == 5) D(dw_rows)(dw, dout, in, g, u0, u1, 0, f0, 5, 5);
+                else if (kh == 0) D(dw_rows)(dw, dout, in, g, u0, u1, 0, f0, 3, 3);
+                continue;
+            }
+#endif
             const int rows2 = nv == 1 && !hf && (KC == 5 || KC == 3); /* kernel rows in pairs */
             if (rows2 && kh % 2) continue;                             /* done with kh - 1    */
             if (rows2 && kh + 1 < K) {
-                if (KC == 5) D(dw_2rows)(dw, dout, in, g, u0, u1, kh, f0, 5);
-                else D(dw_2rows)(dw, dout, in, g, u0, u1, kh, f0, 3);
+                if (KC == 5) D(dw_rows)(dw, dout, in, g, u0, u1, kh, f0, 5, 2);
+                else D(dw_rows)(dw, dout, in, g, u0, u1, kh, f0, 3, 2);
                 continue;
             }
 #if DVB == 32 && defined(REAL_F32)
             if (nv == 1 && hf) {
+#if DBIG
+                if (KC % 6 == 0) { /* 6 taps: 18 accumulators */
+                    for (int t0 = 0; t0 < KC; t0 += 6) D(dw2_blk)(dw, dout, in, g, u0, u1, kh, t0, f0, 6);
+                    continue;
+                }
+#endif
                 for (int t0 = 0; t0 < KC; t0 += 3) {
                     if (KC - t0 >= 3) D(dw2_blk)(dw, dout, in, g, u0, u1, kh, t0, f0, 3);
                     else if (KC - t0 == 2) D(dw2_blk)(dw, dout, in, g, u0, u1, kh, t0, f0, 2);

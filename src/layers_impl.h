@@ -283,66 +283,77 @@ void S(tnmtl_maxpool_backward)(REAL *din, const REAL *dout, const int32_t *idx, 
  *          through the IM2COL code. */
 
 /* The DIRECT kernels, once per instruction set (layers_direct.h): SSE2 or
- * plain C, and AVX2 + FMA where the compiler can target it; picked at run
- * time.  The AVX2 instance fuses each a + x * y into one multiply-add (GCC
- * contracts only when told so; Clang does by default): the same terms in
- * the same order as the baseline, rounded once instead of twice. */
+ * plain C; AVX2 + FMA; and AVX2 + FMA with AVX-512VL's 32 registers (the
+ * same 32-byte vectors, larger register blocks), where the compiler can
+ * target them; picked at run time (tnmtl_simd_level).  The AVX2 instances
+ * fuse each a + x * y into one multiply-add (GCC contracts only when told
+ * so; Clang does by default): the same terms as the baseline, rounded once
+ * instead of twice. */
 #define DVB 16
+#define DBIG 0
 #define DTARGET
 #define D(name) S(name##_base)
 #include "layers_direct.h"
 #undef DVB
+#undef DBIG
 #undef DTARGET
 #undef D
 #if TNMTL_HAVE_AVX2
-#define DVB 32
 #if defined(__clang__)
-#define DTARGET __attribute__((target("avx2,fma")))
+#define DFMA_CONTRACT
 #else
-#define DTARGET __attribute__((target("avx2,fma"), optimize("fp-contract=fast")))
+#define DFMA_CONTRACT , optimize("fp-contract=fast")
 #endif
+#define DVB 32
+#define DBIG 0
+#define DTARGET __attribute__((target("avx2,fma") DFMA_CONTRACT))
 #define D(name) S(name##_avx2)
 #include "layers_direct.h"
-#undef DVB
+#undef DBIG
 #undef DTARGET
 #undef D
+#define DBIG 1
+#define DTARGET __attribute__((target("avx2,fma,avx512f,avx512vl") DFMA_CONTRACT))
+#define D(name) S(name##_avx512)
+#include "layers_direct.h"
+#undef DVB
+#undef DBIG
+#undef DTARGET
+#undef D
+#undef DFMA_CONTRACT
+#endif
+
+/* The instance for this CPU (or the level a test forced). */
+#if TNMTL_HAVE_AVX2
+#define DIRECT_DISPATCH(kernel, ...)                                                             \
+    do {                                                                                         \
+        const int level_ = tnmtl_simd_level();                                                   \
+        if (level_ >= 2) S(kernel##_avx512)(__VA_ARGS__);                                         \
+        else if (level_ == 1) S(kernel##_avx2)(__VA_ARGS__);                                      \
+        else S(kernel##_base)(__VA_ARGS__);                                                       \
+    } while (0)
+#else
+#define DIRECT_DISPATCH(kernel, ...) S(kernel##_base)(__VA_ARGS__)
 #endif
 
 static void S(conv_direct_fwd)(REAL *out, const REAL *in, const REAL *w, const REAL *b,
                                const tnmtl_conv_geom *g, size_t u0, size_t u1)
 {
-#if TNMTL_HAVE_AVX2
-    if (tnmtl_simd_avx2()) {
-        S(direct_fwd_avx2)(out, in, w, b, g, u0, u1);
-        return;
-    }
-#endif
-    S(direct_fwd_base)(out, in, w, b, g, u0, u1);
+    DIRECT_DISPATCH(direct_fwd, out, in, w, b, g, u0, u1);
 }
 
 static void S(conv_direct_dw)(REAL *dw, const REAL *dout, const REAL *in, const tnmtl_conv_geom *g,
                               size_t u0, size_t u1)
 {
-#if TNMTL_HAVE_AVX2
-    if (tnmtl_simd_avx2()) {
-        S(direct_dw_avx2)(dw, dout, in, g, u0, u1);
-        return;
-    }
-#endif
-    S(direct_dw_base)(dw, dout, in, g, u0, u1);
+    DIRECT_DISPATCH(direct_dw, dw, dout, in, g, u0, u1);
 }
 
 static void S(conv_direct_dx)(REAL *din, const REAL *dout, const REAL *wt, const tnmtl_conv_geom *g,
                               size_t u0, size_t u1)
 {
-#if TNMTL_HAVE_AVX2
-    if (tnmtl_simd_avx2()) {
-        S(direct_dx_avx2)(din, dout, wt, g, u0, u1);
-        return;
-    }
-#endif
-    S(direct_dx_base)(din, dout, wt, g, u0, u1);
+    DIRECT_DISPATCH(direct_dx, din, dout, wt, g, u0, u1);
 }
+#undef DIRECT_DISPATCH
 
 /* Work of a conv call.  The batch is cut into n_parts ranges of whole
  * examples (whole groups of chunk/Ho examples when several fit a chunk),

@@ -211,9 +211,12 @@ static void test_conv_1x1_and_chunks(void **state)
 static void test_conv_direct(void **state)
 {
     (void)state;
-    tnmtl_simd_force(0); /* the baseline kernels, then the detected ones */
-    run_conv_case_m(2, 9, 11, 1, 5, 8, 0, 3, TNMTL_CONV_DIRECT);
-    run_conv_case_m(2, 7, 6, 3, 3, 16, 0, 0, TNMTL_CONV_DIRECT);
+    for (int level = 0; level < 2; level++) { /* the baseline and AVX2 kernels, then the detected ones */
+        tnmtl_simd_force(level);
+        run_conv_case_m(2, 9, 11, 1, 5, 8, 0, 3, TNMTL_CONV_DIRECT);
+        run_conv_case_m(2, 7, 6, 3, 3, 16, 0, 0, TNMTL_CONV_DIRECT);
+        run_conv_case_m(2, 8, 10, 8, 3, 12, 0, 2, TNMTL_CONV_DIRECT);
+    }
     tnmtl_simd_force(-1);
     run_conv_case_m(2, 9, 8, 1, 5, 8, 0, 0, -1);  /* default method: direct */
     run_conv_case_m(2, 9, 11, 1, 5, 8, 0, 3, TNMTL_CONV_DIRECT); /* Wo = 7: a 4-block and 3 singles */
@@ -226,9 +229,6 @@ static void test_conv_direct(void **state)
     run_conv_case_m(2, 8, 10, 8, 3, 12, 0, 2, TNMTL_CONV_DIRECT);  /* like Omniglot's conv2 */
     run_conv_case_m(1, 3, 9, 12, 2, 16, 0, 0, TNMTL_CONV_DIRECT);  /* C 12, F 16 like conv3 */
     run_conv_case_m(1, 3, 9, 4, 3, 12, 0, 0, TNMTL_CONV_DIRECT);
-    tnmtl_simd_force(0);
-    run_conv_case_m(2, 8, 10, 8, 3, 12, 0, 2, TNMTL_CONV_DIRECT);
-    tnmtl_simd_force(-1);
     run_conv_case_m(2, 8, 10, 8, 3, 12, 0, 0, -1);                /* default method: direct */
     /* bigger layers (beyond what finite differences resolve): against the
      * im2col path, and baseline against AVX2 */
@@ -247,8 +247,8 @@ static void test_conv_direct(void **state)
          * order per element, except the pixel-pair kernels' weight gradient
          * (even and odd pixels summed apart); AVX2 fuses each multiply-add
          * (one rounding instead of two), so they agree to rounding */
-        double *dw[2], *dx[2], *out0 = malloc(a.n_out * sizeof(double));
-        for (int v = 0; v < 2; v++) {
+        double *dw[3], *dx[3], *out0 = malloc(a.n_out * sizeof(double));
+        for (int v = 0; v < 3; v++) {
             tnmtl_simd_force(v);
             conv_loss(&a);
             if (v == 0) memcpy(out0, a.out, a.n_out * sizeof(double));
@@ -256,11 +256,13 @@ static void test_conv_direct(void **state)
             dx[v] = calloc(a.n_in, sizeof(double));
             tnmtl_conv_backward_f64(dx[v], dw[v], NULL, a.R, NULL, a.in, a.w, a.col, 1, &a.g, 3);
         }
-        printf("  C %d F %d: AVX2 kernels %s\n", C, F, tnmtl_simd_avx2() ? "run" : "not available: baseline twice");
+        printf("  C %d F %d: kernels up to level %d of 2 run\n", C, F, tnmtl_simd_level());
         tnmtl_simd_force(-1);
         assert_true(tu_max_rel_err(out0, a.out, a.n_out, 1e-14, 1e-13) <= 1);
-        assert_true(tu_max_rel_err(dw[0], dw[1], a.n_w, 1e-14, 1e-13) <= 1);
-        assert_true(tu_max_rel_err(dx[0], dx[1], a.n_in, 1e-14, 1e-13) <= 1);
+        for (int v = 1; v < 3; v++) {
+            assert_true(tu_max_rel_err(dw[0], dw[v], a.n_w, 1e-14, 1e-13) <= 1);
+            assert_true(tu_max_rel_err(dx[0], dx[v], a.n_in, 1e-14, 1e-13) <= 1);
+        }
         assert_true(tu_max_rel_err(dx[0], gb[0], a.n_in, 1e-12, 1e-12) <= 1);
         assert_true(tu_max_rel_err(dw[0], gb[1], a.n_w, 1e-12, 1e-12) <= 1);
         /* the float kernels (half vectors on AVX2) against the double ones */
@@ -274,9 +276,62 @@ static void test_conv_direct(void **state)
         assert_close_f32("direct dx", fdx, gb[0], a.n_in, 1e-5);
         assert_close_f32("direct dw", fdw, gb[1], a.n_w, 1e-5);
         free(fin), free(fw), free(fb), free(fR), free(fout), free(fdx), free(fdw), free(fcol);
-        free(dw[0]), free(dw[1]), free(dx[0]), free(dx[1]), free(out0), free(gb[0]), free(gb[1]);
+        for (int v = 0; v < 3; v++) free(dw[v]), free(dx[v]);
+        free(out0), free(gb[0]), free(gb[1]);
         conv_case_free(&a);
         conv_case_free(&b);
+    }
+}
+
+/* The float conv fused with a 2x2 max-pool (the trainer's path: the
+ * kernels for one input channel, pixel pairs, 8 + 4 channel pooling and
+ * unpooling, padded input gradient, odd widths), at every instruction-set
+ * level, against the double conv followed by the double max-pool. */
+static void test_conv_pool_fused_levels(void **state)
+{
+    (void)state;
+    const int geo[4][4] = {{1, 5, 8, 19}, {8, 3, 12, 13}, {12, 3, 16, 13}, {1, 3, 16, 12}}; /* C, K, F, W */
+    for (int k = 0; k < 4; k++) {
+        const int C = geo[k][0], K = geo[k][1], F = geo[k][2], W = geo[k][3], B = 3, H = W - 1;
+        conv_case c;
+        conv_case_init(&c, B, H, W, C, K, F, 0, 0, TNMTL_CONV_IM2COL, 500 + (uint64_t)k);
+        const int Ho = c.g.Ho, Wo = c.g.Wo, Hp = Ho / 2, Wp = Wo / 2;
+        const size_t np = (size_t)B * Hp * Wp * F;
+        /* reference: conv, pool, L = sum(pooled * R[:np]); back through both */
+        double *conv = malloc(c.n_out * sizeof(double)), *pooled = malloc(np * sizeof(double));
+        double *dconv = malloc(c.n_out * sizeof(double)), *rdx = malloc(c.n_in * sizeof(double));
+        double *rdw = calloc(c.n_w, sizeof(double)), *rdb = calloc((size_t)F, sizeof(double));
+        int32_t *ridx = malloc(np * sizeof(int32_t));
+        tnmtl_conv_forward_f64(conv, NULL, c.in, c.w, c.b, c.col, 1, &c.g, B, TNMTL_ACT_NONE);
+        tnmtl_maxpool_forward_f64(pooled, ridx, conv, B, Ho, Wo, F, 2, 1);
+        tnmtl_maxpool_backward_f64(dconv, c.R, ridx, B, Ho, Wo, F, 2, 1);
+        tnmtl_conv_backward_f64(rdx, rdw, rdb, dconv, NULL, c.in, c.w, c.col, 1, &c.g, B);
+        tnmtl_conv_geom gp;
+        tnmtl_conv_geom_init(&gp, H, W, C, K, F, 0);
+        tnmtl_conv_geom_set_pool(&gp, 2);
+        assert_int_equal(gp.method, TNMTL_CONV_DIRECT);
+        float *fin = to_f32(c.in, c.n_in), *fw = to_f32(c.w, c.n_w), *fb = to_f32(c.b, (size_t)F),
+              *fR = to_f32(c.R, np), *fo = malloc(np * sizeof(float)), *fdx = malloc(c.n_in * sizeof(float)),
+              *fdw = malloc(c.n_w * sizeof(float)), *fdb = malloc((size_t)F * sizeof(float)),
+              *scr = malloc(tnmtl_conv_scratch_elems(&gp, B, 1) * sizeof(float));
+        int32_t *fidx = malloc(np * sizeof(int32_t));
+        for (int level = 0; level < 3; level++) {
+            tnmtl_simd_force(level);
+            printf("  C %d K %d F %d W %d, level %d\n", C, K, F, W, tnmtl_simd_level());
+            memset(fdw, 0, c.n_w * sizeof(float));
+            memset(fdb, 0, (size_t)F * sizeof(float));
+            tnmtl_conv_forward_f32(fo, fidx, fin, fw, fb, scr, 1, &gp, B, TNMTL_ACT_NONE);
+            tnmtl_conv_backward_f32(fdx, fdw, fdb, fR, fidx, fin, fw, scr, 1, &gp, B);
+            assert_memory_equal(fidx, ridx, np * sizeof(int32_t));
+            assert_close_f32("fused out", fo, pooled, np, 1e-5);
+            assert_close_f32("fused dx", fdx, rdx, c.n_in, 1e-5);
+            assert_close_f32("fused dw", fdw, rdw, c.n_w, 1e-5);
+            assert_close_f32("fused db", fdb, rdb, (size_t)F, 1e-5);
+        }
+        tnmtl_simd_force(-1);
+        free(conv), free(pooled), free(dconv), free(rdx), free(rdw), free(rdb), free(ridx);
+        free(fin), free(fw), free(fb), free(fR), free(fo), free(fdx), free(fdw), free(fdb), free(scr), free(fidx);
+        conv_case_free(&c);
     }
 }
 
@@ -858,6 +913,7 @@ int main(void)
         cmocka_unit_test(test_conv_same),
         cmocka_unit_test(test_conv_1x1_and_chunks),
         cmocka_unit_test(test_conv_direct),
+        cmocka_unit_test(test_conv_pool_fused_levels),
         cmocka_unit_test(test_conv_chunking_invariant),
         cmocka_unit_test(test_threads_bit_identical),
         cmocka_unit_test(test_conv_fused_activation),
