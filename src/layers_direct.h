@@ -72,6 +72,17 @@ static inline __attribute__((always_inline)) DTARGET void D(sth)(REAL *p, D(hvec
     default: CALL(12); break;                                                                    \
     }
 
+/* Pixels [p0, p1) in nb = ceil((p1 - p0) / np) blocks of near-equal size
+ * (<= np <= 12, each a constant through DTAIL): no short last block. */
+#define DBALANCED(p0, p1, np, CALL)                                                              \
+    do {                                                                                         \
+        const int n_ = (p1) - (p0), nb_ = (n_ + (np) - 1) / (np);                                \
+        for (int i_ = 0; i_ < nb_; i_++) {                                                       \
+            const int ow = (p0) + n_ * i_ / nb_, m_ = (p0) + n_ * (i_ + 1) / nb_ - ow;           \
+            DTAIL(m_, CALL);                                                                     \
+        }                                                                                        \
+    } while (0)
+
 /* Output columns the kernels compute: all Wo, or with a fused k x k pool
  * the (Wo / k) * k that a pooling window reads (the others are never read
  * in the forward pass and have a zero gradient in the backward pass). */
@@ -136,17 +147,15 @@ static inline __attribute__((always_inline)) DTARGET void D(fwd_px)(REAL *o, con
     }
 }
 
-/* One output row, one block of filters: pixels np at a time, then singly. */
+/* One output row, one block of filters: blocks of at most np pixels. */
 static inline __attribute__((always_inline)) DTARGET void D(fwd_row)(REAL *o, const REAL *img, const REAL *w,
                                                                      const REAL *b, int W, int C, int K, int F,
                                                                      int Wo, int f0, const int np, const int nv,
                                                                      const int hf)
 {
-    int ow = 0;
-    for (; ow + np <= Wo; ow += np) D(fwd_px)(o, img, w, b, W, C, K, F, ow, f0, np, nv, hf);
-#define TAIL(n) D(fwd_px)(o, img, w, b, W, C, K, F, ow, f0, n, nv, hf)
-    DTAIL(Wo - ow, TAIL);
-#undef TAIL
+#define BLK(n) D(fwd_px)(o, img, w, b, W, C, K, F, ow, f0, n, nv, hf)
+    DBALANCED(0, Wo, np, BLK);
+#undef BLK
 }
 
 #if DVB == 32 && defined(REAL_F32)
@@ -169,7 +178,7 @@ static inline __attribute__((always_inline)) DTARGET void D(fwd2_px)(REAL *o, co
                                                                      int ow, int f0, const int np)
 {
     const int KC = K * C;
-    D(vec) acc[4][3];
+    D(vec) acc[3][3];
     for (int i = 0; i < np; i++) {
         acc[i][0] = D(ld)(b + f0);
         acc[i][1] = D(join)(b + f0 + DVL, b + f0);
@@ -200,7 +209,8 @@ static inline __attribute__((always_inline)) DTARGET void D(fwd2_px)(REAL *o, co
 }
 
 /* One output row (Wc pixels), filters [f0, f0 + DVL + DHL): 3 pairs at a
- * time, then the pixels left one block of fwd_px. */
+ * time (6 pairs with 32 registers were slower), then the pixels left one
+ * block of fwd_px. */
 static inline __attribute__((always_inline)) DTARGET void D(fwd2_row)(REAL *o, const REAL *img, const REAL *w,
                                                                       const REAL *b, int W, int C, int K, int F,
                                                                       int Wc, int f0)
@@ -246,16 +256,15 @@ static inline __attribute__((always_inline)) DTARGET void D(fwd1_px)(REAL *o, co
     for (int p = 0; p < np; p++) D(st)(o + (size_t)(ow + p) * F + f0, acc[p]);
 }
 
-/* One output row (Wc pixels), filters [f0, f0 + DVL): 8 pixels at a time. */
+/* One output row (Wc pixels), filters [f0, f0 + DVL): blocks of at most 8
+ * pixels (12 with 32 registers). */
 static inline __attribute__((always_inline)) DTARGET void D(fwd1_row)(REAL *o, const REAL *img, const REAL *w,
                                                                       const REAL *b, int W, int F, int Wc, int f0,
                                                                       const int K)
 {
-    int ow = 0;
-    for (; ow + 8 <= Wc; ow += 8) D(fwd1_px)(o, img, w, b, W, F, ow, f0, K, 8);
-#define TAIL(n) D(fwd1_px)(o, img, w, b, W, F, ow, f0, K, n)
-    DTAIL(Wc - ow, TAIL);
-#undef TAIL
+#define BLK(n) D(fwd1_px)(o, img, w, b, W, F, ow, f0, K, n)
+    DBALANCED(0, Wc, DBIG ? 12 : 8, BLK);
+#undef BLK
 }
 
 /* These kernels apply to g (else the general ones run). */
@@ -285,7 +294,7 @@ static DTARGET void D(direct_fwd)(REAL *out, const REAL *in, const REAL *w, cons
         int nv, hf;
         for (int f0 = 0; f0 < F; f0 += D(block)(F, f0, &nv, &hf)) {
             D(block)(F, f0, &nv, &hf);
-            if (nv == 2) D(fwd_row)(o, img, w, b, W, C, K, F, Wc, f0, 6, 2, 0);
+            if (nv == 2) D(fwd_row)(o, img, w, b, W, C, K, F, Wc, f0, DBIG ? 12 : 6, 2, 0);
 #if DVB == 32 && defined(REAL_F32)
             else if (nv == 1 && hf) D(fwd2_row)(o, img, w, b, W, C, K, F, Wc, f0);
 #endif
@@ -690,4 +699,5 @@ static DTARGET void D(direct_dx)(REAL *din, const REAL *dout, const REAL *wt, co
 #endif
 #undef DVL
 #undef DTAIL
+#undef DBALANCED
 #undef DX_PAD
