@@ -49,6 +49,10 @@ void tnmtl_conv_geom_set_pool(tnmtl_conv_geom *g, int k)
     const int rows = g->Ho / k * k; /* the rows that reach the pool */
     g->pool = k;
     g->chunk = g->chunk < k ? k : g->chunk / k * k;
+    if (g->method == TNMTL_CONV_DIRECT) { /* the chunk's conv output stays in L1 */
+        const size_t cap = TNMTL_CONV_TMP_TARGET / ((size_t)g->Wo * (size_t)g->F) / (size_t)k * (size_t)k;
+        if (cap >= (size_t)k && (size_t)g->chunk > cap) g->chunk = (int)cap;
+    }
     if (g->chunk > rows) g->chunk = rows;
 }
 
