@@ -617,6 +617,34 @@ static inline __attribute__((always_inline)) DTARGET void D(dx_run)(REAL *x, con
     }
 }
 
+#if DBIG
+/* dx_px for the K = 3 kernel rows at once, one vector of channels (32
+ * registers): input rows oh .. oh+2 (rs apart) of np pixels, 3 * np
+ * accumulators; each output-gradient value is broadcast once for the three
+ * rows.  The terms of an element come in the same order (kw, then f). */
+static inline __attribute__((always_inline)) DTARGET void D(dx3_px)(REAL *x, size_t rs, const REAL *dr, const REAL *wk,
+                                                                    int C, int F, const int np)
+{
+    D(vec) acc[3][12];
+    for (int r = 0; r < 3; r++)
+        for (int j = 0; j < np; j++) acc[r][j] = D(ld)(x + r * rs + (size_t)j * C);
+    const size_t kstep = (size_t)F * C, hstep = 3 * kstep;
+    for (int kw = 0; kw < 3; kw++, wk += kstep, dr -= F)
+        for (int f = 0; f < F; f++) {
+            const REAL *wf = wk + (size_t)f * C;
+            const D(vec) w0 = D(ld)(wf), w1 = D(ld)(wf + hstep), w2 = D(ld)(wf + 2 * hstep);
+            for (int j = 0; j < np; j++) {
+                const REAL d = dr[(size_t)j * F + f];
+                acc[0][j] += d * w0;
+                acc[1][j] += d * w1;
+                acc[2][j] += d * w2;
+            }
+        }
+    for (int r = 0; r < 3; r++)
+        for (int j = 0; j < np; j++) D(st)(x + r * rs + (size_t)j * C, acc[r][j]);
+}
+#endif
+
 /* One tap kw of output pixels [ow, ow + n) (in blocks of <= 11 pixels). */
 static inline __attribute__((always_inline)) DTARGET void D(dx_tap)(REAL *x, const REAL *dr, const REAL *wkh, int C,
                                                                     int F, int kw, int ow, int n, const int nv,
@@ -671,6 +699,17 @@ static DTARGET void D(direct_dx)(REAL *din, const REAL *dout, const REAL *wt, co
             memcpy(pad + (size_t)(K - 1) * F, dr, (size_t)Wc * F * sizeof *pad);
             dr = pad + (size_t)(K - 1) * F;
         }
+#if DBIG
+        if (padded && K == 3 && C % DVL == 0) { /* the 3 kernel rows at once, blocks of <= 8 pixels */
+            REAL *row = din + (bi * g->H + (size_t)oh) * W * C;
+            for (int c0 = 0; c0 < C; c0 += DVL) {
+#define BLK(m) D(dx3_px)(row + (size_t)ow * C + c0, (size_t)W * C, dr + (ptrdiff_t)ow * F, wt + c0, C, F, m)
+                DBALANCED(0, Wc + 2, 8, BLK);
+#undef BLK
+            }
+            continue;
+        }
+#endif
         for (int kh = 0; kh < K; kh++) {
             REAL *row = din + (bi * g->H + (size_t)(oh + kh)) * W * C;
             int nv, hf;
