@@ -596,6 +596,29 @@ static void test_adam(void **state)
         assert_true(fabs(p[i] - want) < 2e-6);
     }
     tnmtl_optim_free(&opt);
+    /* 37 elements (vector loop + tail), 3 steps: the same bits as the
+     * update written plainly in float */
+    {
+        enum { N = 37 };
+        float pv[N], pr[N], mr[N] = {0}, vr[N] = {0}, gv[N];
+        tnmtl_rng rng;
+        tnmtl_rng_seed(&rng, 5);
+        for (int i = 0; i < N; i++) pv[i] = pr[i] = (float)tnmtl_rng_normal(&rng);
+        cfg.lr = 0.01;
+        assert_int_equal(tnmtl_optim_init(&opt, &cfg, N, NULL), TNMTL_OK);
+        for (int t = 1; t <= 3; t++) {
+            for (int i = 0; i < N; i++) gv[i] = (float)tnmtl_rng_normal(&rng) * (i % 5 ? 1.0f : 1e-3f);
+            tnmtl_optim_step(&opt, pv, gv);
+            const float ss = (float)(0.01 / (1 - pow(0.9, t))), bc = (float)sqrt(1 - pow(0.999, t));
+            for (int i = 0; i < N; i++) {
+                mr[i] = mr[i] * 0.9f + gv[i] * (float)(1 - 0.9);
+                vr[i] = vr[i] * 0.999f + (float)(1 - 0.999) * gv[i] * gv[i];
+                pr[i] -= ss * (mr[i] / (sqrtf(vr[i]) / bc + 1e-8f));
+            }
+            assert_memory_equal(pv, pr, sizeof pv);
+        }
+        tnmtl_optim_free(&opt);
+    }
     /* refusals */
     cfg.lr = -1;
     tnmtl_error err;
