@@ -24,9 +24,10 @@ static inline double bench_median(double *t, int n)
 /* Multiply-adds of the engine's GEMM-like loops for one training example
  * of net: forward and weight gradient of every conv/fc layer, input
  * gradient of every one but the first (not computed); a conv fused with the
- * max-pool after it skips the output rows that no pooling window reads
- * (Omniglot conv1: 100 of 101).  Pooling, activations, im2col copies and
- * the loss are not counted. */
+ * max-pool after it skips the output rows and columns that no pooling
+ * window reads (Omniglot conv1: 100 x 100 of 101 x 101; the direct kernels
+ * do, as every Omniglot conv layer uses).  Pooling, activations, im2col
+ * copies and the loss are not counted. */
 static inline int64_t bench_train_macs(const tnmtl_net *net)
 {
     const int L = tnmtl_net_n_layers(net);
@@ -41,7 +42,7 @@ static inline int64_t bench_train_macs(const tnmtl_net *net)
             q++;
         if (li->kind == TNMTL_LAYER_CONV && q < L && tnmtl_net_layer(net, q)->kind == TNMTL_LAYER_MAXPOOL) {
             const int k = tnmtl_net_layer(net, q)->ksize;
-            m = m / li->out_h * (li->out_h / k * k);
+            m = m / ((int64_t)li->out_h * li->out_w) * (li->out_h / k * k) * (li->out_w / k * k);
         }
         macs += (first ? 2 : 3) * m;
         first = 0;
