@@ -3,7 +3,8 @@
  * Included by layers_impl.h (itself compiled for float and double) with:
  *   DVB      vector bytes (16: SSE2 or plain C, 32: AVX2)
  *   DBIG     1 with 32 vector registers (AVX-512VL, still 32-byte vectors):
- *            larger register blocks in the weight gradient; else 0
+ *            larger register blocks (weight and input gradients, some
+ *            forward blocks); else 0
  *   DTARGET  function attribute selecting the instruction set (or nothing)
  *   D(name)  the name of this instance
  * The vectors are GCC/Clang vector extensions: portable C that the compiler
@@ -73,7 +74,8 @@ static inline __attribute__((always_inline)) DTARGET void D(sth)(REAL *p, D(hvec
     }
 
 /* Pixels [p0, p1) in nb = ceil((p1 - p0) / np) blocks of near-equal size
- * (<= np <= 12, each a constant through DTAIL): no short last block. */
+ * (<= np <= 12, each a constant through DTAIL): no short last block.
+ * CALL(m) sees its block's first pixel as `ow`. */
 #define DBALANCED(p0, p1, np, CALL)                                                              \
     do {                                                                                         \
         const int n_ = (p1) - (p0), nb_ = (n_ + (np) - 1) / (np);                                \
