@@ -93,7 +93,7 @@ install: lib cli
 FUZZ_CC    ?= clang
 FUZZ_BUILD := build-fuzz
 FUZZ_FLAGS := -std=c11 $(WARN) -g -O1 -fno-omit-frame-pointer -fsanitize=address,undefined \
-              -fno-sanitize-recover=undefined
+              -fno-sanitize-recover=undefined -DTNMTL_PORTABLE_KERNELS
 FUZZ_SRC   := $(sort $(wildcard tests/fuzz/fuzz_*.c))
 FUZZ_BIN   := $(FUZZ_SRC:tests/fuzz/%.c=$(FUZZ_BUILD)/%)
 FUZZ_LIB   := $(FUZZ_BUILD)/libtnmtl.a

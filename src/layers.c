@@ -57,7 +57,10 @@ void tnmtl_conv_geom_set_pool(tnmtl_conv_geom *g, int k)
 }
 
 int tnmtl_conv_direct_ok(const tnmtl_conv_geom *g) { return g->pad == 0 && g->F % 4 == 0; }
-int tnmtl_conv_direct_dx_ok(const tnmtl_conv_geom *g) { return g->C % 4 == 0; }
+int tnmtl_conv_direct_dx_ok(const tnmtl_conv_geom *g)
+{
+    return g->C % 4 == 0 && (size_t)g->K * (size_t)g->F <= TNMTL_CONV_DX_PAD;
+}
 int tnmtl_conv_matmul_ok(const tnmtl_conv_geom *g) { return g->K == 1 && g->pad == 0; }
 
 size_t tnmtl_conv_scratch_elems(const tnmtl_conv_geom *g, int B, int n_threads)

@@ -49,6 +49,10 @@ typedef struct tnmtl_conv_geom {
  * pooling; 2-4% faster than 39 KiB chunks for the Omniglot conv1), when a
  * chunk of whole pooling windows fits. */
 #define TNMTL_CONV_TMP_TARGET ((size_t)1 << 12)
+/* The DIRECT input gradient copies each output row, a segment at a time,
+ * between zero pixels into a stack buffer of this many elements (16 KiB of
+ * floats); it applies when K * F fits (else im2col + GEMM + col2im). */
+#define TNMTL_CONV_DX_PAD ((size_t)1 << 12)
 /* OpenBLAS runs a GEMM with m*n*k at most 65536 * GEMM_MULTITHREAD_THRESHOLD
  * (4 by default) on the calling thread; conv chunks keep under that. */
 #define TNMTL_GEMM_SERIAL_MNK ((size_t)1 << 18)
@@ -97,7 +101,8 @@ int tnmtl_engine_threads(void);
  * thread cannot be started, the others take its parts. */
 void tnmtl_parallel_for(int n_parts, int n_threads, void (*fn)(void *ctx, int part, int thread), void *ctx);
 /* The conditions of TNMTL_CONV_DIRECT / TNMTL_CONV_MATMUL hold for g;
- * a DIRECT layer's input gradient is direct too when C % 4 == 0. */
+ * a DIRECT layer's input gradient is direct too when C % 4 == 0 and
+ * K * F <= TNMTL_CONV_DX_PAD. */
 int tnmtl_conv_direct_ok(const tnmtl_conv_geom *g);
 int tnmtl_conv_direct_dx_ok(const tnmtl_conv_geom *g);
 int tnmtl_conv_matmul_ok(const tnmtl_conv_geom *g);
@@ -110,10 +115,13 @@ float tnmtl_tanh_approx(float x);
  * when the CPU has AVX2 and FMA; the DIRECT conv kernels also have a variant
  * for CPUs with AVX-512VL (32 vector registers).  The baseline build stays
  * x86-64-v2.  tnmtl_simd_level(): 0 baseline, 1 AVX2 + FMA, 2 with
- * AVX-512VL.  tnmtl_simd_force(level) makes the code of that level (at most
- * the CPU's) run (tests compare them), tnmtl_simd_force(-1) restores the
- * detection. */
-#if (defined(__x86_64__) || defined(__i386__)) && defined(__GNUC__)
+ * AVX-512VL (float; the double kernels, for gradient checks, stop at AVX2).
+ * tnmtl_simd_force(level) makes the code of that level (at most the CPU's)
+ * run (tests compare them), tnmtl_simd_force(-1) restores the detection.
+ * -DTNMTL_PORTABLE_KERNELS builds the baseline only (the fuzz build: its
+ * harnesses target the parsers, and the SIMD instances are most of the
+ * compile time of layers.c). */
+#if (defined(__x86_64__) || defined(__i386__)) && defined(__GNUC__) && !defined(TNMTL_PORTABLE_KERNELS)
 #define TNMTL_HAVE_AVX2 1
 #else
 #define TNMTL_HAVE_AVX2 0

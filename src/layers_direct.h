@@ -647,89 +647,59 @@ static inline __attribute__((always_inline)) DTARGET void D(dx3_px)(REAL *x, siz
 }
 #endif
 
-/* One tap kw of output pixels [ow, ow + n) (in blocks of <= 11 pixels). */
-static inline __attribute__((always_inline)) DTARGET void D(dx_tap)(REAL *x, const REAL *dr, const REAL *wkh, int C,
-                                                                    int F, int kw, int ow, int n, const int nv,
-                                                                    const int hf)
-{
-    for (; n > 0; ow += 11, n -= 11) {
-#define TAIL(m) D(dx_px)(x + (size_t)(ow + kw) * C, dr + (size_t)ow * F, wkh + (size_t)kw * F * C, C, F, 1, m, nv, hf)
-        DTAIL(n < 11 ? n : 11, TAIL);
-#undef TAIL
-    }
-}
-
-/* One output row's contribution through kernel row kh to one input row:
- * x[j] += sum over kw (0 <= j - kw < Wc), then f, of dr[j - kw][f] *
- * wkh[kw][f][c].  The input pixels K - 1 <= j < Wc receive every tap: np
- * at a time with all K taps; the others (the edges) tap by tap.  Either
- * way the terms of an element come in the same order. */
-static inline __attribute__((always_inline)) DTARGET void D(dx_row)(REAL *x, const REAL *dr, const REAL *wkh, int C,
-                                                                    int F, int K, int Wc, const int np,
-                                                                    const int nv, const int hf)
-{
-    for (int kw = 0; kw < K; kw++) { /* edges: output pixels whose input pixel is not interior */
-        const int left = K - 1 - kw < Wc ? K - 1 - kw : Wc, right = Wc - kw > left ? Wc - kw : left;
-        D(dx_tap)(x, dr, wkh, C, F, kw, 0, left, nv, hf);
-        D(dx_tap)(x, dr, wkh, C, F, kw, right, Wc - right, nv, hf);
-    }
-    D(dx_run)(x, dr, wkh, C, F, K, K - 1, Wc, np, nv, hf);
-}
-
-#define DX_PAD 4096 /* elements of the padded output row (16 KiB in float) */
-
 /* Input gradient of output rows [u0, u1) (dout holds row u0 first), added
  * into din: din[b][oh+kh][ow+kw][c] += sum over f of dout[u][ow][f] *
  * wt[kh][kw][f][c] (wt: the weights with the last two axes swapped).  An
  * input element's terms are added row u by row u, then kw by kw, then f by
- * f, whatever the blocking.  Needs C % 4 == 0. */
+ * f, whatever the blocking.  Needs C % 4 == 0 and K * F <= TNMTL_CONV_DX_PAD.
+ *
+ * Each output row is copied, a segment of input pixels at a time, into a
+ * stack buffer between K - 1 zero pixels on each side: then every input
+ * pixel takes all K taps (the missing ones as exact zeros), with no
+ * tap-by-tap edges. */
 static DTARGET void D(direct_dx)(REAL *din, const REAL *dout, const REAL *wt, const tnmtl_conv_geom *g,
                                  size_t u0, size_t u1)
 {
     const int W = g->W, C = g->C, K = g->K, F = g->F, Wo = g->Wo, Ho = g->Ho, Wc = D(cols)(g);
-    /* the output row between K - 1 zero pixels on each side, when it fits:
-     * then every input pixel takes all K taps (the missing ones as exact
-     * zeros), with no tap-by-tap edges */
-    REAL pad[DX_PAD];
-    const int padded = (size_t)(Wc + 2 * (K - 1)) * (size_t)F <= DX_PAD;
-    if (padded) memset(pad, 0, sizeof pad);
+    REAL pad[TNMTL_CONV_DX_PAD];
+    const int n_in = Wc + K - 1;                              /* input pixels that receive terms */
+    const int seg = (int)(TNMTL_CONV_DX_PAD / (size_t)F) - (K - 1); /* input pixels per segment (>= 1) */
     for (size_t u = u0; u < u1; u++) {
         const size_t bi = u / (size_t)Ho;
         const int oh = (int)(u % (size_t)Ho);
-        const REAL *dr = dout + (u - u0) * (size_t)Wo * F;
-        if (padded) {
-            memcpy(pad + (size_t)(K - 1) * F, dr, (size_t)Wc * F * sizeof *pad);
-            dr = pad + (size_t)(K - 1) * F;
-        }
-#if DBIG
-        if (padded && K == 3 && C % DVL == 0) { /* the 3 kernel rows at once, blocks of <= 8 pixels */
-            REAL *row = din + (bi * g->H + (size_t)oh) * W * C;
-            for (int c0 = 0; c0 < C; c0 += DVL) {
-#define BLK(m) D(dx3_px)(row + (size_t)ow * C + c0, (size_t)W * C, dr + (ptrdiff_t)ow * F, wt + c0, C, F, m)
-                DBALANCED(0, Wc + 2, 8, BLK);
-#undef BLK
+        const REAL *dout_row = dout + (u - u0) * (size_t)Wo * F;
+        for (int s0 = 0; s0 < n_in; s0 += seg) {
+            const int s1 = s0 + seg < n_in ? s0 + seg : n_in;
+            /* pad[i] = output pixel s0 - (K - 1) + i, zero outside [0, Wc) */
+            for (int i = 0; i < s1 - s0 + K - 1; i++) {
+                const int ow = s0 - (K - 1) + i;
+                if (ow >= 0 && ow < Wc) memcpy(pad + (size_t)i * F, dout_row + (size_t)ow * F, (size_t)F * sizeof *pad);
+                else memset(pad + (size_t)i * F, 0, (size_t)F * sizeof *pad);
             }
-            continue;
-        }
+            const REAL *dr = pad + (size_t)(K - 1) * F; /* output pixel s0 */
+#if DBIG
+            if (K == 3 && C % DVL == 0) { /* the 3 kernel rows at once, blocks of <= 8 pixels */
+                REAL *row = din + (bi * g->H + (size_t)oh) * W * C + (size_t)s0 * C;
+                for (int c0 = 0; c0 < C; c0 += DVL) {
+#define BLK(m) D(dx3_px)(row + (size_t)ow * C + c0, (size_t)W * C, dr + (ptrdiff_t)ow * F, wt + c0, C, F, m)
+                    DBALANCED(0, s1 - s0, 8, BLK);
+#undef BLK
+                }
+                continue;
+            }
 #endif
-        for (int kh = 0; kh < K; kh++) {
-            REAL *row = din + (bi * g->H + (size_t)(oh + kh)) * W * C;
-            int nv, hf;
-            for (int c0 = 0; c0 < C; c0 += D(block)(C, c0, &nv, &hf)) {
-                D(block)(C, c0, &nv, &hf);
-                REAL *xr = row + c0;
-                const REAL *wkh = wt + (size_t)kh * K * F * C + c0;
-                const int np = nv == 2 || hf ? 6 : 12, j1 = Wc + K - 1;
-#define DX(NV, HF)                                                                               \
-    do {                                                                                         \
-        if (padded) D(dx_run)(xr, dr, wkh, C, F, K, 0, j1, np == 6 ? 6 : 12, NV, HF);            \
-        else D(dx_row)(xr, dr, wkh, C, F, K, Wc, np == 6 ? 6 : 12, NV, HF);                      \
-    } while (0)
-                if (nv == 2) DX(2, 0);
-                else if (nv == 1 && hf) DX(1, 1);
-                else if (nv == 1) DX(1, 0);
-                else DX(0, 1);
-#undef DX
+            for (int kh = 0; kh < K; kh++) {
+                REAL *row = din + (bi * g->H + (size_t)(oh + kh)) * W * C + (size_t)s0 * C;
+                int nv, hf;
+                for (int c0 = 0; c0 < C; c0 += D(block)(C, c0, &nv, &hf)) {
+                    D(block)(C, c0, &nv, &hf);
+                    REAL *xr = row + c0;
+                    const REAL *wkh = wt + (size_t)kh * K * F * C + c0;
+                    if (nv == 2) D(dx_run)(xr, dr, wkh, C, F, K, 0, s1 - s0, 6, 2, 0);
+                    else if (nv == 1 && hf) D(dx_run)(xr, dr, wkh, C, F, K, 0, s1 - s0, 6, 1, 1);
+                    else if (nv == 1) D(dx_run)(xr, dr, wkh, C, F, K, 0, s1 - s0, 12, 1, 0);
+                    else D(dx_run)(xr, dr, wkh, C, F, K, 0, s1 - s0, 12, 0, 1);
+                }
             }
         }
     }
@@ -741,4 +711,3 @@ static DTARGET void D(direct_dx)(REAL *din, const REAL *dout, const REAL *wt, co
 #undef DVL
 #undef DTAIL
 #undef DBALANCED
-#undef DX_PAD

@@ -312,14 +312,19 @@ void S(tnmtl_maxpool_backward)(REAL *din, const REAL *dout, const int32_t *idx, 
 #undef DBIG
 #undef DTARGET
 #undef D
+#ifdef REAL_F32 /* the double kernels (gradient checks) stop at AVX2 */
 #define DBIG 1
 #define DTARGET __attribute__((target("avx2,fma,avx512f,avx512vl") DFMA_CONTRACT))
 #define D(name) S(name##_avx512)
 #include "layers_direct.h"
-#undef DVB
 #undef DBIG
 #undef DTARGET
 #undef D
+#define DIRECT_L2(kernel) S(kernel##_avx512)
+#else
+#define DIRECT_L2(kernel) S(kernel##_avx2)
+#endif
+#undef DVB
 #undef DFMA_CONTRACT
 #endif
 
@@ -328,7 +333,7 @@ void S(tnmtl_maxpool_backward)(REAL *din, const REAL *dout, const int32_t *idx, 
 #define DIRECT_DISPATCH(kernel, ...)                                                             \
     do {                                                                                         \
         const int level_ = tnmtl_simd_level();                                                   \
-        if (level_ >= 2) S(kernel##_avx512)(__VA_ARGS__);                                         \
+        if (level_ >= 2) DIRECT_L2(kernel)(__VA_ARGS__);                                          \
         else if (level_ == 1) S(kernel##_avx2)(__VA_ARGS__);                                      \
         else S(kernel##_base)(__VA_ARGS__);                                                       \
     } while (0)
@@ -354,6 +359,9 @@ static void S(conv_direct_dx)(REAL *din, const REAL *dout, const REAL *wt, const
     DIRECT_DISPATCH(direct_dx, din, dout, wt, g, u0, u1);
 }
 #undef DIRECT_DISPATCH
+#if TNMTL_HAVE_AVX2
+#undef DIRECT_L2
+#endif
 
 /* Work of a conv call.  The batch is cut into n_parts ranges of whole
  * examples (whole groups of chunk/Ho examples when several fit a chunk),

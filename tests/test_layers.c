@@ -290,9 +290,12 @@ static void test_conv_direct(void **state)
 static void test_conv_pool_fused_levels(void **state)
 {
     (void)state;
-    const int geo[4][4] = {{1, 5, 8, 19}, {8, 3, 12, 13}, {12, 3, 16, 13}, {1, 3, 16, 12}}; /* C, K, F, W */
-    for (int k = 0; k < 4; k++) {
-        const int C = geo[k][0], K = geo[k][1], F = geo[k][2], W = geo[k][3], B = 3, H = W - 1;
+    /* C, K, F, W, H; the last: an output row of 2 x 16 x 150 > TNMTL_CONV_DX_PAD elements,
+     * so the input gradient goes through the stack buffer in two segments */
+    const int geo[5][5] = {{1, 5, 8, 19, 18}, {8, 3, 12, 13, 12}, {12, 3, 16, 13, 12}, {1, 3, 16, 12, 11},
+                           {4, 3, 16, 301, 6}};
+    for (int k = 0; k < 5; k++) {
+        const int C = geo[k][0], K = geo[k][1], F = geo[k][2], W = geo[k][3], H = geo[k][4], B = 3;
         conv_case c;
         conv_case_init(&c, B, H, W, C, K, F, 0, 0, TNMTL_CONV_IM2COL, 500 + (uint64_t)k);
         const int Ho = c.g.Ho, Wo = c.g.Wo, Hp = Ho / 2, Wp = Wo / 2;
