@@ -295,6 +295,7 @@ __attribute__((target("avx2"))) static void pool_rows_f32_avx2(float *restrict o
 }
 #endif
 
+#if TNMTL_HAVE_AVX2
 /* pool_rows_f32_avx2 for k = 2 and C % 4 == 0: the same scan (the window
  * row by row, the same selection per lane) with the index vectors of the
  * four positions one add apart. */
@@ -348,7 +349,9 @@ __attribute__((target("avx2"))) static void pool2_rows_f32_avx2(float *restrict 
         }
 }
 
-/* pool_rows_f32 takes the AVX2 loop above when it applies (returns 1). */
+#endif
+
+/* pool_rows_f32 takes the AVX2 loops above when they apply (returns 1). */
 static int pool_rows_fast_f32(float *out, int32_t *idx, const float *img, int n_rows, int W, int C, int k,
                               int32_t base)
 {
