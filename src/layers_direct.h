@@ -670,12 +670,13 @@ static DTARGET void D(direct_dx)(REAL *din, const REAL *dout, const REAL *wt, co
         const REAL *dout_row = dout + (u - u0) * (size_t)Wo * F;
         for (int s0 = 0; s0 < n_in; s0 += seg) {
             const int s1 = s0 + seg < n_in ? s0 + seg : n_in;
-            /* pad[i] = output pixel s0 - (K - 1) + i, zero outside [0, Wc) */
-            for (int i = 0; i < s1 - s0 + K - 1; i++) {
-                const int ow = s0 - (K - 1) + i;
-                if (ow >= 0 && ow < Wc) memcpy(pad + (size_t)i * F, dout_row + (size_t)ow * F, (size_t)F * sizeof *pad);
-                else memset(pad + (size_t)i * F, 0, (size_t)F * sizeof *pad);
-            }
+            /* pad[i] = output pixel s0 - (K - 1) + i, zero outside [0, Wc): one
+             * copy of the pixels [o0, o1) and zeros on either side */
+            const int first = s0 - (K - 1), n_pad = s1 - s0 + K - 1;
+            const int o0 = first > 0 ? first : 0, o1 = s1 < Wc ? s1 : Wc;
+            memset(pad, 0, (size_t)(o0 - first) * F * sizeof *pad);
+            memcpy(pad + (size_t)(o0 - first) * F, dout_row + (size_t)o0 * F, (size_t)(o1 - o0) * F * sizeof *pad);
+            memset(pad + (size_t)(o1 - first) * F, 0, (size_t)(n_pad - (o1 - first)) * F * sizeof *pad);
             const REAL *dr = pad + (size_t)(K - 1) * F; /* output pixel s0 */
 #if DBIG
             if (K == 3 && C % DVL == 0) { /* the 3 kernel rows at once, blocks of <= 8 pixels */
