@@ -53,6 +53,11 @@ typedef struct tnmtl_conv_geom {
  * between zero pixels into a stack buffer of this many elements (16 KiB of
  * floats); it applies when K * F fits (else im2col + GEMM + col2im). */
 #define TNMTL_CONV_DX_PAD ((size_t)1 << 12)
+/* The backward pass of a DIRECT conv fused with a max-pool works through
+ * bands of pooled rows whose input rows take at most this many bytes (16
+ * KiB: the band of the input and of its gradient stay in L1 while every
+ * filter passes over it). */
+#define TNMTL_CONV_BAND_BYTES ((size_t)1 << 14)
 /* OpenBLAS runs a GEMM with m*n*k at most 65536 * GEMM_MULTITHREAD_THRESHOLD
  * (4 by default) on the calling thread; conv chunks keep under that. */
 #define TNMTL_GEMM_SERIAL_MNK ((size_t)1 << 18)
@@ -106,6 +111,10 @@ void tnmtl_parallel_for(int n_parts, int n_threads, void (*fn)(void *ctx, int pa
 int tnmtl_conv_direct_ok(const tnmtl_conv_geom *g);
 int tnmtl_conv_direct_dx_ok(const tnmtl_conv_geom *g);
 int tnmtl_conv_matmul_ok(const tnmtl_conv_geom *g);
+/* A DIRECT conv fused with a k x k max-pool (k >= 2) whose backward pass
+ * runs from the pooled gradient over the argmax pixels only (1 / k^2 of the
+ * dense work): C 4, 8, 12 or 16 and K 3 or 5. */
+int tnmtl_conv_pooled_bwd_ok(const tnmtl_conv_geom *g);
 
 /* Float tanh, vectorisable, |error| <= a few ulp (tested in test_layers). */
 float tnmtl_tanh_approx(float x);

@@ -706,6 +706,144 @@ static DTARGET void D(direct_dx)(REAL *din, const REAL *dout, const REAL *wt, co
     }
 }
 
+/* ---- backward of a conv fused with a k x k max-pool, from the pooled gradient
+ * The conv's output gradient is the pooled gradient at each window's argmax
+ * and zero at its other k*k - 1 pixels, so only the argmax pixels add terms
+ * to the weight and input gradients: 1 / k^2 of the dense kernels' work
+ * (which would multiply the zeros).  Vectorised over a block of input
+ * channels, one filter at a time: its K x K taps' weight-gradient block in
+ * registers over a band of pooled rows, the input gradient added in place
+ * (the windows' K x K patches overlap).  Needs C 4, 8, 12 or 16, K 3 or 5. */
+
+/* The argmax pixel of a k x k window, in pixels from the window's top-left
+ * one in an image W pixels wide: local = at - (window's offset) is dy * Wo *
+ * F + dx * F with dy, dx < k (branch-free: the argmax is data). */
+static inline __attribute__((always_inline)) int D(argmax_px)(int32_t local, const int k, int32_t WoF, int32_t F,
+                                                              int W)
+{
+    if (k == 2) {
+        const int dy = local >= WoF;
+        return dy * W + (local - dy * WoF != 0);
+    }
+    int dy = 0, dx = 0;
+    for (int i = 1; i < k; i++) dy += local >= i * WoF;
+    local -= dy * WoF;
+    for (int i = 1; i < k; i++) dx += local >= i * F;
+    return dy * W + dx;
+}
+
+/* Filter f, pooled rows [py0, py1) of one example with C = NC channels (a
+ * constant, so that every tap's offset within a kernel row is one) and a
+ * KP x KP pool (KP 2, or 0: g->pool): dwf[t][c] (t = kh * K + kw) += g *
+ * x[p + t][c] and dx[p + t][c] += g * wtf[t * F * C + c] (if dx), over the
+ * windows' pooled gradients g at their argmax pixels p.  gp, ip start at
+ * filter f of the example's first window.  The filter's weights and its
+ * weight-gradient block stay in registers over the pixels. */
+static inline __attribute__((always_inline)) DTARGET void D(pooled_blk)(REAL *dwf, REAL *dx, const REAL *x,
+                                                                       const REAL *wtf, const REAL *gp,
+                                                                       const int32_t *ip, const tnmtl_conv_geom *g,
+                                                                       int f, int py0, int py1, const int K,
+                                                                       const int NC, const int KP)
+{
+    enum { MAXV = 16 / DVL > 0 ? 16 / DVL : 1 };
+    const int nv = NC / DVL;
+#if DVB > 16
+    const int hf = NC % DVL != 0;
+#endif
+    const int W = g->W, F = g->F, k = KP ? KP : g->pool, Wp = g->Wo / k;
+    const int32_t WoF = (int32_t)g->Wo * F;
+    const size_t rs = (size_t)W * NC, tstep = (size_t)F * NC;
+    D(vec) acc[25][MAXV], wr[25][MAXV];
+    for (int t = 0; t < K * K; t++)
+        for (int v = 0; v < nv; v++) {
+            acc[t][v] = D(ld)(dwf + t * NC + v * DVL);
+            wr[t][v] = D(ld)(wtf + t * tstep + v * DVL);
+        }
+#if DVB > 16
+    D(hvec) acch[25], wrh[25];
+    for (int t = 0; t < K * K && hf; t++) {
+        acch[t] = D(ldh)(dwf + t * NC + nv * DVL);
+        wrh[t] = D(ldh)(wtf + t * tstep + nv * DVL);
+    }
+#endif
+    for (int py = py0; py < py1; py++) {
+        const REAL *gr = gp + (size_t)py * Wp * F;
+        const int32_t *ir = ip + (size_t)py * Wp * F;
+        int32_t win = (int32_t)py * k * WoF + f; /* the window's top-left offset, + f */
+        size_t o0 = (size_t)py * k * rs;         /* its top-left pixel in the image  */
+        for (int px = 0; px < Wp; px++, win += k * F, o0 += (size_t)k * NC) {
+            const REAL gv = gr[(size_t)px * F];
+            const size_t o = o0 + (size_t)D(argmax_px)(ir[(size_t)px * F] - win, k, WoF, F, W) * NC;
+            const REAL *xr = x + o;
+            for (int kh = 0; kh < K; kh++, xr += rs)
+                for (int kw = 0; kw < K; kw++) {
+                    const int t = kh * K + kw;
+                    for (int v = 0; v < nv; v++) acc[t][v] += gv * D(ld)(xr + kw * NC + v * DVL);
+#if DVB > 16
+                    if (hf) acch[t] += gv * D(ldh)(xr + kw * NC + nv * DVL);
+#endif
+                }
+            if (!dx) continue;
+            REAL *xg = dx + o;
+            for (int kh = 0; kh < K; kh++, xg += rs)
+                for (int kw = 0; kw < K; kw++) {
+                    const int t = kh * K + kw;
+                    REAL *e = xg + kw * NC;
+                    for (int v = 0; v < nv; v++) D(st)(e + v * DVL, D(ld)(e + v * DVL) + gv * wr[t][v]);
+#if DVB > 16
+                    if (hf) D(sth)(e + nv * DVL, D(ldh)(e + nv * DVL) + gv * wrh[t]);
+#endif
+                }
+        }
+    }
+    for (int t = 0; t < K * K; t++)
+        for (int v = 0; v < nv; v++) D(st)(dwf + t * NC + v * DVL, acc[t][v]);
+#if DVB > 16
+    for (int t = 0; t < K * K && hf; t++) D(sth)(dwf + t * NC + nv * DVL, acch[t]);
+#endif
+}
+
+/* Examples [b0, b1) (in, din: their first example; gp, idx: their pooled
+ * gradient and argmax offsets): dwf[f][t][c] += the weight gradient (the
+ * part's sum, filter-major), din += the input gradient (if din).  Bands of
+ * pooled rows whose input rows fit TNMTL_CONV_BAND_BYTES, so that the
+ * filters' passes over a band find it in L1.  C is 4, 8, 12 or 16. */
+static DTARGET void D(direct_pooled_bwd)(REAL *dwf, REAL *din, const REAL *in, const REAL *wt, const REAL *gp,
+                                         const int32_t *idx, const tnmtl_conv_geom *g, size_t b0, size_t b1)
+{
+    const int C = g->C, K = g->K, F = g->F, k = g->pool, Hp = g->Ho / k;
+    const size_t in_n = (size_t)g->H * g->W * C, pn = (size_t)Hp * (g->Wo / k) * F, KKC = (size_t)K * K * C;
+    const size_t rows = TNMTL_CONV_BAND_BYTES / ((size_t)g->W * C * sizeof(REAL));
+    const int band = rows > (size_t)(K - 1 + k) ? (int)((rows - (size_t)(K - 1)) / (size_t)k) : 1;
+    for (size_t b = b0; b < b1; b++) {
+        const REAL *x = in + (b - b0) * in_n, *gb = gp + (b - b0) * pn;
+        const int32_t *ib = idx + (b - b0) * pn;
+        REAL *dx = din ? din + (b - b0) * in_n : NULL;
+        for (int py0 = 0; py0 < Hp; py0 += band) {
+            const int py1 = py0 + band < Hp ? py0 + band : Hp;
+            for (int f = 0; f < F; f++) {
+#define BLK(KK, NC)                                                                                            \
+    do {                                                                                                       \
+        REAL *dwf_ = dwf + (size_t)f * KKC;                                                                    \
+        const REAL *wtf_ = wt + (size_t)f * C;                                                                 \
+        if (k == 2) D(pooled_blk)(dwf_, dx, x, wtf_, gb + f, ib + f, g, f, py0, py1, KK, NC, 2);               \
+        else D(pooled_blk)(dwf_, dx, x, wtf_, gb + f, ib + f, g, f, py0, py1, KK, NC, 0);                      \
+    } while (0)
+#define BYC(KK)                                                                                                \
+    switch (C) {                                                                                               \
+    case 4: BLK(KK, 4); break;                                                                                 \
+    case 8: BLK(KK, 8); break;                                                                                 \
+    case 12: BLK(KK, 12); break;                                                                               \
+    default: BLK(KK, 16); break;                                                                               \
+    }
+                if (K == 3) BYC(3) else BYC(5)
+#undef BYC
+#undef BLK
+            }
+        }
+    }
+}
+
 #if DVB > 16
 #undef DHL
 #endif

@@ -358,6 +358,11 @@ static void S(conv_direct_dx)(REAL *din, const REAL *dout, const REAL *wt, const
 {
     DIRECT_DISPATCH(direct_dx, din, dout, wt, g, u0, u1);
 }
+static void S(conv_direct_pooled_bwd)(REAL *dwf, REAL *din, const REAL *in, const REAL *wt, const REAL *gp,
+                                      const int32_t *idx, const tnmtl_conv_geom *g, size_t b0, size_t b1)
+{
+    DIRECT_DISPATCH(direct_pooled_bwd, dwf, din, in, wt, gp, idx, g, b0, b1);
+}
 #undef DIRECT_DISPATCH
 #if TNMTL_HAVE_AVX2
 #undef DIRECT_L2
@@ -382,6 +387,8 @@ typedef struct S(conv_job) {
     const REAL *in, *w, *b, *dout;
     int32_t *idx;                /* pooled: argmax offsets              */
     REAL *part_w, *part_b;       /* [n_parts][K*K*C*F], [n_parts][F]    */
+    int pooled_bwd;              /* tnmtl_conv_pooled_bwd_ok: part_w is
+                                  * [n_parts][F][K*K*C] (filter-major)  */
     REAL *wt;                    /* [K][K][F][C]: DIRECT input gradient */
     REAL *col;                   /* [n_threads][col elems + tmp elems]  */
     size_t col_elems, tmp_elems;
@@ -492,6 +499,13 @@ TNMTL_CLONES static void S(conv_bwd_part)(void *ctx, int p, int thread)
     if (pw) memset(pw, 0, nw * sizeof *pw);
     if (pb) memset(pb, 0, (size_t)F * sizeof *pb);
     if (j->din && !matmul) memset(j->din + b0 * in_n, 0, (b1 - b0) * in_n * sizeof *j->din);
+    if (j->pooled_bwd) { /* from the pooled gradient, over the argmax pixels */
+        const REAL *gp = j->dout + b0 * pooled_n;
+        if (pb) S(bias_grad)(pb, gp, (b1 - b0) * pooled_n / (size_t)F, F);
+        S(conv_direct_pooled_bwd)(pw, j->din ? j->din + b0 * in_n : NULL, j->in + b0 * in_n, j->wt, gp,
+                                  j->idx + b0 * pooled_n, g, b0, b1);
+        return;
+    }
     size_t e0 = b0, u0, u1 = b0 * (size_t)g->Ho;
     while (S(next_chunk)(j, b1, &e0, &u0, &u1)) {
         const size_t M = (u1 - u0) * (size_t)g->Wo;
@@ -544,9 +558,14 @@ static void S(conv_run)(S(conv_job) *j, int n_threads, int backward)
     if (!backward) return;
     /* the parts' sums, in order */
     const size_t nw = (size_t)g->K * g->K * g->C * g->F;
+    const size_t KKC = nw / (size_t)g->F;
     for (int p = 0; p < j->n_parts; p++) {
-        if (j->dw)
-            for (size_t i = 0; i < nw; i++) j->dw[i] += j->part_w[(size_t)p * nw + i];
+        const REAL *pw = j->part_w + (size_t)p * nw;
+        if (j->dw && j->pooled_bwd) /* pw[F][K*K*C] */
+            for (size_t i = 0; i < KKC; i++)
+                for (int f = 0; f < g->F; f++) j->dw[i * (size_t)g->F + (size_t)f] += pw[(size_t)f * KKC + i];
+        else if (j->dw)
+            for (size_t i = 0; i < nw; i++) j->dw[i] += pw[i];
         if (j->db)
             for (int f = 0; f < g->F; f++) j->db[f] += j->part_b[(size_t)p * g->F + f];
     }
@@ -569,7 +588,8 @@ void S(tnmtl_conv_backward)(REAL *din, REAL *dw, REAL *db, const REAL *dout, con
     S(conv_job) j;
     S(conv_job_init)(&j, g, B, scratch);
     j.din = din, j.dw = dw, j.db = db, j.dout = dout, j.idx = (int32_t *)idx, j.in = in, j.w = w;
-    if (din && g->method == TNMTL_CONV_DIRECT && tnmtl_conv_direct_dx_ok(g)) {
+    j.pooled_bwd = tnmtl_conv_pooled_bwd_ok(g);
+    if (din && g->method == TNMTL_CONV_DIRECT && (tnmtl_conv_direct_dx_ok(g) || j.pooled_bwd)) {
         /* wt[kh][kw][f][c] = w[kh][kw][c][f] */
         const int KK = g->K * g->K, C = g->C, F = g->F;
         for (int k = 0; k < KK; k++)

@@ -338,6 +338,110 @@ static void test_conv_pool_fused_levels(void **state)
     }
 }
 
+/* The backward pass of a conv fused with a k x k max-pool runs from the
+ * pooled gradient over the argmax pixels only (tnmtl_conv_pooled_bwd_ok):
+ * finite differences of the fused double layer, the double and float
+ * layers at every instruction-set level against the dense conv + max-pool,
+ * with 2x2 and 3x3 pools, 3x3 and 5x5 kernels, every channel count it
+ * takes, and without the input gradient (a first layer). */
+typedef struct pooled_case {
+    tnmtl_conv_geom g;
+    int B;
+    size_t n_pool;
+    double *in, *w, *b, *R, *pooled, *scratch;
+    int32_t *idx;
+} pooled_case;
+
+static double pooled_loss(void *ctx) /* L = sum(pool(conv(in)) * R) */
+{
+    pooled_case *c = ctx;
+    tnmtl_conv_forward_f64(c->pooled, c->idx, c->in, c->w, c->b, c->scratch, 1, &c->g, c->B, TNMTL_ACT_NONE);
+    return dot(c->pooled, c->R, c->n_pool);
+}
+
+static void test_conv_pool_sparse_backward(void **state)
+{
+    (void)state;
+    /* C, K, F, k, H, W */
+    const int geo[6][6] = {{8, 3, 12, 2, 10, 11}, {12, 3, 16, 2, 9, 12}, {4, 5, 8, 3, 13, 15},
+                           {16, 5, 4, 2, 9, 10},  {4, 3, 8, 3, 12, 9},   {8, 5, 4, 3, 11, 14}};
+    for (int k = 0; k < 6; k++) {
+        const int C = geo[k][0], K = geo[k][1], F = geo[k][2], P = geo[k][3], H = geo[k][4], W = geo[k][5], B = 3;
+        conv_case c; /* the dense reference: conv, then max-pool */
+        conv_case_init(&c, B, H, W, C, K, F, 0, 0, TNMTL_CONV_IM2COL, 700 + (uint64_t)k);
+        const int Ho = c.g.Ho, Wo = c.g.Wo;
+        pooled_case pc = {c.g, B, (size_t)B * (Ho / P) * (Wo / P) * F, c.in, c.w, c.b, c.R, NULL, NULL, NULL};
+        tnmtl_conv_geom_init(&pc.g, H, W, C, K, F, 0);
+        tnmtl_conv_geom_set_pool(&pc.g, P);
+        assert_true(tnmtl_conv_pooled_bwd_ok(&pc.g));
+        printf("  C %d K %d F %d pool %d, %dx%d\n", C, K, F, P, H, W);
+        pc.pooled = malloc(pc.n_pool * sizeof(double));
+        pc.idx = malloc(pc.n_pool * sizeof(int32_t));
+        pc.scratch = malloc(tnmtl_conv_scratch_elems(&pc.g, B, 1) * sizeof(double));
+        double *conv = malloc(c.n_out * sizeof(double)), *dconv = malloc(c.n_out * sizeof(double));
+        double *rpool = malloc(pc.n_pool * sizeof(double)), *rdx = malloc(c.n_in * sizeof(double));
+        double *rdw = calloc(c.n_w, sizeof(double)), *rdb = calloc((size_t)F, sizeof(double));
+        int32_t *ridx = malloc(pc.n_pool * sizeof(int32_t));
+        tnmtl_conv_forward_f64(conv, NULL, c.in, c.w, c.b, c.col, 1, &c.g, B, TNMTL_ACT_NONE);
+        tnmtl_maxpool_forward_f64(rpool, ridx, conv, B, Ho, Wo, F, P, 1);
+        tnmtl_maxpool_backward_f64(dconv, c.R, ridx, B, Ho, Wo, F, P, 1);
+        tnmtl_conv_backward_f64(rdx, rdw, rdb, dconv, NULL, c.in, c.w, c.col, 1, &c.g, B);
+
+        double *dx = malloc(c.n_in * sizeof(double)), *dw = malloc(c.n_w * sizeof(double)),
+               *db = malloc((size_t)F * sizeof(double));
+        for (int level = 0; level < 3; level++) {
+            tnmtl_simd_force(level);
+            memset(dw, 0, c.n_w * sizeof(double));
+            memset(db, 0, (size_t)F * sizeof(double));
+            pooled_loss(&pc);
+            assert_memory_equal(pc.idx, ridx, pc.n_pool * sizeof(int32_t));
+            tnmtl_conv_backward_f64(dx, dw, db, c.R, pc.idx, c.in, c.w, pc.scratch, 1, &pc.g, B);
+            assert_true(tu_max_rel_err(dx, rdx, c.n_in, 1e-13, 1e-13) <= 1);
+            assert_true(tu_max_rel_err(dw, rdw, c.n_w, 1e-13, 1e-13) <= 1);
+            assert_true(tu_max_rel_err(db, rdb, (size_t)F, 1e-13, 1e-13) <= 1);
+            if (level == 0 || k == 0) {
+                /* finite differences through the fused layer; the loss is
+                 * linear in each input between argmax changes, so a step of
+                 * 1e-4 has no truncation error and 100x less rounding error
+                 * than GC_H on this loss of a few hundred */
+                const double h = 1e-4;
+                check("pooled dx", gc_check(pooled_loss, &pc, pc.in, dx, (int64_t)c.n_in, h, GC_ATOL, GC_RTOL, 300));
+                check("pooled dw", gc_check(pooled_loss, &pc, pc.w, dw, (int64_t)c.n_w, h, GC_ATOL, GC_RTOL, 300));
+                check("pooled db", gc_check(pooled_loss, &pc, pc.b, db, F, h, GC_ATOL, GC_RTOL, 300));
+            }
+            /* a first layer: no input gradient, the same weight gradient */
+            double *dw1 = calloc(c.n_w, sizeof(double));
+            tnmtl_conv_backward_f64(NULL, dw1, NULL, c.R, pc.idx, c.in, c.w, pc.scratch, 1, &pc.g, B);
+            assert_memory_equal(dw1, dw, c.n_w * sizeof(double));
+            free(dw1);
+        }
+        /* float, every level, against the double reference */
+        float *fin = to_f32(c.in, c.n_in), *fw = to_f32(c.w, c.n_w), *fb = to_f32(c.b, (size_t)F),
+              *fR = to_f32(c.R, pc.n_pool), *fo = malloc(pc.n_pool * sizeof(float)),
+              *fdx = malloc(c.n_in * sizeof(float)), *fdw = malloc(c.n_w * sizeof(float)),
+              *fdb = malloc((size_t)F * sizeof(float)),
+              *fscr = malloc(tnmtl_conv_scratch_elems(&pc.g, B, 1) * sizeof(float));
+        int32_t *fidx = malloc(pc.n_pool * sizeof(int32_t));
+        for (int level = 0; level < 3; level++) {
+            tnmtl_simd_force(level);
+            memset(fdw, 0, c.n_w * sizeof(float));
+            memset(fdb, 0, (size_t)F * sizeof(float));
+            tnmtl_conv_forward_f32(fo, fidx, fin, fw, fb, fscr, 1, &pc.g, B, TNMTL_ACT_NONE);
+            tnmtl_conv_backward_f32(fdx, fdw, fdb, fR, fidx, fin, fw, fscr, 1, &pc.g, B);
+            assert_memory_equal(fidx, ridx, pc.n_pool * sizeof(int32_t));
+            assert_close_f32("pooled out", fo, rpool, pc.n_pool, 1e-5);
+            assert_close_f32("pooled dx", fdx, rdx, c.n_in, 1e-5);
+            assert_close_f32("pooled dw", fdw, rdw, c.n_w, 1e-5);
+            assert_close_f32("pooled db", fdb, rdb, (size_t)F, 1e-5);
+        }
+        tnmtl_simd_force(-1);
+        free(fin), free(fw), free(fb), free(fR), free(fo), free(fdx), free(fdw), free(fdb), free(fscr), free(fidx);
+        free(dx), free(dw), free(db), free(conv), free(dconv), free(rpool), free(rdx), free(rdw), free(rdb);
+        free(ridx), free(pc.pooled), free(pc.idx), free(pc.scratch);
+        conv_case_free(&c);
+    }
+}
+
 /* Layers big enough to be cut over threads: 1, 2 and 3 threads give the
  * same bits (the parts do not depend on the thread count). */
 static void test_threads_bit_identical(void **state)
@@ -917,6 +1021,7 @@ int main(void)
         cmocka_unit_test(test_conv_1x1_and_chunks),
         cmocka_unit_test(test_conv_direct),
         cmocka_unit_test(test_conv_pool_fused_levels),
+        cmocka_unit_test(test_conv_pool_sparse_backward),
         cmocka_unit_test(test_conv_chunking_invariant),
         cmocka_unit_test(test_threads_bit_identical),
         cmocka_unit_test(test_conv_fused_activation),
