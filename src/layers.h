@@ -54,10 +54,11 @@ typedef struct tnmtl_conv_geom {
  * floats); it applies when K * F fits (else im2col + GEMM + col2im). */
 #define TNMTL_CONV_DX_PAD ((size_t)1 << 12)
 /* The backward pass of a DIRECT conv fused with a max-pool works through
- * bands of pooled rows whose input rows take at most this many bytes (16
- * KiB: the band of the input and of its gradient stay in L1 while every
- * filter passes over it). */
-#define TNMTL_CONV_BAND_BYTES ((size_t)1 << 14)
+ * bands of pooled rows whose input rows take at most this many bytes (8
+ * KiB: the band of the input and of its gradient, 16 KiB together, stay in
+ * L1 while every filter passes over them; 8 KiB measured a few % faster
+ * than 4 or 16 for the Omniglot conv2). */
+#define TNMTL_CONV_BAND_BYTES ((size_t)1 << 13)
 /* OpenBLAS runs a GEMM with m*n*k at most 65536 * GEMM_MULTITHREAD_THRESHOLD
  * (4 by default) on the calling thread; conv chunks keep under that. */
 #define TNMTL_GEMM_SERIAL_MNK ((size_t)1 << 18)
@@ -113,7 +114,8 @@ int tnmtl_conv_direct_dx_ok(const tnmtl_conv_geom *g);
 int tnmtl_conv_matmul_ok(const tnmtl_conv_geom *g);
 /* A DIRECT conv fused with a k x k max-pool (k >= 2) whose backward pass
  * runs from the pooled gradient over the argmax pixels only (1 / k^2 of the
- * dense work): C 4, 8, 12 or 16 and K 3 or 5. */
+ * dense work): C 4, 8, 12 or 16 and K 3 or 5.  (With one input channel the
+ * dense kernels, vectorised over the filters, were as fast: measured.) */
 int tnmtl_conv_pooled_bwd_ok(const tnmtl_conv_geom *g);
 
 /* Float tanh, vectorisable, |error| <= a few ulp (tested in test_layers). */

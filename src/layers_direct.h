@@ -766,34 +766,40 @@ static inline __attribute__((always_inline)) DTARGET void D(pooled_blk)(REAL *dw
         wrh[t] = D(ldh)(wtf + t * tstep + nv * DVL);
     }
 #endif
+    /* windows sp apart have disjoint patches: consecutive windows' input-
+     * gradient updates never alias (a load that does waits on the store) */
+    const int sp = (k - 1 + K + k - 1) / k;
     for (int py = py0; py < py1; py++) {
         const REAL *gr = gp + (size_t)py * Wp * F;
         const int32_t *ir = ip + (size_t)py * Wp * F;
-        int32_t win = (int32_t)py * k * WoF + f; /* the window's top-left offset, + f */
-        size_t o0 = (size_t)py * k * rs;         /* its top-left pixel in the image  */
-        for (int px = 0; px < Wp; px++, win += k * F, o0 += (size_t)k * NC) {
-            const REAL gv = gr[(size_t)px * F];
-            const size_t o = o0 + (size_t)D(argmax_px)(ir[(size_t)px * F] - win, k, WoF, F, W) * NC;
-            const REAL *xr = x + o;
-            for (int kh = 0; kh < K; kh++, xr += rs)
-                for (int kw = 0; kw < K; kw++) {
-                    const int t = kh * K + kw;
-                    for (int v = 0; v < nv; v++) acc[t][v] += gv * D(ld)(xr + kw * NC + v * DVL);
+        for (int p0 = 0; p0 < sp; p0++) {
+            int32_t win = ((int32_t)py * k * g->Wo + p0 * k) * F + f; /* the window's top-left offset, + f */
+            size_t o0 = ((size_t)py * k * W + (size_t)p0 * k) * NC;   /* its top-left pixel in the image  */
+            for (int px = p0; px < Wp; px += sp, win += sp * k * F, o0 += (size_t)(sp * k) * NC) {
+                const REAL gv = gr[(size_t)px * F];
+                const size_t o = o0 + (size_t)D(argmax_px)(ir[(size_t)px * F] - win, k, WoF, F, W) * NC;
+                const REAL *xr = x + o;
+                for (int kh = 0; kh < K; kh++, xr += rs)
+                    for (int kw = 0; kw < K; kw++) {
+                        const int t = kh * K + kw;
+                        for (int v = 0; v < nv; v++) acc[t][v] += gv * D(ld)(xr + kw * NC + v * DVL);
 #if DVB > 16
-                    if (hf) acch[t] += gv * D(ldh)(xr + kw * NC + nv * DVL);
+                        if (hf) acch[t] += gv * D(ldh)(xr + kw * NC + nv * DVL);
 #endif
-                }
-            if (!dx) continue;
-            REAL *xg = dx + o;
-            for (int kh = 0; kh < K; kh++, xg += rs)
-                for (int kw = 0; kw < K; kw++) {
-                    const int t = kh * K + kw;
-                    REAL *e = xg + kw * NC;
-                    for (int v = 0; v < nv; v++) D(st)(e + v * DVL, D(ld)(e + v * DVL) + gv * wr[t][v]);
+                    }
+                if (!dx) continue;
+                REAL *xg = dx + o;
+                for (int kh = 0; kh < K; kh++, xg += rs)
+                    for (int kw = 0; kw < K; kw++) {
+                        const int t = kh * K + kw;
+                        REAL *e = xg + kw * NC;
+                        for (int v = 0; v < nv; v++)
+                            D(st)(e + v * DVL, D(ld)(e + v * DVL) + gv * wr[t][v]);
 #if DVB > 16
-                    if (hf) D(sth)(e + nv * DVL, D(ldh)(e + nv * DVL) + gv * wrh[t]);
+                        if (hf) D(sth)(e + nv * DVL, D(ldh)(e + nv * DVL) + gv * wrh[t]);
 #endif
-                }
+                    }
+            }
         }
     }
     for (int t = 0; t < K * K; t++)
