@@ -331,7 +331,14 @@ static tnmtl_status regulariser_pass(tnmtl_mtl *m, int add_grad, float *cache, d
     for (int i = 0; i < m->n_blocks; i++) {
         const tnmtl_param_block *b = &m->blocks[i];
         if (!b->stacked) continue;
-        tnmtl_mtl_stack(m, b, m->params + b->w_offset, m->stack);
+        /* LAF's one term is the nuclear norm of the task-mode unfolding, whose
+         * rows are the tasks' weight vectors: the block's own task-major
+         * layout [T][n_w], read in place, with the subgradient in that layout
+         * (no stacking; the same matrix, so the same norm). */
+        const int laf = m->cfg.method == TNMTL_METHOD_LAF;
+        const int64_t task_rows[2] = {m->n_tasks, b->n_w};
+        const float *w = m->params + b->w_offset;
+        if (!laf) tnmtl_mtl_stack(m, b, w, m->stack);
         /* Small tensors: BLAS on one thread.  Waking OpenBLAS's pool costs
          * more than such a problem, and on a busy machine a threaded call
          * waits for a second core. */
@@ -340,19 +347,30 @@ static tnmtl_status regulariser_pass(tnmtl_mtl *m, int add_grad, float *cache, d
         const int serial = b->n_w * m->n_tasks < SERIAL_BELOW && blas_threads > 1;
         if (serial) openblas_set_num_threads(1);
         double v;
-        tnmtl_status st = tnmtl_norm_eval(norm_of(m->cfg.method), b->ndim, b->shape, m->stack, b->gamma, &v,
-                                          NULL, add_grad || c ? m->stack_grad : NULL, err);
+        tnmtl_status st = tnmtl_norm_eval(norm_of(m->cfg.method), laf ? 2 : b->ndim, laf ? task_rows : b->shape,
+                                          laf ? w : m->stack, b->gamma, &v, NULL,
+                                          add_grad || c ? m->stack_grad : NULL, err);
         if (serial) openblas_set_num_threads(blas_threads);
         if (st) {
             tnmtl_error_prefix(err, "regulariser of layer %d", b->layer);
             return st;
         }
         *value += v;
-        if (add_grad) tnmtl_mtl_unstack_add(m, b, m->stack_grad, m->grads + b->w_offset);
+        const size_t n = (size_t)(b->n_w * m->n_tasks);
+        if (add_grad && laf) {
+            float *g = m->grads + b->w_offset;
+            for (size_t k = 0; k < n; k++) g[k] += m->stack_grad[k];
+        } else if (add_grad) {
+            tnmtl_mtl_unstack_add(m, b, m->stack_grad, m->grads + b->w_offset);
+        }
         if (c) {
-            memset(c, 0, (size_t)(b->n_w * m->n_tasks) * sizeof *c);
-            tnmtl_mtl_unstack_add(m, b, m->stack_grad, c);
-            c += b->n_w * m->n_tasks;
+            if (laf) {
+                memcpy(c, m->stack_grad, n * sizeof *c);
+            } else {
+                memset(c, 0, n * sizeof *c);
+                tnmtl_mtl_unstack_add(m, b, m->stack_grad, c);
+            }
+            c += n;
         }
     }
     return TNMTL_OK;
