@@ -64,7 +64,8 @@ int tnmtl_conv_direct_dx_ok(const tnmtl_conv_geom *g)
 int tnmtl_conv_matmul_ok(const tnmtl_conv_geom *g) { return g->K == 1 && g->pad == 0; }
 int tnmtl_conv_pooled_bwd_ok(const tnmtl_conv_geom *g)
 {
-    return g->method == TNMTL_CONV_DIRECT && g->pool >= 2 && g->C % 4 == 0 && g->C <= 16 && (g->K == 3 || g->K == 5);
+    return g->method == TNMTL_CONV_DIRECT && g->pool >= 2 && g->C % 4 == 0 && g->C <= 16 && (g->K == 3 || g->K == 5) &&
+           (size_t)(g->Wo / g->pool) * (size_t)g->F <= TNMTL_CONV_POOLED_OFFS;
 }
 
 size_t tnmtl_conv_scratch_elems(const tnmtl_conv_geom *g, int B, int n_threads)

@@ -59,6 +59,9 @@ typedef struct tnmtl_conv_geom {
  * L1 while every filter passes over them; 8 KiB measured a few % faster
  * than 4 or 16 for the Omniglot conv2). */
 #define TNMTL_CONV_BAND_BYTES ((size_t)1 << 13)
+/* ... and of at most this many windows x filters (their argmax pixels'
+ * offsets are computed first, in a stack buffer). */
+#define TNMTL_CONV_POOLED_OFFS ((size_t)1 << 12)
 /* OpenBLAS runs a GEMM with m*n*k at most 65536 * GEMM_MULTITHREAD_THRESHOLD
  * (4 by default) on the calling thread; conv chunks keep under that. */
 #define TNMTL_GEMM_SERIAL_MNK ((size_t)1 << 18)
@@ -114,8 +117,9 @@ int tnmtl_conv_direct_dx_ok(const tnmtl_conv_geom *g);
 int tnmtl_conv_matmul_ok(const tnmtl_conv_geom *g);
 /* A DIRECT conv fused with a k x k max-pool (k >= 2) whose backward pass
  * runs from the pooled gradient over the argmax pixels only (1 / k^2 of the
- * dense work): C 4, 8, 12 or 16 and K 3 or 5.  (With one input channel the
- * dense kernels, vectorised over the filters, were as fast: measured.) */
+ * dense work): C 4, 8, 12 or 16, K 3 or 5, and (Wo / k) * F <=
+ * TNMTL_CONV_POOLED_OFFS.  (With one input channel the dense kernels,
+ * vectorised over the filters, were as fast: measured.) */
 int tnmtl_conv_pooled_bwd_ok(const tnmtl_conv_geom *g);
 
 /* Float tanh, vectorisable, |error| <= a few ulp (tested in test_layers). */

@@ -715,44 +715,26 @@ static DTARGET void D(direct_dx)(REAL *din, const REAL *dout, const REAL *wt, co
  * registers over a band of pooled rows, the input gradient added in place
  * (the windows' K x K patches overlap).  Needs C 4, 8, 12 or 16, K 3 or 5. */
 
-/* The argmax pixel of a k x k window, in pixels from the window's top-left
- * one in an image W pixels wide: local = at - (window's offset) is dy * Wo *
- * F + dx * F with dy, dx < k (branch-free: the argmax is data). */
-static inline __attribute__((always_inline)) int D(argmax_px)(int32_t local, const int k, int32_t WoF, int32_t F,
-                                                              int W)
-{
-    if (k == 2) {
-        const int dy = local >= WoF;
-        return dy * W + (local - dy * WoF != 0);
-    }
-    int dy = 0, dx = 0;
-    for (int i = 1; i < k; i++) dy += local >= i * WoF;
-    local -= dy * WoF;
-    for (int i = 1; i < k; i++) dx += local >= i * F;
-    return dy * W + dx;
-}
-
-/* Filter f, pooled rows [py0, py1) of one example with C = NC channels (a
- * constant, so that every tap's offset within a kernel row is one) and a
- * KP x KP pool (KP 2, or 0: g->pool): dwf[t][c] (t = kh * K + kw) += g *
- * x[p + t][c] and dx[p + t][c] += g * wtf[t * F * C + c] (if dx), over the
- * windows' pooled gradients g at their argmax pixels p.  gp, ip start at
- * filter f of the example's first window.  The filter's weights and its
- * weight-gradient block stay in registers over the pixels. */
+/* Filter f over a band of rows x Wp windows of one example with C = NC
+ * channels (a constant, so that every tap's offset within a kernel row is
+ * one): dwf[t][c] (t = kh * K + kw) += g * x[o + t][c] and dx[o + t][c] +=
+ * g * wtf[t * F * C + c] (if dx), over the windows' pooled gradients g
+ * (gp[window][F]) and argmax pixels o (offs[window][F], element offsets in
+ * the image).  The filter's weights and weight-gradient block stay in
+ * registers over the band. */
 static inline __attribute__((always_inline)) DTARGET void D(pooled_blk)(REAL *dwf, REAL *dx, const REAL *x,
                                                                        const REAL *wtf, const REAL *gp,
-                                                                       const int32_t *ip, const tnmtl_conv_geom *g,
-                                                                       int f, int py0, int py1, const int K,
-                                                                       const int NC, const int KP)
+                                                                       const int32_t *offs,
+                                                                       const tnmtl_conv_geom *g, int f, int rows,
+                                                                       const int K, const int NC)
 {
     enum { MAXV = 16 / DVL > 0 ? 16 / DVL : 1 };
     const int nv = NC / DVL;
 #if DVB > 16
     const int hf = NC % DVL != 0;
 #endif
-    const int W = g->W, F = g->F, k = KP ? KP : g->pool, Wp = g->Wo / k;
-    const int32_t WoF = (int32_t)g->Wo * F;
-    const size_t rs = (size_t)W * NC, tstep = (size_t)F * NC;
+    const int F = g->F, k = g->pool, Wp = g->Wo / k;
+    const size_t rs = (size_t)g->W * NC, tstep = (size_t)F * NC;
     D(vec) acc[25][MAXV], wr[25][MAXV];
     for (int t = 0; t < K * K; t++)
         for (int v = 0; v < nv; v++) {
@@ -769,16 +751,12 @@ static inline __attribute__((always_inline)) DTARGET void D(pooled_blk)(REAL *dw
     /* windows sp apart have disjoint patches: consecutive windows' input-
      * gradient updates never alias (a load that does waits on the store) */
     const int sp = (k - 1 + K + k - 1) / k;
-    for (int py = py0; py < py1; py++) {
-        const REAL *gr = gp + (size_t)py * Wp * F;
-        const int32_t *ir = ip + (size_t)py * Wp * F;
-        for (int p0 = 0; p0 < sp; p0++) {
-            int32_t win = ((int32_t)py * k * g->Wo + p0 * k) * F + f; /* the window's top-left offset, + f */
-            size_t o0 = ((size_t)py * k * W + (size_t)p0 * k) * NC;   /* its top-left pixel in the image  */
-            for (int px = p0; px < Wp; px += sp, win += sp * k * F, o0 += (size_t)(sp * k) * NC) {
-                const REAL gv = gr[(size_t)px * F];
-                const size_t o = o0 + (size_t)D(argmax_px)(ir[(size_t)px * F] - win, k, WoF, F, W) * NC;
-                const REAL *xr = x + o;
+    for (int r = 0; r < rows; r++)
+        for (int p0 = 0; p0 < sp; p0++)
+            for (int px = p0; px < Wp; px += sp) {
+                const size_t i = ((size_t)r * Wp + (size_t)px) * F + (size_t)f;
+                const REAL gv = gp[i];
+                const REAL *xr = x + offs[i];
                 for (int kh = 0; kh < K; kh++, xr += rs)
                     for (int kw = 0; kw < K; kw++) {
                         const int t = kh * K + kw;
@@ -788,20 +766,17 @@ static inline __attribute__((always_inline)) DTARGET void D(pooled_blk)(REAL *dw
 #endif
                     }
                 if (!dx) continue;
-                REAL *xg = dx + o;
+                REAL *xg = dx + offs[i];
                 for (int kh = 0; kh < K; kh++, xg += rs)
                     for (int kw = 0; kw < K; kw++) {
                         const int t = kh * K + kw;
                         REAL *e = xg + kw * NC;
-                        for (int v = 0; v < nv; v++)
-                            D(st)(e + v * DVL, D(ld)(e + v * DVL) + gv * wr[t][v]);
+                        for (int v = 0; v < nv; v++) D(st)(e + v * DVL, D(ld)(e + v * DVL) + gv * wr[t][v]);
 #if DVB > 16
                         if (hf) D(sth)(e + nv * DVL, D(ldh)(e + nv * DVL) + gv * wrh[t]);
 #endif
                     }
             }
-        }
-    }
     for (int t = 0; t < K * K; t++)
         for (int v = 0; v < nv; v++) D(st)(dwf + t * NC + v * DVL, acc[t][v]);
 #if DVB > 16
@@ -809,32 +784,63 @@ static inline __attribute__((always_inline)) DTARGET void D(pooled_blk)(REAL *dw
 #endif
 }
 
+/* offs[r][px][f] = the element offset in the image of the argmax pixel of
+ * filter f's window (py0 + r, px), from the pooled argmax offsets ip (conv
+ * output offsets (oy * Wo + ox) * F + f of the example): local = that - the
+ * window's own = dy * Wo * F + dx * F with dy, dx < k. */
+static void D(pooled_offsets)(int32_t *offs, const int32_t *ip, const tnmtl_conv_geom *g, int py0, int rows)
+{
+    const int F = g->F, C = g->C, W = g->W, Wo = g->Wo, k = g->pool, Wp = Wo / k;
+    const int32_t WoF = (int32_t)Wo * F;
+    for (int r = 0; r < rows; r++)
+        for (int px = 0; px < Wp; px++) {
+            const int py = py0 + r;
+            const int32_t *ir = ip + ((size_t)py * Wp + (size_t)px) * F;
+            int32_t *o = offs + ((size_t)r * Wp + (size_t)px) * F;
+            const int32_t win = (py * k * Wo + px * k) * F, base = (py * k * W + px * k) * C;
+            if (k == 2) { /* branch-free: the argmax is data */
+                for (int f = 0; f < F; f++) {
+                    const int32_t local = ir[f] - win - f, dy = local >= WoF;
+                    o[f] = base + (dy * W + (local - dy * WoF != 0)) * C;
+                }
+                continue;
+            }
+            for (int f = 0; f < F; f++) {
+                int32_t local = ir[f] - win - f, dy = 0, dx = 0;
+                for (int j = 1; j < k; j++) dy += local >= j * WoF;
+                local -= dy * WoF;
+                for (int j = 1; j < k; j++) dx += local >= j * F;
+                o[f] = base + (dy * W + dx) * C;
+            }
+        }
+}
+
 /* Examples [b0, b1) (in, din: their first example; gp, idx: their pooled
  * gradient and argmax offsets): dwf[f][t][c] += the weight gradient (the
  * part's sum, filter-major), din += the input gradient (if din).  Bands of
- * pooled rows whose input rows fit TNMTL_CONV_BAND_BYTES, so that the
- * filters' passes over a band find it in L1.  C is 4, 8, 12 or 16. */
+ * pooled rows whose input rows fit TNMTL_CONV_BAND_BYTES (and their argmax
+ * offsets TNMTL_CONV_POOLED_OFFS), so that the filters' passes over a band
+ * find it in L1.  C is 4, 8, 12 or 16, Wp * F <= TNMTL_CONV_POOLED_OFFS. */
 static DTARGET void D(direct_pooled_bwd)(REAL *dwf, REAL *din, const REAL *in, const REAL *wt, const REAL *gp,
                                          const int32_t *idx, const tnmtl_conv_geom *g, size_t b0, size_t b1)
 {
-    const int C = g->C, K = g->K, F = g->F, k = g->pool, Hp = g->Ho / k;
-    const size_t in_n = (size_t)g->H * g->W * C, pn = (size_t)Hp * (g->Wo / k) * F, KKC = (size_t)K * K * C;
+    const int C = g->C, K = g->K, F = g->F, k = g->pool, Hp = g->Ho / k, Wp = g->Wo / k;
+    const size_t in_n = (size_t)g->H * g->W * C, pn = (size_t)Hp * Wp * F, KKC = (size_t)K * K * C;
     const size_t rows = TNMTL_CONV_BAND_BYTES / ((size_t)g->W * C * sizeof(REAL));
-    const int band = rows > (size_t)(K - 1 + k) ? (int)((rows - (size_t)(K - 1)) / (size_t)k) : 1;
+    int band = rows > (size_t)(K - 1 + k) ? (int)((rows - (size_t)(K - 1)) / (size_t)k) : 1;
+    const int fit = (int)(TNMTL_CONV_POOLED_OFFS / ((size_t)Wp * F));
+    if (band > fit) band = fit;
+    int32_t offs[TNMTL_CONV_POOLED_OFFS];
     for (size_t b = b0; b < b1; b++) {
         const REAL *x = in + (b - b0) * in_n, *gb = gp + (b - b0) * pn;
         const int32_t *ib = idx + (b - b0) * pn;
         REAL *dx = din ? din + (b - b0) * in_n : NULL;
         for (int py0 = 0; py0 < Hp; py0 += band) {
-            const int py1 = py0 + band < Hp ? py0 + band : Hp;
+            const int n = py0 + band < Hp ? band : Hp - py0;
+            const REAL *gband = gb + (size_t)py0 * Wp * F;
+            D(pooled_offsets)(offs, ib, g, py0, n);
             for (int f = 0; f < F; f++) {
-#define BLK(KK, NC)                                                                                            \
-    do {                                                                                                       \
-        REAL *dwf_ = dwf + (size_t)f * KKC;                                                                    \
-        const REAL *wtf_ = wt + (size_t)f * C;                                                                 \
-        if (k == 2) D(pooled_blk)(dwf_, dx, x, wtf_, gb + f, ib + f, g, f, py0, py1, KK, NC, 2);               \
-        else D(pooled_blk)(dwf_, dx, x, wtf_, gb + f, ib + f, g, f, py0, py1, KK, NC, 0);                      \
-    } while (0)
+#define BLK(KK, NC) D(pooled_blk)(dwf + (size_t)f * KKC, dx, x, wt + (size_t)f * C, gband, offs, g, f, n, KK, NC)
 #define BYC(KK)                                                                                                \
     switch (C) {                                                                                               \
     case 4: BLK(KK, 4); break;                                                                                 \
