@@ -788,7 +788,7 @@ static inline __attribute__((always_inline)) DTARGET void D(pooled_blk)(REAL *dw
  * filter f's window (py0 + r, px), from the pooled argmax offsets ip (conv
  * output offsets (oy * Wo + ox) * F + f of the example): local = that - the
  * window's own = dy * Wo * F + dx * F with dy, dx < k. */
-static void D(pooled_offsets)(int32_t *offs, const int32_t *ip, const tnmtl_conv_geom *g, int py0, int rows)
+static DTARGET void D(pooled_offsets)(int32_t *offs, const int32_t *ip, const tnmtl_conv_geom *g, int py0, int rows)
 {
     const int F = g->F, C = g->C, W = g->W, Wo = g->Wo, k = g->pool, Wp = Wo / k;
     const int32_t WoF = (int32_t)Wo * F;
