@@ -68,11 +68,24 @@ int tnmtl_conv_pooled_bwd_ok(const tnmtl_conv_geom *g)
            (size_t)(g->Wo / g->pool) * (size_t)g->F <= TNMTL_CONV_POOLED_OFFS;
 }
 
+int tnmtl_conv_wino_ok(const tnmtl_conv_geom *g)
+{
+    return g->method == TNMTL_CONV_DIRECT && g->K == 3 && g->pool == 2 && g->C % 4 == 0 && g->C <= 16 &&
+           (g->F == 8 || g->F == 12 || g->F == 16) && g->Wo / 2 >= 4;
+}
+
+size_t tnmtl_conv_wt_elems(const tnmtl_conv_geom *g)
+{
+    const size_t nw = (size_t)g->K * g->K * g->C * g->F;
+    return g->K == 3 ? 16 * (size_t)g->C * g->F : nw; /* room for the Winograd filters */
+}
+
 size_t tnmtl_conv_scratch_elems(const tnmtl_conv_geom *g, int B, int n_threads)
 {
     const size_t nw = (size_t)g->K * g->K * g->C * g->F;
     const size_t tmp = g->pool ? (size_t)g->chunk * g->Wo * g->F : 0;
-    return TNMTL_PARTS * (nw + (size_t)g->F) + nw + (size_t)n_threads * (tnmtl_conv_col_elems(g, B) + tmp);
+    return TNMTL_PARTS * (nw + (size_t)g->F) + tnmtl_conv_wt_elems(g) +
+           (size_t)n_threads * (tnmtl_conv_col_elems(g, B) + tmp);
 }
 
 int tnmtl_fc_split(int B, int D, int N, int forward, int *piece)

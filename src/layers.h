@@ -76,8 +76,10 @@ void tnmtl_conv_geom_set_pool(tnmtl_conv_geom *g, int k);
 size_t tnmtl_conv_col_elems(const tnmtl_conv_geom *g, int B);
 /* Scratch of the conv kernels, in elements: per-part gradient sums
  * [TNMTL_PARTS][K*K*C*F] and [TNMTL_PARTS][F], the transposed weights
- * [K*K*C*F] (DIRECT input gradient), then per thread the im2col chunk and,
- * with a fused pool, a chunk of conv output rows. */
+ * [K*K*C*F] (DIRECT input gradient; with K = 3 room for the Winograd
+ * filters [16][C][F]: tnmtl_conv_wt_elems), then per thread the im2col
+ * chunk and, with a fused pool, a chunk of conv output rows. */
+size_t tnmtl_conv_wt_elems(const tnmtl_conv_geom *g);
 size_t tnmtl_conv_scratch_elems(const tnmtl_conv_geom *g, int B, int n_threads);
 
 /* fc GEMMs are cut along D into pieces of *piece rows with m*n*k under
@@ -121,6 +123,11 @@ int tnmtl_conv_matmul_ok(const tnmtl_conv_geom *g);
  * TNMTL_CONV_POOLED_OFFS.  (With one input channel the dense kernels,
  * vectorised over the filters, were as fast: measured.) */
 int tnmtl_conv_pooled_bwd_ok(const tnmtl_conv_geom *g);
+/* A DIRECT 3x3 conv fused with a 2x2 max-pool whose float forward pass,
+ * on AVX2 CPUs, runs as Winograd F(2x2, 3x3) (16 multiply-adds per input
+ * channel and filter for each pooling window instead of 36): C 4, 8, 12 or
+ * 16, F 8, 12 or 16, Wo >= 8. */
+int tnmtl_conv_wino_ok(const tnmtl_conv_geom *g);
 
 /* Float tanh, vectorisable, |error| <= a few ulp (tested in test_layers). */
 float tnmtl_tanh_approx(float x);

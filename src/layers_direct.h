@@ -856,6 +856,181 @@ static DTARGET void D(direct_pooled_bwd)(REAL *dwf, REAL *din, const REAL *in, c
     }
 }
 
+#if DVB == 32 && defined(REAL_F32)
+/* ---- Winograd F(2x2, 3x3) forward (float, AVX2) -----------------------------
+ * For a 3x3 valid conv fused with a 2x2 max-pool: each 2x2 block of output
+ * pixels (one pooling window) is Y = A^T [U (.) V] A with V = B^T d B of its
+ * 4x4 input patch d and U = G g G^T of the filter (Lavin and Gray 2016):
+ * 16 multiply-adds per input channel and filter instead of 36.  The terms
+ * differ from the direct sum, so the outputs agree with it to rounding. */
+
+/* U[16][C][F] = G g G^T for every (c, f), w[3][3][C][F] (HWIO) */
+static DTARGET void D(wino_filter)(REAL *U, const REAL *w, int C, int F)
+{
+    static const REAL G[4][3] = {{1, 0, 0}, {0.5f, 0.5f, 0.5f}, {0.5f, -0.5f, 0.5f}, {0, 0, 1}};
+    const size_t CF = (size_t)C * F;
+    for (size_t cf = 0; cf < CF; cf++) {
+        REAL t[4][3];
+        for (int i = 0; i < 4; i++)
+            for (int kw = 0; kw < 3; kw++)
+                t[i][kw] = G[i][0] * w[(size_t)(0 + kw) * CF + cf] + G[i][1] * w[(size_t)(3 + kw) * CF + cf] +
+                           G[i][2] * w[(size_t)(6 + kw) * CF + cf];
+        for (int i = 0; i < 4; i++)
+            for (int j = 0; j < 4; j++)
+                U[(size_t)(i * 4 + j) * CF + cf] = t[i][0] * G[j][0] + t[i][1] * G[j][1] + t[i][2] * G[j][2];
+    }
+}
+
+/* V[p][c0 ..] (p = 4 i + j, positions apart by vs) = (B^T d B)[i][j] for
+ * one vector (TY = D(vec)) or half vector (D(hvec)) of channels of the 4x4
+ * patch d (rows rs apart, pixels cs apart): rows, then columns. */
+#define WINO_IN(TY, LD, ST)                                                                                  \
+    do {                                                                                                     \
+        TY h[4][4];                                                                                          \
+        for (int j = 0; j < 4; j++) {                                                                        \
+            const TY d0 = LD(d + j * cs), d1 = LD(d + rs + j * cs), d2 = LD(d + 2 * rs + j * cs),             \
+                     d3 = LD(d + 3 * rs + j * cs);                                                           \
+            h[0][j] = d0 - d2;                                                                               \
+            h[1][j] = d1 + d2;                                                                               \
+            h[2][j] = d2 - d1;                                                                               \
+            h[3][j] = d1 - d3;                                                                               \
+        }                                                                                                    \
+        for (int i = 0; i < 4; i++) {                                                                        \
+            ST(v + (4 * i + 0) * vs, h[i][0] - h[i][2]);                                                     \
+            ST(v + (4 * i + 1) * vs, h[i][1] + h[i][2]);                                                     \
+            ST(v + (4 * i + 2) * vs, h[i][2] - h[i][1]);                                                     \
+            ST(v + (4 * i + 3) * vs, h[i][1] - h[i][3]);                                                     \
+        }                                                                                                    \
+    } while (0)
+
+/* y = A^T M A + bias for one vector (or half) of filters: m[p] positions
+ * apart by ms, y[0], y[ys] the block's first output row, y[os] its second */
+#define WINO_OUT(TY, LD, ST)                                                                                 \
+    do {                                                                                                     \
+        TY r0[4], r1[4];                                                                                     \
+        for (int j = 0; j < 4; j++) {                                                                        \
+            const TY m1 = LD(m + (4 + j) * ms), m2 = LD(m + (8 + j) * ms);                                   \
+            r0[j] = LD(m + j * ms) + m1 + m2;                                                                \
+            r1[j] = m1 - m2 - LD(m + (12 + j) * ms);                                                         \
+        }                                                                                                    \
+        const TY bv = LD(bias);                                                                              \
+        ST(y, bv + (r0[0] + r0[1] + r0[2]));                                                                 \
+        ST(y + ys, bv + (r0[1] - r0[2] - r0[3]));                                                            \
+        ST(y + os, bv + (r1[0] + r1[1] + r1[2]));                                                            \
+        ST(y + os + ys, bv + (r1[1] - r1[2] - r1[3]));                                                       \
+    } while (0)
+
+/* 4 neighbouring 2x2 output blocks of one pair of output rows: r is the
+ * input at (row oh, column 2 * first block) with rows rs apart, o the
+ * output at (oh, 2 * first block) with rows os apart; C = NC, F = NF. */
+static inline __attribute__((always_inline)) DTARGET void D(wino_tiles)(REAL *o, size_t os, const REAL *r, size_t rs,
+                                                                       const REAL *U, const REAL *b, const int NC,
+                                                                       const int NF)
+{
+    enum { NT = 4, VS = NT * 16 };
+    REAL V[16][NT][16], M[16][NT][16]; /* [position][block][channel or filter] */
+    const int cs = NC;
+    for (int t = 0; t < NT; t++) { /* V = B^T d B */
+        int c = 0;
+        for (; c + DVL <= NC; c += DVL) {
+            const REAL *d = r + (size_t)t * 2 * NC + c;
+            REAL *v = &V[0][t][c];
+            const size_t vs = VS;
+            WINO_IN(D(vec), D(ld), D(st));
+        }
+        if (c < NC) {
+            const REAL *d = r + (size_t)t * 2 * NC + c;
+            REAL *v = &V[0][t][c];
+            const size_t vs = VS;
+            WINO_IN(D(hvec), D(ldh), D(sth));
+        }
+    }
+    /* M[p][t][f] = sum over c of V[p][t][c] U[p][c][f]; a half vector of
+     * filters (F = 12) for two blocks at once, as one whole vector */
+    const int nv = NF / DVL, hf = NF % DVL != 0;
+    for (int p = 0; p < 16; p++) {
+        D(vec) acc[NT][2], acch[NT / 2];
+        for (int t = 0; t < NT; t++)
+            for (int v = 0; v < nv; v++) acc[t][v] = (D(vec)){0};
+        for (int t = 0; t < NT / 2; t++) acch[t] = (D(vec)){0};
+        const REAL *u = U + (size_t)p * NC * NF;
+        for (int c = 0; c < NC; c++, u += NF) {
+            D(vec) uv[2];
+            for (int v = 0; v < nv; v++) uv[v] = D(ld)(u + v * DVL);
+            const D(vec) uh = hf ? (D(vec))D(join)(u + nv * DVL, u + nv * DVL) : (D(vec)){0};
+            D(vec) sv[NT];
+            for (int t = 0; t < NT; t++) {
+                sv[t] = (D(vec))_mm256_set1_ps(V[p][t][c]);
+                for (int v = 0; v < nv; v++) acc[t][v] += sv[t] * uv[v];
+            }
+            if (hf)
+                for (int t = 0; t < NT / 2; t++)
+                    acch[t] += (D(vec))_mm256_blend_ps((__m256)sv[2 * t], (__m256)sv[2 * t + 1], 0xF0) * uh;
+        }
+        for (int t = 0; t < NT; t++)
+            for (int v = 0; v < nv; v++) D(st)(&M[p][t][v * DVL], acc[t][v]);
+        for (int t = 0; t < NT / 2 && hf; t++) {
+            REAL pair[DVL];
+            D(st)(pair, acch[t]);
+            memcpy(&M[p][2 * t][nv * DVL], pair, DHL * sizeof(REAL));
+            memcpy(&M[p][2 * t + 1][nv * DVL], pair + DHL, DHL * sizeof(REAL));
+        }
+    }
+    for (int t = 0; t < NT; t++) { /* Y = A^T M A + bias */
+        const size_t ms = VS, ys = (size_t)NF;
+        int f = 0;
+        for (; f + DVL <= NF; f += DVL) {
+            const REAL *m = &M[0][t][f], *bias = b + f;
+            REAL *y = o + (size_t)t * 2 * NF + f;
+            WINO_OUT(D(vec), D(ld), D(st));
+        }
+        if (f < NF) {
+            const REAL *m = &M[0][t][f], *bias = b + f;
+            REAL *y = o + (size_t)t * 2 * NF + f;
+            WINO_OUT(D(hvec), D(ldh), D(sth));
+        }
+    }
+}
+#undef WINO_IN
+#undef WINO_OUT
+
+/* The output rows [u0, u1) (pairs of rows of one example, from an even
+ * row; out holds row u0 first, Wo * F per row), the (Wo / 2) * 2 columns
+ * that the pool reads, in groups of 4 blocks (the last group shifted back
+ * onto the one before: its blocks are computed twice, the same bits).
+ * Needs C 4/8/12/16, F 8/12/16 and Wo >= 8 (tnmtl_conv_wino_ok). */
+static DTARGET void D(wino_fwd)(REAL *out, const REAL *in, const REAL *U, const REAL *b, const tnmtl_conv_geom *g,
+                                size_t u0, size_t u1)
+{
+    const int C = g->C, F = g->F, W = g->W, Ho = g->Ho, Wo = g->Wo, nb = Wo / 2;
+    const size_t rs = (size_t)W * C, os = (size_t)Wo * F;
+    for (size_t u = u0; u + 1 < u1; u += 2) {
+        const size_t bi = u / (size_t)Ho;
+        const int oh = (int)(u % (size_t)Ho);
+        const REAL *r = in + (bi * g->H + (size_t)oh) * rs;
+        REAL *o = out + (u - u0) * os;
+        for (int j = 0; j < nb; j += 4) {
+            const int j0 = j + 4 <= nb ? j : nb - 4;
+#define TILES(NC, NF) D(wino_tiles)(o + (size_t)j0 * 2 * NF, os, r + (size_t)j0 * 2 * NC, rs, U, b, NC, NF)
+#define BYF(NC)                                                                                                \
+    switch (F) {                                                                                               \
+    case 8: TILES(NC, 8); break;                                                                               \
+    case 12: TILES(NC, 12); break;                                                                             \
+    default: TILES(NC, 16); break;                                                                             \
+    }
+            switch (C) {
+            case 4: BYF(4); break;
+            case 8: BYF(8); break;
+            case 12: BYF(12); break;
+            default: BYF(16); break;
+            }
+#undef BYF
+#undef TILES
+        }
+    }
+}
+#endif
+
 #if DVB > 16
 #undef DHL
 #endif

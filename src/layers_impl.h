@@ -364,6 +364,38 @@ static void S(conv_direct_pooled_bwd)(REAL *dwf, REAL *din, const REAL *in, cons
     DIRECT_DISPATCH(direct_pooled_bwd, dwf, din, in, wt, gp, idx, g, b0, b1);
 }
 #undef DIRECT_DISPATCH
+
+/* The Winograd forward (layers_direct.h): float, AVX2 levels only. */
+static int S(conv_wino_use)(const tnmtl_conv_geom *g)
+{
+#if TNMTL_HAVE_AVX2 && defined(REAL_F32)
+    return tnmtl_simd_level() >= 1 && tnmtl_conv_wino_ok(g);
+#else
+    (void)g;
+    return 0;
+#endif
+}
+
+static void S(conv_wino_filter)(REAL *U, const REAL *w, const tnmtl_conv_geom *g)
+{
+#if TNMTL_HAVE_AVX2 && defined(REAL_F32)
+    if (tnmtl_simd_level() >= 2) S(wino_filter_avx512)(U, w, g->C, g->F);
+    else S(wino_filter_avx2)(U, w, g->C, g->F);
+#else
+    (void)U, (void)w, (void)g;
+#endif
+}
+
+static void S(conv_wino_fwd)(REAL *out, const REAL *in, const REAL *U, const REAL *b, const tnmtl_conv_geom *g,
+                             size_t u0, size_t u1)
+{
+#if TNMTL_HAVE_AVX2 && defined(REAL_F32)
+    if (tnmtl_simd_level() >= 2) S(wino_fwd_avx512)(out, in, U, b, g, u0, u1);
+    else S(wino_fwd_avx2)(out, in, U, b, g, u0, u1);
+#else
+    (void)out, (void)in, (void)U, (void)b, (void)g, (void)u0, (void)u1;
+#endif
+}
 #if TNMTL_HAVE_AVX2
 #undef DIRECT_L2
 #endif
@@ -389,7 +421,9 @@ typedef struct S(conv_job) {
     REAL *part_w, *part_b;       /* [n_parts][K*K*C*F], [n_parts][F]    */
     int pooled_bwd;              /* tnmtl_conv_pooled_bwd_ok: part_w is
                                   * [n_parts][F][K*K*C] (filter-major)  */
-    REAL *wt;                    /* [K][K][F][C]: DIRECT input gradient */
+    REAL *wt;                    /* [K][K][F][C]: DIRECT input gradient;
+                                  * forward: Winograd filters [16][C][F] */
+    int wino;                    /* forward as Winograd (wino_fwd)      */
     REAL *col;                   /* [n_threads][col elems + tmp elems]  */
     size_t col_elems, tmp_elems;
     tnmtl_activation act;
@@ -407,7 +441,7 @@ static void S(conv_job_init)(S(conv_job) *j, const tnmtl_conv_geom *g, int B, RE
     j->part_w = scratch;
     j->part_b = scratch + (size_t)TNMTL_PARTS * nw;
     j->wt = j->part_b + (size_t)TNMTL_PARTS * g->F;
-    j->col = j->wt + nw;
+    j->col = j->wt + tnmtl_conv_wt_elems(g);
     j->col_elems = tnmtl_conv_col_elems(g, B);
     j->tmp_elems = g->pool ? (size_t)g->chunk * g->Wo * g->F : 0;
 }
@@ -463,7 +497,9 @@ TNMTL_CLONES static void S(conv_fwd_part)(void *ctx, int p, int thread)
         const size_t M = (u1 - u0) * (size_t)g->Wo;
         REAL *o = k ? tmp : j->out + u0 * (size_t)g->Wo * F;
         const tnmtl_activation act = k ? TNMTL_ACT_NONE : j->act;
-        if (g->method == TNMTL_CONV_DIRECT) {
+        if (j->wino) {
+            S(conv_wino_fwd)(o, j->in, j->wt, j->b, g, u0, u1);
+        } else if (g->method == TNMTL_CONV_DIRECT) {
             S(conv_direct_fwd)(o, j->in, j->w, j->b, g, u0, u1);
             if (act != TNMTL_ACT_NONE) S(act_forward_serial)(o, o, M * (size_t)F, act);
         } else {
@@ -578,6 +614,8 @@ void S(tnmtl_conv_forward)(REAL *out, int32_t *idx, const REAL *in, const REAL *
     S(conv_job) j;
     S(conv_job_init)(&j, g, B, scratch);
     j.out = out, j.idx = idx, j.in = in, j.w = w, j.b = b, j.act = act;
+    j.wino = S(conv_wino_use)(g);
+    if (j.wino) S(conv_wino_filter)(j.wt, w, g);
     S(conv_run)(&j, n_threads, 0);
 }
 

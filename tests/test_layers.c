@@ -290,11 +290,13 @@ static void test_conv_direct(void **state)
 static void test_conv_pool_fused_levels(void **state)
 {
     (void)state;
-    /* C, K, F, W, H; the last: an output row of 2 x 16 x 150 > TNMTL_CONV_DX_PAD elements,
-     * so the input gradient goes through the stack buffer in two segments */
-    const int geo[5][5] = {{1, 5, 8, 19, 18}, {8, 3, 12, 13, 12}, {12, 3, 16, 13, 12}, {1, 3, 16, 12, 11},
-                           {4, 3, 16, 301, 6}};
-    for (int k = 0; k < 5; k++) {
+    /* C, K, F, W, H; {4, 3, 16, 301, 6}: an output row of 2 x 16 x 150 > TNMTL_CONV_DX_PAD
+     * elements, so the input gradient goes through the stack buffer in two segments; the
+     * 3x3 ones with 8-16 filters run forward as Winograd on AVX2 (groups of 4 pooling
+     * windows, the last group shifted back: 5 and 150 windows per row) */
+    const int geo[6][5] = {{1, 5, 8, 19, 18}, {8, 3, 12, 13, 12}, {12, 3, 16, 13, 12}, {1, 3, 16, 12, 11},
+                           {4, 3, 16, 301, 6}, {16, 3, 8, 12, 10}};
+    for (int k = 0; k < 6; k++) {
         const int C = geo[k][0], K = geo[k][1], F = geo[k][2], W = geo[k][3], H = geo[k][4], B = 3;
         conv_case c;
         conv_case_init(&c, B, H, W, C, K, F, 0, 0, TNMTL_CONV_IM2COL, 500 + (uint64_t)k);
@@ -313,6 +315,7 @@ static void test_conv_pool_fused_levels(void **state)
         tnmtl_conv_geom_init(&gp, H, W, C, K, F, 0);
         tnmtl_conv_geom_set_pool(&gp, 2);
         assert_int_equal(gp.method, TNMTL_CONV_DIRECT);
+        assert_int_equal(tnmtl_conv_wino_ok(&gp), K == 3 && C % 4 == 0);
         float *fin = to_f32(c.in, c.n_in), *fw = to_f32(c.w, c.n_w), *fb = to_f32(c.b, (size_t)F),
               *fR = to_f32(c.R, np), *fo = malloc(np * sizeof(float)), *fdx = malloc(c.n_in * sizeof(float)),
               *fdw = malloc(c.n_w * sizeof(float)), *fdb = malloc((size_t)F * sizeof(float)),
