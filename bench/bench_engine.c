@@ -88,7 +88,7 @@ int main(int argc, char **argv)
     for (int i = 0; i < B; i++) y[i] = (int)tnmtl_rng_below(&rng, 20);
 
     /* exact GEMM work per example (bench_util.h) */
-    const int64_t macs = bench_train_macs(net);
+    const int64_t macs = bench_train_macs(net, 0);
     const double flop = 2.0 * (double)macs * B;
 
     /* engine steps and sgemm calls alternate, so that both see the same

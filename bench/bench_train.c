@@ -29,7 +29,8 @@
  * Output: one "c METHOD KEY VALUE" line per measurement, for the driver:
  *   step (s), reg (s), sgemm (GFLOP/s), step_cpu and reg_cpu (CPU seconds
  *   of the process, all threads)        - one per timed step
- *   flop (the data part's GEMM FLOPs of one step), loss, reg_value,
+ *   flop (the data part's GEMM FLOPs of one step, as dense convolutions),
+ *   flop_exec (those the engine executes: bench_util.h), loss, reg_value,
  *   maxrss_mb (peak resident memory of the process), images, params.
  * FLOPs counted: per example and task, exactly the multiply-adds of the
  * engine's GEMM-like loops (as bench/bench_engine.c counts them: forward
@@ -192,11 +193,12 @@ int main(int argc, char **argv)
         return 1;
     }
     if (train) return train_run(m, &opt, &ds, &split, train, mname);
-    double flop = 0;
+    double flop = 0, flop_exec = 0;
     int64_t images = 0;
     for (int t = 0; t < m->n_tasks; t++) {
         const int64_t nt = tnmtl_split_count(&split, TNMTL_PART_TRAIN, t);
-        flop += 2.0 * (double)bench_train_macs(m->nets[t]) * (double)nt;
+        flop += 2.0 * (double)bench_train_macs(m->nets[t], 0) * (double)nt;
+        flop_exec += 2.0 * (double)bench_train_macs(m->nets[t], 1) * (double)nt;
         images += nt;
     }
 
@@ -241,6 +243,7 @@ int main(int argc, char **argv)
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
     printf("c %s flop %.6e\n", mname, flop);
+    printf("c %s flop_exec %.6e\n", mname, flop_exec);
     printf("c %s images %lld\n", mname, (long long)images);
     printf("c %s params %lld\n", mname, (long long)m->n_params);
     printf("c %s loss %.6f\n", mname, loss);

@@ -13,10 +13,13 @@
 # of each process (all threads; on a shared machine the fairer figure: a
 # process gets about the same CPU share whatever its threads), the regulariser alone
 # (value + subgradient, timed separately) as a share of the step, GFLOP/s of
-# the data part's counted multiply-adds (bench_train.c explains the count;
-# the norms' flops are not counted) over the whole step and as a share of
-# the 2048^3 cblas_sgemm rate measured between tnmtl's steps, peak resident
-# memory of each process (both load the whole Omniglot npz first).
+# the data part's multiply-adds over the whole step (bench_util.h explains
+# the counts; the norms' flops are not counted): those tnmtl executes (its
+# pooled convs' backward runs over the argmax pixels only, its 3x3 ones
+# forward as Winograd), also as a share of the 2048^3 cblas_sgemm rate
+# measured between tnmtl's steps, and both sides' as dense convolutions (the
+# same work for both); peak resident memory of each process (both load the
+# whole Omniglot npz first).
 set -eu
 rounds=${1:-3}
 steps=${2:-2}
@@ -38,8 +41,8 @@ echo "Training step, Omniglot 50 tasks x 105x105, full batch (3246 images): medi
 echo "$rounds alternating rounds x $steps steps; $(nproc) cores, load average $load0 at the start,"
 echo "$(cut -d' ' -f1-3 /proc/loadavg) at the end, $(date -u +%Y-%m-%d)"
 echo
-echo "| method | tnmtl s/step | PyTorch s/step | PyTorch / tnmtl | CPU s/step tnmtl | CPU s/step PyTorch | CPU ratio | reg share tnmtl | reg share PyTorch | tnmtl GFLOP/s | % of sgemm | PyTorch GFLOP/s | peak MB tnmtl | peak MB PyTorch |"
-echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+echo "| method | tnmtl s/step | PyTorch s/step | PyTorch / tnmtl | CPU s/step tnmtl | CPU s/step PyTorch | CPU ratio | reg share tnmtl | reg share PyTorch | tnmtl GFLOP/s executed | % of sgemm | tnmtl GFLOP/s as dense | PyTorch GFLOP/s as dense | peak MB tnmtl | peak MB PyTorch |"
+echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
 # "side method key value" lines -> medians (maxima for maxrss_mb) per side, method, key
 awk -v methods="$methods" '
     { k = $1 " " $2 " " $3; v[k, ++n[k]] = $4 }
@@ -57,10 +60,10 @@ awk -v methods="$methods" '
             cs = med("c " m " step"); ts = med("torch " m " step")
             cc = med("c " m " step_cpu"); tc = med("torch " m " step_cpu")
             cr = med("c " m " reg"); tr = med("torch " m " reg")
-            fl = med("c " m " flop"); s = med("c " m " sgemm")
-            printf "| %s | %.3f | %.3f | %.1fx | %.3f | %.3f | %.1fx | %.1f%% | %.1f%% | %.1f | %.1f%% | %.1f | %.0f | %.0f |\n",
-                m, cs, ts, ts / cs, cc, tc, tc / cc, 100 * cr / cs, 100 * tr / ts, fl / cs * 1e-9, 100 * fl / cs * 1e-9 / s,
-                fl / ts * 1e-9, top("c " m " maxrss_mb"), top("torch " m " maxrss_mb")
+            fl = med("c " m " flop"); fx = med("c " m " flop_exec"); s = med("c " m " sgemm")
+            printf "| %s | %.3f | %.3f | %.1fx | %.3f | %.3f | %.1fx | %.1f%% | %.1f%% | %.1f | %.1f%% | %.1f | %.1f | %.0f | %.0f |\n",
+                m, cs, ts, ts / cs, cc, tc, tc / cc, 100 * cr / cs, 100 * tr / ts, fx / cs * 1e-9, 100 * fx / cs * 1e-9 / s,
+                fl / cs * 1e-9, fl / ts * 1e-9, top("c " m " maxrss_mb"), top("torch " m " maxrss_mb")
             all = all sprintf("%s: sgemm %.1f GFLOP/s, regulariser alone tnmtl %.3f s, PyTorch %.3f s; loss tnmtl %s PyTorch %s\n",
                 m, s, cr, tr, med("c " m " loss"), med("torch " m " loss"))
         }
