@@ -77,7 +77,7 @@ int tnmtl_conv_wino_ok(const tnmtl_conv_geom *g)
 size_t tnmtl_conv_wt_elems(const tnmtl_conv_geom *g)
 {
     const size_t nw = (size_t)g->K * g->K * g->C * g->F;
-    return g->K == 3 ? 16 * (size_t)g->C * g->F : nw; /* room for the Winograd filters */
+    return tnmtl_conv_wino_ok(g) ? 16 * (size_t)g->C * g->F : nw; /* room for the Winograd filters */
 }
 
 size_t tnmtl_conv_scratch_elems(const tnmtl_conv_geom *g, int B, int n_threads)

@@ -56,8 +56,8 @@ typedef struct tnmtl_conv_geom {
 /* The backward pass of a DIRECT conv fused with a max-pool works through
  * bands of pooled rows whose input rows take at most this many bytes (8
  * KiB: the band of the input and of its gradient, 16 KiB together, stay in
- * L1 while every filter passes over them; 8 KiB measured a few % faster
- * than 4 or 16 for the Omniglot conv2). */
+ * L1 while every filter passes over them; for the Omniglot conv2 8 KiB
+ * measured as fast as 4 and about 7% faster than 16, bench_conv). */
 #define TNMTL_CONV_BAND_BYTES ((size_t)1 << 13)
 /* ... and of at most this many windows x filters (their argmax pixels'
  * offsets are computed first, in a stack buffer). */
@@ -76,8 +76,8 @@ void tnmtl_conv_geom_set_pool(tnmtl_conv_geom *g, int k);
 size_t tnmtl_conv_col_elems(const tnmtl_conv_geom *g, int B);
 /* Scratch of the conv kernels, in elements: per-part gradient sums
  * [TNMTL_PARTS][K*K*C*F] and [TNMTL_PARTS][F], the transposed weights
- * [K*K*C*F] (DIRECT input gradient; with K = 3 room for the Winograd
- * filters [16][C][F]: tnmtl_conv_wt_elems), then per thread the im2col
+ * [K*K*C*F] (DIRECT input gradient; room for the Winograd filters
+ * [16][C][F] where they apply: tnmtl_conv_wt_elems), then per thread the im2col
  * chunk and, with a fused pool, a chunk of conv output rows. */
 size_t tnmtl_conv_wt_elems(const tnmtl_conv_geom *g);
 size_t tnmtl_conv_scratch_elems(const tnmtl_conv_geom *g, int B, int n_threads);

@@ -728,24 +728,25 @@ static inline __attribute__((always_inline)) DTARGET void D(pooled_blk)(REAL *dw
                                                                        const tnmtl_conv_geom *g, int f, int rows,
                                                                        const int K, const int NC)
 {
-    enum { MAXV = 16 / DVL > 0 ? 16 / DVL : 1 };
+    enum { MAXV = 16 / DVL };
     const int nv = NC / DVL;
 #if DVB > 16
     const int hf = NC % DVL != 0;
 #endif
     const int F = g->F, k = g->pool, Wp = g->Wo / k;
     const size_t rs = (size_t)g->W * NC, tstep = (size_t)F * NC;
+    /* the weights (wtf) are only read, and only filled in, for the input gradient */
     D(vec) acc[25][MAXV], wr[25][MAXV];
     for (int t = 0; t < K * K; t++)
         for (int v = 0; v < nv; v++) {
             acc[t][v] = D(ld)(dwf + t * NC + v * DVL);
-            wr[t][v] = D(ld)(wtf + t * tstep + v * DVL);
+            wr[t][v] = dx ? D(ld)(wtf + t * tstep + v * DVL) : (D(vec)){0};
         }
 #if DVB > 16
     D(hvec) acch[25], wrh[25];
     for (int t = 0; t < K * K && hf; t++) {
         acch[t] = D(ldh)(dwf + t * NC + nv * DVL);
-        wrh[t] = D(ldh)(wtf + t * tstep + nv * DVL);
+        wrh[t] = dx ? D(ldh)(wtf + t * tstep + nv * DVL) : (D(hvec)){0};
     }
 #endif
     /* windows sp apart have disjoint patches: consecutive windows' input-

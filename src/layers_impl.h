@@ -365,24 +365,18 @@ static void S(conv_direct_pooled_bwd)(REAL *dwf, REAL *din, const REAL *in, cons
 }
 #undef DIRECT_DISPATCH
 
-/* The Winograd forward (layers_direct.h): float, AVX2 levels only. */
-static int S(conv_wino_use)(const tnmtl_conv_geom *g)
+/* The Winograd forward (layers_direct.h), float on AVX2 levels only: if it
+ * applies to g, fills U[16][C][F] with the transformed filters and says so. */
+static int S(conv_wino_prepare)(REAL *U, const REAL *w, const tnmtl_conv_geom *g)
 {
 #if TNMTL_HAVE_AVX2 && defined(REAL_F32)
-    return tnmtl_simd_level() >= 1 && tnmtl_conv_wino_ok(g);
-#else
-    (void)g;
-    return 0;
-#endif
-}
-
-static void S(conv_wino_filter)(REAL *U, const REAL *w, const tnmtl_conv_geom *g)
-{
-#if TNMTL_HAVE_AVX2 && defined(REAL_F32)
+    if (tnmtl_simd_level() < 1 || !tnmtl_conv_wino_ok(g)) return 0;
     if (tnmtl_simd_level() >= 2) S(wino_filter_avx512)(U, w, g->C, g->F);
     else S(wino_filter_avx2)(U, w, g->C, g->F);
+    return 1;
 #else
     (void)U, (void)w, (void)g;
+    return 0;
 #endif
 }
 
@@ -614,8 +608,7 @@ void S(tnmtl_conv_forward)(REAL *out, int32_t *idx, const REAL *in, const REAL *
     S(conv_job) j;
     S(conv_job_init)(&j, g, B, scratch);
     j.out = out, j.idx = idx, j.in = in, j.w = w, j.b = b, j.act = act;
-    j.wino = S(conv_wino_use)(g);
-    if (j.wino) S(conv_wino_filter)(j.wt, w, g);
+    j.wino = S(conv_wino_prepare)(j.wt, w, g);
     S(conv_run)(&j, n_threads, 0);
 }
 
