@@ -2,15 +2,22 @@
 #
 #   make                 library (static + shared), CLI, tests, benchmarks
 #   make test            build and run the test suite
-#   make install PREFIX=/usr/local
+#   make install PREFIX=/usr/local [DESTDIR=...]
+#                        headers, libtnmtl.a, libtnmtl.so.X.Y.Z + links, CLI, tnmtl.pc
+#   make examples        examples/*.c against the static library (build/examples/)
 #   make SANITIZE=1 test build and test with AddressSanitizer + UBSan (build-asan/)
 #   make fuzz            libFuzzer harnesses tests/fuzz/fuzz_*.c (clang, build-fuzz/)
 #   make fuzz-smoke      run each harness briefly over its corpus; fails on a finding
 #
 # Every src/*.c is part of the library, every cli/*.c part of the CLI,
-# every tests/test_*.c one test program, every bench/bench_*.c one benchmark.
+# every tests/test_*.c one test program, every bench/bench_*.c one benchmark,
+# every examples/*.c one example program (public headers only).
 
 PREFIX  ?= /usr/local
+# The version's single source is include/tnmtl/version.h; the soname is libtnmtl.so.MAJOR.
+version_part = $(shell sed -n 's/^.define TNMTL_VERSION_$(1)  *\([0-9][0-9]*\).*/\1/p' include/tnmtl/version.h)
+VERSION := $(call version_part,MAJOR).$(call version_part,MINOR).$(call version_part,PATCH)
+SONAME  := libtnmtl.so.$(call version_part,MAJOR)
 CC      ?= cc
 BUILD   ?= build
 OPT     ?= -O3 -march=x86-64-v2 -mtune=generic
@@ -36,23 +43,29 @@ CLI_SRC   := $(sort $(wildcard cli/*.c))
 TEST_SRC  := $(sort $(wildcard tests/test_*.c))
 TEST_UTIL := $(sort $(filter-out $(TEST_SRC),$(wildcard tests/*.c)))
 BENCH_SRC := $(sort $(wildcard bench/bench_*.c))
+EXAMPLE_SRC := $(sort $(wildcard examples/*.c))
 
 LIB_OBJ   := $(LIB_SRC:%.c=$(BUILD)/%.o)
 CLI_OBJ   := $(CLI_SRC:%.c=$(BUILD)/%.o)
 TEST_UOBJ := $(TEST_UTIL:%.c=$(BUILD)/%.o)
 TEST_BIN  := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
 BENCH_BIN := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
+EXAMPLE_BIN := $(EXAMPLE_SRC:examples/%.c=$(BUILD)/examples/%)
 
 STATIC := $(BUILD)/libtnmtl.a
 SHARED := $(BUILD)/libtnmtl.so
+SHARED_REAL := $(BUILD)/libtnmtl.so.$(VERSION)
+# exported from the shared library: the tnmtl_ names of the public headers only
+EXPORTS := $(BUILD)/libtnmtl.map
 CLI    := $(BUILD)/tnmtl
 
-.PHONY: all lib cli tests bench test install clean fuzz fuzz-smoke
-all: lib cli tests bench
+.PHONY: all lib cli tests bench examples test install clean fuzz fuzz-smoke
+all: lib cli tests bench examples
 lib: $(STATIC) $(SHARED)
 cli: $(CLI)
 tests: $(TEST_BIN)
 bench: $(BENCH_BIN)
+examples: $(EXAMPLE_BIN)
 
 $(BUILD)/%.o: %.c $(wildcard include/tnmtl/*.h include/*.h src/*.h cli/*.h tests/*.h)
 	@mkdir -p $(dir $@)
@@ -62,8 +75,15 @@ $(STATIC): $(LIB_OBJ)
 	@mkdir -p $(dir $@)
 	rm -f $@ && ar rcs $@ $^
 
-$(SHARED): $(LIB_OBJ)
-	$(CC) -shared $(LDFLAGS) -o $@ $^ $(LIBS)
+$(EXPORTS): include/tnmtl.h $(wildcard include/tnmtl/*.h)
+	@mkdir -p $(dir $@)
+	{ echo '{ global:'; grep -oh 'tnmtl_[A-Za-z0-9_]*' $^ | sort -u | sed 's/$$/;/'; echo 'local: *; };'; } > $@
+
+$(SHARED_REAL): $(LIB_OBJ) $(EXPORTS)
+	$(CC) -shared $(LDFLAGS) -Wl,-soname,$(SONAME) -Wl,--version-script=$(EXPORTS) -o $@ $(LIB_OBJ) $(LIBS)
+
+$(SHARED): $(SHARED_REAL)
+	ln -sf $(notdir $<) $(BUILD)/$(SONAME) && ln -sf $(SONAME) $@
 
 $(CLI): $(CLI_OBJ) $(STATIC)
 	$(CC) $(LDFLAGS) -o $@ $(CLI_OBJ) $(STATIC) $(LIBS)
@@ -74,6 +94,10 @@ $(BUILD)/tests/%: $(BUILD)/tests/%.o $(TEST_UOBJ) $(STATIC)
 $(BUILD)/bench/%: $(BUILD)/bench/%.o $(STATIC)
 	$(CC) $(LDFLAGS) -o $@ $< $(STATIC) $(LIBS)
 
+$(BUILD)/examples/%: examples/%.c $(wildcard examples/*.h) $(wildcard include/tnmtl/*.h include/*.h) $(STATIC)
+	@mkdir -p $(dir $@)
+	$(CC) -Iinclude -std=c11 -Wall -Wextra -pedantic $(CFLAGS) $(XCFLAGS) $(LDFLAGS) -o $@ $< $(STATIC) $(LIBS)
+
 # Tests run from the repository root; they find shared data in ../shared/data
 # (override with TNMTL_SHARED_DATA) and the CLI in $(CLI) (TNMTL_CLI).
 test: $(TEST_BIN) $(CLI)
@@ -83,9 +107,12 @@ install: lib cli
 	install -d $(DESTDIR)$(PREFIX)/include/tnmtl $(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/bin
 	install -m 644 include/tnmtl.h $(DESTDIR)$(PREFIX)/include/
 	install -m 644 include/tnmtl/*.h $(DESTDIR)$(PREFIX)/include/tnmtl/
-	install -m 644 $(STATIC) $(SHARED) $(DESTDIR)$(PREFIX)/lib/
+	install -m 644 $(STATIC) $(DESTDIR)$(PREFIX)/lib/
+	install -m 755 $(SHARED_REAL) $(DESTDIR)$(PREFIX)/lib/
+	ln -sf $(notdir $(SHARED_REAL)) $(DESTDIR)$(PREFIX)/lib/$(SONAME)
+	ln -sf $(SONAME) $(DESTDIR)$(PREFIX)/lib/libtnmtl.so
 	install -m 755 $(CLI) $(DESTDIR)$(PREFIX)/bin/
-	sed -e 's|@PREFIX@|$(PREFIX)|' scripts/tnmtl.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/tnmtl.pc
+	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|$(VERSION)|' scripts/tnmtl.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/tnmtl.pc
 
 # ---- fuzzing: clang + libFuzzer + ASan/UBSan, everything in build-fuzz/ ----
 # Each tests/fuzz/fuzz_NAME.c is one harness; its seed corpus is
