@@ -172,7 +172,7 @@ static PyObject *py_prox(PyObject *self, PyObject *args, PyObject *kw)
     if (!probe) return NULL;
     /* The library's operator works on float32: a fresh float32 copy. */
     PyArrayObject *a = (PyArrayObject *)PyArray_FROM_OTF((PyObject *)probe, NPY_FLOAT32,
-                                                         NPY_ARRAY_IN_ARRAY | NPY_ARRAY_ENSURECOPY);
+                                                         NPY_ARRAY_IN_ARRAY | NPY_ARRAY_ENSURECOPY | NPY_ARRAY_FORCECAST);
     Py_DECREF(probe);
     if (!a) return NULL;
     tnmtl_norm_method m;
