@@ -136,6 +136,6 @@ clean:
 PYTHON ?= /usr/bin/python3
 .PHONY: python python-test
 python: $(STATIC) $(BUILD)/cli/run.o $(BUILD)/cli/session.o $(BUILD)/cli/cli_util.o
-	cd python && TNMTL_BUILD=$(BUILD) $(PYTHON) setup.py -q build_ext --inplace
+	+cd python && TNMTL_BUILD=$(BUILD) $(PYTHON) setup.py -q build_ext --inplace
 python-test: python $(CLI)
 	TNMTL_CLI=$(abspath $(CLI)) $(PYTHON) -m pytest -q python/tests

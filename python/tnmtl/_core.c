@@ -387,11 +387,6 @@ static PyObject *py_load(PyObject *self, PyObject *args)
     Py_BEGIN_ALLOW_THREADS
     st = session_resume(&r->s, dir, ds, &err);
     Py_END_ALLOW_THREADS
-    if (!st && !ds && !strncmp(r->s.opts.data, "arrays:", 7)) {
-        session_free(&r->s);
-        st = tnmtl_fail(&err, TNMTL_ERR_INVALID, "%s was trained on numpy arrays (%s): pass them as dataset=", dir,
-                        r->s.opts.data);
-    }
     if (st) {
         PyMem_Free(r);
         return raise_err(&err);
