@@ -138,4 +138,4 @@ PYTHON ?= /usr/bin/python3
 python: $(STATIC) $(BUILD)/cli/run.o $(BUILD)/cli/session.o $(BUILD)/cli/cli_util.o
 	+cd python && TNMTL_BUILD=$(BUILD) $(PYTHON) setup.py -q build_ext --inplace
 python-test: python $(CLI)
-	TNMTL_CLI=$(abspath $(CLI)) $(PYTHON) -m pytest -q python/tests
+	TNMTL_CLI=$(abspath $(CLI)) $(PYTHON) -m pytest -q -p no:cacheprovider python/tests
