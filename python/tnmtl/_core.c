@@ -100,18 +100,42 @@ static int parse_gamma(PyObject *gamma, int n, double *g, const double **out)
     return 0;
 }
 
-/* Method, shape and term count of W for the norm functions. */
-static int norm_setup(const char *method, PyArrayObject *a, tnmtl_norm_method *m, int64_t *shape, int *n_terms)
+/* The arguments of a norm function: W as an array (a float32 copy for
+ * the operators that work in place), its method, shape, terms and gamma. */
+typedef struct norm_call {
+    PyArrayObject *a;                          /* owned                     */
+    int type;                                  /* W's dtype                 */
+    tnmtl_norm_method m;
+    int nd, n_terms;
+    int64_t shape[TNMTL_NORM_MAX_NDIM];
+    double g[TNMTL_NORM_MAX_NDIM];
+    const double *gamma;                       /* g, or NULL: all 1         */
+} norm_call;
+
+static int norm_call_init(norm_call *c, PyObject *W, const char *method, PyObject *gamma, int f32_copy)
 {
+    memset(c, 0, sizeof *c);
+    if (!(c->a = float_array(W, 0, &c->type))) return -1;
+    if (f32_copy) {
+        PyArrayObject *copy = (PyArrayObject *)PyArray_FROM_OTF(
+            (PyObject *)c->a, NPY_FLOAT32, NPY_ARRAY_IN_ARRAY | NPY_ARRAY_ENSURECOPY | NPY_ARRAY_FORCECAST);
+        Py_DECREF(c->a);
+        if (!(c->a = copy)) return -1;
+    }
     tnmtl_error err = {0};
-    if (tnmtl_norm_method_parse(method, m, &err)) {
+    if (tnmtl_norm_method_parse(method, &c->m, &err)) {
         raise_err(&err);
+        Py_CLEAR(c->a);
         return -1;
     }
-    const int nd = PyArray_NDIM(a);
-    for (int i = 0; i < nd; i++) shape[i] = PyArray_DIM(a, i);
-    *n_terms = tnmtl_norm_n_terms(*m, nd);
-    if (*n_terms < 1) *n_terms = 1; /* the library names the bad shape */
+    c->nd = PyArray_NDIM(c->a);
+    for (int i = 0; i < c->nd; i++) c->shape[i] = PyArray_DIM(c->a, i);
+    c->n_terms = tnmtl_norm_n_terms(c->m, c->nd);
+    if (c->n_terms < 1) c->n_terms = 1; /* the library names the bad shape */
+    if (parse_gamma(gamma, c->n_terms, c->g, &c->gamma)) {
+        Py_CLEAR(c->a);
+        return -1;
+    }
     return 0;
 }
 
@@ -122,35 +146,24 @@ static PyObject *py_norm(PyObject *self, PyObject *args, PyObject *kw)
     const char *method = "tucker";
     int want_grad = 1;
     if (!PyArg_ParseTupleAndKeywords(args, kw, "O|sOp", kwlist, &W, &method, &gamma, &want_grad)) return NULL;
-    int type;
-    PyArrayObject *a = float_array(W, 0, &type);
-    if (!a) return NULL;
-    tnmtl_norm_method m;
-    int64_t shape[TNMTL_NORM_MAX_NDIM];
-    int n_terms;
-    double g[TNMTL_NORM_MAX_NDIM];
-    const double *gp;
-    if (norm_setup(method, a, &m, shape, &n_terms) || parse_gamma(gamma, n_terms, g, &gp)) {
-        Py_DECREF(a);
-        return NULL;
-    }
-    const int nd = PyArray_NDIM(a);
+    norm_call c;
+    if (norm_call_init(&c, W, method, gamma, 0)) return NULL;
     PyArrayObject *grad = NULL;
-    if (want_grad && !(grad = (PyArrayObject *)PyArray_SimpleNew(nd, PyArray_DIMS(a), type))) {
-        Py_DECREF(a);
+    if (want_grad && !(grad = (PyArrayObject *)PyArray_SimpleNew(c.nd, PyArray_DIMS(c.a), c.type))) {
+        Py_DECREF(c.a);
         return NULL;
     }
     double value = 0;
     tnmtl_error err = {0};
     tnmtl_status st;
+    void *gd = grad ? PyArray_DATA(grad) : NULL;
     Py_BEGIN_ALLOW_THREADS
-    if (type == NPY_FLOAT32)
-        st = tnmtl_norm_eval(m, nd, shape, PyArray_DATA(a), gp, &value, NULL, grad ? PyArray_DATA(grad) : NULL, &err);
+    if (c.type == NPY_FLOAT32)
+        st = tnmtl_norm_eval(c.m, c.nd, c.shape, PyArray_DATA(c.a), c.gamma, &value, NULL, gd, &err);
     else
-        st = tnmtl_norm_eval_f64(m, nd, shape, PyArray_DATA(a), gp, &value, NULL, grad ? PyArray_DATA(grad) : NULL,
-                                 &err);
+        st = tnmtl_norm_eval_f64(c.m, c.nd, c.shape, PyArray_DATA(c.a), c.gamma, &value, NULL, gd, &err);
     Py_END_ALLOW_THREADS
-    Py_DECREF(a);
+    Py_DECREF(c.a);
     if (st) {
         Py_XDECREF(grad);
         return raise_err(&err);
@@ -167,39 +180,25 @@ static PyObject *py_prox(PyObject *self, PyObject *args, PyObject *kw)
     double step;
     int term = -1;
     if (!PyArg_ParseTupleAndKeywords(args, kw, "Osd|Oi", kwlist, &W, &method, &step, &gamma, &term)) return NULL;
-    int type;
-    PyArrayObject *probe = float_array(W, 0, &type);
-    if (!probe) return NULL;
-    /* The library's operator works on float32: a fresh float32 copy. */
-    PyArrayObject *a = (PyArrayObject *)PyArray_FROM_OTF((PyObject *)probe, NPY_FLOAT32,
-                                                         NPY_ARRAY_IN_ARRAY | NPY_ARRAY_ENSURECOPY | NPY_ARRAY_FORCECAST);
-    Py_DECREF(probe);
-    if (!a) return NULL;
-    tnmtl_norm_method m;
-    int64_t shape[TNMTL_NORM_MAX_NDIM];
-    int n_terms;
-    double g[TNMTL_NORM_MAX_NDIM];
-    const double *gp;
-    if (norm_setup(method, a, &m, shape, &n_terms) || parse_gamma(gamma, n_terms, g, &gp)) {
-        Py_DECREF(a);
-        return NULL;
-    }
+    norm_call c; /* the library's operator works in place on float32: a copy */
+    if (norm_call_init(&c, W, method, gamma, 1)) return NULL;
+    PyArrayObject *a = c.a;
+    const int n_terms = c.n_terms;
     if (term < -1 || term >= n_terms) {
         Py_DECREF(a);
         return PyErr_Format(Error, "term %d does not exist: this method and shape have %d terms", term, n_terms);
     }
-    const int nd = PyArray_NDIM(a);
     tnmtl_error err = {0};
     tnmtl_status st = TNMTL_OK;
     Py_BEGIN_ALLOW_THREADS
     for (int i = term < 0 ? 0 : term; i < (term < 0 ? n_terms : term + 1) && !st; i++)
-        st = tnmtl_norm_prox_term(m, nd, shape, PyArray_DATA(a), i, step * (gp ? gp[i] : 1.0), &err);
+        st = tnmtl_norm_prox_term(c.m, c.nd, c.shape, PyArray_DATA(a), i, step * (c.gamma ? c.gamma[i] : 1.0), &err);
     Py_END_ALLOW_THREADS
     if (st) {
         Py_DECREF(a);
         return raise_err(&err);
     }
-    if (type == NPY_FLOAT32) return (PyObject *)a;
+    if (c.type == NPY_FLOAT32) return (PyObject *)a;
     PyObject *d = PyArray_Cast(a, NPY_FLOAT64);
     Py_DECREF(a);
     return d;
@@ -394,16 +393,20 @@ static PyObject *py_load(PyObject *self, PyObject *args)
     return wrap_run(r, data);
 }
 
+/* A str of a malloc'd C string (NULL: out of memory), which it frees. */
+static PyObject *take_string(char *text)
+{
+    if (!text) return PyErr_NoMemory();
+    PyObject *s = PyUnicode_FromString(text);
+    free(text);
+    return s;
+}
+
 /* _config(run) -> the run's options as JSON text (as in its checkpoint). */
 static PyObject *py_config(PyObject *self, PyObject *cap)
 {
     py_run *r = get_run(cap);
-    if (!r) return NULL;
-    char *json = run_options_to_json(&r->s.opts);
-    if (!json) return PyErr_NoMemory();
-    PyObject *s = PyUnicode_FromString(json);
-    free(json);
-    return s;
+    return r ? take_string(run_options_to_json(&r->s.opts)) : NULL;
 }
 
 /* _evaluate(run, out_dir or None) -> the CLI's result object as JSON text;
@@ -424,10 +427,7 @@ static PyObject *py_evaluate(PyObject *self, PyObject *args)
     if (st) return raise_err(&err);
     char *text = cJSON_PrintUnformatted(result);
     cJSON_Delete(result);
-    if (!text) return PyErr_NoMemory();
-    PyObject *s = PyUnicode_FromString(text);
-    free(text);
-    return s;
+    return take_string(text);
 }
 
 /* _save(run, dir, data spec or None): creates dir, writes the checkpoint
