@@ -15,7 +15,7 @@ trains the same networks without it.
     ... --alphabets 10 --steps 400 --method tt --gamma 0.01
 
 Defaults: 5 alphabets, images averaged down to 35 x 35, 60 full-batch Adam
-steps (about a minute on 2 idle cores).  Data: ../shared/data/omniglot (the
+steps (a smoke run: about 45 s of CPU on 2 cores).  Data: ../shared/data/omniglot (the
 numpy .npz pair with alphabet_ranges.tsv), or --data PATH.
 """
 import argparse

@@ -108,3 +108,19 @@ def test_bad_method_gamma_and_step_raise():
         tnmtl.prox(W, "laf", -1.0)
     with pytest.raises(tnmtl.Error, match="term 5"):
         tnmtl.prox(W, "tucker", 0.1, term=5)
+
+
+def test_contiguous_float32_is_not_copied():
+    import tracemalloc
+
+    W = np.random.default_rng(4).standard_normal((200, 100, 50)).astype(np.float32)  # 4 MB
+    tracemalloc.start()
+    try:
+        for arr, copied in ((W, False), (W[:, :, ::-1], True), (W.astype(np.float64), False)):
+            tracemalloc.reset_peak()
+            base = tracemalloc.get_traced_memory()[0]
+            tnmtl.norm(arr, "laf", grad=False)
+            peak = tracemalloc.get_traced_memory()[1] - base
+            assert (peak >= arr.nbytes) == copied, (arr.strides, arr.dtype, peak)
+    finally:
+        tracemalloc.stop()
