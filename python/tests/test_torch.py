@@ -1,6 +1,7 @@
 """tnmtl.torch: gradients against torch autograd of the nuclear norms, a
 finite gradient where torch's SVD backward is NaN, the regulariser's layout."""
 import os
+import sys
 
 import numpy as np
 import pytest
@@ -9,15 +10,11 @@ import pytest
 torch = __import__("torch") if os.environ.get("TNMTL_REQUIRE_TORCH") else pytest.importorskip("torch")
 import tnmtl  # noqa: E402
 import tnmtl.torch as tt  # noqa: E402
+from conftest import ROOT  # noqa: E402
 
 
-def torch_unfoldings(W, method):
-    N = W.dim()
-    if method == "laf":
-        return [W.movedim(N - 1, 0).reshape(W.shape[N - 1], -1)]
-    if method == "tucker":
-        return [W.movedim(i, 0).reshape(W.shape[i], -1) for i in range(N)]
-    return [W.reshape(int(np.prod(W.shape[:i])), -1) for i in range(1, N)]
+sys.path.insert(0, os.path.join(ROOT, "bench"))
+from bench_norm_torch import unfoldings as torch_unfoldings  # noqa: E402  (the benchmark's reference)
 
 
 def torch_norm(W, method):

@@ -121,3 +121,23 @@ def test_bad_input_raises():
     for call, message in cases:
         with pytest.raises(tnmtl.Error, match=message):
             call()
+
+
+def test_ctrl_c_stops_training_with_keyboard_interrupt():
+    import os
+    import signal
+    import sys
+    import time
+
+    from conftest import PYDIR
+
+    code = ("import tnmtl, sys\nprint('start', flush=True)\n"
+            "try:\n    tnmtl.train('synthetic', method='tucker', steps=1000000)\n"
+            "except KeyboardInterrupt:\n    print('interrupted', flush=True); sys.exit(7)\n")
+    p = subprocess.Popen([sys.executable, "-c", code], env=dict(os.environ, PYTHONPATH=PYDIR),
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert p.stdout.readline() == "start\n"
+    time.sleep(1.5)
+    p.send_signal(signal.SIGINT)
+    out, err = p.communicate(timeout=60)
+    assert p.returncode == 7 and "interrupted" in out, (p.returncode, out, err)

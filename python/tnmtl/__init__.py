@@ -224,6 +224,11 @@ class Run:
         _core._save(self._capsule, str(directory), spec)
 
 
+def _main_thread():
+    import threading
+    return threading.current_thread() is threading.main_thread()
+
+
 def train(dataset, method="tucker", arch=None, verbose=False, **options):
     """Trains a multi-task model and returns its Run.
 
@@ -233,15 +238,16 @@ def train(dataset, method="tucker", arch=None, verbose=False, **options):
     any `tnmtl train` option with "_" for "-" (steps=500, lr=1e-3, gamma=0.01,
     batch=32, seed=0, train_frac=0.5, threads=2, task_loss="sum", ...); the
     same options on the same data give the same model as the CLI, bit for bit.
-    verbose: progress on stderr."""
+    verbose: progress on stderr.  Ctrl-C stops it after the current step
+    with KeyboardInterrupt."""
     options = dict(options, method=method, arch=arch)
     if isinstance(dataset, Dataset):
         for key in _DATA_OPTIONS:
             if options.get(key) is not None:
                 raise Error("option '%s' describes a data source; the Dataset is given" % key)
-        capsule = _core._train(dataset._capsule, dataset.spec, _option_args(options), verbose)
+        capsule = _core._train(dataset._capsule, dataset.spec, _option_args(options), verbose, _main_thread())
     elif isinstance(dataset, str):
-        capsule = _core._train(None, "", _option_args(dict(options, data=dataset)), verbose)
+        capsule = _core._train(None, "", _option_args(dict(options, data=dataset)), verbose, _main_thread())
         dataset = None
     else:
         raise Error("dataset must be a tnmtl.Dataset or a data spec string, not %s" % type(dataset).__name__)

@@ -12,6 +12,7 @@
 #include <numpy/arrayobject.h>
 
 #include <cJSON.h>
+#include <signal.h>
 #include <string.h>
 
 #include "run.h"
@@ -321,16 +322,26 @@ static PyObject *wrap_run(py_run *r, PyObject *data)
     return cap;
 }
 
-/* _train(dataset capsule or None, data spec, [option strings], verbose)
- * -> run capsule.  The options are the CLI's (`--steps`, "300", ...),
+/* Ctrl-C while the library trains without the GIL: a C handler sets the
+ * session's stop flag (the CLI's way), and KeyboardInterrupt follows. */
+static volatile sig_atomic_t stop_requested;
+
+static void on_sigint(int sig)
+{
+    (void)sig;
+    stop_requested = 1;
+}
+
+/* _train(dataset capsule or None, data spec, [option strings], verbose,
+ *        main thread) -> run capsule.  The options are the CLI's (`--steps`, "300", ...),
  * parsed by run_parse_option; the data spec, when a dataset is given, only
  * names it in the run's configuration (it picks the defaults). */
 static PyObject *py_train(PyObject *self, PyObject *args)
 {
     PyObject *data, *argl;
     const char *spec;
-    int verbose;
-    if (!PyArg_ParseTuple(args, "OsO!p", &data, &spec, &PyList_Type, &argl, &verbose)) return NULL;
+    int verbose, main_thread; /* only Python's main thread handles SIGINT */
+    if (!PyArg_ParseTuple(args, "OsO!pp", &data, &spec, &PyList_Type, &argl, &verbose, &main_thread)) return NULL;
     const tnmtl_dataset *ds;
     if (get_dataset(data, &ds)) return NULL;
     run_options o;
@@ -359,13 +370,23 @@ static PyObject *py_train(PyObject *self, PyObject *args)
     }
     py_run *r = PyMem_Calloc(1, sizeof *r);
     if (!r) return PyErr_NoMemory();
+    struct sigaction sa, old;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_sigint;
+    stop_requested = 0;
+    if (main_thread) sigaction(SIGINT, &sa, &old);
     Py_BEGIN_ALLOW_THREADS
     st = session_start(&r->s, &o, ds, &err);
-    if (!st) st = session_train(&r->s, NULL, !verbose, NULL, &err);
+    if (!st) st = session_train(&r->s, NULL, !verbose, main_thread ? &stop_requested : NULL, &err);
     Py_END_ALLOW_THREADS
+    if (main_thread) sigaction(SIGINT, &old, NULL);
     if (st) {
         session_free(&r->s);
         PyMem_Free(r);
+        if (stop_requested) {
+            PyErr_SetNone(PyExc_KeyboardInterrupt);
+            return NULL;
+        }
         return raise_err(&err);
     }
     return wrap_run(r, data);
