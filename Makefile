@@ -157,3 +157,12 @@ fuzz-smoke: $(FUZZ_BIN)
 
 clean:
 	rm -rf build build-asan build-fuzz
+
+# ---- the Python package (python/): extension built in place, pytest suite ----
+# Debian's interpreter (its numpy, pytest and torch), whatever python3 is first on PATH.
+PYTHON ?= /usr/bin/python3
+.PHONY: python python-test
+python: $(STATIC) $(BUILD)/cli/run.o $(BUILD)/cli/session.o $(BUILD)/cli/cli_util.o
+	+cd python && TNMTL_BUILD=$(BUILD) $(PYTHON) setup.py -q build_ext --inplace
+python-test: python $(CLI)
+	TNMTL_CLI=$(abspath $(CLI)) $(PYTHON) -m pytest -q -p no:cacheprovider python/tests

@@ -360,6 +360,10 @@ tnmtl_status run_load_data(const run_options *o, tnmtl_dataset *ds, tnmtl_split 
 {
     memset(ds, 0, sizeof *ds);
     memset(split, 0, sizeof *split);
+    if (data_is(o, "arrays:")) /* saved by the Python package's Run.save */
+        return tnmtl_fail(err, TNMTL_ERR_INVALID,
+                          "the run was trained on numpy arrays (%s): load it in Python with tnmtl.load(dir, dataset=...)",
+                          o->data + 7);
     tnmtl_status st;
     if (data_is(o, "omniglot:")) {
         tnmtl_omniglot_options oo = {0};

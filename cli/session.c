@@ -139,15 +139,21 @@ static void on_progress(void *user, const tnmtl_progress *p)
     }
 }
 
+tnmtl_status session_save(const session *s, const char *dir, tnmtl_error *err)
+{
+    char path[4096];
+    snprintf(path, sizeof path, "%s/%s", dir, TNMTL_CHECKPOINT_FILE);
+    char *json = run_options_to_json(&s->opts);
+    if (!json) return tnmtl_fail(err, TNMTL_ERR_NOMEM, "out of memory writing the configuration");
+    tnmtl_status st = tnmtl_checkpoint_save(path, s->model, &s->optim, json, err);
+    free(json);
+    return st;
+}
+
 static tnmtl_status on_checkpoint(void *user, int64_t step, tnmtl_error *err)
 {
     progress_state *ps = user;
-    char path[4096];
-    snprintf(path, sizeof path, "%s/%s", ps->out_dir, TNMTL_CHECKPOINT_FILE);
-    char *json = run_options_to_json(&ps->s->opts);
-    if (!json) return tnmtl_fail(err, TNMTL_ERR_NOMEM, "out of memory writing the configuration");
-    tnmtl_status st = tnmtl_checkpoint_save(path, ps->s->model, &ps->s->optim, json, err);
-    free(json);
+    tnmtl_status st = session_save(ps->s, ps->out_dir, err);
     if (!st) ps->last_saved = step;
     return st;
 }

@@ -29,6 +29,9 @@ tnmtl_status session_resume(session *s, const char *dir, const tnmtl_dataset *da
  * and at the end.  Progress on stderr unless quiet. */
 tnmtl_status session_train(session *s, const char *out_dir, int quiet, volatile sig_atomic_t *stop,
                            tnmtl_error *err);
+/* Writes dir/checkpoint.safetensors (the options as JSON, parameters,
+ * optimiser state); dir must exist. */
+tnmtl_status session_save(const session *s, const char *dir, tnmtl_error *err);
 /* Evaluates every part of the split and the sharing; with out_dir also writes
  * results.json and the sharing report files there. */
 tnmtl_status session_evaluate(session *s, const char *out_dir, cJSON **result, tnmtl_error *err);

@@ -7,6 +7,7 @@ cd "$(dirname "$0")/.."
 scripts/install-deps.sh
 make -j2 all
 make test
+make python-test
 if [ "${1:-}" = "--asan" ]; then
     make -j2 SANITIZE=1 tests build-asan/tnmtl
     TNMTL_CLI="$PWD/build-asan/tnmtl" scripts/run-tests.sh build-asan/tests/test_*
