@@ -29,14 +29,6 @@ static const char train_usage[] =
 
 static volatile sig_atomic_t stop_requested;
 
-/* The run loaded from dir is the only one there (no file of another run). */
-static tnmtl_status verify_loaded(const session *s, const char *dir, tnmtl_error *err)
-{
-    char sig[4096];
-    tnmtl_checkpoint_signature(s->model, sig, sizeof sig);
-    return runfolder_verify(dir, s->opts.run_id, sig, 0, err);
-}
-
 static void on_signal(int sig)
 {
     (void)sig;
@@ -94,7 +86,7 @@ int cmd_train(int argc, char **argv)
     session s;
     if (resume) {
         st = session_resume(&s, resume, NULL, &err);
-        if (!st) st = verify_loaded(&s, resume, &err);
+        if (!st) st = session_verify_folder(&s, resume, &err);
         if (!st && resume_steps >= 0) s.opts.steps = resume_steps;
         if (!st && o.threads > 0) st = tnmtl_mtl_set_threads(s.model, o.threads, &err);
     } else {
@@ -164,7 +156,7 @@ int cmd_eval(int argc, char **argv)
     if (!model) return cli_usage_error("eval", "--model DIR is required");
     session s;
     tnmtl_status st = session_resume(&s, model, NULL, &err);
-    if (!st && (st = verify_loaded(&s, model, &err))) session_free(&s);
+    if (!st && (st = session_verify_folder(&s, model, &err))) session_free(&s);
     if (st) return cli_fail("eval", &err);
     cJSON *result = NULL;
     st = session_evaluate(&s, NULL, &result, &err);

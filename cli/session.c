@@ -96,6 +96,13 @@ tnmtl_status session_resume(session *s, const char *dir, const tnmtl_dataset *da
     return st;
 }
 
+tnmtl_status session_verify_folder(const session *s, const char *dir, tnmtl_error *err)
+{
+    char sig[4096];
+    tnmtl_checkpoint_signature(s->model, sig, sizeof sig);
+    return runfolder_verify(dir, s->opts.run_id, sig, 0, err);
+}
+
 typedef struct progress_state {
     int tty, quiet;
     int64_t every;          /* plain-line period in steps */

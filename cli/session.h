@@ -28,6 +28,9 @@ tnmtl_status session_start(session *s, const run_options *o, const tnmtl_dataset
  * optimiser state and step).  data: the caller's copy of the data the saved
  * configuration names (it must outlive the session), or NULL to load it. */
 tnmtl_status session_resume(session *s, const char *dir, const tnmtl_dataset *data, tnmtl_error *err);
+/* The run loaded from dir (session_resume) is the only one there: no file
+ * of another run (runfolder_verify, naming the file). */
+tnmtl_status session_verify_folder(const session *s, const char *dir, tnmtl_error *err);
 /* Trains up to opts.steps; with out_dir, checkpoints every save_every steps
  * and at the end.  Progress on stderr unless quiet.  With s->folder (claimed
  * for out_dir, opts.run_id its run id), a run replacing an earlier one saves
