@@ -277,22 +277,18 @@ static int write_table(FILE *f, void *user)
     return ferror(f) ? -1 : 0;
 }
 
-/* What makes a comparison the same one: the options of its runs (less
- * method and seed), the methods and the seeds. */
-static char *comparison_identity(const run_options *o, const tnmtl_method *methods, int n_methods, const long *seeds,
-                                 int n_seeds)
+/* What makes a comparison the same one: the options of its runs, less
+ * method and seed.  Other methods or seeds extend it (its runs are reused);
+ * the tables describe the last command's runs. */
+static char *comparison_identity(const run_options *o)
 {
     char *base = run_options_to_json(o);
-    cJSON *j = cJSON_CreateObject(), *opts = base ? cJSON_Parse(base) : NULL;
+    cJSON *opts = base ? cJSON_Parse(base) : NULL;
     free(base);
     cJSON_DeleteItemFromObjectCaseSensitive(opts, "method");
     cJSON_DeleteItemFromObjectCaseSensitive(opts, "seed");
-    cJSON_AddItemToObject(j, "options", opts ? opts : cJSON_CreateNull());
-    cJSON *ms = cJSON_AddArrayToObject(j, "methods"), *ss = cJSON_AddArrayToObject(j, "seeds");
-    for (int m = 0; m < n_methods; m++) cJSON_AddItemToArray(ms, cJSON_CreateString(tnmtl_method_name(methods[m])));
-    for (int s = 0; s < n_seeds; s++) cJSON_AddItemToArray(ss, cJSON_CreateNumber((double)seeds[s]));
-    char *text = cJSON_PrintUnformatted(j);
-    cJSON_Delete(j);
+    char *text = opts ? cJSON_PrintUnformatted(opts) : NULL;
+    cJSON_Delete(opts);
     return text;
 }
 
@@ -347,7 +343,7 @@ int cmd_compare(int argc, char **argv)
      * of something else or of another comparison is refused at once. */
     runfolder top = {.lock_fd = -1};
     if (out_dir) {
-        char *identity = comparison_identity(&o, methods, n_methods, seeds, n_seeds);
+        char *identity = comparison_identity(&o);
         st = identity ? runfolder_claim(&top, out_dir, "compare", overwrite ? RUNFOLDER_OVERWRITE : RUNFOLDER_RESUME,
                                         identity, &err)
                       : tnmtl_fail(&err, TNMTL_ERR_NOMEM, "out of memory");

@@ -647,8 +647,8 @@ static tnmtl_status verify_once(const char *dir, const char *run_id, const char 
     tnmtl_status st = TNMTL_OK;
     if (m && (!mid || strcmp(mid, run_id)))
         st = tnmtl_fail(err, TNMTL_ERR_INVALID,
-                        "%s/%s does not belong to the run in %s/%s (run %s): it records run %s; the folder mixes "
-                        "two runs", dir, RUNFOLDER_MANIFEST, dir, TNMTL_CHECKPOINT_FILE, run_id, mid ? mid : "(none)");
+                        "%s/%s (run %s) and %s/%s (run %s) are of two different runs: one of them does not belong "
+                        "there", dir, TNMTL_CHECKPOINT_FILE, run_id, dir, RUNFOLDER_MANIFEST, mid ? mid : "(none)");
     else if (m && signature && msig && strcmp(msig, signature))
         st = tnmtl_fail(err, TNMTL_ERR_INVALID,
                         "%s/%s does not belong to the run in %s/%s: it records another model (%s, not %s)", dir,
