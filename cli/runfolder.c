@@ -290,8 +290,8 @@ static tnmtl_status take_lock(runfolder *rf, tnmtl_error *err)
     return tnmtl_fail(err, TNMTL_ERR_IO, "%s: the lock file keeps changing", path);
 }
 
-/* The pid of a live process holding dir's lock, 0 if none (readers: this
- * does not take the lock). */
+/* The pid of another live process holding dir's lock, 0 if none (readers:
+ * this does not take the lock). */
 static long lock_holder(const char *dir)
 {
     char path[PATH_CAP];
@@ -300,7 +300,7 @@ static long lock_holder(const char *dir)
     if (fd < 0) return 0;
     const long pid = read_pid(fd);
     close(fd);
-    return pid > 0 && (kill((pid_t)pid, 0) == 0 || errno == EPERM) ? pid : 0;
+    return pid > 0 && pid != (long)getpid() && (kill((pid_t)pid, 0) == 0 || errno == EPERM) ? pid : 0;
 }
 
 void runfolder_release(runfolder *rf)
@@ -702,9 +702,21 @@ tnmtl_status runfolder_verify(const char *dir, const char *run_id, const char *s
     snprintf(id, sizeof id, "%s", run_id ? run_id : "");
     for (int attempt = 0;; attempt++) {
         tnmtl_status st = TNMTL_OK;
-        if (with_checkpoint) {
+        if (with_checkpoint || !run_id) {
             checkpoint_info ci;
             read_checkpoint_info(dir, &ci);
+            if (!run_id) { /* the folder's own: its checkpoint's, else its manifest's, else its results' */
+                char path[PATH_CAP];
+                join(path, sizeof path, dir, ci.readable ? TNMTL_CHECKPOINT_FILE : RUNFOLDER_MANIFEST);
+                cJSON *j = ci.readable ? NULL : read_json(path);
+                if (!ci.readable && !j) {
+                    join(path, sizeof path, dir, "results.json");
+                    j = read_json(path);
+                }
+                const char *found = ci.readable ? ci.run_id : j ? json_string(j, "run_id") : NULL;
+                snprintf(id, sizeof id, "%s", found ? found : "");
+                cJSON_Delete(j);
+            }
             if (ci.readable && strcmp(ci.run_id, id))
                 st = tnmtl_fail(err, TNMTL_ERR_INVALID,
                                 "%s/%s does not belong to the run in %s (run %s): it is from run %s; the folder mixes "

@@ -87,9 +87,11 @@ tnmtl_status runfolder_files_end(runfolder *rf, char *const *names, int n, tnmtl
 void runfolder_release(runfolder *rf);
 
 /* For readers (eval, report) and resumes: dir is one run, run_id's (the id in
- * its checkpoint; "" = an older run, not checked) of model signature (NULL:
+ * its checkpoint; "" = an older run, not checked; NULL: the folder's own, from
+ * its checkpoint, else run.json, else results.json) of model signature (NULL:
  * not checked).  with_checkpoint: also read the checkpoint's id (callers that
- * have not loaded it).  A file of another run, or one changed since the run
+ * have not loaded it).  A reader that loads nothing itself (report) calls
+ * runfolder_verify(dir, NULL, NULL, 1, &err).  A file of another run, or one changed since the run
  * recorded it, is refused naming it (TNMTL_ERR_INVALID).  A writer's switch in
  * progress is waited for (up to 5 s). */
 tnmtl_status runfolder_verify(const char *dir, const char *run_id, const char *signature, int with_checkpoint,

@@ -467,7 +467,7 @@ static void test_two_train_writers(void **state)
     fresh_dir(dir2, sizeof dir2);
     pid_t p[2];
     for (int i = 0; i < 2; i++)
-        p[i] = tu_spawn(i ? errg : errf, "train --data synthetic --arch fc256 --batch 2 --steps 1500 --method laf "
+        p[i] = tu_spawn(i ? errg : errf, "train --data synthetic --arch fc256 --batch 2 --steps 600 --method laf "
                                          "--quiet --out %s", dir2);
     const int c0 = tu_wait_exit(p[0]), c1 = tu_wait_exit(p[1]);
     fprintf(stderr, "two writers started together: exits %d and %d\n", c0, c1);
