@@ -258,7 +258,11 @@ static tnmtl_status take_lock(runfolder *rf, tnmtl_error *err)
         }
         if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
             const int e = errno;
-            const long pid = read_pid(fd);
+            long pid = read_pid(fd);
+            for (int k = 0; k < 200 && !pid && e == EWOULDBLOCK; k++) { /* the holder writes it just after locking */
+                usleep(1000);
+                pid = read_pid(fd);
+            }
             close(fd);
             if (e == EWOULDBLOCK) {
                 if (pid > 0)

@@ -32,6 +32,9 @@
 #include "tnmtl/checkpoint.h"
 #include "tnmtl/safetensors.h"
 
+/* runfolder_verify as a reader that loads nothing (the coming report) calls it */
+#include "../cli/runfolder.c"
+
 /* A quick run (a fraction of a second) and a long one (stopped by the tests). */
 #define QUICK "--data synthetic --arch fc16 --steps 30 --quiet"
 #define LONG "--data synthetic --arch fc256 --batch 2 --steps 1000000 --save-every 0"
@@ -304,6 +307,7 @@ static void test_overwrite_killed_before_first_checkpoint(void **state)
     srand(7);
     for (int k = 0; k < 4; k++) {
         const int sig = k % 2 ? SIGINT : SIGKILL;
+        unlink(errf); /* not the last life's words */
         pid_t pid = tu_spawn(errf, "train " LONG " --method stl --overwrite --out %s", dir);
         assert_true(pid > 0);
         wait_for_text(errf, "training stl"); /* data loaded, model built, training */
@@ -570,10 +574,19 @@ static void test_mixed_folder_refused(void **state)
     assert_int_equal(tnmtl("eval --model %s", a), 2);
     assert_non_null(strstr(out, "similarity_layer7.csv does not belong"));
     assert_non_null(strstr(out, "run.json does not record it"));
+    tnmtl_error err;
+    assert_int_equal(runfolder_verify(a, NULL, NULL, 1, &err), TNMTL_ERR_INVALID);
+    assert_non_null(strstr(err.msg, "similarity_layer7.csv does not belong"));
     /* the intact folder passes */
     snprintf(cmd, sizeof cmd, "rm -rf %s && cp -a %s %s", a, pristine, a);
     assert_int_equal(tu_run(cmd, 0, NULL, 0), 0);
     assert_int_equal(tnmtl("eval --model %s", a), 0);
+    assert_int_equal(runfolder_verify(a, NULL, NULL, 1, &err), TNMTL_OK);
+    /* without its checkpoint: the id of run.json */
+    snprintf(cmd, sizeof cmd, "rm %s/%s && cp %s/run/results.json %s/", a, TNMTL_CHECKPOINT_FILE, b, a);
+    assert_int_equal(tu_run(cmd, 0, NULL, 0), 0);
+    assert_int_equal(runfolder_verify(a, NULL, NULL, 1, &err), TNMTL_ERR_INVALID);
+    assert_non_null(strstr(err.msg, "results.json does not belong"));
 
     /* compare: a finished run holding a file of another run is refused */
     char c[512];
