@@ -86,9 +86,12 @@ int cmd_train(int argc, char **argv)
     session s;
     if (resume) {
         st = session_resume(&s, resume, NULL, &err);
-        if (!st) st = session_verify_folder(&s, resume, &err);
-        if (!st && resume_steps >= 0) s.opts.steps = resume_steps;
-        if (!st && o.threads > 0) st = tnmtl_mtl_set_threads(s.model, o.threads, &err);
+        if (!st) {
+            st = session_verify_folder(&s, resume, &err);
+            if (!st && resume_steps >= 0) s.opts.steps = resume_steps;
+            if (!st && o.threads > 0) st = tnmtl_mtl_set_threads(s.model, o.threads, &err);
+            if (st) session_free(&s);
+        }
     } else {
         st = session_start(&s, &o, NULL, &err);
     }
