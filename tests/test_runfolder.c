@@ -432,6 +432,20 @@ static long lock_pid(const char *dir)
     return atol(text);
 }
 
+/* Two writers p[2] (stderr in errf, errg) on one folder: exactly one exits
+ * 0, the other 2 naming the first's pid. */
+static void one_proceeded(const pid_t *p, const char *errf, const char *errg, const char *what)
+{
+    const int c0 = tu_wait_exit(p[0]), c1 = tu_wait_exit(p[1]);
+    fprintf(stderr, "%s: exits %d and %d\n", what, c0, c1);
+    assert_true((c0 == 0 && c1 == 2) || (c0 == 2 && c1 == 0));
+    char msg[4096], needle[128];
+    tu_read_text(c0 == 2 ? errf : errg, msg, sizeof msg);
+    snprintf(needle, sizeof needle, "is being written by another tnmtl process (pid %ld)", (long)(c0 == 2 ? p[1] : p[0]));
+    fprintf(stderr, "%s", msg);
+    assert_non_null(strstr(msg, needle));
+}
+
 static void test_two_train_writers(void **state)
 {
     (void)state;
@@ -473,14 +487,7 @@ static void test_two_train_writers(void **state)
     for (int i = 0; i < 2; i++)
         p[i] = tu_spawn(i ? errg : errf, "train --data synthetic --arch fc256 --batch 2 --steps 600 --method laf "
                                          "--quiet --out %s", dir2);
-    const int c0 = tu_wait_exit(p[0]), c1 = tu_wait_exit(p[1]);
-    fprintf(stderr, "two writers started together: exits %d and %d\n", c0, c1);
-    assert_true((c0 == 0 && c1 == 2) || (c0 == 2 && c1 == 0));
-    char msg[4096];
-    tu_read_text(c0 == 2 ? errf : errg, msg, sizeof msg);
-    snprintf(needle, sizeof needle, "(pid %ld)", (long)(c0 == 2 ? p[1] : p[0]));
-    fprintf(stderr, "%s", msg);
-    assert_non_null(strstr(msg, needle));
+    one_proceeded(p, errf, errg, "two writers started together");
     assert_one_run(dir2, id);
     unlink(errf);
     unlink(errg);
@@ -494,7 +501,7 @@ static void test_two_compare_writers(void **state)
 {
     (void)state;
 #define CMP "compare --data synthetic --arch fc256 --batch 2 --methods stl,laf --steps 600 --quiet --out "
-    char dir[256], errf[512], errg[512], needle[128], sub[512], id[64];
+    char dir[256], errf[512], errg[512], sub[512], id[64];
     fresh_dir(dir, sizeof dir);
     snprintf(errf, sizeof errf, "%s.err1", dir);
     snprintf(errg, sizeof errg, "%s.err2", dir);
@@ -507,14 +514,7 @@ static void test_two_compare_writers(void **state)
     assert_int_equal(tnmtl("train " QUICK " --out %s", dir), 2);
     assert_non_null(strstr(out, "is being written by another tnmtl process (pid "));
     assert_int_equal(tnmtl("train " QUICK " --out %s", sub), 2);
-    const int c0 = tu_wait_exit(p[0]), c1 = tu_wait_exit(p[1]);
-    fprintf(stderr, "two compares on one folder: exits %d and %d\n", c0, c1);
-    assert_true((c0 == 0 && c1 == 2) || (c0 == 2 && c1 == 0));
-    char msg[4096];
-    tu_read_text(c0 == 2 ? errf : errg, msg, sizeof msg);
-    snprintf(needle, sizeof needle, "is being written by another tnmtl process (pid %ld)", (long)(c0 == 2 ? p[1] : p[0]));
-    fprintf(stderr, "%s", msg);
-    assert_non_null(strstr(msg, needle));
+    one_proceeded(p, errf, errg, "two compares on one folder");
     /* the folder: two runs, each one run, and the table of the winner */
     assert_one_run(sub, id);
     snprintf(sub, sizeof sub, "%s/laf-seed0", dir);
