@@ -727,7 +727,21 @@ tnmtl_status runfolder_verify(const char *dir, const char *run_id, const char *s
                                 "two runs", dir, TNMTL_CHECKPOINT_FILE, dir, id[0] ? id : "(none)",
                                 ci.run_id[0] ? ci.run_id : "(none)");
         }
-        if (!st && !id[0]) return TNMTL_OK; /* an older run without identity: nothing to check */
+        if (!st && !id[0]) { /* an older run without identity: nothing to check, unless a newer run's files are there */
+            static const char *const carriers[] = {RUNFOLDER_MANIFEST, "results.json"};
+            for (int k = 0; k < 2 && !st; k++) {
+                char path[PATH_CAP];
+                join(path, sizeof path, dir, carriers[k]);
+                cJSON *j = read_json(path);
+                const char *other = j ? json_string(j, "run_id") : NULL;
+                if (other)
+                    st = tnmtl_fail(err, TNMTL_ERR_INVALID, "%s does not belong to the run in %s/%s: it is from run "
+                                    "%s, the checkpoint carries no run id; the folder mixes two runs", path, dir,
+                                    TNMTL_CHECKPOINT_FILE, other);
+                cJSON_Delete(j);
+            }
+            return st;
+        }
         if (!st) st = verify_once(dir, id, signature, err);
         /* A writer between two of its atomic renames: wait for it. */
         if (!st || attempt >= 100 || !lock_holder(dir)) return st;

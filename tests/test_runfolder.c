@@ -612,6 +612,87 @@ static void test_mixed_folder_refused(void **state)
     tu_rmtree(b);
 }
 
+/* dir as a run written before run ids existed: no run id in its checkpoint
+ * and results.json, no run.json. */
+static void make_older_run(const char *dir)
+{
+    char path[1024];
+    path_of(path, sizeof path, dir, TNMTL_CHECKPOINT_FILE);
+    tnmtl_st_file *f;
+    tnmtl_error err;
+    assert_int_equal(tnmtl_st_load(path, 0, &f, &err), TNMTL_OK);
+    tnmtl_st_tensor t[64];
+    tnmtl_st_meta meta[16];
+    const int n = tnmtl_st_count(f), n_meta = tnmtl_st_meta_count(f);
+    assert_true(n <= 64 && n_meta <= 16);
+    for (int i = 0; i < n; i++) t[i] = *tnmtl_st_at(f, i);
+    char *config = NULL;
+    for (int i = 0; i < n_meta; i++) {
+        meta[i] = *tnmtl_st_meta_at(f, i);
+        if (strcmp(meta[i].key, "config")) continue;
+        cJSON *c = cJSON_Parse(meta[i].value);
+        assert_non_null(cJSON_GetObjectItemCaseSensitive(c, "run_id"));
+        cJSON_DeleteItemFromObjectCaseSensitive(c, "run_id");
+        meta[i].value = config = cJSON_PrintUnformatted(c);
+        cJSON_Delete(c);
+    }
+    assert_non_null(config);
+    assert_int_equal(tnmtl_st_save(path, t, n, meta, n_meta, &err), TNMTL_OK);
+    free(config);
+    tnmtl_st_free(f);
+    cJSON *r = read_json_file(dir, "results.json");
+    cJSON_DeleteItemFromObjectCaseSensitive(r, "run_id");
+    cJSON_DeleteItemFromObjectCaseSensitive(r, "signature");
+    cJSON_DeleteItemFromObjectCaseSensitive(cJSON_GetObjectItemCaseSensitive(r, "config"), "run_id");
+    char *text = cJSON_Print(r);
+    path_of(path, sizeof path, dir, "results.json");
+    FILE *out_f = fopen(path, "w");
+    assert_non_null(out_f);
+    fputs(text, out_f);
+    fclose(out_f);
+    free(text);
+    cJSON_Delete(r);
+    path_of(path, sizeof path, dir, "run.json");
+    assert_int_equal(unlink(path), 0);
+}
+
+/* Runs written before run ids existed: read and continued as before
+ * (without identity), still protected from overwriting, replaced by
+ * --overwrite; a newer run's file among them is refused. */
+static void test_older_runs_without_identity(void **state)
+{
+    (void)state;
+    char a[256], b[256], id[64], cmd[2048], path[512];
+    fresh_dir(a, sizeof a);
+    fresh_dir(b, sizeof b);
+    assert_int_equal(tnmtl("train " QUICK " --method laf --out %s", a), 0);
+    assert_int_equal(tnmtl("train " QUICK " --method stl --out %s", b), 0);
+    make_older_run(a);
+    checkpoint_run_id(a, id);
+    assert_string_equal(id, "");
+    assert_int_equal(tnmtl("eval --model %s", a), 0);
+    assert_int_equal(tnmtl("train --resume %s --steps 35 --quiet", a), 0);
+    checkpoint_run_id(a, id);
+    assert_string_equal(id, ""); /* continued as it was */
+    path_of(path, sizeof path, a, "run.json");
+    assert_false(tu_exists(path));
+    assert_int_equal(tnmtl("train " QUICK " --out %s", a), 2);
+    assert_non_null(strstr(out, "already holds a finished laf run (step 35 of 35"));
+    /* a newer run's results.json among its files */
+    snprintf(cmd, sizeof cmd, "cp -a %s %s.copy && cp %s/results.json %s.copy/", a, a, b, a);
+    assert_int_equal(tu_run(cmd, 0, NULL, 0), 0);
+    assert_int_equal(tnmtl("eval --model %s.copy", a), 2);
+    assert_non_null(strstr(out, ".copy/results.json does not belong"));
+    assert_non_null(strstr(out, "carries no run id"));
+    snprintf(cmd, sizeof cmd, "rm -rf %s.copy", a);
+    assert_int_equal(tu_run(cmd, 0, NULL, 0), 0);
+    /* replaced by --overwrite: then one run with an identity */
+    assert_int_equal(tnmtl("train " QUICK " --method stl --overwrite --out %s", a), 0);
+    assert_one_run(a, id);
+    tu_rmtree(a);
+    tu_rmtree(b);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -623,6 +704,7 @@ int main(void)
         cmocka_unit_test(test_two_train_writers),
         cmocka_unit_test(test_two_compare_writers),
         cmocka_unit_test(test_mixed_folder_refused),
+        cmocka_unit_test(test_older_runs_without_identity),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
