@@ -12,6 +12,7 @@
 
 #include "cli.h"
 #include "run.h"
+#include "runfolder.h"
 #include "session.h"
 #include "tnmtl/checkpoint.h"
 #include "util.h"
@@ -31,7 +32,10 @@ static const char compare_usage[] =
     "  --seeds LIST         seeds: 0-9 or 0,1,2 (default 0); each seed sets --seed\n"
     "                       and the split\n"
     "  --out DIR            write table.md, table.csv and one folder per run\n"
-    "                       (rerunning the same command resumes a killed comparison)\n"
+    "                       (rerunning the same command resumes a killed comparison;\n"
+    "                       one writer at a time; runs of other options are refused)\n"
+    "  --overwrite          replace runs in --out made with other options (each is kept\n"
+    "                       until its replacement's first checkpoint) and the table\n"
     "  --quiet              no progress output\n\n"
     "Every option of 'tnmtl train' applies to all runs.\n";
 
@@ -119,10 +123,31 @@ static void collect(const cJSON *r, int cls, run_result *out)
     out->done = 1;
 }
 
+/* A run configuration (JSON) without its run id, as text: what two runs of
+ * the same options share. */
+static char *options_of(const cJSON *config)
+{
+    cJSON *c = cJSON_Duplicate(config, 1);
+    cJSON_DeleteItemFromObjectCaseSensitive(c, "run_id");
+    char *text = c ? cJSON_PrintUnformatted(c) : NULL;
+    cJSON_Delete(c);
+    return text;
+}
+
+static tnmtl_status other_options(const char *path, const char *dir, tnmtl_error *err)
+{
+    char desc[1024];
+    if (!runfolder_describe(dir, desc, sizeof desc)) snprintf(desc, sizeof desc, "a run");
+    return tnmtl_fail(err, TNMTL_ERR_INVALID, "%s holds %s made with other options (%s); use another --out, or "
+                      "--overwrite to replace it (kept until the new run's first checkpoint)", dir, desc, path);
+}
+
 /* What DIR holds for a run with configuration `want` (JSON): 0 nothing,
  * 1 an unfinished run (checkpoint), 2 a finished run (results.json, read into
- * out); -1 (err filled) a run made with other options. */
-static int stored_run(const char *dir, const char *want, int cls, run_result *out, tnmtl_error *err)
+ * out, its run id into run_id[cap]); -1 (err filled) a run made with other
+ * options. */
+static int stored_run(const char *dir, const char *want, int cls, run_result *out, char *run_id, size_t cap,
+                      tnmtl_error *err)
 {
     char path[8192];
     unsigned char *text = NULL;
@@ -132,13 +157,15 @@ static int stored_run(const char *dir, const char *want, int cls, run_result *ou
     if (tnmtl_read_file(path, 1 << 24, &text, &len, NULL) == TNMTL_OK) {
         cJSON *r = cJSON_Parse((const char *)text);
         free(text);
-        config = r ? cJSON_PrintUnformatted(cJSON_GetObjectItemCaseSensitive(r, "config")) : NULL;
+        config = r ? options_of(cJSON_GetObjectItemCaseSensitive(r, "config")) : NULL;
         int same = config && !strcmp(config, want);
         free(config);
+        const cJSON *id = cJSON_GetObjectItemCaseSensitive(r, "run_id");
+        snprintf(run_id, cap, "%s", cJSON_IsString(id) ? id->valuestring : "");
         if (same) collect(r, cls, out);
         cJSON_Delete(r);
         if (!same) {
-            tnmtl_fail(err, TNMTL_ERR_INVALID, "%s holds a run made with other options; use another --out", path);
+            other_options(path, dir, err);
             return -1;
         }
         return 2;
@@ -148,10 +175,14 @@ static int stored_run(const char *dir, const char *want, int cls, run_result *ou
     if (stat(path, &sb) != 0) return 0;
     if (tnmtl_checkpoint_read_config(path, &config, err)) return -1;
     /* Same run, whatever step it reached. */
-    int same = !strcmp(config, want);
+    cJSON *c = cJSON_Parse(config);
+    free(config);
+    config = c ? options_of(c) : NULL;
+    cJSON_Delete(c);
+    int same = config && !strcmp(config, want);
     free(config);
     if (!same) {
-        tnmtl_fail(err, TNMTL_ERR_INVALID, "%s holds a run made with other options; use another --out", path);
+        other_options(path, dir, err);
         return -1;
     }
     return 1;
@@ -246,6 +277,21 @@ static int write_table(FILE *f, void *user)
     return ferror(f) ? -1 : 0;
 }
 
+/* What makes a comparison the same one: the options of its runs, less
+ * method and seed.  Other methods or seeds extend it (its runs are reused);
+ * the tables describe the last command's runs. */
+static char *comparison_identity(const run_options *o)
+{
+    char *base = run_options_to_json(o);
+    cJSON *opts = base ? cJSON_Parse(base) : NULL;
+    free(base);
+    cJSON_DeleteItemFromObjectCaseSensitive(opts, "method");
+    cJSON_DeleteItemFromObjectCaseSensitive(opts, "seed");
+    char *text = opts ? cJSON_PrintUnformatted(opts) : NULL;
+    cJSON_Delete(opts);
+    return text;
+}
+
 static volatile sig_atomic_t stop_requested;
 static void on_signal(int sig)
 {
@@ -259,7 +305,7 @@ int cmd_compare(int argc, char **argv)
     run_options_init(&o);
     tnmtl_method methods[MAX_METHODS] = {TNMTL_METHOD_STL, TNMTL_METHOD_UD, TNMTL_METHOD_LAF, TNMTL_METHOD_TUCKER,
                                          TNMTL_METHOD_TT};
-    int n_methods = 5, n_seeds = 1, quiet = 0;
+    int n_methods = 5, n_seeds = 1, quiet = 0, overwrite = 0;
     long seeds[MAX_SEEDS] = {0};
     const char *out_dir = NULL;
     tnmtl_error err = {0};
@@ -269,8 +315,8 @@ int cmd_compare(int argc, char **argv)
             printf("%s\n%s", compare_usage, run_options_help);
             return EXIT_OK;
         }
-        if (!strcmp(a, "--quiet")) {
-            quiet = 1;
+        if (!strcmp(a, "--quiet") || !strcmp(a, "--overwrite")) {
+            *(!strcmp(a, "--quiet") ? &quiet : &overwrite) = 1;
             continue;
         }
         if (!strcmp(a, "--methods") || !strcmp(a, "--seeds") || !strcmp(a, "--out")) {
@@ -290,18 +336,29 @@ int cmd_compare(int argc, char **argv)
         if (r == 0) return cli_usage_error("compare", "unknown option '%s'", a);
     }
 
+    if (overwrite && !out_dir) return cli_usage_error("compare", "--overwrite needs --out DIR");
+    tnmtl_status st = run_finalise(&o, NULL, &err);
+    if (st) return cli_fail("compare", &err);
+    /* The folder first, before loading anything: a second writer, a folder
+     * of something else or of another comparison is refused at once. */
+    runfolder top = {.lock_fd = -1};
+    if (out_dir) {
+        char *identity = comparison_identity(&o);
+        st = identity ? runfolder_claim(&top, out_dir, "compare", overwrite ? RUNFOLDER_OVERWRITE : RUNFOLDER_RESUME,
+                                        identity, &err)
+                      : tnmtl_fail(&err, TNMTL_ERR_NOMEM, "out of memory");
+        free(identity);
+        if (st) return cli_fail("compare", &err);
+    }
     /* Load the data once; every run makes its own split from its seed. */
     tnmtl_dataset ds;
     tnmtl_split probe_split;
-    tnmtl_status st = run_finalise(&o, NULL, &err);
-    if (!st) st = run_load_data(&o, &ds, &probe_split, &err);
-    if (st) return cli_fail("compare", &err);
-    tnmtl_split_free(&probe_split);
-    const int cls = ds.kind == TNMTL_TARGET_CLASS;
-    if (out_dir && (st = tnmtl_mkdir_p(out_dir, &err))) {
-        tnmtl_dataset_free(&ds);
+    if ((st = run_load_data(&o, &ds, &probe_split, &err))) {
+        runfolder_release(&top);
         return cli_fail("compare", &err);
     }
+    tnmtl_split_free(&probe_split);
+    const int cls = ds.kind == TNMTL_TARGET_CLASS;
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = on_signal;
@@ -310,6 +367,7 @@ int cmd_compare(int argc, char **argv)
 
     run_result(*res)[MAX_SEEDS] = calloc(MAX_METHODS, sizeof *res);
     if (!res) {
+        runfolder_release(&top);
         tnmtl_dataset_free(&ds);
         tnmtl_fail(&err, TNMTL_ERR_NOMEM, "out of memory");
         return cli_fail("compare", &err);
@@ -328,9 +386,24 @@ int cmd_compare(int argc, char **argv)
                 code = cli_fail("compare", &err);
                 break;
             }
-            char *want = run_options_to_json(&ro);
-            int stored = out_dir ? stored_run(dir, want, cls, &res[m][s], &err) : 0;
+            /* Each run's folder is locked as well (a `train --out` there waits
+             * its turn); what it holds decides: the same run is continued, a
+             * run of other options is refused or, with --overwrite, replaced. */
+            runfolder sub = {.lock_fd = -1};
+            char *want = run_options_to_json(&ro), stored_id[64] = "";
+            int stored = 0;
+            if (out_dir && (st = runfolder_claim(&sub, dir, "run", RUNFOLDER_OVERWRITE, NULL, &err))) stored = -2;
+            if (out_dir && stored == 0) {
+                stored = stored_run(dir, want, cls, &res[m][s], stored_id, sizeof stored_id, &err);
+                if (stored == -1 && overwrite) stored = 0; /* replaced at the new run's first checkpoint */
+                else if (stored == 0 && sub.replacing && !overwrite) { /* report files of some other run */
+                    other_options("files of a run", dir, &err);
+                    stored = -1;
+                }
+            }
             free(want);
+            if (stored == 2 && (st = runfolder_verify(dir, stored_id, NULL, 1, &err))) stored = -1;
+            if (stored < 0 || stored == 2) runfolder_release(&sub);
             if (stored < 0) {
                 code = cli_fail("compare", &err);
                 break;
@@ -342,10 +415,13 @@ int cmd_compare(int argc, char **argv)
             session sess;
             if (stored == 1) { /* same configuration (stored_run), so the same data: no second copy */
                 st = session_resume(&sess, dir, &ds, &err);
+                if (!st && (st = session_verify_folder(&sess, dir, &err))) session_free(&sess);
+                if (!st) runfolder_adopt(&sub, sess.opts.run_id);
             } else {
                 st = session_start(&sess, &ro, &ds, &err);
-                if (!st && out_dir) st = tnmtl_mkdir_p(dir, &err);
+                if (!st && out_dir) snprintf(sess.opts.run_id, sizeof sess.opts.run_id, "%s", sub.run_id);
             }
+            if (!st && out_dir) sess.folder = &sub;
             if (!st) {
                 if (!quiet) fprintf(stderr, "== %s, seed %ld\n", tnmtl_method_name(methods[m]), seeds[s]);
                 st = session_train(&sess, out_dir ? dir : NULL, quiet, &stop_requested, &err);
@@ -357,6 +433,7 @@ int cmd_compare(int argc, char **argv)
                 cJSON_Delete(r);
             }
             session_free(&sess);
+            runfolder_release(&sub);
             if (st && stop_requested) {
                 fprintf(stderr, "tnmtl compare: interrupted%s\n",
                         out_dir ? "; run the same command again to resume" : "");
@@ -371,15 +448,18 @@ int cmd_compare(int argc, char **argv)
         printf("\n%s on %s, %d seed(s), %s\n\n", cls ? "accuracy" : "RMSE", ds.source, n_seeds, o.arch);
         write_table(stdout, &job);
         if (out_dir) {
-            char path[4096];
+            char path[4096], *names[] = {"table.md", "table.csv"};
+            st = runfolder_files_begin(&top, names, 2, &err);
             snprintf(path, sizeof path, "%s/table.md", out_dir);
-            st = tnmtl_write_file_atomic(path, write_table, &job, &err);
+            if (!st) st = tnmtl_write_file_atomic(path, write_table, &job, &err);
             job.csv = 1;
             snprintf(path, sizeof path, "%s/table.csv", out_dir);
             if (!st) st = tnmtl_write_file_atomic(path, write_table, &job, &err);
+            if (!st) st = runfolder_files_end(&top, names, 2, &err);
             if (st) code = cli_fail("compare", &err);
         }
     }
+    runfolder_release(&top);
     free(res);
     tnmtl_dataset_free(&ds);
     return code;

@@ -9,6 +9,7 @@
 
 #include "cli.h"
 #include "run.h"
+#include "runfolder.h"
 #include "session.h"
 #include "tnmtl/checkpoint.h"
 #include "tnmtl/report.h"
@@ -20,7 +21,10 @@ static const char train_usage[] =
     "Trains one multi-task model and prints its evaluation as one JSON object.\n\n"
     "output:\n"
     "  --out DIR            save checkpoints, the sharing report and results.json there\n"
+    "                       (a folder holding another run is refused; one writer at a time)\n"
     "  --resume DIR         continue the run saved in DIR exactly where it stopped\n"
+    "  --overwrite          replace the run in --out DIR; it is kept until the new run's\n"
+    "                       first checkpoint\n"
     "  --quiet              no progress output\n";
 
 static volatile sig_atomic_t stop_requested;
@@ -36,7 +40,7 @@ int cmd_train(int argc, char **argv)
     run_options o;
     run_options_init(&o);
     const char *out_dir = NULL, *resume = NULL;
-    int quiet = 0;
+    int quiet = 0, overwrite = 0;
     int64_t resume_steps = -1;
     const char *fixed_by_resume = NULL; /* an option a resumed run cannot change */
     tnmtl_error err = {0};
@@ -45,8 +49,8 @@ int cmd_train(int argc, char **argv)
             printf("%s\n%s", train_usage, run_options_help);
             return EXIT_OK;
         }
-        if (!strcmp(argv[i], "--quiet")) {
-            quiet = 1;
+        if (!strcmp(argv[i], "--quiet") || !strcmp(argv[i], "--overwrite")) {
+            *(!strcmp(argv[i], "--quiet") ? &quiet : &overwrite) = 1;
             continue;
         }
         if (!strcmp(argv[i], "--out") || !strcmp(argv[i], "--resume")) {
@@ -66,20 +70,39 @@ int cmd_train(int argc, char **argv)
     if (resume && fixed_by_resume)
         return cli_usage_error("train", "%s cannot be changed when resuming (only --steps, --threads, --out, --quiet)",
                                fixed_by_resume);
+    const int in_place = resume && (!out_dir || !strcmp(out_dir, resume));
+    if (overwrite && (!out_dir || in_place))
+        return cli_usage_error("train", "--overwrite needs --out DIR (the folder whose run the new one replaces)");
+    if (resume && !out_dir) out_dir = resume;
+    /* The output folder first, before loading anything: a second writer, or
+     * a folder holding another run, is refused at once. */
+    runfolder rf = {.lock_fd = -1};
+    tnmtl_status st = TNMTL_OK;
+    if (out_dir &&
+        (st = runfolder_claim(&rf, out_dir, "run", in_place ? RUNFOLDER_RESUME : overwrite ? RUNFOLDER_OVERWRITE
+                                                                                          : RUNFOLDER_NEW,
+                              NULL, &err)))
+        return cli_fail("train", &err);
     session s;
-    tnmtl_status st;
     if (resume) {
         st = session_resume(&s, resume, NULL, &err);
-        if (!st && resume_steps >= 0) s.opts.steps = resume_steps;
-        if (!st && o.threads > 0) st = tnmtl_mtl_set_threads(s.model, o.threads, &err);
-        if (!out_dir) out_dir = resume;
+        if (!st) {
+            st = session_verify_folder(&s, resume, &err);
+            if (!st && resume_steps >= 0) s.opts.steps = resume_steps;
+            if (!st && o.threads > 0) st = tnmtl_mtl_set_threads(s.model, o.threads, &err);
+            if (st) session_free(&s);
+        }
     } else {
         st = session_start(&s, &o, NULL, &err);
     }
-    if (st) return cli_fail("train", &err);
-    if (out_dir && (st = tnmtl_mkdir_p(out_dir, &err))) {
-        session_free(&s);
+    if (st) {
+        runfolder_release(&rf);
         return cli_fail("train", &err);
+    }
+    if (out_dir) { /* continued in place: the run's own identity; else the new one */
+        if (in_place) runfolder_adopt(&rf, s.opts.run_id);
+        else snprintf(s.opts.run_id, sizeof s.opts.run_id, "%s", rf.run_id);
+        s.folder = &rf;
     }
 
     struct sigaction sa;
@@ -91,12 +114,15 @@ int cmd_train(int argc, char **argv)
     st = session_train(&s, out_dir, quiet, &stop_requested, &err);
     if (st) {
         int code = cli_fail("train", &err);
-        if (stop_requested && out_dir) fprintf(stderr, "tnmtl train: resume with: tnmtl train --resume %s\n", out_dir);
+        if (stop_requested && out_dir && !rf.replacing)
+            fprintf(stderr, "tnmtl train: resume with: tnmtl train --resume %s\n", out_dir);
         session_free(&s);
+        runfolder_release(&rf);
         return stop_requested ? 130 : code;
     }
     cJSON *result = NULL;
     st = session_evaluate(&s, out_dir, &result, &err);
+    runfolder_release(&rf);
     if (st) {
         session_free(&s);
         return cli_fail("train", &err);
@@ -133,6 +159,7 @@ int cmd_eval(int argc, char **argv)
     if (!model) return cli_usage_error("eval", "--model DIR is required");
     session s;
     tnmtl_status st = session_resume(&s, model, NULL, &err);
+    if (!st && (st = session_verify_folder(&s, model, &err))) session_free(&s);
     if (st) return cli_fail("eval", &err);
     cJSON *result = NULL;
     st = session_evaluate(&s, NULL, &result, &err);

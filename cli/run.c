@@ -264,6 +264,7 @@ char *run_options_to_json(const run_options *o)
     cJSON_AddNumberToObject(j, "steps", (double)o->steps);
     cJSON_AddNumberToObject(j, "seed", (double)o->seed);
     cJSON_AddNumberToObject(j, "save_every", (double)o->save_every);
+    if (o->run_id[0]) cJSON_AddStringToObject(j, "run_id", o->run_id); /* absent: no identity */
     char *s = cJSON_PrintUnformatted(j);
     cJSON_Delete(j);
     return s;
@@ -333,6 +334,11 @@ tnmtl_status run_options_from_json(const char *json, run_options *o, tnmtl_error
     const cJSON *re = cJSON_GetObjectItemCaseSensitive(j, "reg_every");
     double reg_every = 0;
     if (re && (st = json_num(j, "reg_every", 2, 1000000, &reg_every, err))) {
+        cJSON_Delete(j);
+        return st;
+    }
+    const cJSON *id = cJSON_GetObjectItemCaseSensitive(j, "run_id");
+    if (id && (st = json_str(j, "run_id", o->run_id, sizeof o->run_id, err))) {
         cJSON_Delete(j);
         return st;
     }

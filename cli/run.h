@@ -37,6 +37,10 @@ typedef struct run_options {
     int threads;                /* worker threads; 0 = all CPUs (not saved: results do not depend on it) */
     /* which options the user set (defaults depend on the data source) */
     unsigned set_mask;
+    /* the run's identity (cli/runfolder.h): set when a run folder is claimed,
+     * stored in the configuration, so every checkpoint and results.json of
+     * the run carries it; "" = none (runs without --out, older checkpoints) */
+    char run_id[40];
 } run_options;
 
 enum {

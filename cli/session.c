@@ -96,6 +96,13 @@ tnmtl_status session_resume(session *s, const char *dir, const tnmtl_dataset *da
     return st;
 }
 
+tnmtl_status session_verify_folder(const session *s, const char *dir, tnmtl_error *err)
+{
+    char sig[4096];
+    tnmtl_checkpoint_signature(s->model, sig, sizeof sig);
+    return runfolder_verify(dir, s->opts.run_id, sig, 0, err);
+}
+
 typedef struct progress_state {
     int tty, quiet;
     int64_t every;          /* plain-line period in steps */
@@ -145,8 +152,15 @@ tnmtl_status session_save(const session *s, const char *dir, tnmtl_error *err)
     snprintf(path, sizeof path, "%s/%s", dir, TNMTL_CHECKPOINT_FILE);
     char *json = run_options_to_json(&s->opts);
     if (!json) return tnmtl_fail(err, TNMTL_ERR_NOMEM, "out of memory writing the configuration");
-    tnmtl_status st = tnmtl_checkpoint_save(path, s->model, &s->optim, json, err);
+    runfolder *rf = s->folder; /* a claimed run folder: its switch and manifest around the save */
+    tnmtl_status st = rf ? runfolder_checkpoint_begin(rf, err) : TNMTL_OK;
+    if (!st) st = tnmtl_checkpoint_save(path, s->model, &s->optim, json, err);
     free(json);
+    if (!st && rf) {
+        char sig[4096];
+        tnmtl_checkpoint_signature(s->model, sig, sizeof sig);
+        st = runfolder_checkpoint_end(rf, sig, err);
+    }
     return st;
 }
 
@@ -197,7 +211,12 @@ tnmtl_status session_train(session *s, const char *out_dir, int quiet, volatile 
     s->train_seconds = tnmtl_now() - t0;
     if (st && ps.tty && !quiet) fputc('\n', stderr);
     const int interrupted = st && stop && *stop, diverged = st == TNMTL_ERR_NUMERIC;
-    if ((interrupted || diverged) && out_dir && s->optim.step > ps.last_saved && state_is_finite(s)) {
+    if ((interrupted || diverged) && out_dir && s->folder && s->folder->replacing) {
+        /* Stopped before its first checkpoint: the earlier run is kept. */
+        const size_t n = strlen(err->msg);
+        snprintf(err->msg + n, sizeof err->msg - n, "; stopped before its first checkpoint, so %s still holds the "
+                 "earlier run, unchanged", out_dir);
+    } else if ((interrupted || diverged) && out_dir && s->optim.step > ps.last_saved && state_is_finite(s)) {
         /* Interrupted, or diverged (the parameters are those of the last good
          * step): keep the work done since the last checkpoint. */
         tnmtl_error e2 = {0};
@@ -232,6 +251,31 @@ static cJSON *number_or_null(double v)
     return isfinite(v) ? cJSON_CreateNumber(v) : cJSON_CreateNull();
 }
 
+/* The files session_evaluate writes (tnmtl_sharing_report_write's, then
+ * results.json) into names[] (malloc'd); their number, -1 out of memory. */
+static int report_file_names(const tnmtl_sharing_report *rep, char **names)
+{
+    int n = 0, failed = 0;
+    names[n++] = strdup("sharing.json");
+    for (int which = 0; which < 2; which++) {
+        const char *kind = which ? "relatedness" : "similarity";
+        char name[64];
+        snprintf(name, sizeof name, "%s.csv", kind);
+        names[n++] = strdup(name);
+        for (int k = 0; k < rep->n_layers; k++) {
+            snprintf(name, sizeof name, "%s_layer%d.csv", kind, rep->layers[k].layer);
+            names[n++] = strdup(name);
+        }
+    }
+    names[n++] = strdup("results.json");
+    for (int i = 0; i < n; i++) failed |= !names[i];
+    if (failed) {
+        for (int i = 0; i < n; i++) free(names[i]);
+        return -1;
+    }
+    return n;
+}
+
 tnmtl_status session_evaluate(session *s, const char *out_dir, cJSON **result, tnmtl_error *err)
 {
     const int T = s->ds.n_tasks;
@@ -239,6 +283,12 @@ tnmtl_status session_evaluate(session *s, const char *out_dir, cJSON **result, t
     double *metric = tnmtl_calloc((size_t)T, sizeof(double), "metrics", err);
     if (!metric) return TNMTL_ERR_NOMEM;
     cJSON *r = cJSON_CreateObject();
+    if (s->opts.run_id[0]) { /* the run's identity (cli/runfolder.h) */
+        char sig[4096];
+        tnmtl_checkpoint_signature(s->model, sig, sizeof sig);
+        cJSON_AddStringToObject(r, "run_id", s->opts.run_id);
+        cJSON_AddStringToObject(r, "signature", sig);
+    }
     cJSON_AddStringToObject(r, "method", tnmtl_method_name(s->opts.method));
     cJSON_AddStringToObject(r, "data", s->ds.source);
     cJSON_AddStringToObject(r, "arch", s->opts.arch);
@@ -281,13 +331,19 @@ tnmtl_status session_evaluate(session *s, const char *out_dir, cJSON **result, t
         cJSON_AddItemToArray(sh, l);
     }
     if (out_dir) {
-        st = tnmtl_sharing_report_write(&rep, s->ds.task_names, out_dir, err);
+        char *names[2 * TNMTL_MAX_LAYERS + 4];
+        const int n = report_file_names(&rep, names);
+        st = n < 0 ? tnmtl_fail(err, TNMTL_ERR_NOMEM, "out of memory") : TNMTL_OK;
+        if (!st && s->folder) st = runfolder_files_begin(s->folder, names, n, err);
+        if (!st) st = tnmtl_sharing_report_write(&rep, s->ds.task_names, out_dir, err);
         if (!st) {
             char path[4096], *text = cJSON_Print(r);
             snprintf(path, sizeof path, "%s/results.json", out_dir);
             st = text ? tnmtl_write_buffer_atomic(path, text, strlen(text), err) : TNMTL_ERR_NOMEM;
             free(text);
         }
+        if (!st && s->folder) st = runfolder_files_end(s->folder, names, n, err);
+        for (int i = 0; i < n; i++) free(names[i]);
     }
     tnmtl_sharing_report_free(&rep);
     if (st) {

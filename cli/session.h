@@ -7,6 +7,7 @@
 #include <stdio.h>
 
 #include "run.h"
+#include "runfolder.h"
 
 typedef struct session {
     run_options opts;
@@ -16,6 +17,8 @@ typedef struct session {
     tnmtl_optim optim;
     double train_seconds;
     int borrowed_data;          /* ds belongs to the caller               */
+    runfolder *folder;          /* the claimed out_dir (NULL: none): checkpoints and
+                                   reports go through its identity and replacement */
 } session;
 
 /* Loads the data (or uses the caller's, which must outlive the session),
@@ -25,15 +28,22 @@ tnmtl_status session_start(session *s, const run_options *o, const tnmtl_dataset
  * optimiser state and step).  data: the caller's copy of the data the saved
  * configuration names (it must outlive the session), or NULL to load it. */
 tnmtl_status session_resume(session *s, const char *dir, const tnmtl_dataset *data, tnmtl_error *err);
+/* The run loaded from dir (session_resume) is the only one there: no file
+ * of another run (runfolder_verify, naming the file). */
+tnmtl_status session_verify_folder(const session *s, const char *dir, tnmtl_error *err);
 /* Trains up to opts.steps; with out_dir, checkpoints every save_every steps
- * and at the end.  Progress on stderr unless quiet. */
+ * and at the end.  Progress on stderr unless quiet.  With s->folder (claimed
+ * for out_dir, opts.run_id its run id), a run replacing an earlier one saves
+ * nothing when stopped or diverged before its first checkpoint: the earlier
+ * run stays. */
 tnmtl_status session_train(session *s, const char *out_dir, int quiet, volatile sig_atomic_t *stop,
                            tnmtl_error *err);
 /* Writes dir/checkpoint.safetensors (the options as JSON, parameters,
  * optimiser state); dir must exist. */
 tnmtl_status session_save(const session *s, const char *dir, tnmtl_error *err);
 /* Evaluates every part of the split and the sharing; with out_dir also writes
- * results.json and the sharing report files there. */
+ * results.json and the sharing report files there (recorded in s->folder's
+ * manifest when set). */
 tnmtl_status session_evaluate(session *s, const char *out_dir, cJSON **result, tnmtl_error *err);
 /* Per-layer sharing summary table. */
 void session_print_sharing(session *s, FILE *f);

@@ -73,7 +73,7 @@ static int list_pieces(const tnmtl_mtl *m, piece *p, int cap)
 }
 
 /* The model's identity: loading into a model with another signature fails. */
-static void signature(const tnmtl_mtl *m, char *buf, size_t cap)
+void tnmtl_checkpoint_signature(const tnmtl_mtl *m, char *buf, size_t cap)
 {
     size_t k = (size_t)snprintf(buf, cap, "arch=%s;act=%d;in=%dx%dx%d;kind=%d;method=%s;share=%d;n_out=", m->arch,
                                 (int)m->cfg.act, m->cfg.in_h, m->cfg.in_w, m->cfg.in_c, (int)m->cfg.kind,
@@ -117,7 +117,7 @@ tnmtl_status tnmtl_checkpoint_save(const char *path, const tnmtl_mtl *m, const t
             nt++;
         }
     }
-    signature(m, sig, 65536);
+    tnmtl_checkpoint_signature(m, sig, 65536);
     char version[16], step[32], n_params[32];
     snprintf(version, sizeof version, "%d", TNMTL_CHECKPOINT_VERSION);
     snprintf(step, sizeof step, "%" PRId64, opt ? opt->step : (int64_t)0);
@@ -190,7 +190,7 @@ tnmtl_status tnmtl_checkpoint_load(const char *path, tnmtl_mtl *m, tnmtl_optim *
     if ((st = tnmtl_st_meta_find(f, "signature", &stored_sig, err)) || (st = tnmtl_st_meta_find(f, "step", &step_s, err)) ||
         (st = tnmtl_st_meta_find(f, "optimizer", &kind_s, err)))
         goto done;
-    signature(m, sig, 65536);
+    tnmtl_checkpoint_signature(m, sig, 65536);
     if (strcmp(sig, stored_sig)) {
         st = tnmtl_fail(err, TNMTL_ERR_FORMAT, "%s: the checkpoint is of another model (%s) than this one (%s)", path,
                         stored_sig, sig);

@@ -34,70 +34,25 @@
 #define KILL_STEPS "40"
 #define INT_STEPS "60"
 
-static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
-/* Starts `tnmtl ARGS` (split on spaces) with stdout to /dev/null and stderr
- * to err_path (or /dev/null); returns the pid. */
-static pid_t spawn(const char *err_path, const char *fmt, ...)
-{
-    char line[2048];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(line, sizeof line, fmt, ap);
-    va_end(ap);
-    char *argv[64];
-    int argc = 0;
-    argv[argc++] = (char *)tu_cli();
-    for (char *save = NULL, *tok = strtok_r(line, " ", &save); tok && argc < 63; tok = strtok_r(NULL, " ", &save))
-        argv[argc++] = tok;
-    argv[argc] = NULL;
-    pid_t pid = fork();
-    assert_true(pid >= 0);
-    if (pid == 0) {
-        int null = open("/dev/null", O_WRONLY);
-        int e = err_path ? open(err_path, O_WRONLY | O_CREAT | O_TRUNC, 0644) : null;
-        dup2(null, STDOUT_FILENO);
-        dup2(e, STDERR_FILENO);
-        execv(argv[0], argv);
-        _exit(127);
-    }
-    return pid;
-}
-
 static int wait_exit(pid_t pid)
 {
-    int st;
-    assert_int_equal(waitpid(pid, &st, 0), pid);
-    if (WIFSIGNALED(st)) return 1000 + WTERMSIG(st);
-    return WEXITSTATUS(st);
+    const int code = tu_wait_exit(pid);
+    assert_true(code >= 0);
+    return code;
 }
 
 static int run_cli(const char *fmt, const char *a, const char *b)
 {
     char args[1024];
     snprintf(args, sizeof args, fmt, a, b);
-    return wait_exit(spawn(NULL, "%s", args));
-}
-
-static int exists(const char *path)
-{
-    struct stat sb;
-    return stat(path, &sb) == 0;
+    return wait_exit(tu_spawn(NULL, "%s", args));
 }
 
 /* The text of a file (what a run wrote on stderr) into buf[cap]. */
 static void read_text(const char *path, char *buf, size_t cap)
 {
-    FILE *f = fopen(path, "r");
-    assert_non_null(f);
-    size_t n = fread(buf, 1, cap - 1, f);
-    buf[n] = '\0';
-    fclose(f);
+    assert_true(tu_exists(path));
+    tu_read_text(path, buf, cap);
 }
 
 static long long mtime_ns(const char *path)
@@ -172,20 +127,20 @@ static kill_stats killed_run(const char *dir, useconds_t max_us)
     char ckpt[512];
     snprintf(ckpt, sizeof ckpt, "%s/%s", dir, TNMTL_CHECKPOINT_FILE);
     kill_stats k = {0, 0, 0, -1, 0};
-    const double t1 = now();
+    const double t1 = tu_now();
     for (;;) {
         const int before_tmp = count_tmp(dir);
-        pid_t pid = exists(ckpt) ? spawn(NULL, "train --resume %s --quiet", dir)
-                                 : spawn(NULL, "train " RUN_ARGS " --steps " KILL_STEPS " --save-every 1 --out %s", dir);
+        pid_t pid = tu_exists(ckpt) ? tu_spawn(NULL, "train --resume %s --quiet", dir)
+                                    : tu_spawn(NULL, "train " RUN_ARGS " --steps " KILL_STEPS " --save-every 1 --out %s", dir);
         k.lives++;
-        if (!(now() - t1 < 12 && (k.kills < 8 || (k.mid_write < 3 && k.kills < 60)))) {
+        if (!(tu_now() - t1 < 12 && (k.kills < 8 || (k.mid_write < 3 && k.kills < 60)))) {
             k.code = wait_exit(pid);
             return k;
         }
         if (k.kills % 3 != 0) {
             const long long m0 = mtime_ns(ckpt);
-            const double w0 = now();
-            while (mtime_ns(ckpt) == m0 && count_tmp(dir) == before_tmp && now() - w0 < 5) usleep(200);
+            const double w0 = tu_now();
+            while (mtime_ns(ckpt) == m0 && count_tmp(dir) == before_tmp && tu_now() - w0 < 5) usleep(200);
         }
         usleep((useconds_t)rand() % max_us);
         int st;
@@ -201,7 +156,7 @@ static kill_stats killed_run(const char *dir, useconds_t max_us)
         }
         k.kills++;
         k.mid_write += count_tmp(dir) > before_tmp; /* killed between creating the temp file and renaming it */
-        if (exists(ckpt)) {
+        if (tu_exists(ckpt)) {
             long long s = checkpoint_step(dir, NULL);  /* complete and loadable after every kill */
             assert_true(s >= k.last_step);
             k.last_step = s;
@@ -214,20 +169,20 @@ static void test_sigkill_and_resume(void **state)
     (void)state;
     char dir[256];
     snprintf(ref_dir, sizeof ref_dir, "%s", tu_tmpdir());
-    const double t0 = now();
+    const double t0 = tu_now();
     assert_int_equal(run_cli("train " RUN_ARGS " --steps " KILL_STEPS " --save-every 0 --out %s%s", ref_dir, ""), 0);
-    const double ref_seconds = now() - t0;
+    const double ref_seconds = tu_now() - t0;
     srand(12345);
     /* On a machine fast enough to finish before enough kills, again with shorter delays. */
     kill_stats k;
     useconds_t max_us = 200000;
     for (int attempt = 0;; attempt++, max_us /= 4) {
         snprintf(dir, sizeof dir, "%s", tu_tmpdir());
-        const double t1 = now();
+        const double t1 = tu_now();
         k = killed_run(dir, max_us);
         fprintf(stderr, "reference run %.1f s; delays up to %u ms: %d lives, %d SIGKILLs (%d while a checkpoint was "
                 "written), last step before the end %lld; %.1f s\n", ref_seconds, (unsigned)(max_us / 1000), k.lives,
-                k.kills, k.mid_write, k.last_step, now() - t1);
+                k.kills, k.mid_write, k.last_step, tu_now() - t1);
         if ((k.kills >= 5 && k.mid_write >= 1) || attempt == 2) break;
         tu_rmtree(dir);
     }
@@ -253,10 +208,10 @@ static void test_sigint_saves_and_resumes(void **state)
     assert_int_equal(run_cli("train " RUN_ARGS " --steps " INT_STEPS " --save-every 0 --out %s%s", ref_dir, ""), 0);
 
     /* --save-every 7: the interrupted step is (almost surely) not a multiple of it */
-    pid_t pid = spawn(errf, "train " RUN_ARGS " --steps " INT_STEPS " --save-every 7 --out %s", dir);
-    const double t0 = now();
-    while (!exists(ckpt) && now() - t0 < 20) usleep(1000);   /* training has started */
-    assert_true(exists(ckpt));
+    pid_t pid = tu_spawn(errf, "train " RUN_ARGS " --steps " INT_STEPS " --save-every 7 --out %s", dir);
+    const double t0 = tu_now();
+    while (!tu_exists(ckpt) && tu_now() - t0 < 20) usleep(1000);   /* training has started */
+    assert_true(tu_exists(ckpt));
     usleep((useconds_t)(rand() % 20000));
     kill(pid, SIGINT);
     const int code = wait_exit(pid);
@@ -296,10 +251,10 @@ static void test_compare_interrupted_and_resumed(void **state)
     snprintf(errf, sizeof errf, "%s/stderr.txt", ref);
     assert_int_equal(run_cli(CMP_ARGS "%s%s", ref, ""), 0);
 
-    pid_t pid = spawn(errf, CMP_ARGS "%s", dir);
-    const double t0 = now();
-    while (!exists(ckpt) && now() - t0 < 20) usleep(1000); /* the second run has started */
-    assert_true(exists(ckpt));
+    pid_t pid = tu_spawn(errf, CMP_ARGS "%s", dir);
+    const double t0 = tu_now();
+    while (!tu_exists(ckpt) && tu_now() - t0 < 20) usleep(1000); /* the second run has started */
+    assert_true(tu_exists(ckpt));
     usleep((useconds_t)(rand() % 20000));
     kill(pid, SIGINT);
     assert_int_equal(wait_exit(pid), 130);
@@ -340,7 +295,7 @@ static void test_divergence_saves_last_good_step(void **state)
     snprintf(dir, sizeof dir, "%s", tu_tmpdir());
     snprintf(errf, sizeof errf, "%s/stderr.txt", dir);
     /* linear layers and a huge SGD step: the loss blows up within a few steps */
-    pid_t pid = spawn(errf, "train --data synthetic --method laf --act none --optim sgd --lr 10 --steps 50 "
+    pid_t pid = tu_spawn(errf, "train --data synthetic --method laf --act none --optim sgd --lr 10 --steps 50 "
                             "--save-every 1000 --quiet --out %s", dir);
     assert_int_equal(wait_exit(pid), 3);
     char msg[4096];
@@ -357,7 +312,7 @@ static void test_divergence_saves_last_good_step(void **state)
     assert_int_equal(checkpoint_step(dir, NULL), bad - 1);
     char args[512];
     snprintf(args, sizeof args, "eval --model %s", dir);
-    assert_int_equal(wait_exit(spawn(NULL, "%s", args)), 0);   /* finite: it loads */
+    assert_int_equal(wait_exit(tu_spawn(NULL, "%s", args)), 0);   /* finite: it loads */
     tu_rmtree(dir);
 }
 

@@ -95,7 +95,7 @@ static void test_report_shows_groups(void **state)
     fprintf(stderr, "tucker fc relatedness: within groups %.3f, otherwise %.3f\n", within, between);
     assert_true(within > 2 * between);
     /* Independent training shows no groups. */
-    assert_int_equal(tnmtl(0, "train --data synthetic --method stl --quiet --out %s", dir), 0);
+    assert_int_equal(tnmtl(0, "train --data synthetic --method stl --quiet --overwrite --out %s", dir), 0);
     group_contrast(path, &within, &between);
     fprintf(stderr, "stl fc relatedness: within groups %.3f, otherwise %.3f\n", within, between);
     assert_true(within < 1.5 * between);

@@ -31,6 +31,23 @@ int tu_cli_run(int merge_stderr, char *out, size_t cap, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)))
 #endif
     ;
+/* Processes: starts `<tnmtl CLI> ARGS` (ARGS formatted like printf, split
+ * on spaces) with stdout to /dev/null and stderr to err_path (or /dev/null);
+ * returns the pid, -1 if fork failed. */
+#include <sys/types.h>
+pid_t tu_spawn(const char *err_path, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 2, 3)))
+#endif
+    ;
+/* Waits for pid: its exit status, 1000 + signal if killed, -1 on error. */
+int tu_wait_exit(pid_t pid);
+/* Monotonic clock in seconds. */
+double tu_now(void);
+/* 1 if path exists. */
+int tu_exists(const char *path);
+/* The text of a file (up to cap-1 bytes) into buf; "" if unreadable. */
+void tu_read_text(const char *path, char *buf, size_t cap);
 /* Max |a-b| / (atol + rtol*|b|) over n doubles: <= 1 means within tolerance. */
 double tu_max_rel_err(const double *a, const double *b, size_t n, double atol, double rtol);
 

@@ -35,6 +35,11 @@ tnmtl_status tnmtl_checkpoint_read_config(const char *path, char **config_json, 
  * version, a different model signature, wrong sizes or non-finite values are
  * refused with a message, and m / opt are left untouched. */
 tnmtl_status tnmtl_checkpoint_load(const char *path, tnmtl_mtl *m, tnmtl_optim *opt, tnmtl_error *err);
+/* The model signature a checkpoint of m stores (metadata "signature":
+ * architecture, activation, input shape, target kind, method, sharing,
+ * outputs per task) into buf[cap]; a checkpoint loads only into a model of
+ * the same signature.  Callers use it to tag other files of a run. */
+void tnmtl_checkpoint_signature(const tnmtl_mtl *m, char *buf, size_t cap);
 
 #ifdef __cplusplus
 }
