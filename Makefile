@@ -162,7 +162,13 @@ clean:
 # Debian's interpreter (its numpy, pytest and torch), whatever python3 is first on PATH.
 PYTHON ?= /usr/bin/python3
 .PHONY: python python-test
-python: $(STATIC) $(BUILD)/cli/run.o $(BUILD)/cli/session.o $(BUILD)/cli/cli_util.o
+# The CLI objects the extension links (one implementation of a run's options,
+# folders, checkpoints and evaluation); setup.py asks for them and the link flags.
+PY_CLI_OBJ := $(BUILD)/cli/run.o $(BUILD)/cli/session.o $(BUILD)/cli/cli_util.o $(BUILD)/cli/runfolder.o
+.PHONY: print-python-link
+print-python-link:
+	@echo $(STATIC) $(PY_CLI_OBJ); echo $(LIBS)
+python: $(STATIC) $(PY_CLI_OBJ)
 	+cd python && TNMTL_BUILD=$(BUILD) $(PYTHON) setup.py -q build_ext --inplace
 python-test: python $(CLI)
 	TNMTL_CLI=$(abspath $(CLI)) $(PYTHON) -m pytest -q -p no:cacheprovider python/tests
