@@ -6,8 +6,6 @@
  *   build/bench/bench_train [--method stl|laf|tucker|tt] [--steps N]
  *                           [--data DIR] [--threads N] [--gamma G]
  *   build/bench/bench_train --train STEPS [--method M] ...
- *   --norm-solver exact|fast, --norm-tol T, --norm-period K   the training-time
- *                   norm solver (tnmtl_mtl_config.norm_solver; default exact)
  *   --reg-every K   the regulariser every K steps (tnmtl_mtl_config.reg_every,
  *                   an approximation; default exact)
  *
@@ -85,25 +83,6 @@ static tnmtl_status drawings_split(const tnmtl_dataset *ds, tnmtl_split *s, tnmt
     return TNMTL_OK;
 }
 
-/* The fast solver's counts, summed over the blocks (nothing when exact). */
-static void print_fast_stats(const tnmtl_mtl *m, const char *mname)
-{
-    tnmtl_norm_tracker_stats s = {0};
-    for (int i = 0; m->trackers && i < m->n_blocks; i++) {
-        if (!m->trackers[i]) continue;
-        tnmtl_norm_tracker_stats b;
-        tnmtl_norm_tracker_get_stats(m->trackers[i], &b);
-        s.refreshes += b.refreshes;
-        s.adaptive_refreshes += b.adaptive_refreshes;
-        s.tracked_terms += b.tracked_terms;
-        s.evals = b.evals;
-        s.max_error = b.max_error > s.max_error ? b.max_error : s.max_error;
-    }
-    if (!s.tracked_terms) return;
-    printf("c %s fast_evals %lld\nc %s fast_refreshes %lld\nc %s fast_adaptive %lld\nc %s fast_max_error %.3e\n", mname,
-           (long long)s.evals, mname, (long long)s.refreshes, mname, (long long)s.adaptive_refreshes, mname, s.max_error);
-}
-
 /* --train N: N full-batch Adam steps from the same start, then the mean
  * test accuracy over tasks (drawings 2..19); for comparing options. */
 static int train_run(tnmtl_mtl *m, tnmtl_optim *opt, const tnmtl_dataset *ds, const tnmtl_split *split,
@@ -130,7 +109,6 @@ static int train_run(tnmtl_mtl *m, tnmtl_optim *opt, const tnmtl_dataset *ds, co
     printf("c %s train_loss %.6f\n", mname, train_loss);
     printf("c %s test_loss %.6f\n", mname, loss);
     printf("c %s test_acc %.4f\n", mname, 100 * mean);
-    print_fast_stats(m, mname);
     free(acc);
     return 0;
 }
@@ -159,8 +137,7 @@ static void pause_blas(void)
 static int usage(void)
 {
     fprintf(stderr, "usage: bench_train [--method stl|laf|tucker|tt] [--steps 1..64] [--data DIR] "
-                    "[--threads N] [--gamma G] [--train STEPS] [--reg-every K]\n"
-                    "                   [--norm-solver exact|fast] [--norm-tol T] [--norm-period K]\n");
+                    "[--threads N] [--gamma G] [--train STEPS] [--reg-every K]\n");
     return 2;
 }
 
@@ -170,9 +147,6 @@ int main(int argc, char **argv)
     int steps = 3, threads = 0, reg_every = 0;
     long long train = 0;
     double gamma = 0.01;
-    const char *solver_name = "exact";
-    tnmtl_norm_fast_config fast;
-    tnmtl_norm_fast_config_default(&fast);
     for (int i = 1; i < argc; i++) {
         if (i + 1 >= argc) return usage();
         if (!strcmp(argv[i], "--method")) mname = argv[++i];
@@ -182,16 +156,12 @@ int main(int argc, char **argv)
         else if (!strcmp(argv[i], "--gamma")) gamma = atof(argv[++i]);
         else if (!strcmp(argv[i], "--train")) train = atoll(argv[++i]);
         else if (!strcmp(argv[i], "--reg-every")) reg_every = atoi(argv[++i]);
-        else if (!strcmp(argv[i], "--norm-solver")) solver_name = argv[++i];
-        else if (!strcmp(argv[i], "--norm-tol")) fast.tol = atof(argv[++i]);
-        else if (!strcmp(argv[i], "--norm-period")) fast.period = atoi(argv[++i]);
         else return usage();
     }
     if (steps < 1 || steps > MAX_REPS || threads < 0 || train < 0) return usage();
     tnmtl_error err;
     tnmtl_method method;
-    tnmtl_norm_solver solver;
-    if (tnmtl_method_parse(mname, &method, &err) || tnmtl_norm_solver_parse(solver_name, &solver, &err)) {
+    if (tnmtl_method_parse(mname, &method, &err)) {
         fprintf(stderr, "bench_train: %s\n", err.msg);
         return 2;
     }
@@ -213,8 +183,6 @@ int main(int argc, char **argv)
     mc.method = method;
     mc.gamma = gamma;
     mc.reg_every = reg_every;
-    mc.norm_solver = solver;
-    mc.fast = &fast;
     tnmtl_mtl *m;
     tnmtl_optim opt;
     tnmtl_optim_config oc;
@@ -281,7 +249,6 @@ int main(int argc, char **argv)
     printf("c %s loss %.6f\n", mname, loss);
     printf("c %s reg_value %.6f\n", mname, reg);
     printf("c %s maxrss_mb %.1f\n", mname, ru.ru_maxrss / 1024.0);
-    print_fast_stats(m, mname);
     free(a), free(b), free(c);
     tnmtl_optim_free(&opt);
     tnmtl_mtl_free(m);

@@ -44,11 +44,6 @@ const char run_options_help[] =
     "  --reg-every K        approximation, off by default: compute the norms' value and\n"
     "                       subgradient every K steps and reuse them in between (1 = exact,\n"
     "                       the default; it weakens the regulariser: docs/performance.md)\n"
-    "  --norm-solver exact|fast  training-time norm subgradient: exact decompositions at\n"
-    "                       every step, or fast: large unfoldings keep their inverse square\n"
-    "                       root between exact refreshes (docs/design.md; default exact)\n"
-    "  --norm-tol T         fast: refresh when the estimated relative error exceeds T (1e-3)\n"
-    "  --norm-period K      fast: refresh at least every K steps (20)\n"
     "training:\n"
     "  --optim adam|sgd     optimiser (default adam)\n"
     "  --lr LR              learning rate (default 1e-3 adam, 1e-2 sgd)\n"
@@ -72,7 +67,6 @@ void run_options_init(run_options *o)
     o->act = TNMTL_ACT_TANH;
     o->gamma = 0.01;
     tnmtl_optim_defaults(TNMTL_OPTIM_ADAM, &o->optim);
-    tnmtl_norm_fast_config_default(&o->fast);
     o->steps = 300;
     o->save_every = 100;
 }
@@ -107,7 +101,6 @@ int run_parse_option(run_options *o, int argc, char **argv, int *i, tnmtl_error 
     static const char *const with_value[] = {
         "--data", "--size", "--alphabets", "--task-col", "--target-col", "--features", "--data-seed",
         "--train-frac", "--val-frac", "--split-seed", "--method", "--arch", "--act", "--share", "--gamma", "--task-loss", "--reg-every",
-        "--norm-solver", "--norm-tol", "--norm-period",
         "--optim", "--lr", "--momentum", "--batch", "--steps", "--epochs", "--seed", "--save-every", "--threads"};
     int known = 0;
     for (size_t k = 0; k < sizeof with_value / sizeof with_value[0]; k++) known |= !strcmp(opt, with_value[k]);
@@ -168,12 +161,6 @@ int run_parse_option(run_options *o, int argc, char **argv, int *i, tnmtl_error 
         o->set_mask |= RUN_SET_TASK_LOSS;
     } else if (!strcmp(opt, "--reg-every")) {
         if (!(st = cli_parse_int(opt, v, 1, 1000000, &n, err))) o->reg_every = n > 1 ? (int)n : 0;
-    } else if (!strcmp(opt, "--norm-solver")) {
-        st = tnmtl_norm_solver_parse(v, &o->norm_solver, err);
-    } else if (!strcmp(opt, "--norm-tol")) {
-        st = cli_parse_double(opt, v, 1e-12, 1.0, &o->fast.tol, err);
-    } else if (!strcmp(opt, "--norm-period")) {
-        if (!(st = cli_parse_int(opt, v, 1, 1000000, &n, err))) o->fast.period = (int)n;
     } else if (!strcmp(opt, "--optim")) {
         double lr = o->optim.lr;
         if (!strcmp(v, "adam")) tnmtl_optim_defaults(TNMTL_OPTIM_ADAM, &o->optim);
@@ -267,11 +254,6 @@ char *run_options_to_json(const run_options *o)
     cJSON_AddNumberToObject(j, "gamma", o->gamma);
     cJSON_AddStringToObject(j, "task_loss", o->sum_task_losses ? "sum" : "mean");
     if (o->reg_every > 1) cJSON_AddNumberToObject(j, "reg_every", o->reg_every); /* absent: exact */
-    if (o->norm_solver == TNMTL_NORM_SOLVER_FAST) { /* absent: exact */
-        cJSON_AddStringToObject(j, "norm_solver", tnmtl_norm_solver_name(o->norm_solver));
-        cJSON_AddNumberToObject(j, "norm_tol", o->fast.tol);
-        cJSON_AddNumberToObject(j, "norm_period", o->fast.period);
-    }
     cJSON_AddStringToObject(j, "optim", o->optim.kind == TNMTL_OPTIM_SGD ? "sgd" : "adam");
     cJSON_AddNumberToObject(j, "lr", o->optim.lr);
     cJSON_AddNumberToObject(j, "momentum", o->optim.momentum);
@@ -353,18 +335,6 @@ tnmtl_status run_options_from_json(const char *json, run_options *o, tnmtl_error
     if (re && (st = json_num(j, "reg_every", 2, 1000000, &reg_every, err))) {
         cJSON_Delete(j);
         return st;
-    }
-    if (cJSON_GetObjectItemCaseSensitive(j, "norm_solver")) {
-        char solver[16];
-        double period = 0;
-        if ((st = json_str(j, "norm_solver", solver, sizeof solver, err)) ||
-            (st = tnmtl_norm_solver_parse(solver, &o->norm_solver, err)) ||
-            (st = json_num(j, "norm_tol", 1e-12, 1.0, &o->fast.tol, err)) ||
-            (st = json_num(j, "norm_period", 1, 1000000, &period, err))) {
-            cJSON_Delete(j);
-            return st;
-        }
-        o->fast.period = (int)period;
     }
     cJSON_Delete(j);
     o->reg_every = (int)reg_every;
@@ -450,8 +420,6 @@ void run_model_config(const run_options *o, const tnmtl_dataset *ds, tnmtl_mtl_c
     mc.gamma = o->gamma;
     mc.sum_task_losses = o->sum_task_losses;
     mc.reg_every = o->reg_every;
-    mc.norm_solver = o->norm_solver;
-    mc.fast = &o->fast;
     *out = mc;
 }
 

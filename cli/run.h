@@ -27,8 +27,6 @@ typedef struct run_options {
     double gamma;
     int sum_task_losses;        /* --task-loss sum                                */
     int reg_every;              /* --reg-every K (approximation; 0/1 = exact)     */
-    tnmtl_norm_solver norm_solver; /* --norm-solver exact|fast                     */
-    tnmtl_norm_fast_config fast;   /* --norm-tol, --norm-period (fast solver)     */
     /* training */
     tnmtl_optim_config optim;
     int batch;                  /* per task; 0 = full batch                      */

@@ -164,38 +164,6 @@ static void scale_array(int f64, void *x, int64_t n, double beta)
     }
 }
 
-tnmtl_status tnmtl_la_spectral_matrix(int f64, int64_t p, int64_t r, const double *vt, const double *w, void *M,
-                                      tnmtl_error *err)
-{
-    size_t es = f64 ? sizeof(double) : sizeof(float);
-    if (r == 0) {
-        memset(M, 0, (size_t)(p * p) * es);
-        return TNMTL_OK;
-    }
-    /* M = B^T B with B = diag(sqrt(w)) U_r^T (one syrk, half the flops of a GEMM). */
-    double *sq = tnmtl_malloc((size_t)r * sizeof *sq, "spectral weights", err);
-    void *B = sq ? tnmtl_calloc((size_t)(r * p), es, "spectral factor", err) : NULL;
-    if (!B) {
-        free(sq);
-        return TNMTL_ERR_NOMEM;
-    }
-    for (int64_t i = 0; i < r; i++) sq[i] = sqrt(w[i]);
-    convert_rows(f64, vt, r, p, sq, B);
-    if (f64) {
-        double *m = M;
-        cblas_dsyrk(CblasRowMajor, CblasUpper, CblasTrans, (int)p, (int)r, 1.0, B, (int)p, 0.0, m, (int)p);
-        fill_lower(p, m);
-    } else {
-        float *m = M;
-        cblas_ssyrk(CblasRowMajor, CblasUpper, CblasTrans, (int)p, (int)r, 1.0f, B, (int)p, 0.0f, m, (int)p);
-        for (int64_t i = 1; i < p; i++)
-            for (int64_t j = 0; j < i; j++) m[i * p + j] = m[j * p + i];
-    }
-    free(sq);
-    free(B);
-    return TNMTL_OK;
-}
-
 tnmtl_status tnmtl_la_spectral_apply(int f64, int64_t R, int64_t C, int64_t r, const double *vt,
                                      const double *w, const void *X, double alpha, void *out,
                                      double beta, tnmtl_error *err)
@@ -211,15 +179,33 @@ tnmtl_status tnmtl_la_spectral_apply(int f64, int64_t R, int64_t C, int64_t r, c
     double flops_u = 2.0 * (double)r * p * q;                      /* two thin products  */
 
     if (flops_m <= flops_u) {
-        void *M = tnmtl_calloc((size_t)(p * p), es, "spectral matrix", err);
-        if (!M) return TNMTL_ERR_NOMEM;
-        tnmtl_status st = tnmtl_la_spectral_matrix(f64, p, r, vt, w, M, err);
-        if (!st) {
-            if (rows_side) gemm(f64, 0, 0, R, C, R, alpha, M, p, X, C, beta, out, C);
-            else gemm(f64, 0, 0, R, C, C, alpha, X, C, M, p, beta, out, C);
+        /* M = B^T B with B = diag(sqrt(w)) U_r^T, then one product with X. */
+        double *sq = tnmtl_malloc((size_t)r * sizeof *sq, "spectral weights", err);
+        void *B = sq ? tnmtl_calloc((size_t)(r * p), es, "spectral factor", err) : NULL;
+        void *M = B ? tnmtl_calloc((size_t)(p * p), es, "spectral matrix", err) : NULL;
+        if (!M) {
+            free(sq);
+            free(B);
+            return TNMTL_ERR_NOMEM;
         }
+        for (int64_t i = 0; i < r; i++) sq[i] = sqrt(w[i]);
+        convert_rows(f64, vt, r, p, sq, B);
+        if (f64) {
+            double *m = M;
+            cblas_dsyrk(CblasRowMajor, CblasUpper, CblasTrans, (int)p, (int)r, 1.0, B, (int)p, 0.0, m, (int)p);
+            fill_lower(p, m);
+        } else {
+            float *m = M;
+            cblas_ssyrk(CblasRowMajor, CblasUpper, CblasTrans, (int)p, (int)r, 1.0f, B, (int)p, 0.0f, m, (int)p);
+            for (int64_t i = 1; i < p; i++)
+                for (int64_t j = 0; j < i; j++) m[i * p + j] = m[j * p + i];
+        }
+        if (rows_side) gemm(f64, 0, 0, R, C, R, alpha, M, p, X, C, beta, out, C);
+        else gemm(f64, 0, 0, R, C, C, alpha, X, C, M, p, beta, out, C);
+        free(sq);
+        free(B);
         free(M);
-        return st;
+        return TNMTL_OK;
     }
 
     /* U_r diag(w) (U_r^T X) or (X U_r) diag(w) U_r^T. */

@@ -54,12 +54,6 @@ tnmtl_status tnmtl_la_syev(int64_t p, double *G, double *lambda, int want_vector
 tnmtl_status tnmtl_la_spectrum(int64_t R, int64_t C, const double *X, int want_vectors, double *G,
                                double *sigma, tnmtl_error *err);
 
-/* M[p][p] (full symmetric, float or double as f64) = U_r^T diag(w) U_r for
- * the r eigenvectors vt[r][p] (rows) and weights w[r] >= 0: the matrix of
- * the spectral map on the small side (zero when r = 0). */
-tnmtl_status tnmtl_la_spectral_matrix(int f64, int64_t p, int64_t r, const double *vt, const double *w, void *M,
-                                      tnmtl_error *err);
-
 /* out[R][C] = alpha * S(X) + beta * out, with S built from the r
  * eigenvectors vt[r][p] (rows, orthonormal) and weights w[r] >= 0.
  * X and out hold float (f64 = 0) or double (f64 = 1); out must not alias X.

@@ -63,19 +63,6 @@ tnmtl_status tnmtl_method_parse(const char *s, tnmtl_method *m, tnmtl_error *err
                       s ? s : "");
 }
 
-const char *tnmtl_norm_solver_name(tnmtl_norm_solver s)
-{
-    return s == TNMTL_NORM_SOLVER_FAST ? "fast" : s == TNMTL_NORM_SOLVER_EXACT ? "exact" : "?";
-}
-
-tnmtl_status tnmtl_norm_solver_parse(const char *s, tnmtl_norm_solver *out, tnmtl_error *err)
-{
-    if (s && !strcmp(s, "exact")) *out = TNMTL_NORM_SOLVER_EXACT;
-    else if (s && !strcmp(s, "fast")) *out = TNMTL_NORM_SOLVER_FAST;
-    else return tnmtl_fail(err, TNMTL_ERR_INVALID, "unknown norm solver '%s' (expected exact or fast)", s ? s : "");
-    return TNMTL_OK;
-}
-
 static int method_is_norm(tnmtl_method m)
 {
     return m == TNMTL_METHOD_LAF || m == TNMTL_METHOD_TUCKER || m == TNMTL_METHOD_TT;
@@ -102,8 +89,6 @@ void tnmtl_mtl_free(tnmtl_mtl *m)
     free(m->stack);
     free(m->stack_grad);
     free(m->reg_cache);
-    for (int i = 0; m->trackers && i < m->n_blocks; i++) tnmtl_norm_tracker_free(m->trackers[i]);
-    free(m->trackers);
     for (int w = 0; w < m->n_threads && m->workers; w++) worker_free(&m->workers[w]);
     free(m->workers);
     free(m->shared_grads);
@@ -227,16 +212,11 @@ tnmtl_status tnmtl_mtl_create(const tnmtl_mtl_config *cfg, tnmtl_mtl **out, tnmt
         return tnmtl_fail(err, TNMTL_ERR_INVALID, "gamma must be a finite number >= 0, not %g", cfg->gamma);
     if (cfg->reg_every < 0)
         return tnmtl_fail(err, TNMTL_ERR_INVALID, "reg_every must be >= 0, not %d", cfg->reg_every);
-    if (cfg->norm_solver != TNMTL_NORM_SOLVER_EXACT && cfg->norm_solver != TNMTL_NORM_SOLVER_FAST)
-        return tnmtl_fail(err, TNMTL_ERR_INVALID, "unknown norm solver %d", (int)cfg->norm_solver);
     if (cfg->method == TNMTL_METHOD_UD && cfg->ud_share < 0)
         return tnmtl_fail(err, TNMTL_ERR_INVALID, "--share must be >= 0, not %d", cfg->ud_share);
     tnmtl_mtl *m = calloc(1, sizeof *m);
     if (!m) return tnmtl_fail(err, TNMTL_ERR_NOMEM, "out of memory creating the multi-task model");
     m->cfg = *cfg;
-    if (cfg->fast) m->fast = *cfg->fast;
-    else tnmtl_norm_fast_config_default(&m->fast);
-    m->cfg.fast = &m->fast;
     m->reg_step = m->reg_last = -1;
     m->n_tasks = cfg->n_tasks;
     m->arch = strdup(cfg->arch ? cfg->arch : "");
@@ -344,42 +324,9 @@ void tnmtl_mtl_unstack_add(const tnmtl_mtl *m, const tnmtl_param_block *b, const
  * m->grads; with cache (reg_every > 1) the subgradient of every stacked
  * block's weights is written there instead, blocks one after another in the
  * task-major layout of grads. */
-/* The FAST solver's trackers: one per stacked block that has a term large
- * enough to track (LAF's blocks go through the task-major view, whose side
- * is the task count: never tracked). */
-static tnmtl_status ensure_trackers(tnmtl_mtl *m, tnmtl_error *err)
-{
-    if (m->cfg.norm_solver != TNMTL_NORM_SOLVER_FAST || m->trackers || m->cfg.method == TNMTL_METHOD_LAF)
-        return TNMTL_OK;
-    m->trackers = tnmtl_calloc((size_t)m->n_blocks, sizeof *m->trackers, "norm trackers", err);
-    if (!m->trackers) return TNMTL_ERR_NOMEM;
-    for (int i = 0; i < m->n_blocks; i++) {
-        const tnmtl_param_block *b = &m->blocks[i];
-        if (!b->stacked) continue;
-        tnmtl_status st = tnmtl_norm_tracker_create(norm_of(m->cfg.method), b->ndim, b->shape, &m->fast,
-                                                    &m->trackers[i], err);
-        if (st) {
-            tnmtl_error_prefix(err, "regulariser of layer %d", b->layer);
-            return st;
-        }
-        tnmtl_norm_tracker_stats ts;
-        tnmtl_norm_tracker_get_stats(m->trackers[i], &ts);
-        if (!ts.tracked_terms) { /* nothing to track: the exact path */
-            tnmtl_norm_tracker_free(m->trackers[i]);
-            m->trackers[i] = NULL;
-        }
-    }
-    return TNMTL_OK;
-}
-
-/* With step >= 0 and the FAST solver, blocks with a tracker go through it
- * (the training objective); step < 0 is exact (reported values). */
-static tnmtl_status regulariser_pass(tnmtl_mtl *m, int add_grad, float *cache, int64_t step, double *value,
-                                     tnmtl_error *err)
+static tnmtl_status regulariser_pass(tnmtl_mtl *m, int add_grad, float *cache, double *value, tnmtl_error *err)
 {
     *value = 0;
-    tnmtl_status st = step >= 0 ? ensure_trackers(m, err) : TNMTL_OK;
-    if (st) return st;
     float *c = cache;
     for (int i = 0; i < m->n_blocks; i++) {
         const tnmtl_param_block *b = &m->blocks[i];
@@ -400,13 +347,9 @@ static tnmtl_status regulariser_pass(tnmtl_mtl *m, int add_grad, float *cache, i
         const int serial = b->n_w * m->n_tasks < SERIAL_BELOW && blas_threads > 1;
         if (serial) openblas_set_num_threads(1);
         double v;
-        float *sg = add_grad || c ? m->stack_grad : NULL;
-        tnmtl_norm_tracker *tr = step >= 0 && m->trackers ? m->trackers[i] : NULL;
-        if (tr)
-            st = tnmtl_norm_tracker_eval(tr, step, laf ? w : m->stack, b->gamma, &v, sg, err);
-        else
-            st = tnmtl_norm_eval(norm_of(m->cfg.method), laf ? 2 : b->ndim, laf ? task_rows : b->shape,
-                                 laf ? w : m->stack, b->gamma, &v, NULL, sg, err);
+        tnmtl_status st = tnmtl_norm_eval(norm_of(m->cfg.method), laf ? 2 : b->ndim, laf ? task_rows : b->shape,
+                                          laf ? w : m->stack, b->gamma, &v, NULL,
+                                          add_grad || c ? m->stack_grad : NULL, err);
         if (serial) openblas_set_num_threads(blas_threads);
         if (st) {
             tnmtl_error_prefix(err, "regulariser of layer %d", b->layer);
@@ -435,7 +378,7 @@ static tnmtl_status regulariser_pass(tnmtl_mtl *m, int add_grad, float *cache, i
 
 tnmtl_status tnmtl_mtl_regulariser(tnmtl_mtl *m, int add_grad, double *value, tnmtl_error *err)
 {
-    return regulariser_pass(m, add_grad, NULL, -1, value, err);
+    return regulariser_pass(m, add_grad, NULL, value, err);
 }
 
 /* The regulariser of the objective at `step`.  With cfg.reg_every = k > 1
@@ -446,8 +389,7 @@ tnmtl_status tnmtl_mtl_regulariser(tnmtl_mtl *m, int add_grad, double *value, tn
 static tnmtl_status objective_regulariser(tnmtl_mtl *m, int64_t step, double *value, tnmtl_error *err)
 {
     const int k = m->cfg.reg_every;
-    const int64_t at = m->cfg.norm_solver == TNMTL_NORM_SOLVER_FAST ? step : -1;
-    if (k <= 1 || !tnmtl_mtl_n_stacked(m)) return regulariser_pass(m, 1, NULL, at, value, err);
+    if (k <= 1 || !tnmtl_mtl_n_stacked(m)) return regulariser_pass(m, 1, NULL, value, err);
     const int64_t start = step - step % k;
     const int reuse = m->reg_step >= start && m->reg_step < step && m->reg_last == step - 1;
     m->reg_last = step;
@@ -460,7 +402,7 @@ static tnmtl_status objective_regulariser(tnmtl_mtl *m, int64_t step, double *va
             if (!m->reg_cache) return TNMTL_ERR_NOMEM;
         }
         m->reg_step = -1;
-        tnmtl_status st = regulariser_pass(m, 0, m->reg_cache, at, &m->reg_value, err);
+        tnmtl_status st = regulariser_pass(m, 0, m->reg_cache, &m->reg_value, err);
         if (st) return st;
         m->reg_step = step;
     }

@@ -60,13 +60,6 @@ typedef enum tnmtl_method {
 const char *tnmtl_method_name(tnmtl_method m);   /* "stl", "ud", "laf", "tucker", "tt" */
 tnmtl_status tnmtl_method_parse(const char *s, tnmtl_method *m, tnmtl_error *err);
 
-typedef enum tnmtl_norm_solver {
-    TNMTL_NORM_SOLVER_EXACT,
-    TNMTL_NORM_SOLVER_FAST
-} tnmtl_norm_solver;
-const char *tnmtl_norm_solver_name(tnmtl_norm_solver s);   /* "exact", "fast" */
-tnmtl_status tnmtl_norm_solver_parse(const char *s, tnmtl_norm_solver *out, tnmtl_error *err);
-
 typedef struct tnmtl_mtl_config {
     const char *arch;            /* architecture string (tnmtl/net.h)          */
     tnmtl_activation act;
@@ -89,16 +82,6 @@ typedef struct tnmtl_mtl_config {
      * them at the resume step instead, so resuming is bit-exact only at a
      * multiple of k (use a --save-every that is one). */
     int reg_every;
-    /* How the regulariser's subgradient is computed in training
-     * (tnmtl_mtl_objective): EXACT (the default, 0) decomposes every
-     * unfolding at every step; FAST tracks the large unfoldings' inverse
-     * square roots between exact refreshes (tnmtl/norm.h, "the fast solver"),
-     * with the settings in `fast` (NULL: tnmtl_norm_fast_config_default).
-     * Terms too small to track are exact either way, so LAF (whose one term
-     * has the task count as its side) is the same with both.  Values that
-     * tnmtl_mtl_regulariser reports are always exact. */
-    tnmtl_norm_solver norm_solver;
-    const tnmtl_norm_fast_config *fast;
 } tnmtl_mtl_config;
 
 /* One parameter block: one layer's weights or biases for all tasks. */
@@ -142,10 +125,6 @@ typedef struct tnmtl_mtl {
     float *reg_cache;            /* stacked blocks' weight subgradients, task-major, block after block */
     double reg_value;
     int64_t reg_step, reg_last;
-    /* cfg.norm_solver FAST: a tracker per block (NULL where no term is large
-     * enough to track), made at the first objective */
-    tnmtl_norm_fast_config fast;
-    struct tnmtl_norm_tracker **trackers; /* [n_blocks] */
 } tnmtl_mtl;
 
 tnmtl_status tnmtl_mtl_create(const tnmtl_mtl_config *cfg, tnmtl_mtl **out, tnmtl_error *err);

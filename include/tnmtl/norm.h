@@ -90,52 +90,6 @@ tnmtl_status tnmtl_prox_nuclear(int64_t rows, int64_t cols, float *X, double t, 
 tnmtl_status tnmtl_norm_prox_term(tnmtl_norm_method m, int ndim, const int64_t *shape, float *W,
                                   int term, double t, tnmtl_error *err);
 
-/* ---- the fast solver, for training --------------------------------------
- *
- * A trainer evaluates the norm of slowly moving weights once per step.  A
- * tracker keeps, for each LARGE term (Gram side p >= min_side), the matrix
- * M_0 = (X_0 X_0^T)^{-1/2} of its last exact decomposition (a refresh), and
- * between refreshes uses M_0 X as the term's subgradient (one float GEMM):
- * the gradient of the nuclear norm's quadratic majoriser at X_0
- * (1/2 tr(X^T M_0 X) + 1/2 ||X_0||_*, iteratively reweighted least
- * squares), whose value it reports for the term.  It refreshes at every
- * step that is a multiple of `period` (so a run resumed at such a step is
- * bit-identical), after a jump in steps, and whenever the estimated relative
- * Frobenius error of the subgradient, from `probes` random probes of the
- * orthogonality defect of M_0 X, exceeds `tol`.  Smaller terms are exact at
- * every step.  Values that are REPORTED should come from tnmtl_norm_eval
- * (exact).  docs/design.md, "The fast solver"; accuracy on trained models:
- * docs/performance.md. */
-typedef struct tnmtl_norm_fast_config {
-    double tol;          /* refresh above this estimated relative error (1e-3)  */
-    int period;          /* refresh at every multiple of period steps (20)      */
-    int64_t min_side;    /* track terms whose Gram side is >= this (512)        */
-    int probes;          /* random probes of the error estimate, 1..64 (8)      */
-} tnmtl_norm_fast_config;
-void tnmtl_norm_fast_config_default(tnmtl_norm_fast_config *c);
-
-typedef struct tnmtl_norm_tracker tnmtl_norm_tracker;
-typedef struct tnmtl_norm_tracker_stats {
-    int64_t evals;               /* evaluations                                   */
-    int64_t refreshes;           /* exact decompositions of tracked terms         */
-    int64_t adaptive_refreshes;  /* of those, triggered by the error estimate     */
-    int tracked_terms;           /* terms that are tracked (the rest are exact)   */
-    double last_error, max_error;/* estimated relative subgradient errors         */
-} tnmtl_norm_tracker_stats;
-
-/* A tracker for tensors of one shape (validated as tnmtl_norm_eval does);
- * cfg NULL: the defaults above. */
-tnmtl_status tnmtl_norm_tracker_create(tnmtl_norm_method m, int ndim, const int64_t *shape,
-                                       const tnmtl_norm_fast_config *cfg, tnmtl_norm_tracker **out,
-                                       tnmtl_error *err);
-void tnmtl_norm_tracker_free(tnmtl_norm_tracker *tr);
-/* As tnmtl_norm_eval (value, and grad OVERWRITTEN with the subgradient when
- * given) for the weights W at training step `step` >= 0, with the tracked
- * terms approximated as above.  After an error the next call starts over. */
-tnmtl_status tnmtl_norm_tracker_eval(tnmtl_norm_tracker *tr, int64_t step, const float *W, const double *gamma,
-                                     double *value, float *grad, tnmtl_error *err);
-void tnmtl_norm_tracker_get_stats(const tnmtl_norm_tracker *tr, tnmtl_norm_tracker_stats *s);
-
 #ifdef __cplusplus
 }
 #endif
