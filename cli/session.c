@@ -18,6 +18,7 @@ void session_free(session *s)
     tnmtl_optim_free(&s->optim);
     if (!s->borrowed_data) tnmtl_dataset_free(&s->ds);
     tnmtl_split_free(&s->split);
+    history_free(&s->history);
     memset(s, 0, sizeof *s);
 }
 
@@ -92,6 +93,7 @@ tnmtl_status session_resume(session *s, const char *dir, const tnmtl_dataset *da
     free(json);
     if (!st) st = build(s, err);
     if (!st) st = tnmtl_checkpoint_load(path, s->model, &s->optim, err);
+    if (!st) st = history_load(&s->history, dir, s->optim.step, err);
     if (st) session_free(s);
     return st;
 }
@@ -103,6 +105,9 @@ typedef struct progress_state {
     session *s;
     int64_t last_saved;     /* step of the last checkpoint */
     int64_t first_step;     /* step training (re)started from */
+    double elapsed0;        /* training seconds of earlier sessions */
+    tnmtl_status history_st; /* first failure to record the history */
+    tnmtl_error history_err;
 } progress_state;
 
 static void format_duration(double sec, char *buf, size_t cap)
@@ -113,9 +118,32 @@ static void format_duration(double sec, char *buf, size_t cap)
     else snprintf(buf, cap, "%dh%02dm", (int)sec / 3600, ((int)sec % 3600) / 60);
 }
 
+static double mean_of(const double *x, int n);
+
+/* Appends the step to the run's history (with --out); the validation
+ * metric every ps->every steps and at checkpoints. */
+static void record_history(progress_state *ps, const tnmtl_progress *p)
+{
+    session *s = ps->s;
+    const int T = s->ds.n_tasks;
+    history_row row = {p->step, p->loss, p->reg, NAN, ps->elapsed0 + p->elapsed};
+    const int due = p->step == p->steps || p->step % ps->every == 0 ||
+                    (s->opts.save_every > 0 && p->step % s->opts.save_every == 0);
+    if (due && s->split.begin[TNMTL_PART_VAL][T] > 0) {
+        double *metric = malloc((size_t)T * sizeof *metric), loss;
+        if (metric && !tnmtl_mtl_evaluate(s->model, &s->ds, &s->split, TNMTL_PART_VAL, metric, &loss,
+                                          &ps->history_err)) {
+            row.val_metric = mean_of(metric, T);
+        }
+        free(metric);
+    }
+    if (!ps->history_st) ps->history_st = history_add(&s->history, &row, &ps->history_err);
+}
+
 static void on_progress(void *user, const tnmtl_progress *p)
 {
     progress_state *ps = user;
+    if (ps->out_dir) record_history(ps, p);
     if (ps->quiet) return;
     const int64_t done = p->step, total = p->steps;
     /* elapsed covers the steps since this session (re)started training. */
@@ -144,9 +172,15 @@ static tnmtl_status on_checkpoint(void *user, int64_t step, tnmtl_error *err)
     progress_state *ps = user;
     char path[4096];
     snprintf(path, sizeof path, "%s/%s", ps->out_dir, TNMTL_CHECKPOINT_FILE);
+    if (ps->history_st) { /* the history is written before the checkpoint, so it reaches its step */
+        *err = ps->history_err;
+        return ps->history_st;
+    }
+    tnmtl_status st = history_write(&ps->s->history, ps->out_dir, err);
+    if (st) return st;
     char *json = run_options_to_json(&ps->s->opts);
     if (!json) return tnmtl_fail(err, TNMTL_ERR_NOMEM, "out of memory writing the configuration");
-    tnmtl_status st = tnmtl_checkpoint_save(path, ps->s->model, &ps->s->optim, json, err);
+    st = tnmtl_checkpoint_save(path, ps->s->model, &ps->s->optim, json, err);
     free(json);
     if (!st) ps->last_saved = step;
     return st;
@@ -172,6 +206,7 @@ tnmtl_status session_train(session *s, const char *out_dir, int quiet, volatile 
     ps.s = s;
     ps.last_saved = s->optim.step;
     ps.first_step = s->optim.step;
+    ps.elapsed0 = history_elapsed(&s->history);
     tnmtl_train_config tc = {0};
     tc.steps = s->opts.steps;
     tc.batch = s->opts.batch;
@@ -260,6 +295,7 @@ tnmtl_status session_evaluate(session *s, const char *out_dir, cJSON **result, t
     free(metric);
     tnmtl_sharing_report rep;
     if (!st) st = tnmtl_sharing_report_make(s->model, &rep, err);
+    if (!st && out_dir && (st = tnmtl_sharing_report_spectra(s->model, &rep, err))) tnmtl_sharing_report_free(&rep);
     if (st) {
         cJSON_Delete(r);
         return st;

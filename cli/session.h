@@ -6,6 +6,7 @@
 #include <signal.h>
 #include <stdio.h>
 
+#include "history.h"
 #include "run.h"
 
 typedef struct session {
@@ -16,6 +17,7 @@ typedef struct session {
     tnmtl_optim optim;
     double train_seconds;
     int borrowed_data;          /* ds belongs to the caller               */
+    run_history history;        /* per-step rows, saved with checkpoints  */
 } session;
 
 /* Loads the data (or uses the caller's, which must outlive the session),
