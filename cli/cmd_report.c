@@ -164,11 +164,29 @@ static void section_overview(page *pg)
     fputs("</table>\n</details>\n</section>\n", pg->f);
 }
 
+/* One run per method, its lowest seed, into idx (in run order); without
+ * baselines, STL and UD only when there is no other method.  Figures that
+ * overlay runs use these: 5 methods x 7 seeds would be illegible (and heavy). */
+static int focus_runs(const rep_input *in, int baselines, int *idx)
+{
+    int n = 0, other = 0;
+    for (int i = 0; i < in->n_runs && !baselines; i++)
+        other |= strcmp(in->runs[i].method, "stl") && strcmp(in->runs[i].method, "ud");
+    for (int i = 0; i < in->n_runs; i++) {
+        const rep_run *r = &in->runs[i];
+        if (other && (!strcmp(r->method, "stl") || !strcmp(r->method, "ud"))) continue;
+        int k = 0;
+        while (k < n && strcmp(in->runs[idx[k]].method, r->method)) k++;
+        if (k == n) idx[n++] = i;
+        else if (r->seed < in->runs[idx[k]].seed) idx[k] = i;
+    }
+    return n;
+}
+
 /* ---- 2. how shared, per layer ------------------------------------------- */
 
-static void section_sharing(page *pg)
+static void section_sharing(page *pg, const rep_input *in)
 {
-    const rep_input *in = pg->in;
     const rep_run *r0 = &in->runs[0];
     const int nl = r0->n_layers, nr = in->n_runs;
     fputs("<section id=\"sharing\">\n<h2>2. How shared, per layer</h2>\n"
@@ -269,23 +287,6 @@ static void section_sharing(page *pg)
 
 /* ---- 3. who shares with whom --------------------------------------------- */
 
-/* One run per method (its lowest seed); STL and UD only when nothing else. */
-static int focus_runs(const rep_input *in, int *idx)
-{
-    int n = 0, other = 0;
-    for (int i = 0; i < in->n_runs; i++)
-        other |= strcmp(in->runs[i].method, "stl") && strcmp(in->runs[i].method, "ud");
-    for (int i = 0; i < in->n_runs; i++) {
-        const rep_run *r = &in->runs[i];
-        if (other && (!strcmp(r->method, "stl") || !strcmp(r->method, "ud"))) continue;
-        int k = 0;
-        while (k < n && strcmp(in->runs[idx[k]].method, r->method)) k++;
-        if (k == n) idx[n++] = i;
-        else if (r->seed < in->runs[idx[k]].seed) idx[k] = i;
-    }
-    return n;
-}
-
 typedef struct pair { int a, b; double v; } pair;
 
 static int cmp_pair(const void *x, const void *y)
@@ -351,7 +352,7 @@ static tnmtl_status section_relatedness(page *pg, tnmtl_error *err)
     fputs("<section id=\"relatedness\">\n<h2>3. Who shares with whom, per layer</h2>\n", pg->f);
     int *idx = tnmtl_malloc((size_t)in->n_runs * sizeof *idx, "runs", err);
     if (!idx) return TNMTL_ERR_NOMEM;
-    const int n = focus_runs(in, idx);
+    const int n = focus_runs(in, 0, idx);
     tnmtl_status st = TNMTL_OK;
     int shown = 0;
     for (int i = 0; i < n && !st; i++) {
@@ -375,9 +376,8 @@ static tnmtl_status section_relatedness(page *pg, tnmtl_error *err)
 
 /* ---- 4. training curves ------------------------------------------------- */
 
-static void section_training(page *pg)
+static void section_training(page *pg, const rep_input *in)
 {
-    const rep_input *in = pg->in;
     const int nr = in->n_runs;
     fputs("<section id=\"training\">\n<h2>4. Training curves</h2>\n", pg->f);
     int any = 0, val = 0;
@@ -660,11 +660,24 @@ static tnmtl_status write_page(page *pg, tnmtl_error *err)
           f);
     tnmtl_status st = TNMTL_OK;
     if (r0) {
+        /* Figures that overlay runs show one run per method (all runs when
+         * each method has one). */
+        rep_input focus = {0};
+        int *idx = tnmtl_malloc((size_t)in->n_runs * sizeof *idx, "runs", err);
+        focus.runs = tnmtl_malloc((size_t)in->n_runs * sizeof *focus.runs, "runs", err);
+        if (!idx || !focus.runs) {
+            free(idx), free(focus.runs);
+            return TNMTL_ERR_NOMEM;
+        }
+        focus.n_runs = focus_runs(in, 1, idx);
+        for (int i = 0; i < focus.n_runs; i++) focus.runs[i] = in->runs[idx[i]]; /* shallow copies */
         section_overview(pg);
-        section_sharing(pg);
+        section_sharing(pg, &focus);
         st = section_relatedness(pg, err);
-        if (!st) section_training(pg);
+        if (!st) section_training(pg, &focus);
         if (!st) section_comparison(pg);
+        free(idx);
+        free(focus.runs);
     } else {
         static const char *const ids[] = {"overview", "sharing", "relatedness", "training", "comparison"};
         for (int i = 0; i < 5; i++)
