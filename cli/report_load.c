@@ -21,11 +21,11 @@ static int is_file(const char *dir, const char *name)
     return stat(path, &st) == 0 && S_ISREG(st.st_mode);
 }
 
-/* dir/name parsed as JSON; a truncated or malformed file names the byte. */
-static tnmtl_status read_json(const char *dir, const char *name, cJSON **out, tnmtl_error *err)
+/* dir/name parsed as JSON, its path in path[4096]; a truncated or malformed
+ * file names the byte. */
+static tnmtl_status read_json(const char *dir, const char *name, char *path, cJSON **out, tnmtl_error *err)
 {
-    char path[4096];
-    snprintf(path, sizeof path, "%s/%s", dir, name);
+    snprintf(path, 4096, "%s/%s", dir, name);
     unsigned char *text;
     size_t len;
     tnmtl_status st = tnmtl_read_file(path, MAX_JSON, &text, &len, err);
@@ -60,9 +60,8 @@ static double number_or_nan(const cJSON *v)
 static tnmtl_status load_results(rep_run *r, tnmtl_error *err)
 {
     char file[4096];
-    snprintf(file, sizeof file, "%s/results.json", r->dir);
     cJSON *j;
-    tnmtl_status st = read_json(r->dir, "results.json", &j, err);
+    tnmtl_status st = read_json(r->dir, "results.json", file, &j, err);
     if (st) return st;
     const cJSON *v;
     if (!(st = need(j, "method", cJSON_String, file, &v, err))) snprintf(r->method, sizeof r->method, "%s", v->valuestring);
@@ -220,9 +219,8 @@ static tnmtl_status load_relatedness(rep_run *r, rep_layer *L, tnmtl_error *err)
 static tnmtl_status load_sharing(rep_run *r, tnmtl_error *err)
 {
     char file[4096];
-    snprintf(file, sizeof file, "%s/sharing.json", r->dir);
     cJSON *j;
-    tnmtl_status st = read_json(r->dir, "sharing.json", &j, err);
+    tnmtl_status st = read_json(r->dir, "sharing.json", file, &j, err);
     if (st) return st;
     const cJSON *v, *layers = NULL;
     if (!(st = need(j, "n_tasks", cJSON_Number, file, &v, err)) && v->valueint != r->T)

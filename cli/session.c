@@ -176,13 +176,19 @@ static tnmtl_status on_checkpoint(void *user, int64_t step, tnmtl_error *err)
         *err = ps->history_err;
         return ps->history_st;
     }
+    /* A history this call creates goes again if the checkpoint fails: a
+     * failed first save leaves the folder as it was. */
+    char hpath[4096];
+    snprintf(hpath, sizeof hpath, "%s/%s", ps->out_dir, HISTORY_FILE);
+    const int fresh = access(hpath, F_OK) != 0;
     tnmtl_status st = history_write(&ps->s->history, ps->out_dir, err);
     if (st) return st;
     char *json = run_options_to_json(&ps->s->opts);
-    if (!json) return tnmtl_fail(err, TNMTL_ERR_NOMEM, "out of memory writing the configuration");
-    st = tnmtl_checkpoint_save(path, ps->s->model, &ps->s->optim, json, err);
+    st = json ? tnmtl_checkpoint_save(path, ps->s->model, &ps->s->optim, json, err)
+              : tnmtl_fail(err, TNMTL_ERR_NOMEM, "out of memory writing the configuration");
     free(json);
     if (!st) ps->last_saved = step;
+    else if (fresh) remove(hpath);
     return st;
 }
 

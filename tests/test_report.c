@@ -34,16 +34,8 @@ static int exists(const char *p)
 
 static char *slurp(const char *p, size_t *len)
 {
-    FILE *f = fopen(p, "rb");
-    assert_non_null(f);
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *b = malloc((size_t)n + 1);
-    assert_int_equal(fread(b, 1, (size_t)n, f), (size_t)n);
-    b[n] = '\0';
-    fclose(f);
-    if (len) *len = (size_t)n;
+    char *b = tu_read_file(p, len);
+    if (!b) fail_msg("cannot read %s", p);
     return b;
 }
 

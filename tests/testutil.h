@@ -31,6 +31,9 @@ int tu_cli_run(int merge_stderr, char *out, size_t cap, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)))
 #endif
     ;
+/* The whole file in a malloc'd buffer, NUL-terminated (the terminator is
+ * not counted in *len, which may be NULL); NULL if it cannot be read. */
+char *tu_read_file(const char *path, size_t *len);
 /* Max |a-b| / (atol + rtol*|b|) over n doubles: <= 1 means within tolerance. */
 double tu_max_rel_err(const double *a, const double *b, size_t n, double atol, double rtol);
 
