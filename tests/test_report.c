@@ -136,6 +136,28 @@ static void test_svg_well_formed(void **state)
     check_svgs(path, 8);
 }
 
+/* A run made before history.csv and the unfoldings' spectra still reports:
+ * the page says what is missing and draws the task-mode spectrum. */
+static void test_old_run(void **state)
+{
+    (void)state;
+    char cmd[4096];
+    snprintf(cmd, sizeof cmd,
+             "cp -r %s/cmp/tucker-seed0 %s/old && rm %s/old/history.csv && python3 -c \"import json,sys\n"
+             "p=sys.argv[1]; j=json.load(open(p))\n"
+             "for l in j['layers']: l.pop('unfoldings')\n"
+             "json.dump(j, open(p, 'w'))\" %s/old/sharing.json",
+             D, D, D, D);
+    assert_int_equal(tu_run(cmd, 1, out, sizeof out), 0);
+    snprintf(path, sizeof path, "%s/old.html", D);
+    assert_int_equal(tnmtl(1, "report %s/old --out %s", D, path), 0);
+    char *html = slurp(path, NULL);
+    assert_non_null(strstr(html, "No history.csv"));
+    assert_non_null(strstr(html, "task mode (laf, tucker, tt)"));
+    assert_null(strstr(html, "mode 1:"));
+    free(html);
+}
+
 /* history.csv: one row per step, continued on --resume; rows past the
  * checkpoint (a run killed between the history and the checkpoint) are
  * dropped, so no step appears twice. */
@@ -279,6 +301,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_page_sections),
         cmocka_unit_test(test_svg_well_formed),
+        cmocka_unit_test(test_old_run),
         cmocka_unit_test(test_history),
         cmocka_unit_test(test_bad_input),
         cmocka_unit_test(test_browser),
