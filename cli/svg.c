@@ -276,7 +276,8 @@ void svg_heatmap(FILE *f, const char *title, int T, const double *R, char *const
     size_t longest = 1;
     for (int t = 0; t < T; t++) longest = strlen(names[t]) > longest ? strlen(names[t]) : longest;
     const double label = fmin(0.62 * fs * (double)longest + 8, 240);
-    const double hx = DENDRO_W, hy = TOP, W = hx + side + label + 70, H = hy + side + label + 10;
+    const double hx = DENDRO_W, hy = TOP, H = hy + side + label + 10;
+    const double W = fmax(hx + side + label + 70, hx + 7.5 * (double)strlen(title)); /* the title fits */
     if (w_out) *w_out = W;
     if (h_out) *h_out = H;
     if (!f) return;
@@ -284,7 +285,7 @@ void svg_heatmap(FILE *f, const char *title, int T, const double *R, char *const
     for (int a = 0; a < T; a++)
         for (int b = 0; b < T; b++)
             if (a != b) lo = fmin(lo, R[a * T + b]), hi = fmax(hi, R[a * T + b]);
-    if (!(lo < hi)) lo = T > 1 ? lo - 0.5 : 0, hi = T > 1 ? hi + 0.5 : 1;
+    if (!(lo < hi)) lo = fmin(T > 1 ? lo : 0, 0), hi = fmax(T > 1 ? hi : 1, 1); /* one pair, or all equal */
     svg_begin(f, W, H, title);
     text(f, hx, 18, "start", 13, "font-weight=\"bold\"", title);
     /* Cells, one path per colour level (a 50 x 50 map stays ~50 kB). */
