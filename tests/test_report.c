@@ -3,7 +3,8 @@
  * every SVG figure is well-formed XML (also with task names that need
  * escaping), train keeps and resumes its per-step history, bad input exits 2
  * with no page written, and the page renders in headless Chromium from
- * file:// with no console message, every section present and a screenshot
+ * file:// with no console message, every section present, a heat map cell
+ * that shows its tasks and value on hover, and a screenshot
  * that is not blank (skipped only outside CI when Chromium is missing). */
 #include <stdarg.h>
 #include <stddef.h>
@@ -287,6 +288,29 @@ static void test_browser(void **state)
     if (strstr(log, ":CONSOLE") || strstr(log, "Uncaught")) fail_msg("console messages: %s", log);
     if (strstr(log, "net::ERR_NAME_NOT_RESOLVED")) fail_msg("the page tried the network: %s", log);
     free(log);
+    /* Hover: a copy of the page that moves the pointer over the first heat
+     * map's top-right cell and records the tooltip. */
+    snprintf(path, sizeof path, "%s/page.html", abs);
+    char *html = slurp(path, NULL), *end = strstr(html, "</body>");
+    assert_non_null(end);
+    snprintf(path, sizeof path, "%s/hover.html", abs);
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fprintf(f, "%.*s<script>var r=document.querySelector('.hm-hit'),b=r.getBoundingClientRect();\n"
+               "r.dispatchEvent(new MouseEvent('mousemove',{clientX:b.left+b.width*0.99,clientY:b.top+1,bubbles:true}));\n"
+               "document.body.setAttribute('data-tip',document.getElementById('tip').textContent);</script>\n%s",
+            (int)(end - html), html, end);
+    fclose(f);
+    free(html);
+    snprintf(cmd, sizeof cmd, "cd %s && HOME=%s timeout 180 %s %s --user-data-dir=%s/chrome-profile "
+                              "--virtual-time-budget=3000 --dump-dom file://%s/hover.html > hover-dom.html 2>&1",
+             abs, abs, chrome, flags, abs, abs);
+    assert_int_equal(tu_run(cmd, 1, out, sizeof out), 0);
+    snprintf(path, sizeof path, "%s/hover-dom.html", abs);
+    dom = slurp(path, NULL);
+    const char *tip = strstr(dom, "data-tip=\"");
+    if (!tip || !strstr(tip, " ~ ") || !strstr(tip, ": 0.")) fail_msg("no hover tooltip: %.300s", tip ? tip : dom);
+    free(dom);
     snprintf(cmd, sizeof cmd, "cd %s && HOME=%s timeout 180 %s %s --user-data-dir=%s/chrome-profile "
                               "--window-size=1200,1600 --screenshot=%s/shot.png file://%s/page.html > /dev/null 2>&1",
              abs, abs, chrome, flags, abs, abs, abs);
