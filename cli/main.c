@@ -14,6 +14,7 @@ static const struct command commands[] = {
     {"compare", cmd_compare, "train STL, UD-MTL and TNRMTL over seeds and print a comparison table"},
     {"train", cmd_train, "train one multi-task model (checkpoints, sharing report, JSON result)"},
     {"eval", cmd_eval, "evaluate a saved model"},
+    {"report", cmd_report, "one self-contained HTML page (and SVG figures) from run, compare and tune folders"},
     {"norm", cmd_norm, "tensor trace norm (LAF/Tucker/TT) of an .npy tensor"},
     {"omniglot-info", cmd_omniglot, "load Omniglot and print its tasks, class counts and load time (JSON)"},
 };

@@ -48,7 +48,7 @@ static int has_suffix(const char *s, const char *suffix)
  * results) and the tables of a comparison. */
 static int is_report_name(const char *name)
 {
-    return !strcmp(name, "results.json") || !strcmp(name, "sharing.json") ||
+    return !strcmp(name, "results.json") || !strcmp(name, "sharing.json") || !strcmp(name, "history.csv") ||
            ((!strncmp(name, "similarity", 10) || !strncmp(name, "relatedness", 11)) && has_suffix(name, ".csv"));
 }
 
@@ -548,9 +548,19 @@ tnmtl_status runfolder_checkpoint_end(runfolder *rf, const char *signature, tnmt
     cJSON *m = load_manifest(rf->dir);
     const char *id = m ? json_string(m, "run_id") : NULL;
     const int mine = id && !strcmp(id, rf->run_id);
-    cJSON_Delete(m);
-    if (mine) return TNMTL_OK;
-    m = own_manifest(rf, signature);
+    /* the manifest may have been made by files written before the first
+     * checkpoint (history.csv): it gains the signature now */
+    const int complete = mine && (!signature || json_string(m, "signature"));
+    if (complete) {
+        cJSON_Delete(m);
+        return TNMTL_OK;
+    }
+    if (!mine) {
+        cJSON_Delete(m);
+        m = own_manifest(rf, signature);
+    } else {
+        cJSON_AddStringToObject(m, "signature", signature);
+    }
     tnmtl_status st = save_manifest(rf->dir, m, err);
     cJSON_Delete(m);
     return st;

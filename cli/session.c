@@ -18,6 +18,7 @@ void session_free(session *s)
     tnmtl_optim_free(&s->optim);
     if (!s->borrowed_data) tnmtl_dataset_free(&s->ds);
     tnmtl_split_free(&s->split);
+    history_free(&s->history);
     memset(s, 0, sizeof *s);
 }
 
@@ -92,6 +93,7 @@ tnmtl_status session_resume(session *s, const char *dir, const tnmtl_dataset *da
     free(json);
     if (!st) st = build(s, err);
     if (!st) st = tnmtl_checkpoint_load(path, s->model, &s->optim, err);
+    if (!st) st = history_load(&s->history, dir, s->optim.step, err);
     if (st) session_free(s);
     return st;
 }
@@ -110,6 +112,9 @@ typedef struct progress_state {
     session *s;
     int64_t last_saved;     /* step of the last checkpoint */
     int64_t first_step;     /* step training (re)started from */
+    double elapsed0;        /* training seconds of earlier sessions */
+    tnmtl_status history_st; /* first failure to record the history */
+    tnmtl_error history_err;
 } progress_state;
 
 static void format_duration(double sec, char *buf, size_t cap)
@@ -120,9 +125,32 @@ static void format_duration(double sec, char *buf, size_t cap)
     else snprintf(buf, cap, "%dh%02dm", (int)sec / 3600, ((int)sec % 3600) / 60);
 }
 
+static double mean_of(const double *x, int n);
+
+/* Appends the step to the run's history (with --out); the validation
+ * metric every ps->every steps and at checkpoints. */
+static void record_history(progress_state *ps, const tnmtl_progress *p)
+{
+    session *s = ps->s;
+    const int T = s->ds.n_tasks;
+    history_row row = {p->step, p->loss, p->reg, NAN, ps->elapsed0 + p->elapsed};
+    const int due = p->step == p->steps || p->step % ps->every == 0 ||
+                    (s->opts.save_every > 0 && p->step % s->opts.save_every == 0);
+    if (due && s->split.begin[TNMTL_PART_VAL][T] > 0) {
+        double *metric = malloc((size_t)T * sizeof *metric), loss;
+        if (metric && !tnmtl_mtl_evaluate(s->model, &s->ds, &s->split, TNMTL_PART_VAL, metric, &loss,
+                                          &ps->history_err)) {
+            row.val_metric = mean_of(metric, T);
+        }
+        free(metric);
+    }
+    if (!ps->history_st) ps->history_st = history_add(&s->history, &row, &ps->history_err);
+}
+
 static void on_progress(void *user, const tnmtl_progress *p)
 {
     progress_state *ps = user;
+    if (ps->out_dir) record_history(ps, p);
     if (ps->quiet) return;
     const int64_t done = p->step, total = p->steps;
     /* elapsed covers the steps since this session (re)started training. */
@@ -164,11 +192,44 @@ tnmtl_status session_save(const session *s, const char *dir, tnmtl_error *err)
     return st;
 }
 
+/* history.csv, recorded in a claimed folder's manifest like every file of the run. */
+static tnmtl_status save_history(const session *s, const char *dir, tnmtl_error *err)
+{
+    char *names[1] = {HISTORY_FILE};
+    runfolder *rf = s->folder;
+    tnmtl_status st = rf ? runfolder_files_begin(rf, names, 1, err) : TNMTL_OK;
+    if (!st) st = history_write(&s->history, dir, err);
+    if (!st && rf) st = runfolder_files_end(rf, names, 1, err);
+    return st;
+}
+
 static tnmtl_status on_checkpoint(void *user, int64_t step, tnmtl_error *err)
 {
     progress_state *ps = user;
-    tnmtl_status st = session_save(ps->s, ps->out_dir, err);
-    if (!st) ps->last_saved = step;
+    if (ps->history_st) { /* a history row could not be recorded */
+        *err = ps->history_err;
+        return ps->history_st;
+    }
+    /* The history is written just before the checkpoint, so it always reaches
+     * its step; a history (and manifest) this call creates goes again if the
+     * checkpoint fails (a failed first save leaves the folder as it was).  A run replacing
+     * another (--overwrite) writes nothing there before its first checkpoint
+     * has switched the folder to it, so its history follows that one. */
+    const int after = ps->s->folder && ps->s->folder->replacing;
+    char hpath[4096];
+    snprintf(hpath, sizeof hpath, "%s/%s", ps->out_dir, HISTORY_FILE);
+    char mpath[4096];
+    snprintf(mpath, sizeof mpath, "%s/%s", ps->out_dir, RUNFOLDER_MANIFEST);
+    const int fresh = access(hpath, F_OK) != 0, fresh_manifest = access(mpath, F_OK) != 0;
+    tnmtl_status st = after ? TNMTL_OK : save_history(ps->s, ps->out_dir, err);
+    if (!st) st = session_save(ps->s, ps->out_dir, err);
+    if (!st && after) st = save_history(ps->s, ps->out_dir, err);
+    if (!st) {
+        ps->last_saved = step;
+    } else if (!after) { /* what this call created goes again */
+        if (fresh) remove(hpath);
+        if (fresh_manifest) remove(mpath);
+    }
     return st;
 }
 
@@ -192,6 +253,7 @@ tnmtl_status session_train(session *s, const char *out_dir, int quiet, volatile 
     ps.s = s;
     ps.last_saved = s->optim.step;
     ps.first_step = s->optim.step;
+    ps.elapsed0 = history_elapsed(&s->history);
     tnmtl_train_config tc = {0};
     tc.steps = s->opts.steps;
     tc.batch = s->opts.batch;
@@ -316,6 +378,7 @@ tnmtl_status session_evaluate(session *s, const char *out_dir, cJSON **result, t
     free(metric);
     tnmtl_sharing_report rep;
     if (!st) st = tnmtl_sharing_report_make(s->model, &rep, err);
+    if (!st && out_dir && (st = tnmtl_sharing_report_spectra(s->model, &rep, err))) tnmtl_sharing_report_free(&rep);
     if (st) {
         cJSON_Delete(r);
         return st;

@@ -6,6 +6,7 @@
 #include <signal.h>
 #include <stdio.h>
 
+#include "history.h"
 #include "run.h"
 #include "runfolder.h"
 
@@ -19,6 +20,7 @@ typedef struct session {
     int borrowed_data;          /* ds belongs to the caller               */
     runfolder *folder;          /* the claimed out_dir (NULL: none): checkpoints and
                                    reports go through its identity and replacement */
+    run_history history;        /* per-step rows, saved with checkpoints  */
 } session;
 
 /* Loads the data (or uses the caller's, which must outlive the session),

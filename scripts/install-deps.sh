@@ -1,13 +1,14 @@
 #!/bin/sh
 # Installs the Debian packages tnmtl needs to build and test.
 # As root it runs apt-get; otherwise it prints the command to run.
+# (chromium: tests/test_report.c renders `tnmtl report`'s page headless.)
 #   scripts/install-deps.sh          build + test dependencies
 #   scripts/install-deps.sh --dev    also python3-torch/numpy (reference scripts,
 #                                    benchmarks) and clang (fuzzing)
 #   scripts/install-deps.sh --fuzz   also clang and libFuzzer (make fuzz, CI)
 #   scripts/install-deps.sh --torch  also python3-torch (the Python package's PyTorch tests, CI)
 set -eu
-PKGS="build-essential pkg-config libopenblas-dev liblapacke-dev libzip-dev libpng-dev zlib1g-dev libcjson-dev libcmocka-dev python3 python3-numpy"
+PKGS="build-essential pkg-config libopenblas-dev liblapacke-dev libzip-dev libpng-dev zlib1g-dev libcjson-dev libcmocka-dev python3 python3-numpy chromium"
 PKGS="$PKGS python3-dev python3-setuptools python3-pytest"   # the Python package (python/)
 if [ "${1:-}" = "--dev" ]; then
     PKGS="$PKGS python3-torch clang libclang-rt-14-dev valgrind time"

@@ -17,6 +17,8 @@ void tnmtl_sharing_report_free(tnmtl_sharing_report *r)
         free(r->layers[k].sv);
         free(r->layers[k].similarity);
         free(r->layers[k].relatedness);
+        for (int u = 0; u < r->layers[k].n_unf; u++) free(r->layers[k].unf[u].sv);
+        free(r->layers[k].unf);
     }
     free(r->layers);
     free(r->similarity);
@@ -162,6 +164,62 @@ done:
     return st;
 }
 
+/* The unfoldings of an ndim-axis tensor the norms use: Tucker modes
+ * 0..ndim-1, then TT terms 1..ndim-3 (TT's first is Tucker mode 0, its
+ * last Tucker mode ndim-1).  Returns the count; fills method/term/used_by. */
+static int list_unfoldings(int ndim, tnmtl_norm_method *method, int *term, unsigned *used_by)
+{
+    int n = 0;
+    for (int i = 0; i < ndim; i++, n++) {
+        method[n] = TNMTL_NORM_TUCKER, term[n] = i;
+        used_by[n] = 1u << TNMTL_NORM_TUCKER;
+        if (i == 0 && ndim >= 2) used_by[n] |= 1u << TNMTL_NORM_TT;
+        if (i == ndim - 1) used_by[n] |= 1u << TNMTL_NORM_LAF | (ndim >= 2 ? 1u << TNMTL_NORM_TT : 0);
+    }
+    for (int i = 1; i <= ndim - 3; i++, n++) method[n] = TNMTL_NORM_TT, term[n] = i, used_by[n] = 1u << TNMTL_NORM_TT;
+    return n;
+}
+
+tnmtl_status tnmtl_sharing_report_spectra(const tnmtl_mtl *m, tnmtl_sharing_report *r, tnmtl_error *err)
+{
+    float *W = NULL;
+    tnmtl_status st = TNMTL_OK;
+    for (int i = 0, k = 0; i < m->n_blocks && !st; i++) {
+        const tnmtl_param_block *b = &m->blocks[i];
+        if (!b->shareable) continue;
+        tnmtl_layer_sharing *L = &r->layers[k++];
+        if (b->shared || L->unf) continue;
+        tnmtl_norm_method meth[2 * TNMTL_NORM_MAX_NDIM];
+        int term[2 * TNMTL_NORM_MAX_NDIM];
+        unsigned used[2 * TNMTL_NORM_MAX_NDIM];
+        const int n = list_unfoldings(b->ndim, meth, term, used);
+        free(W);
+        W = tnmtl_malloc((size_t)(b->n_w * m->n_tasks) * sizeof *W, "stacked weights", err);
+        L->unf = tnmtl_calloc((size_t)n, sizeof *L->unf, "unfolding spectra", err);
+        if (!W || !L->unf) {
+            st = TNMTL_ERR_NOMEM;
+            break;
+        }
+        tnmtl_mtl_stack(m, b, m->params + b->w_offset, W);
+        for (int u = 0; u < n && !st; u++) {
+            tnmtl_unfolding_spectrum *S = &L->unf[L->n_unf++];
+            snprintf(S->name, sizeof S->name, "%s %d", meth[u] == TNMTL_NORM_TT ? "tt" : "mode", term[u] + 1);
+            S->used_by = used[u];
+            tnmtl_norm_term_shape(meth[u], b->ndim, b->shape, term[u], &S->rows, &S->cols);
+            S->n_sv = (int)(S->rows < S->cols ? S->rows : S->cols);
+            S->sv = tnmtl_calloc((size_t)S->n_sv, sizeof *S->sv, "singular values", err);
+            if (!S->sv) st = TNMTL_ERR_NOMEM;
+            else st = tnmtl_norm_term_singular_values(meth[u], b->ndim, b->shape, W, term[u], S->sv, err);
+            double sum = 0;
+            for (int j = 0; j < S->n_sv && !st; j++) sum += S->sv[j];
+            for (int j = 0; j < S->n_sv && !st && sum > 0; j++) S->sv[j] /= sum;
+        }
+        if (st) tnmtl_error_prefix(err, "spectra of layer %s", L->name);
+    }
+    free(W);
+    return st;
+}
+
 struct csv_job { const tnmtl_sharing_report *r; const double *S; char *const *names; };
 
 static void write_name(FILE *f, const char *name)
@@ -203,7 +261,19 @@ static int write_sharing_json(FILE *f, void *user)
                 k ? "," : "", L->layer, L->name, L->shared ? "true" : "false", L->stacked ? "true" : "false", L->rho,
                 L->eff_rank);
         for (int i = 0; i < L->n_sv; i++) fprintf(f, "%s%.6g", i ? ", " : "", L->sv[i]);
-        fprintf(f, "]}");
+        fprintf(f, "]");
+        if (L->n_unf) fprintf(f, ", \"unfoldings\": [");
+        for (int u = 0; u < L->n_unf; u++) {
+            const tnmtl_unfolding_spectrum *S = &L->unf[u];
+            fprintf(f, "%s\n    {\"name\": \"%s\", \"rows\": %lld, \"cols\": %lld, \"used_by\": [", u ? "," : "",
+                    S->name, (long long)S->rows, (long long)S->cols);
+            for (int mth = 0, c = 0; mth < 3; mth++)
+                if (S->used_by >> mth & 1) fprintf(f, "%s\"%s\"", c++ ? ", " : "", tnmtl_norm_method_name(mth));
+            fprintf(f, "], \"singular_values\": [");
+            for (int j = 0; j < S->n_sv; j++) fprintf(f, "%s%.4g", j ? ", " : "", S->sv[j]);
+            fprintf(f, "]}");
+        }
+        fprintf(f, "%s}", L->n_unf ? "]" : "");
     }
     fprintf(f, "\n]}\n");
     return ferror(f) ? -1 : 0;

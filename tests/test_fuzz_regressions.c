@@ -53,21 +53,15 @@ static int replay(const char *folder, fuzz_fn fn)
         if (de->d_name[0] == '.' || !strcmp(de->d_name, "README")) continue;
         char path[1024];
         snprintf(path, sizeof path, "%s/%s", folder, de->d_name);
-        FILE *f = fopen(path, "rb");
-        assert_non_null(f);
-        fseek(f, 0, SEEK_END);
-        long len = ftell(f);
-        fseek(f, 0, SEEK_SET);
-        uint8_t *buf = malloc((size_t)len + 1);
+        size_t len;
+        char *buf = tu_read_file(path, &len);
         assert_non_null(buf);
-        assert_int_equal(fread(buf, 1, (size_t)len, f), (size_t)len);
-        fclose(f);
         /* a copy of exactly len bytes: reads past the input are caught by ASan */
-        uint8_t *exact = malloc(len ? (size_t)len : 1);
+        uint8_t *exact = malloc(len ? len : 1);
         assert_non_null(exact);
-        memcpy(exact, buf, (size_t)len);
+        memcpy(exact, buf, len);
         free(buf);
-        assert_int_equal(fn(exact, (size_t)len), 0);
+        assert_int_equal(fn(exact, len), 0);
         free(exact);
         n++;
     }

@@ -93,6 +93,24 @@ int tu_cli_run(int merge_stderr, char *out, size_t cap, const char *fmt, ...)
     return tu_run(cmd, merge_stderr, out, cap);
 }
 
+char *tu_read_file(const char *path, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) return NULL;
+    char *buf = NULL;
+    long n = fseek(f, 0, SEEK_END) == 0 ? ftell(f) : -1;
+    if (n >= 0 && fseek(f, 0, SEEK_SET) == 0 && (buf = malloc((size_t)n + 1)) &&
+        fread(buf, 1, (size_t)n, f) == (size_t)n) {
+        buf[n] = '\0';
+        if (len) *len = (size_t)n;
+    } else {
+        free(buf);
+        buf = NULL;
+    }
+    fclose(f);
+    return buf;
+}
+
 double tu_max_rel_err(const double *a, const double *b, size_t n, double atol, double rtol)
 {
     double worst = 0;

@@ -48,6 +48,9 @@ double tu_now(void);
 int tu_exists(const char *path);
 /* The text of a file (up to cap-1 bytes) into buf; "" if unreadable. */
 void tu_read_text(const char *path, char *buf, size_t cap);
+/* The whole file in a malloc'd buffer, NUL-terminated (the terminator is
+ * not counted in *len, which may be NULL); NULL if it cannot be read. */
+char *tu_read_file(const char *path, size_t *len);
 /* Max |a-b| / (atol + rtol*|b|) over n doubles: <= 1 means within tolerance. */
 double tu_max_rel_err(const double *a, const double *b, size_t n, double atol, double rtol);
 

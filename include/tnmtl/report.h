@@ -28,6 +28,18 @@
 extern "C" {
 #endif
 
+/* Spectrum of one unfolding of a layer's stacked tensor W (weight dims x T)
+ * that some trace norm uses: Tucker mode i (D_i x the rest; mode N is the
+ * task mode, LAF's only term and TT's last) or TT term i (D_1..D_i x the
+ * rest), each listed once (TT's first term is Tucker mode 1). */
+typedef struct tnmtl_unfolding_spectrum {
+    char name[24];               /* "mode 2", "tt 3"                           */
+    unsigned used_by;            /* bit (1 << tnmtl_norm_method) per norm using it */
+    int64_t rows, cols;
+    int n_sv;                    /* min(rows, cols)                            */
+    double *sv;                  /* [n_sv] normalised to sum 1, descending     */
+} tnmtl_unfolding_spectrum;
+
 typedef struct tnmtl_layer_sharing {
     int layer;                   /* index in the task network                  */
     char name[48];               /* e.g. "conv 5x5x1x8"                        */
@@ -39,6 +51,8 @@ typedef struct tnmtl_layer_sharing {
     double *sv;                  /* [n_sv] normalised, descending              */
     double *similarity;          /* [T][T]                                     */
     double *relatedness;         /* [T][T]                                     */
+    int n_unf;                   /* 0 unless tnmtl_sharing_report_spectra ran  */
+    tnmtl_unfolding_spectrum *unf; /* [n_unf]; none for a hard-shared layer    */
 } tnmtl_layer_sharing;
 
 typedef struct tnmtl_sharing_report {
@@ -51,8 +65,14 @@ typedef struct tnmtl_sharing_report {
 
 tnmtl_status tnmtl_sharing_report_make(const tnmtl_mtl *m, tnmtl_sharing_report *r, tnmtl_error *err);
 void tnmtl_sharing_report_free(tnmtl_sharing_report *r);
+/* Adds to every layer of r (made from m) the spectra of all unfoldings the
+ * three norms use, whatever m's method (an STL run's spectra are the
+ * baseline a regularised run's decay is compared with).  Costs one
+ * values-only norm evaluation per unfolding (Omniglot's fc1: ~0.5 s). */
+tnmtl_status tnmtl_sharing_report_spectra(const tnmtl_mtl *m, tnmtl_sharing_report *r, tnmtl_error *err);
 
-/* Writes dir/sharing.json (every layer: rho, eff_rank, sv), and the task
+/* Writes dir/sharing.json (every layer: rho, eff_rank, sv, and "unfoldings"
+ * when the spectra were computed: name, rows, cols, used_by, singular_values), and the task
  * matrices as CSV with task names as header and first column:
  * dir/similarity.csv, dir/relatedness.csv (means over layers) and
  * dir/similarity_layer<k>.csv, dir/relatedness_layer<k>.csv. */

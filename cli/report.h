@@ -1,0 +1,113 @@
+/* report.h - `tnmtl report`: what a run folder holds, as the report reads it
+ * (report_load.c), the SVG figures (svg.c) and the page (cmd_report.c).
+ *
+ * The report only reads files that runs write (results.json, sharing.json,
+ * relatedness_layer<k>.csv, history.csv; a compare folder's run folders; a
+ * tune folder's trials.csv), never the model, so old runs still report. */
+#ifndef TNMTL_CLI_REPORT_H
+#define TNMTL_CLI_REPORT_H
+
+#include <stdio.h>
+
+#include "history.h"
+#include "tnmtl/error.h"
+
+typedef struct rep_spectrum {    /* one unfolding of a layer's stacked tensor */
+    char name[24];               /* "mode 2", "tt 3"                           */
+    char used_by[48];            /* "tucker, tt"                               */
+    long long rows, cols;
+    int n;
+    double *sv;                  /* [n] normalised to sum 1                    */
+} rep_spectrum;
+
+typedef struct rep_layer {
+    int layer;                   /* index in the task network                  */
+    char name[48];               /* "conv 5x5x1x8"                             */
+    int shared;                  /* hard-shared (UD)                           */
+    double rho, eff_rank;
+    int n_unf;
+    rep_spectrum *unf;           /* [n_unf]: sharing.json's unfoldings, or the task mode alone */
+    double *rel;                 /* [T][T] relatedness                         */
+} rep_layer;
+
+typedef struct rep_run {
+    char dir[1024];
+    char label[64];              /* "tucker seed 0"                            */
+    char method[16], data[1024], arch[1024], metric[16]; /* metric: accuracy or rmse */
+    int T;
+    long long steps, seed;
+    double gamma, train_seconds;
+    double test_mean, val_mean;  /* NaN when the part is empty                 */
+    double *test;                /* [T] per task, NaN if missing               */
+    char **task_names;           /* [T]                                        */
+    int n_layers;
+    rep_layer *layers;
+    run_history history;         /* empty for runs made before history.csv     */
+} rep_run;
+
+typedef struct rep_trial {       /* one row of a tune folder's trials.csv      */
+    char method[16];
+    double gamma, val_metric;
+    int chosen;
+} rep_trial;
+
+typedef struct rep_input {
+    int n_runs;
+    rep_run *runs;
+    int n_trials;
+    rep_trial *trials;
+} rep_input;
+
+/* Adds the runs of dir (a run folder, a compare folder of run folders, or a
+ * tune folder with trials.csv and optionally run folders) to in.  Every
+ * problem (not a run folder, a missing or malformed file) is a FORMAT/IO
+ * error naming the file. */
+tnmtl_status report_load(rep_input *in, const char *dir, tnmtl_error *err);
+/* All runs on the same data with the same tasks; else INVALID naming two. */
+tnmtl_status report_check_same_data(const rep_input *in, tnmtl_error *err);
+void report_input_free(rep_input *in);
+/* Runs in the order STL, UD, LAF, Tucker, TT, then by seed. */
+void report_sort_runs(rep_input *in);
+
+/* ---- SVG (svg.c) ---------------------------------------------------------- */
+
+/* Writes s with &, <, >, " escaped. */
+void xml_escape(FILE *f, const char *s);
+/* Colour of a method's runs ("stl" grey, ...). */
+const char *method_color(const char *method);
+
+typedef struct svg_series {
+    const char *name, *color;
+    int dashed;
+    int n;
+    const double *x, *y;         /* NaN y: no point (the line breaks)          */
+    int mark;                    /* index of a point to ring, or -1            */
+} svg_series;
+
+typedef struct svg_panel {
+    double x, y, w, h;           /* place in the figure                        */
+    const char *title, *xlabel, *ylabel;
+    int logx, logy;
+} svg_panel;
+
+void svg_begin(FILE *f, double w, double h, const char *title);
+void svg_end(FILE *f);
+/* A line chart in panel p; with legend when legend != 0. */
+void svg_lines(FILE *f, const svg_panel *p, const svg_series *s, int n, int legend);
+/* Grouped bars: v[g * n_bars + b], groups along x. */
+void svg_bars(FILE *f, const svg_panel *p, int n_groups, const char *const *groups, int n_bars,
+              const char *const *bars, const char *const *colors, const double *v);
+/* One row per item, a dot per series at x = v[s * n_rows + r]; a line at 0. */
+void svg_dot_rows(FILE *f, const svg_panel *p, int n_rows, const char *const *rows, int n_series,
+                  const char *const *series, const char *const *colors, const double *v);
+/* Height of svg_dot_rows' figure for n rows. */
+double svg_dot_rows_height(int n_rows);
+
+/* Heat map of R[T][T] in the order `order` with the dendrogram on the left
+ * and task names; `id` names its hover data (see cmd_report.c).  Returns the
+ * figure's size in *w, *h when f is NULL. */
+struct tnmtl_dendrogram;
+void svg_heatmap(FILE *f, const char *title, int T, const double *R, char *const *names,
+                 const struct tnmtl_dendrogram *d, const char *id, double *w, double *h);
+
+#endif
