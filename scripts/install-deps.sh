@@ -6,7 +6,7 @@
 #                                    benchmarks) and clang (fuzzing)
 #   scripts/install-deps.sh --fuzz   also clang and libFuzzer (make fuzz, CI)
 set -eu
-PKGS="build-essential pkg-config libopenblas-dev liblapacke-dev libzip-dev libpng-dev zlib1g-dev libcjson-dev libcmocka-dev python3 python3-numpy"
+PKGS="build-essential pkg-config libopenblas-dev liblapacke-dev libzip-dev libpng-dev libjpeg62-turbo-dev zlib1g-dev libcjson-dev libcmocka-dev python3 python3-numpy"
 if [ "${1:-}" = "--dev" ]; then
     PKGS="$PKGS python3-torch clang libclang-rt-14-dev valgrind time"
 fi
