@@ -37,5 +37,6 @@ int cmd_train(int argc, char **argv);
 int cmd_eval(int argc, char **argv);
 int cmd_compare(int argc, char **argv);
 int cmd_omniglot(int argc, char **argv);
+int cmd_data_info(int argc, char **argv);
 
 #endif

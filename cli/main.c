@@ -15,6 +15,7 @@ static const struct command commands[] = {
     {"train", cmd_train, "train one multi-task model (checkpoints, sharing report, JSON result)"},
     {"eval", cmd_eval, "evaluate a saved model"},
     {"norm", cmd_norm, "tensor trace norm (LAF/Tucker/TT) of an .npy tensor"},
+    {"data-info", cmd_data_info, "load any --data source and print its tasks, classes and counts (JSON)"},
     {"omniglot-info", cmd_omniglot, "load Omniglot and print its tasks, class counts and load time (JSON)"},
 };
 
