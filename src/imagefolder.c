@@ -36,6 +36,7 @@ typedef struct if_file {
     int task, cls;             /* cls: index within the task                  */
     tnmtl_image_info info;
     char *bad;                 /* malloc'd problem, or NULL                   */
+    int reported;              /* bad has been reported                       */
 } if_file;
 
 typedef struct if_tree {
@@ -464,13 +465,15 @@ static void run_pass(if_pass *ps)
     pthread_mutex_destroy(&ps->mu);
 }
 
-/* Reports the files a pass marked bad, in order.  1: go on. */
-static int report_bad(if_tree *t, int64_t *reported)
+/* Reports the files marked bad since the last call, in order.  1: go on. */
+static int report_bad(if_tree *t)
 {
     int go = 1;
-    for (int64_t i = *reported; i < t->n_files && go; i++)
-        if (t->files[i].bad) go = problem(t, "%s", t->files[i].bad);
-    *reported = t->n_files;
+    for (int64_t i = 0; i < t->n_files && go; i++)
+        if (t->files[i].bad && !t->files[i].reported) {
+            t->files[i].reported = 1;
+            go = problem(t, "%s", t->files[i].bad);
+        }
     return go;
 }
 
@@ -520,7 +523,6 @@ tnmtl_status tnmtl_imagefolder_load(const char *dir, const tnmtl_imagefolder_opt
     t.opt = &opt;
     t.err = err;
     tnmtl_status st = walk(&t);
-    int64_t reported = 0;
     if (!st && t.problems && !opt.bad_input) st = TNMTL_ERR_FORMAT;
 
     if_pass ps;
@@ -529,7 +531,7 @@ tnmtl_status tnmtl_imagefolder_load(const char *dir, const tnmtl_imagefolder_opt
     if (!st) {
         run_pass(&ps);   /* headers */
         if (ps.fatal) st = tnmtl_fail(err, ps.fatal, "out of memory reading the image headers");
-        else if (!report_bad(&t, &reported)) st = TNMTL_ERR_FORMAT;
+        else if (!report_bad(&t)) st = TNMTL_ERR_FORMAT;
     }
     /* The example shape: the size asked for, or the one every image has. */
     int h = opt.size, w = opt.size, c = opt.channels;
@@ -549,7 +551,7 @@ tnmtl_status tnmtl_imagefolder_load(const char *dir, const tnmtl_imagefolder_opt
         }
     }
     if (!c) c = 1;
-    if (!st && !report_bad(&t, &reported)) st = TNMTL_ERR_FORMAT;
+    if (!st && !report_bad(&t)) st = TNMTL_ERR_FORMAT;
     if (!st && !t.problems && t.n_files > 0)
         st = tnmtl_image_memory_check(dir, t.n_files, h, w, c, max_bytes, "give a smaller --size or fewer tasks", err);
     if (!st && !t.problems) st = make_dataset(&t, h, w, c, out, err);
@@ -559,7 +561,7 @@ tnmtl_status tnmtl_imagefolder_load(const char *dir, const tnmtl_imagefolder_opt
         ps.pixels = t.problems ? NULL : out->pixels;
         run_pass(&ps);
         if (ps.fatal) st = tnmtl_fail(err, ps.fatal, "out of memory decoding the images");
-        else report_bad(&t, &reported);
+        else report_bad(&t);
     }
     if (!st && t.problems) st = TNMTL_ERR_FORMAT;
     if (st == TNMTL_ERR_FORMAT && t.problems > 1) {
