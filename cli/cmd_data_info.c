@@ -119,16 +119,11 @@ int cmd_data_info(int argc, char **argv)
         cJSON_AddItemToArray(tasks, jt);
     }
     cJSON_AddItemToObject(root, "tasks", tasks);
-    char *text = cJSON_Print(root);
-    int rc = EXIT_OK;
-    if (text && cJSON_GetArraySize(tasks) == ds.n_tasks) {
-        printf("%s\n", text);
-    } else {
-        fprintf(stderr, "tnmtl %s: error: out of memory printing JSON\n", cmd);
-        rc = EXIT_FAILURE_OTHER;
+    if (cJSON_GetArraySize(tasks) != ds.n_tasks) {   /* out of memory counting a task's classes */
+        cJSON_Delete(root);
+        root = NULL;
     }
-    cJSON_free(text);
-    cJSON_Delete(root);
+    int rc = cli_print_json(cmd, root);
     tnmtl_dataset_free(&ds);
     return rc;
 }

@@ -15,6 +15,8 @@
  *   tnmtl/npy.h       .npy arrays
  *   tnmtl/dataset.h   multi-task datasets and splits
  *   tnmtl/csv.h       multi-task tabular data from CSV files
+ *   tnmtl/imagefolder.h  DIR/TASK/CLASS/image folders (PNG, JPEG)
+ *   tnmtl/npz.h       numpy arrays x, y, task (numpy.savez)
  *   tnmtl/synthetic.h synthetic multi-task images with known task groups
  *   tnmtl/safetensors.h  safetensors files (named tensors + metadata)
  *
@@ -48,6 +50,8 @@
 #include "tnmtl/dataset.h"
 #include "tnmtl/omniglot.h"
 #include "tnmtl/csv.h"
+#include "tnmtl/imagefolder.h"
+#include "tnmtl/npz.h"
 #include "tnmtl/synthetic.h"
 #include "tnmtl/safetensors.h"
 
