@@ -282,7 +282,12 @@ static tnmtl_status list_folders(if_tree *t, const char *path, const char *what,
     for (int i = 0; i < *n; i++) {
         char *p = join(path, (*names)[i]);
         struct stat sb;
-        int ok = p && stat_entry(t, p, &sb);
+        if (!p) {
+            for (int j = i; j < *n; j++) free((*names)[j]);
+            *n = keep;
+            return tnmtl_fail(t->err, TNMTL_ERR_NOMEM, "%s: out of memory", path);
+        }
+        int ok = stat_entry(t, p, &sb);
         const char *loop = ok && S_ISDIR(sb.st_mode) ? anc_find(anc, &sb) : NULL;
         if (ok && !S_ISDIR(sb.st_mode)) {
             problem(t, "%s: not a folder (%s)", p, what);
@@ -469,10 +474,11 @@ static void run_pass(if_pass *ps)
 static int report_bad(if_tree *t)
 {
     int go = 1;
-    for (int64_t i = 0; i < t->n_files && go; i++)
+    for (int64_t i = 0; i < t->n_files; i++)
         if (t->files[i].bad && !t->files[i].reported) {
             t->files[i].reported = 1;
-            go = problem(t, "%s", t->files[i].bad);
+            if (go) go = problem(t, "%s", t->files[i].bad);
+            else t->problems++;   /* counted for the message, not reported */
         }
     return go;
 }
@@ -566,7 +572,8 @@ tnmtl_status tnmtl_imagefolder_load(const char *dir, const tnmtl_imagefolder_opt
     if (!st && t.problems) st = TNMTL_ERR_FORMAT;
     if (st == TNMTL_ERR_FORMAT && t.problems > 1) {
         const size_t n = strlen(err->msg);
-        snprintf(err->msg + n, sizeof err->msg - n, " (and %d more problems)", t.problems - 1);
+        snprintf(err->msg + n, sizeof err->msg - n, " (and %d more problem%s)", t.problems - 1,
+                 t.problems > 2 ? "s" : "");
     }
     tree_free(&t);
     if (st) tnmtl_dataset_free(out);

@@ -325,6 +325,10 @@ static void test_every_bad_file_named(void **state)
     snprintf(args, sizeof args, "train --data 'images:%s' --quiet", D);
     assert_int_equal(run_cli(args, out, sizeof out, errtxt, sizeof errtxt), 2);
     assert_non_null(strstr(errtxt, "empty task folder"));
+    /* Without the structural problem, train names the first bad file and counts the others its header pass found. */
+    assert_int_equal(rmdir(p("T3")), 0);
+    assert_int_equal(run_cli(args, out, sizeof out, errtxt, sizeof errtxt), 2);
+    if (!strstr(errtxt, "/T1/c1/zero.png: empty file (0 bytes) (and 1 more problem)")) fail_msg("%s", errtxt);
 }
 
 /* What must load: different sizes with --size, JPEG (grey and colour),
