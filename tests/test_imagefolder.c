@@ -248,9 +248,12 @@ static void test_omniglot_tree(void **state)
     }
     fclose(probe);
     const char *alphabets = "Balinese,Early_Aramaic,Greek";   /* the first three by name */
-    snprintf(cmd, sizeof cmd,
-             "unzip -q -o '%s' 'images_background_small1/Balinese/*' 'images_background_small1/Early_Aramaic/*' "
-             "'images_background_small1/Greek/*' -d '%s'", zip_path, tu_group_dir);
+    snprintf(cmd, sizeof cmd,   /* python3's zipfile: unzip is not a dependency */
+             "python3 -c 'import sys, zipfile\n"
+             "z = zipfile.ZipFile(sys.argv[1])\n"
+             "for n in z.namelist():\n"
+             "    if n.split(\"/\")[1:2] and n.split(\"/\")[1] in sys.argv[3].split(\",\"): z.extract(n, sys.argv[2])' "
+             "'%s' '%s' '%s'", zip_path, tu_group_dir, alphabets);
     assert_int_equal(tu_run(cmd, 1, out, sizeof out), 0);
     char tree[1100];
     snprintf(tree, sizeof tree, "%s/images_background_small1", tu_group_dir);
