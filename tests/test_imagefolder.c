@@ -116,6 +116,17 @@ static void test_tree_matches_npz(void **state)
     }
     tnmtl_resizer_free(&rs);
     tnmtl_dataset_free(&small);
+
+    /* Memory: refused up front with the estimate (26 images of 10x12x3 = 9360 bytes). */
+    tnmtl_imagefolder_options tight = {.max_bytes = 9000};
+    assert_int_equal(tnmtl_imagefolder_load(tree, &tight, &small, &err), TNMTL_ERR_TOO_BIG);
+    assert_non_null(strstr(err.msg, "26 images of 10x12x3 would need 0 MB, more than the limit of 0 MB"));
+    assert_null(small.pixels);
+    tight.max_bytes = 9360;
+    assert_int_equal(tnmtl_imagefolder_load(tree, &tight, &small, &err), TNMTL_OK);
+    tnmtl_dataset_free(&small);
+    assert_int_equal(tnmtl_npz_load(at("rgb.npz"), 9000, &small, &err), TNMTL_ERR_TOO_BIG);
+    assert_non_null(strstr(err.msg, "rgb.npz: 26 images of 10x12x3 would need"));
     tnmtl_dataset_free(&img);
     tnmtl_dataset_free(&npz);
 }
