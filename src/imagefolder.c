@@ -324,7 +324,10 @@ static tnmtl_status walk(if_tree *t)
     char **tasks;
     int n_tasks;
     tnmtl_status st = list_folders(t, t->dir, "DIR must hold one folder per task", &tasks, &n_tasks, &anc);
-    if (st) return st;
+    if (st) {
+        free_names(tasks, n_tasks);
+        return st;
+    }
     if (n_tasks == 0 && t->problems == 0) {
         free(tasks);
         return tnmtl_fail(t->err, TNMTL_ERR_FORMAT, "%s: no task folders (expected DIR/TASK/CLASS/images)", t->dir);
@@ -379,7 +382,7 @@ typedef struct if_pass {
     atomic_llong next;
     pthread_mutex_t mu;
     int64_t done;
-    tnmtl_status fatal;        /* out of memory in a worker                    */
+    atomic_int fatal;          /* out of memory in a worker (a tnmtl_status)   */
 } if_pass;
 
 typedef struct if_worker {
@@ -425,7 +428,7 @@ static void do_file(if_pass *ps, if_worker *wk, if_file *f, int64_t index)
     }
     free(data);
     if (st) set_bad(f, e.msg);
-    if (st == TNMTL_ERR_NOMEM) ps->fatal = st;
+    if (st == TNMTL_ERR_NOMEM) atomic_store(&ps->fatal, (int)st);
 }
 
 static void *pass_main(void *arg)
@@ -536,7 +539,7 @@ tnmtl_status tnmtl_imagefolder_load(const char *dir, const tnmtl_imagefolder_opt
     ps.t = &t;
     if (!st) {
         run_pass(&ps);   /* headers */
-        if (ps.fatal) st = tnmtl_fail(err, ps.fatal, "out of memory reading the image headers");
+        if (atomic_load(&ps.fatal)) st = tnmtl_fail(err, TNMTL_ERR_NOMEM, "out of memory reading the image headers");
         else if (!report_bad(&t)) st = TNMTL_ERR_FORMAT;
     }
     /* The example shape: the size asked for, or the one every image has. */
@@ -566,7 +569,7 @@ tnmtl_status tnmtl_imagefolder_load(const char *dir, const tnmtl_imagefolder_opt
         ps.h = h, ps.w = w, ps.c = c;
         ps.pixels = t.problems ? NULL : out->pixels;
         run_pass(&ps);
-        if (ps.fatal) st = tnmtl_fail(err, ps.fatal, "out of memory decoding the images");
+        if (atomic_load(&ps.fatal)) st = tnmtl_fail(err, TNMTL_ERR_NOMEM, "out of memory decoding the images");
         else report_bad(&t);
     }
     if (!st && t.problems) st = TNMTL_ERR_FORMAT;
