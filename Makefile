@@ -26,8 +26,8 @@ WARN    := -Wall -Wextra -Wshadow -Wno-unused-parameter -Wstrict-prototypes
 CPPFLAGS += -Iinclude -Isrc -D_GNU_SOURCE
 ALL_CFLAGS = -std=c11 $(WARN) -fPIC $(CFLAGS) $(XCFLAGS)
 
-PKGS    := openblas libzip libpng libcjson zlib
-LIBS    := $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -lopenblas -lzip -lpng16 -lcjson -lz) -llapacke -lm -lpthread
+PKGS    := openblas libzip libpng libcjson zlib libjpeg
+LIBS    := $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -lopenblas -lzip -lpng16 -lcjson -lz -ljpeg) -llapacke -lm -lpthread
 CPPFLAGS += $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 TESTLIBS := -lcmocka
 

@@ -31,6 +31,12 @@ tnmtl_status cli_parse_double(const char *opt, const char *s, double lo, double 
 /* Comma-separated list of doubles, at most cap entries. */
 tnmtl_status cli_parse_double_list(const char *opt, const char *s, double *out, int cap, int *n, tnmtl_error *err);
 
+/* Prints a JSON document on stdout (tab-indented) and deletes it; returns
+ * EXIT_OK, or EXIT_FAILURE_OTHER (message on stderr) when it cannot be
+ * printed. */
+struct cJSON;
+int cli_print_json(const char *cmd, struct cJSON *root);
+
 /* Subcommands: each returns the process exit code. */
 int cmd_norm(int argc, char **argv);
 int cmd_train(int argc, char **argv);
@@ -38,5 +44,6 @@ int cmd_eval(int argc, char **argv);
 int cmd_compare(int argc, char **argv);
 int cmd_omniglot(int argc, char **argv);
 int cmd_report(int argc, char **argv);
+int cmd_data_info(int argc, char **argv);
 
 #endif

@@ -1,12 +1,28 @@
 /* cli_util.c - error reporting and strict option parsing for the CLI. */
 #include "cli.h"
 
+#include <cJSON.h>
 #include <errno.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+int cli_print_json(const char *cmd, cJSON *root)
+{
+    char *text = root ? cJSON_Print(root) : NULL;
+    int rc = EXIT_OK;
+    if (text) {
+        printf("%s\n", text);
+    } else {
+        fprintf(stderr, "tnmtl %s: error: out of memory printing JSON\n", cmd);
+        rc = EXIT_FAILURE_OTHER;
+    }
+    cJSON_free(text);
+    cJSON_Delete(root);
+    return rc;
+}
 
 int cli_fail(const char *cmd, const tnmtl_error *err)
 {

@@ -89,16 +89,7 @@ int cmd_omniglot(int argc, char **argv)
     cJSON_AddNumberToObject(root, "load_seconds", secs);
     cJSON_AddNumberToObject(root, "peak_rss_mb", (double)ru.ru_maxrss / 1024.0);
     cJSON_AddItemToObject(root, "tasks", tasks);
-    char *text = cJSON_Print(root);
-    int rc = EXIT_OK;
-    if (text) {
-        printf("%s\n", text);
-    } else {
-        fprintf(stderr, "tnmtl %s: error: out of memory printing JSON\n", cmd);
-        rc = EXIT_FAILURE_OTHER;
-    }
-    cJSON_free(text);
-    cJSON_Delete(root);
+    int rc = cli_print_json(cmd, root);
     tnmtl_dataset_free(&ds);
     return rc;
 }

@@ -16,6 +16,7 @@ static const struct command commands[] = {
     {"eval", cmd_eval, "evaluate a saved model"},
     {"report", cmd_report, "one self-contained HTML page (and SVG figures) from run, compare and tune folders"},
     {"norm", cmd_norm, "tensor trace norm (LAF/Tucker/TT) of an .npy tensor"},
+    {"data-info", cmd_data_info, "load any --data source and print its tasks, classes and counts (JSON)"},
     {"omniglot-info", cmd_omniglot, "load Omniglot and print its tasks, class counts and load time (JSON)"},
 };
 

@@ -6,9 +6,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli.h"
 #include "tnmtl/csv.h"
+#include "tnmtl/imagefolder.h"
+#include "tnmtl/npz.h"
 #include "tnmtl/omniglot.h"
 #include "tnmtl/synthetic.h"
 
@@ -18,8 +21,12 @@
 
 const char run_options_help[] =
     "data:\n"
-    "  --data SPEC          synthetic (default) | csv:FILE | omniglot:PATH\n"
-    "  --size S             omniglot: downsample images to S x S (default 105)\n"
+    "  --data SPEC          synthetic (default) | csv:FILE | omniglot:PATH | images:DIR\n"
+    "                       (DIR/TASK/CLASS/image.png|jpg) | npz:FILE (x, y, task arrays)\n"
+    "  --size S             omniglot, images: resize images to S x S by area averaging\n"
+    "                       (default: omniglot 105, images their own size)\n"
+    "  --channels 1|3       images: grey or RGB (default: 1 if every image is grey)\n"
+    "  --invert             images: use 255 - pixel (ink on paper, e.g. Omniglot's PNGs)\n"
     "  --alphabets A        omniglot: K (the first K) or a comma list of names (default all)\n"
     "  --task-col NAME      csv: task column (default task)\n"
     "  --target-col NAME    csv: target column (default y)\n"
@@ -98,8 +105,12 @@ int run_parse_option(run_options *o, int argc, char **argv, int *i, tnmtl_error 
         o->regression = 0;
         return 1;
     }
+    if (!strcmp(opt, "--invert")) {
+        o->invert = 1;
+        return 1;
+    }
     static const char *const with_value[] = {
-        "--data", "--size", "--alphabets", "--task-col", "--target-col", "--features", "--data-seed",
+        "--data", "--size", "--channels", "--alphabets", "--task-col", "--target-col", "--features", "--data-seed",
         "--train-frac", "--val-frac", "--split-seed", "--method", "--arch", "--act", "--share", "--gamma", "--task-loss", "--reg-every",
         "--optim", "--lr", "--momentum", "--batch", "--steps", "--epochs", "--seed", "--save-every", "--threads"};
     int known = 0;
@@ -113,14 +124,20 @@ int run_parse_option(run_options *o, int argc, char **argv, int *i, tnmtl_error 
     long n;
     tnmtl_status st = TNMTL_OK;
     if (!strcmp(opt, "--data")) {
-        if (strcmp(v, "synthetic") && strncmp(v, "csv:", 4) && strncmp(v, "omniglot:", 9))
-            st = tnmtl_fail(err, TNMTL_ERR_INVALID, "--data: '%s' is not synthetic, csv:FILE or omniglot:PATH", v);
-        else if ((!strncmp(v, "csv:", 4) && !v[4]) || (!strncmp(v, "omniglot:", 9) && !v[9]))
+        const char *colon = strchr(v, ':');
+        if (strcmp(v, "synthetic") && strncmp(v, "csv:", 4) && strncmp(v, "omniglot:", 9) && strncmp(v, "images:", 7) &&
+            strncmp(v, "npz:", 4))
+            st = tnmtl_fail(err, TNMTL_ERR_INVALID,
+                            "--data: '%s' is not synthetic, csv:FILE, omniglot:PATH, images:DIR or npz:FILE", v);
+        else if (colon && !colon[1])
             st = tnmtl_fail(err, TNMTL_ERR_INVALID, "--data: '%s' names no file", v);
         else
             st = copy_str(opt, v, o->data, sizeof o->data, err);
     } else if (!strcmp(opt, "--size")) {
-        if (!(st = cli_parse_int(opt, v, 1, TNMTL_OMNIGLOT_NATIVE, &n, err))) o->size = (int)n;
+        if (!(st = cli_parse_int(opt, v, 1, 4096, &n, err))) o->size = (int)n;
+    } else if (!strcmp(opt, "--channels")) {
+        if (strcmp(v, "1") && strcmp(v, "3")) st = tnmtl_fail(err, TNMTL_ERR_INVALID, "--channels: '%s' is not 1 or 3", v);
+        else o->channels = v[0] - '0';
     } else if (!strcmp(opt, "--alphabets")) {
         st = copy_str(opt, v, o->alphabets, sizeof o->alphabets, err);
     } else if (!strcmp(opt, "--task-col")) {
@@ -202,11 +219,18 @@ static int data_is(const run_options *o, const char *prefix)
 tnmtl_status run_finalise(run_options *o, const tnmtl_dataset *ds, tnmtl_error *err)
 {
     const int omniglot = data_is(o, "omniglot:"), csv = data_is(o, "csv:");
+    const int arrays = data_is(o, "images:") || data_is(o, "npz:");
+    /* Own data: the small convnet for images, linear for feature vectors. */
+    const int vectors = csv || (arrays && ds && ds->in_h == 1 && ds->in_w == 1);
     if (!(o->set_mask & RUN_SET_ARCH))
-        snprintf(o->arch, sizeof o->arch, "%s", omniglot ? OMNIGLOT_ARCH : csv ? "" : SYNTHETIC_ARCH);
+        snprintf(o->arch, sizeof o->arch, "%s", omniglot ? OMNIGLOT_ARCH : vectors ? "" : SYNTHETIC_ARCH);
     if (!(o->set_mask & RUN_SET_STEPS)) o->steps = omniglot ? 400 : csv ? 2000 : 300;
     if (!(o->set_mask & RUN_SET_SPLIT_SEED)) o->split_seed = o->seed;
-    if (!(o->set_mask & RUN_SET_TRAIN_FRAC)) o->train_frac = omniglot ? 0.1 : csv ? 0.5 : 0.25;
+    if (!(o->set_mask & RUN_SET_TRAIN_FRAC)) o->train_frac = omniglot ? 0.1 : csv || arrays ? 0.5 : 0.25;
+    if ((o->channels || o->invert) && !data_is(o, "images:"))
+        return tnmtl_fail(err, TNMTL_ERR_INVALID, "--channels and --invert apply to images:DIR data only");
+    if (o->size && !omniglot && !data_is(o, "images:"))
+        return tnmtl_fail(err, TNMTL_ERR_INVALID, "--size applies to omniglot: and images: data only");
     /* Omniglot (50 tasks): with the mean, gamma = 0.01 outweighs each task's
      * data gradient and Tucker/TT collapse (docs/results.md). */
     if (!(o->set_mask & RUN_SET_TASK_LOSS)) o->sum_task_losses = omniglot;
@@ -238,6 +262,8 @@ char *run_options_to_json(const run_options *o)
     cJSON *j = cJSON_CreateObject();
     cJSON_AddStringToObject(j, "data", o->data);
     cJSON_AddNumberToObject(j, "size", o->size);
+    if (o->channels) cJSON_AddNumberToObject(j, "channels", o->channels); /* absent: native */
+    if (o->invert) cJSON_AddNumberToObject(j, "invert", 1);
     cJSON_AddStringToObject(j, "alphabets", o->alphabets);
     cJSON_AddStringToObject(j, "task_col", o->task_col);
     cJSON_AddStringToObject(j, "target_col", o->target_col);
@@ -302,7 +328,7 @@ tnmtl_status run_options_from_json(const char *json, run_options *o, tnmtl_error
            save_every = 0;
     tnmtl_status st;
     if ((st = json_str(j, "data", o->data, sizeof o->data, err)) ||
-        (st = json_num(j, "size", 0, TNMTL_OMNIGLOT_NATIVE, &size, err)) ||
+        (st = json_num(j, "size", 0, 4096, &size, err)) ||
         (st = json_str(j, "alphabets", o->alphabets, sizeof o->alphabets, err)) ||
         (st = json_str(j, "task_col", o->task_col, sizeof o->task_col, err)) ||
         (st = json_str(j, "target_col", o->target_col, sizeof o->target_col, err)) ||
@@ -342,6 +368,14 @@ tnmtl_status run_options_from_json(const char *json, run_options *o, tnmtl_error
         cJSON_Delete(j);
         return st;
     }
+    double channels = 0, invert = 0;
+    if ((cJSON_GetObjectItemCaseSensitive(j, "channels") && (st = json_num(j, "channels", 1, 3, &channels, err))) ||
+        (cJSON_GetObjectItemCaseSensitive(j, "invert") && (st = json_num(j, "invert", 0, 1, &invert, err)))) {
+        cJSON_Delete(j);
+        return st;
+    }
+    o->channels = (int)channels;
+    o->invert = (int)invert;
     cJSON_Delete(j);
     o->reg_every = (int)reg_every;
     o->size = (int)size;
@@ -362,16 +396,37 @@ tnmtl_status run_options_from_json(const char *json, run_options *o, tnmtl_error
     return TNMTL_OK;
 }
 
-tnmtl_status run_load_data(const run_options *o, tnmtl_dataset *ds, tnmtl_split *split, tnmtl_error *err)
+/* A progress line on stderr, on a terminal only. */
+static void on_load_progress(void *user, const char *stage, int64_t done, int64_t total)
+{
+    (void)user;
+    fprintf(stderr, "\rloading images: %s %lld / %lld%s", stage, (long long)done, (long long)total,
+            done == total ? "\n" : "");
+    fflush(stderr);
+}
+
+tnmtl_status run_load_dataset(const run_options *o, tnmtl_dataset *ds, void (*bad_input)(void *, const char *),
+                              void *user, tnmtl_error *err)
 {
     memset(ds, 0, sizeof *ds);
-    memset(split, 0, sizeof *split);
     if (data_is(o, "arrays:")) /* saved by the Python package's Run.save */
         return tnmtl_fail(err, TNMTL_ERR_INVALID,
                           "the run was trained on numpy arrays (%s): load it in Python with tnmtl.load(dir, dataset=...)",
                           o->data + 7);
     tnmtl_status st;
-    if (data_is(o, "omniglot:")) {
+    if (data_is(o, "images:")) {
+        tnmtl_imagefolder_options io = {0};
+        io.size = o->size;
+        io.channels = o->channels;
+        io.invert = o->invert;
+        io.threads = o->threads;
+        io.bad_input = bad_input;
+        io.bad_input_user = user;
+        if (isatty(2)) io.progress = on_load_progress;
+        st = tnmtl_imagefolder_load(o->data + 7, &io, ds, err);
+    } else if (data_is(o, "npz:")) {
+        st = tnmtl_npz_load(o->data + 4, 0, ds, err);
+    } else if (data_is(o, "omniglot:")) {
         tnmtl_omniglot_options oo = {0};
         oo.size = o->size;
         char *end;
@@ -406,6 +461,14 @@ tnmtl_status run_load_data(const run_options *o, tnmtl_dataset *ds, tnmtl_split 
         st = tnmtl_synthetic_make(&so, ds, err);
     }
     if (!st) st = tnmtl_dataset_validate(ds, err);
+    if (st) tnmtl_dataset_free(ds);
+    return st;
+}
+
+tnmtl_status run_load_data(const run_options *o, tnmtl_dataset *ds, tnmtl_split *split, tnmtl_error *err)
+{
+    memset(split, 0, sizeof *split);
+    tnmtl_status st = run_load_dataset(o, ds, NULL, NULL, err);
     if (!st) st = tnmtl_split_make(ds, o->train_frac, o->val_frac, o->split_seed, split, err);
     if (st) {
         tnmtl_dataset_free(ds);

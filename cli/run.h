@@ -11,8 +11,11 @@
 
 typedef struct run_options {
     /* data */
-    char data[1024];            /* "synthetic", "csv:FILE" or "omniglot:PATH"    */
-    int size;                   /* omniglot: image side (0 = native 105)          */
+    char data[1024];            /* "synthetic", "csv:FILE", "omniglot:PATH",
+                                 * "images:DIR" or "npz:FILE"                     */
+    int size;                   /* omniglot, images: image side (0 = native)      */
+    int channels;               /* images: 0 native, 1 or 3                       */
+    int invert;                 /* images: 255 - v                                */
     char alphabets[1024];       /* omniglot: "" all, "K" first K, or a name list  */
     char task_col[128], target_col[128], features[4096]; /* csv                   */
     int regression;             /* csv: -1 auto, 0 classification, 1 regression   */
@@ -63,6 +66,10 @@ tnmtl_status run_finalise(run_options *o, const tnmtl_dataset *ds, tnmtl_error *
 char *run_options_to_json(const run_options *o);
 tnmtl_status run_options_from_json(const char *json, run_options *o, tnmtl_error *err);
 
+/* Loads the data named by o->data (no split); bad_input, if set, hears of
+ * every bad file of an image folder.  Shows a progress line on a terminal. */
+tnmtl_status run_load_dataset(const run_options *o, tnmtl_dataset *ds, void (*bad_input)(void *, const char *),
+                              void *user, tnmtl_error *err);
 /* Loads the data named by o->data and makes the split. */
 tnmtl_status run_load_data(const run_options *o, tnmtl_dataset *ds, tnmtl_split *split, tnmtl_error *err);
 /* The model configuration for the data (ud_share < 0 still unresolved);

@@ -355,6 +355,17 @@ tnmtl_status session_evaluate(session *s, const char *out_dir, cJSON **result, t
     cJSON_AddStringToObject(r, "data", s->ds.source);
     cJSON_AddStringToObject(r, "arch", s->opts.arch);
     cJSON_AddNumberToObject(r, "tasks", T);
+    cJSON *tn = cJSON_AddArrayToObject(r, "task_names"), *cn = s->ds.class_names ? cJSON_AddArrayToObject(r, "class_names") : NULL;
+    for (int t = 0; t < T; t++) {
+        const char *name = s->ds.task_names ? s->ds.task_names[t] : NULL;
+        cJSON_AddItemToArray(tn, name ? cJSON_CreateString(name) : cJSON_CreateNull());
+        cJSON *classes = cn ? cJSON_CreateArray() : NULL;
+        for (int k = 0; classes && k < s->ds.n_classes[t]; k++) {
+            const char *c = s->ds.class_names[t] ? s->ds.class_names[t][k] : NULL;
+            cJSON_AddItemToArray(classes, c ? cJSON_CreateString(c) : cJSON_CreateNull());
+        }
+        if (classes) cJSON_AddItemToArray(cn, classes);
+    }
     cJSON_AddNumberToObject(r, "steps", (double)s->optim.step);
     cJSON_AddNumberToObject(r, "seed", (double)s->opts.seed);
     cJSON_AddNumberToObject(r, "train_seconds", s->train_seconds);

@@ -15,6 +15,9 @@
  *   tnmtl/norm.h        tensor trace norms, subgradients, proximal operator
  *   tnmtl/dataset.h     multi-task datasets and splits
  *   tnmtl/npy.h, csv.h, omniglot.h, synthetic.h   data loaders
+ *   tnmtl/imagefolder.h DIR/TASK/CLASS/image folders (PNG, JPEG)
+ *   tnmtl/npz.h         numpy arrays x, y, task (numpy.savez)
+ *   tnmtl/cluster.h     hierarchical clustering (task-relatedness ordering)
  *   tnmtl/mtl.h         the multi-task model, its objective, tnmtl_train
  *   tnmtl/report.h      which layers ended up shared, which tasks are related
  *   tnmtl/checkpoint.h  saving and resuming the whole training state
@@ -107,11 +110,14 @@
 #include "tnmtl/dataset.h"
 #include "tnmtl/omniglot.h"
 #include "tnmtl/csv.h"
+#include "tnmtl/imagefolder.h"
+#include "tnmtl/npz.h"
 #include "tnmtl/synthetic.h"
 #include "tnmtl/safetensors.h"
 #include "tnmtl/mtl.h"
 #include "tnmtl/report.h"
 #include "tnmtl/checkpoint.h"
 #include "tnmtl/resources.h"
+#include "tnmtl/cluster.h"
 
 #endif

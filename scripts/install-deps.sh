@@ -8,7 +8,7 @@
 #   scripts/install-deps.sh --fuzz   also clang and libFuzzer (make fuzz, CI)
 #   scripts/install-deps.sh --torch  also python3-torch (the Python package's PyTorch tests, CI)
 set -eu
-PKGS="build-essential pkg-config libopenblas-dev liblapacke-dev libzip-dev libpng-dev zlib1g-dev libcjson-dev libcmocka-dev python3 python3-numpy chromium"
+PKGS="build-essential pkg-config libopenblas-dev liblapacke-dev libzip-dev libpng-dev libjpeg62-turbo-dev zlib1g-dev libcjson-dev libcmocka-dev python3 python3-numpy chromium"
 PKGS="$PKGS python3-dev python3-setuptools python3-pytest"   # the Python package (python/)
 if [ "${1:-}" = "--dev" ]; then
     PKGS="$PKGS python3-torch clang libclang-rt-14-dev valgrind time"

@@ -73,9 +73,36 @@ tnmtl_status tnmtl_dataset_set_task_name(tnmtl_dataset *ds, int t, const char *n
     return TNMTL_OK;
 }
 
+tnmtl_status tnmtl_dataset_set_class_name(tnmtl_dataset *ds, int t, int k, const char *name, tnmtl_error *err)
+{
+    if (!ds->n_classes || t < 0 || t >= ds->n_tasks || k < 0 || k >= ds->n_classes[t])
+        return tnmtl_fail(err, TNMTL_ERR_INVALID, "no class %d of task %d to name", k, t);
+    if (!ds->class_names &&
+        !(ds->class_names = tnmtl_calloc((size_t)ds->n_tasks, sizeof(char **), "class names", err)))
+        return TNMTL_ERR_NOMEM;
+    if (!ds->class_names[t] &&
+        !(ds->class_names[t] = tnmtl_calloc((size_t)ds->n_classes[t], sizeof(char *), "class names", err)))
+        return TNMTL_ERR_NOMEM;
+    size_t n = strlen(name);
+    char *copy = tnmtl_malloc(n + 1, "class name", err);
+    if (!copy) return TNMTL_ERR_NOMEM;
+    memcpy(copy, name, n + 1);
+    free(ds->class_names[t][k]);
+    ds->class_names[t][k] = copy;
+    return TNMTL_OK;
+}
+
 void tnmtl_dataset_free(tnmtl_dataset *ds)
 {
     if (!ds) return;
+    if (ds->class_names)
+        for (int t = 0; t < ds->n_tasks; t++) {
+            if (!ds->class_names[t]) continue;
+            for (int k = 0; k < ds->n_classes[t]; k++) free(ds->class_names[t][k]);
+            free(ds->class_names[t]);
+        }
+    free(ds->class_names);
+    free(ds->part);
     if (ds->task_names)
         for (int t = 0; t < ds->n_tasks; t++) free(ds->task_names[t]);
     free(ds->task_names);
@@ -241,6 +268,41 @@ static int cmp_i64(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
+/* The split stored in ds->part (ascending within each part and task). */
+static tnmtl_status split_fixed(const tnmtl_dataset *ds, tnmtl_split *out, tnmtl_error *err)
+{
+    const int T = ds->n_tasks;
+    out->n_tasks = T;
+    for (int p = 0; p < 3; p++) {
+        out->begin[p] = tnmtl_calloc((size_t)T + 1, sizeof(int64_t), "split offsets", err);
+        out->idx[p] = tnmtl_calloc((size_t)ds->n_examples + 1, sizeof(int64_t), "split indices", err);
+        if (!out->begin[p] || !out->idx[p]) {
+            tnmtl_split_free(out);
+            return TNMTL_ERR_NOMEM;
+        }
+    }
+    int64_t fill[3] = {0, 0, 0};
+    for (int t = 0; t < T; t++) {
+        for (int p = 0; p < 3; p++) out->begin[p][t] = fill[p];
+        for (int64_t i = ds->task_begin[t]; i < ds->task_begin[t + 1]; i++) {
+            if (ds->part[i] > TNMTL_PART_TEST) {
+                tnmtl_split_free(out);
+                return tnmtl_fail(err, TNMTL_ERR_INVALID, "example %lld: split part %d is not 0, 1 or 2",
+                                  (long long)i, ds->part[i]);
+            }
+            out->idx[ds->part[i]][fill[ds->part[i]]++] = i;
+        }
+        if (fill[TNMTL_PART_TRAIN] == out->begin[TNMTL_PART_TRAIN][t]) {
+            char name[256];
+            tnmtl_split_free(out);
+            return tnmtl_fail(err, TNMTL_ERR_INVALID, "%s has no training example in its fixed split",
+                              task_label(ds, t, name, sizeof name));
+        }
+    }
+    for (int p = 0; p < 3; p++) out->begin[p][T] = fill[p];
+    return TNMTL_OK;
+}
+
 tnmtl_status tnmtl_split_make(const tnmtl_dataset *ds, double train_frac, double val_frac,
                               uint64_t seed, tnmtl_split *out, tnmtl_error *err)
 {
@@ -251,6 +313,7 @@ tnmtl_status tnmtl_split_make(const tnmtl_dataset *ds, double train_frac, double
         return tnmtl_fail(err, TNMTL_ERR_INVALID, "validation fraction %g is not in [0, 1)", val_frac);
     tnmtl_status st = tnmtl_dataset_validate(ds, err);
     if (st) return st;
+    if (ds->part) return split_fixed(ds, out, err);
     const int T = ds->n_tasks;
     const int classify = ds->kind == TNMTL_TARGET_CLASS;
     int max_k = 1;

@@ -33,6 +33,8 @@ size_t tnmtl_dtype_size(tnmtl_dtype d)
     case TNMTL_DTYPE_I64: return 8;
     case TNMTL_DTYPE_F32: return 4;
     case TNMTL_DTYPE_F64: return 8;
+    case TNMTL_DTYPE_UNICODE:
+    case TNMTL_DTYPE_BYTES: return 0;
     }
     return 0;
 }
@@ -46,6 +48,8 @@ const char *tnmtl_dtype_name(tnmtl_dtype d)
     case TNMTL_DTYPE_I64: return "<i8";
     case TNMTL_DTYPE_F32: return "<f4";
     case TNMTL_DTYPE_F64: return "<f8";
+    case TNMTL_DTYPE_UNICODE: return "<U";
+    case TNMTL_DTYPE_BYTES: return "|S";
     }
     return "?";
 }
@@ -121,8 +125,26 @@ static int rd_dim(npy_reader *r, int64_t *out)
     return 1;
 }
 
-static tnmtl_status parse_descr(const char *s, tnmtl_dtype *d, tnmtl_error *err)
+/* Strings: '<Un' (or '=Un', '|Un' for n = 1... as numpy writes '<U') and
+ * '|Sn', 1 <= n <= 4096. */
+static int parse_string_descr(const char *s, tnmtl_dtype *d, size_t *item)
 {
+    const char *p = s + (s[0] == '<' || s[0] == '|' || s[0] == '=');
+    if ((*p != 'U' && *p != 'S') || p[1] < '1' || p[1] > '9' || strlen(p + 1) > 4) return 0;
+    size_t n = 0;
+    for (const char *q = p + 1; *q; q++) {
+        if (*q < '0' || *q > '9') return 0;
+        n = n * 10 + (size_t)(*q - '0');
+    }
+    if (n > 4096 || (*p == 'U' && s[0] == '>')) return 0;
+    *d = *p == 'U' ? TNMTL_DTYPE_UNICODE : TNMTL_DTYPE_BYTES;
+    *item = *p == 'U' ? 4 * n : n;
+    return 1;
+}
+
+static tnmtl_status parse_descr(const char *s, tnmtl_dtype *d, size_t *item, tnmtl_error *err)
+{
+    if (parse_string_descr(s, d, item)) return TNMTL_OK;
     static const struct { const char *code; tnmtl_dtype dtype; } codes[] = {
         {"b1", TNMTL_DTYPE_BOOL}, {"?", TNMTL_DTYPE_BOOL}, {"u1", TNMTL_DTYPE_U8},
         {"i4", TNMTL_DTYPE_I32}, {"i8", TNMTL_DTYPE_I64}, {"f4", TNMTL_DTYPE_F32},
@@ -143,10 +165,11 @@ static tnmtl_status parse_descr(const char *s, tnmtl_dtype *d, tnmtl_error *err)
                 return tnmtl_fail(err, TNMTL_ERR_FORMAT, "dtype '%s' has no byte order (expected '<%s')", s, code);
         }
         *d = codes[i].dtype;
+        *item = size;
         return TNMTL_OK;
     }
     return tnmtl_fail(err, TNMTL_ERR_FORMAT,
-                      "unsupported dtype '%s' (supported: |b1 |u1 <i4 <i8 <f4 <f8)", s);
+                      "unsupported dtype '%s' (supported: |b1 |u1 <i4 <i8 <f4 <f8 <Un |Sn)", s);
 }
 
 /* Parses the dict text[len] into h (dtype, ndim, shape). */
@@ -205,7 +228,7 @@ static tnmtl_status parse_dict(const char *text, size_t len, tnmtl_npy_header *h
     if (!have_descr || !have_fortran || !have_shape)
         return tnmtl_fail(err, TNMTL_ERR_FORMAT, "header dict: missing key '%s'",
                           !have_descr ? "descr" : !have_fortran ? "fortran_order" : "shape");
-    tnmtl_status st = parse_descr(descr, &h->dtype, err);
+    tnmtl_status st = parse_descr(descr, &h->dtype, &h->item_size, err);
     if (st) return st;
     if (fortran)
         return tnmtl_fail(err, TNMTL_ERR_FORMAT, "Fortran-order arrays are not supported (save with C order)");
@@ -251,7 +274,7 @@ tnmtl_status tnmtl_npy_parse(const void *buf, size_t len, int header_only,
             count > INT64_MAX)
             return tnmtl_fail(err, TNMTL_ERR_FORMAT, "shape: element count overflows");
     }
-    if (!tnmtl_mul_size(count, tnmtl_dtype_size(h->dtype), &bytes))
+    if (!tnmtl_mul_size(count, h->item_size, &bytes))
         return tnmtl_fail(err, TNMTL_ERR_FORMAT, "shape: data size overflows");
     h->count = (int64_t)count;
     h->data_offset = start + hlen;

@@ -10,10 +10,10 @@
  */
 #include "tnmtl/omniglot.h"
 #include "tnmtl/npy.h"
+#include "image.h"
 #include "util.h"
 #include "zipread.h"
 
-#include <png.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -35,94 +35,16 @@ static const char *const set_name[N_SETS] = {"background", "evaluation"};
 static const char *const npz_file[N_SETS] = {"images_background.npz", "images_evaluation.npz"};
 static const char *const zip_file[N_SETS] = {"images_background.zip", "images_evaluation.zip"};
 
-/* ------------------------------------------------------------------------ */
-/* Downsampling by exact area averaging.                                     */
-
-/* Weights of a 1-D box filter n -> s in units where a source pixel is s
- * wide and an output pixel n wide: output i covers source pixels
- * lo[i] .. lo[i] + len[i] - 1 with integer weights w[i*span + k] summing to n. */
-typedef struct og_box {
-    int n, s, span;
-    int *lo, *len, *w;      /* [s], [s], [s][span] */
-    int32_t *tmp;           /* [n][s] row sums     */
-} og_box;
-
-static void box_free(og_box *b)
+tnmtl_status tnmtl_omniglot_downsample(const uint8_t *src, int n, uint8_t *dst, int s, tnmtl_error *err)
 {
-    free(b->lo);
-    free(b->len);
-    free(b->w);
-    free(b->tmp);
-    memset(b, 0, sizeof *b);
-}
-
-static tnmtl_status box_init(og_box *b, int n, int s, tnmtl_error *err)
-{
-    memset(b, 0, sizeof *b);
     if (n < 1 || n > 4096 || s < 1 || s > n)
         return tnmtl_fail(err, TNMTL_ERR_INVALID, "downsample: cannot map %dx%d to %dx%d (need 1 <= size <= %d)",
                           n, n, s, s, n > 4096 ? 4096 : n);
-    b->n = n;
-    b->s = s;
-    b->span = n / s + 2;
-    b->lo = tnmtl_calloc((size_t)s, sizeof(int), "downsample table", err);
-    b->len = tnmtl_calloc((size_t)s, sizeof(int), "downsample table", err);
-    b->w = tnmtl_calloc((size_t)s * (size_t)b->span, sizeof(int), "downsample table", err);
-    b->tmp = tnmtl_calloc((size_t)n * (size_t)s, sizeof(int32_t), "downsample buffer", err);
-    if (!b->lo || !b->len || !b->w || !b->tmp) {
-        box_free(b);
-        return TNMTL_ERR_NOMEM;
-    }
-    for (int i = 0; i < s; i++) {
-        int64_t a = (int64_t)i * n, e = (int64_t)(i + 1) * n;   /* [a, e) in source units of 1/s */
-        int p0 = (int)(a / s), p1 = (int)((e - 1) / s);
-        b->lo[i] = p0;
-        b->len[i] = p1 - p0 + 1;
-        for (int p = p0; p <= p1; p++) {
-            int64_t l = (int64_t)p * s > a ? (int64_t)p * s : a;
-            int64_t r = (int64_t)(p + 1) * s < e ? (int64_t)(p + 1) * s : e;
-            b->w[i * b->span + (p - p0)] = (int)(r - l);
-        }
-    }
-    return TNMTL_OK;
-}
-
-/* src[n][n] -> dst[s][s]: rows first into tmp[p][j], then columns. */
-static void box_apply(og_box *b, const uint8_t *src, uint8_t *dst)
-{
-    const int n = b->n, s = b->s, span = b->span;
-    if (s == n) {
-        memcpy(dst, src, (size_t)n * n);
-        return;
-    }
-    for (int p = 0; p < n; p++) {
-        const uint8_t *row = src + (size_t)p * n;
-        for (int j = 0; j < s; j++) {
-            const int *w = b->w + j * span;
-            const uint8_t *x = row + b->lo[j];
-            int32_t acc = 0;
-            for (int k = 0; k < b->len[j]; k++) acc += w[k] * x[k];
-            b->tmp[p * s + j] = acc;                      /* <= 255 * n */
-        }
-    }
-    const int64_t denom = (int64_t)n * n;
-    for (int i = 0; i < s; i++) {
-        const int *w = b->w + i * span;
-        for (int j = 0; j < s; j++) {
-            int64_t acc = 0;
-            for (int k = 0; k < b->len[i]; k++) acc += (int64_t)w[k] * b->tmp[(b->lo[i] + k) * s + j];
-            dst[i * s + j] = (uint8_t)((2 * acc + denom) / (2 * denom));   /* round, halves up */
-        }
-    }
-}
-
-tnmtl_status tnmtl_omniglot_downsample(const uint8_t *src, int n, uint8_t *dst, int s, tnmtl_error *err)
-{
-    og_box b;
-    tnmtl_status st = box_init(&b, n, s, err);
+    tnmtl_resizer r;
+    tnmtl_status st = tnmtl_resizer_init(&r, n, n, s, s, 1, err);
     if (st) return st;
-    box_apply(&b, src, dst);
-    box_free(&b);
+    tnmtl_resizer_apply(&r, src, dst);
+    tnmtl_resizer_free(&r);
     return TNMTL_OK;
 }
 
@@ -662,13 +584,10 @@ static tnmtl_status make_dataset(const og_catalog *c, const int *sel, int n_sel,
 {
     int64_t n = 0;
     for (int t = 0; t < n_sel; t++) n += alpha_examples(c, &c->alpha[sel[t]]);
-    double bytes = (double)n * size * size;
-    if (bytes > (double)max_bytes)
-        return tnmtl_fail(err, TNMTL_ERR_TOO_BIG,
-                          "%s: %lld images of %dx%d would need %.0f MB, more than the limit of %.0f MB "
-                          "(choose fewer alphabets or a smaller size)", path, (long long)n, size, size, bytes / 1e6,
-                          (double)max_bytes / 1e6);
-    tnmtl_status st = tnmtl_dataset_init(out, n_sel, n, size, size, 1, TNMTL_TARGET_CLASS, 1, err);
+    tnmtl_status st = tnmtl_image_memory_check(path, n, size, size, 1, max_bytes,
+                                               "choose fewer alphabets or a smaller size", err);
+    if (st) return st;
+    st = tnmtl_dataset_init(out, n_sel, n, size, size, 1, TNMTL_TARGET_CLASS, 1, err);
     if (st) return st;
     out->pixel_scale = 1.0f / 255.0f;
     out->pixel_offset = 0.0f;
@@ -689,7 +608,7 @@ static tnmtl_status make_dataset(const og_catalog *c, const int *sel, int n_sel,
 }
 
 /* Streams each npz with selected alphabets and converts its rows in place. */
-static tnmtl_status fill_npz(og_catalog *c, const int *sel, int n_sel, og_box *box, uint8_t *scratch,
+static tnmtl_status fill_npz(og_catalog *c, const int *sel, int n_sel, tnmtl_resizer *box, uint8_t *scratch,
                              tnmtl_dataset *ds, tnmtl_error *err)
 {
     const int64_t ex = (int64_t)ds->in_h * ds->in_w;
@@ -723,9 +642,9 @@ static tnmtl_status fill_npz(og_catalog *c, const int *sel, int n_sel, og_box *b
             for (int d = 0; d < OG_DRAWINGS; d++) {
                 const uint8_t *src = row + (size_t)d * OG_PIXELS;
                 uint8_t *out = ds->pixels + (dest[r] + d) * ex;
-                uint8_t *img = box->s == OG_N ? out : scratch;
+                uint8_t *img = box->out_h == OG_N ? out : scratch;
                 for (int i = 0; i < OG_PIXELS; i++) img[i] = src[i] ? 0 : 255;   /* 0 = ink -> 255 */
-                if (img == scratch) box_apply(box, scratch, out);
+                if (img == scratch) tnmtl_resizer_apply(box, scratch, out);
             }
         }
         if (!st) st = tnmtl_zip_member_finish(&m, err);   /* reads to the end: CRC check */
@@ -740,27 +659,21 @@ static tnmtl_status fill_npz(og_catalog *c, const int *sel, int n_sel, og_box *b
 static tnmtl_status decode_png(const unsigned char *buf, size_t len, const char *zip_path, const char *member,
                                uint8_t *img, tnmtl_error *err)
 {
-    png_image pi;
-    memset(&pi, 0, sizeof pi);
-    pi.version = PNG_IMAGE_VERSION;
-    if (!png_image_begin_read_from_memory(&pi, buf, len))
-        return tnmtl_fail(err, TNMTL_ERR_FORMAT, "%s: member %s: not a valid PNG: %s", zip_path, member, pi.message);
-    if (pi.width != OG_N || pi.height != OG_N) {
-        png_uint_32 w = pi.width, h = pi.height;
-        png_image_free(&pi);
-        return tnmtl_fail(err, TNMTL_ERR_FORMAT, "%s: member %s is %ux%u pixels, expected %dx%d", zip_path, member,
-                          (unsigned)w, (unsigned)h, OG_N, OG_N);
-    }
-    pi.format = PNG_FORMAT_GRAY;   /* any colour type / bit depth -> 8-bit grey (alpha over white) */
-    png_color white = {255, 255, 255};
-    if (!png_image_finish_read(&pi, &white, img, OG_N, NULL))
-        return tnmtl_fail(err, TNMTL_ERR_FORMAT, "%s: member %s: corrupt PNG data: %s", zip_path, member,
-                          pi.message);
-    for (int i = 0; i < OG_PIXELS; i++) img[i] = (uint8_t)(255 - img[i]);
-    return TNMTL_OK;
+    char name[512];
+    snprintf(name, sizeof name, "%s: member %s", zip_path, member);
+    tnmtl_image_info info;
+    tnmtl_status st = tnmtl_image_probe(buf, len, name, &info, err);
+    if (!st && info.format != TNMTL_IMAGE_PNG)
+        st = tnmtl_fail(err, TNMTL_ERR_FORMAT, "%s: not a valid PNG (a JPEG)", name);
+    if (!st && (info.width != OG_N || info.height != OG_N))
+        st = tnmtl_fail(err, TNMTL_ERR_FORMAT, "%s: member %s is %dx%d pixels, expected %dx%d", zip_path, member,
+                        info.width, info.height, OG_N, OG_N);
+    if (!st) st = tnmtl_image_decode(buf, len, name, OG_N, OG_N, 1, img, err);   /* alpha over white */
+    for (int i = 0; !st && i < OG_PIXELS; i++) img[i] = (uint8_t)(255 - img[i]);
+    return st;
 }
 
-static tnmtl_status fill_png(og_catalog *c, const int *sel, int n_sel, og_box *box, uint8_t *scratch,
+static tnmtl_status fill_png(og_catalog *c, const int *sel, int n_sel, tnmtl_resizer *box, uint8_t *scratch,
                              tnmtl_dataset *ds, tnmtl_error *err)
 {
     const int64_t ex = (int64_t)ds->in_h * ds->in_w;
@@ -777,9 +690,9 @@ static tnmtl_status fill_png(og_catalog *c, const int *sel, int n_sel, og_box *b
             st = tnmtl_zip_read_member(c->za[r->archive], r->index, zp, OG_MAX_PNG_BYTES, &buf, &cap, &len, err);
             if (st) break;
             uint8_t *out = ds->pixels + e * ex;
-            uint8_t *img = box->s == OG_N ? out : scratch;
+            uint8_t *img = box->out_h == OG_N ? out : scratch;
             st = decode_png(buf, len, zp, r->name, img, err);
-            if (!st && img == scratch) box_apply(box, scratch, out);
+            if (!st && img == scratch) tnmtl_resizer_apply(box, scratch, out);
         }
     }
     free(buf);
@@ -882,7 +795,7 @@ tnmtl_status tnmtl_omniglot_load(const char *path, const tnmtl_omniglot_options 
 
     og_catalog c;
     memset(&c, 0, sizeof c);
-    og_box box;
+    tnmtl_resizer box;
     memset(&box, 0, sizeof box);
     uint8_t *scratch = NULL;
     int *sel = NULL, n_sel = 0;
@@ -905,12 +818,12 @@ tnmtl_status tnmtl_omniglot_load(const char *path, const tnmtl_omniglot_options 
     }
     if (!st) st = select_alphabets(&c, &opt, path, &sel, &n_sel, err);
     if (!st) st = make_dataset(&c, sel, n_sel, size, max_bytes, path, npz ? "npz" : "png", out, err);
-    if (!st) st = box_init(&box, OG_N, size, err);
+    if (!st) st = tnmtl_resizer_init(&box, OG_N, OG_N, size, size, 1, err);
     if (!st && !(scratch = tnmtl_malloc(OG_PIXELS, "scratch image", err))) st = TNMTL_ERR_NOMEM;
     if (!st) st = npz ? fill_npz(&c, sel, n_sel, &box, scratch, out, err)
                       : fill_png(&c, sel, n_sel, &box, scratch, out, err);
     free(scratch);
-    box_free(&box);
+    tnmtl_resizer_free(&box);
     free(sel);
     free(tsv);
     catalog_free(&c);

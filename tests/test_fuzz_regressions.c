@@ -39,6 +39,12 @@
 #define LLVMFuzzerTestOneInput fuzz_pngzip_one
 #include "fuzz/fuzz_pngzip.c"
 #undef LLVMFuzzerTestOneInput
+#define LLVMFuzzerTestOneInput fuzz_image_one
+#include "fuzz/fuzz_image.c"
+#undef LLVMFuzzerTestOneInput
+#define LLVMFuzzerTestOneInput fuzz_arrays_one
+#include "fuzz/fuzz_arrays.c"
+#undef LLVMFuzzerTestOneInput
 
 typedef int (*fuzz_fn)(const uint8_t *data, size_t size);
 
@@ -85,12 +91,15 @@ static void test_arch(void **state) { (void)state; run_harness("arch", fuzz_arch
 static void test_checkpoint(void **state) { (void)state; run_harness("checkpoint", fuzz_checkpoint_one); }
 static void test_npz(void **state) { (void)state; run_harness("npz", fuzz_npz_one); }
 static void test_pngzip(void **state) { (void)state; run_harness("pngzip", fuzz_pngzip_one); }
+static void test_image(void **state) { (void)state; run_harness("image", fuzz_image_one); }
+static void test_arrays(void **state) { (void)state; run_harness("arrays", fuzz_arrays_one); }
 
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_npy),        cmocka_unit_test(test_csv), cmocka_unit_test(test_arch),
         cmocka_unit_test(test_checkpoint), cmocka_unit_test(test_npz), cmocka_unit_test(test_pngzip),
+        cmocka_unit_test(test_image),      cmocka_unit_test(test_arrays),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

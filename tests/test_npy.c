@@ -314,7 +314,9 @@ static void test_dict_malformed(void **state)
     expect_fail("{'descr': '<f4', 'fortran_order': True, 'shape': (2,), }", 8, TNMTL_ERR_FORMAT, "Fortran");
     expect_fail("{'descr': '<c8', 'fortran_order': False, 'shape': (2,), }", 16, TNMTL_ERR_FORMAT, "unsupported dtype");
     expect_fail("{'descr': '|O', 'fortran_order': False, 'shape': (2,), }", 16, TNMTL_ERR_FORMAT, "unsupported dtype");
-    expect_fail("{'descr': '<U3', 'fortran_order': False, 'shape': (2,), }", 24, TNMTL_ERR_FORMAT, "unsupported dtype");
+    expect_fail("{'descr': '<U0', 'fortran_order': False, 'shape': (2,), }", 24, TNMTL_ERR_FORMAT, "unsupported dtype");
+    expect_fail("{'descr': '>U3', 'fortran_order': False, 'shape': (2,), }", 24, TNMTL_ERR_FORMAT, "unsupported dtype");
+    expect_fail("{'descr': '<U3', 'fortran_order': False, 'shape': (2,), }", 23, TNMTL_ERR_FORMAT, "truncated");
     expect_fail("{'descr': '', 'fortran_order': False, 'shape': (2,), }", 8, TNMTL_ERR_FORMAT, "unsupported dtype");
     expect_fail("{'descr': [('a', '<f4')], 'fortran_order': False, 'shape': (2,), }", 8, TNMTL_ERR_FORMAT, "structured");
     expect_fail("{'descr': '<f4', 'fortran_order': False, 'shape': (-2,), }", 0, TNMTL_ERR_FORMAT, "negative");

@@ -40,6 +40,10 @@ typedef struct tnmtl_dataset {
     float *features;             /* [n_examples][in_h*in_w*in_c] or NULL       */
     char **task_names;           /* [n_tasks], malloc'd strings                */
     char source[256];            /* e.g. "omniglot:../shared/data/omniglot"    */
+    char ***class_names;         /* NULL, or [n_tasks][n_classes[t]] malloc'd
+                                  * strings (image folders: the class folders) */
+    uint8_t *part;               /* NULL, or [n_examples] a fixed split: each
+                                  * example's tnmtl_part (npz with 'split')    */
 } tnmtl_dataset;
 
 /* Allocates the arrays of an empty dataset for loaders: task_begin (zeroed),
@@ -51,6 +55,9 @@ tnmtl_status tnmtl_dataset_init(tnmtl_dataset *ds, int n_tasks, int64_t n_exampl
                                 int in_c, tnmtl_target_kind kind, int use_pixels, tnmtl_error *err);
 /* Sets task_names[t] to a malloc'd copy of name (replacing any previous one). */
 tnmtl_status tnmtl_dataset_set_task_name(tnmtl_dataset *ds, int t, const char *name, tnmtl_error *err);
+/* Sets class k of task t's name (allocating class_names on first use;
+ * n_classes[t] must be set already). */
+tnmtl_status tnmtl_dataset_set_class_name(tnmtl_dataset *ds, int t, int k, const char *name, tnmtl_error *err);
 /* Frees every array of ds and zeroes it (safe on a zeroed struct). */
 void tnmtl_dataset_free(tnmtl_dataset *ds);
 int64_t tnmtl_dataset_example_size(const tnmtl_dataset *ds); /* in_h*in_w*in_c */
@@ -94,7 +101,10 @@ typedef struct tnmtl_split {
  * training and the rest to test, and the first n_val of the training ones
  * move to validation.  So the test part does not depend on val_frac, and
  * train(val_frac) + val(val_frac) = train(0).  Within each (part, task)
- * the indices are stored ascending.  The dataset is validated first. */
+ * the indices are stored ascending.  The dataset is validated first.
+ * A dataset with a fixed split (ds->part) gets that split instead: the
+ * fractions are checked but not used, the seed is ignored, and every task
+ * needs at least one training example. */
 tnmtl_status tnmtl_split_make(const tnmtl_dataset *ds, double train_frac, double val_frac,
                               uint64_t seed, tnmtl_split *out, tnmtl_error *err);
 void tnmtl_split_free(tnmtl_split *s);

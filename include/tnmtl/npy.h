@@ -26,11 +26,13 @@ typedef enum tnmtl_dtype {
     TNMTL_DTYPE_I32,    /* <i4 */
     TNMTL_DTYPE_I64,    /* <i8 */
     TNMTL_DTYPE_F32,    /* <f4 */
-    TNMTL_DTYPE_F64     /* <f8 */
+    TNMTL_DTYPE_F64,    /* <f8 */
+    TNMTL_DTYPE_UNICODE,/* <Un: n UTF-32LE code units per item (numpy str)   */
+    TNMTL_DTYPE_BYTES   /* |Sn: n bytes per item, NUL-padded (numpy bytes)   */
 } tnmtl_dtype;
 
-size_t tnmtl_dtype_size(tnmtl_dtype d);
-const char *tnmtl_dtype_name(tnmtl_dtype d);   /* numpy descr, e.g. "<f4" */
+size_t tnmtl_dtype_size(tnmtl_dtype d);        /* 0 for the string dtypes (see item_size) */
+const char *tnmtl_dtype_name(tnmtl_dtype d);   /* numpy descr, e.g. "<f4"; "<U" / "|S" for strings */
 
 typedef struct tnmtl_npy_header {
     tnmtl_dtype dtype;
@@ -38,7 +40,8 @@ typedef struct tnmtl_npy_header {
     int64_t shape[TNMTL_NPY_MAX_NDIM];
     int64_t count;                     /* product of shape (1 for a scalar) */
     size_t data_offset;                /* bytes from the file start to the data */
-    size_t data_bytes;                 /* count * dtype size                */
+    size_t data_bytes;                 /* count * item_size                 */
+    size_t item_size;                  /* bytes per element (strings: 4n / n) */
 } tnmtl_npy_header;
 
 /* Parses the header at buf[len].  len is the number of bytes available; the

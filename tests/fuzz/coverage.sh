@@ -26,9 +26,11 @@ files() {
     checkpoint) echo src/safetensors.c src/checkpoint.c cli/run.c ;;
     npz) echo src/omniglot.c src/zipread.c ;;
     pngzip) echo src/omniglot.c src/zipread.c ;;
+    image) echo src/image.c ;;
+    arrays) echo src/npz.c src/npy.c src/zipread.c ;;
     esac
 }
-for n in npy csv arch checkpoint npz pngzip; do
+for n in npy csv arch checkpoint npz pngzip image arrays; do
     clang $FLAGS $CPP -fsanitize=fuzzer tests/fuzz/fuzz_$n.c $objs $LIBS -o $B/fuzz_$n
     dirs="tests/fuzz/corpus/$n"
     [ -d "$extra/$n" ] && dirs="$dirs $extra/$n"

@@ -130,4 +130,36 @@ static inline void fz_png_fix_crcs(uint8_t *p, size_t len)
         at += 12 + n;
     }
 }
+
+/* Structured input: members, each "NAME\n", 2 bytes (little-endian) =
+ * length N, N bytes (at most 32 members), zipped into path (stored when
+ * store, else deflated); fix_png: PNG chunk CRCs are recomputed first. */
+static inline void fz_zip_members(const uint8_t *p, size_t n, const char *path, int store, int fix_png)
+{
+    enum { MAX_MEMBERS = 32 };
+    char *names[MAX_MEMBERS];
+    uint8_t *data[MAX_MEMBERS];
+    size_t lens[MAX_MEMBERS];
+    int k = 0;
+    while (n > 0 && k < MAX_MEMBERS) {
+        const uint8_t *nl = memchr(p, '\n', n);
+        if (!nl || (size_t)(nl - p) + 3 > n) break;
+        const size_t name_len = (size_t)(nl - p);
+        size_t len = (size_t)nl[1] | (size_t)nl[2] << 8;
+        const uint8_t *body = nl + 3;
+        const size_t left = n - name_len - 3;
+        if (len > left) len = left;
+        names[k] = malloc(name_len + 1);
+        data[k] = malloc(len ? len : 1);
+        if (!names[k] || !data[k]) abort();
+        memcpy(names[k], p, name_len);
+        names[k][name_len] = '\0';
+        memcpy(data[k], body, len);
+        if (fix_png) fz_png_fix_crcs(data[k], len);
+        lens[k++] = len;
+        p = body + len, n = left - len;
+    }
+    fz_zip_write(path, (const char *const *)names, (const uint8_t *const *)data, lens, k, store);
+    for (int i = 0; i < k; i++) free(names[i]), free(data[i]);
+}
 #endif
