@@ -222,8 +222,11 @@ void tnmtl_split_free(tnmtl_split *s)
     memset(s, 0, sizeof *s);
 }
 
-/* Sizes of one stratum (a class of a task, or a regression task) of n examples. */
-static void stratum_sizes(int64_t n, double train_frac, double val_frac, int64_t *n_train, int64_t *n_val)
+/* Sizes of one stratum (a class of a task, or a regression task) of n
+ * examples: n_val from the training share, then n_train, then n_rest_val of
+ * the others (at least one left for test), then test. */
+static void stratum_sizes(int64_t n, double train_frac, double val_frac, int val_from_rest, int64_t *n_train,
+                          int64_t *n_val, int64_t *n_rest_val)
 {
     int64_t tr = (int64_t)round(train_frac * (double)n);
     if (tr < 1) tr = 1;
@@ -231,8 +234,12 @@ static void stratum_sizes(int64_t n, double train_frac, double val_frac, int64_t
     int64_t va = (int64_t)round(val_frac * (double)tr);
     if (va > tr - 1) va = tr - 1;
     if (va < 0) va = 0;
+    int64_t rv = val_from_rest;
+    if (rv > n - tr - 1) rv = n - tr - 1;
+    if (rv < 0) rv = 0;
     *n_train = tr - va;
     *n_val = va;
+    *n_rest_val = rv;
 }
 
 static int cmp_i64(const void *a, const void *b)
@@ -244,7 +251,16 @@ static int cmp_i64(const void *a, const void *b)
 tnmtl_status tnmtl_split_make(const tnmtl_dataset *ds, double train_frac, double val_frac,
                               uint64_t seed, tnmtl_split *out, tnmtl_error *err)
 {
+    return tnmtl_split_make_holdout(ds, train_frac, val_frac, 0, seed, out, err);
+}
+
+tnmtl_status tnmtl_split_make_holdout(const tnmtl_dataset *ds, double train_frac, double val_frac,
+                                      int val_from_rest, uint64_t seed, tnmtl_split *out, tnmtl_error *err)
+{
     memset(out, 0, sizeof *out);
+    if (val_from_rest < 0)
+        return tnmtl_fail(err, TNMTL_ERR_INVALID, "validation examples taken from the test part: %d is < 0",
+                          val_from_rest);
     if (!(train_frac > 0.0 && train_frac <= 1.0))
         return tnmtl_fail(err, TNMTL_ERR_INVALID, "training fraction %g is not in (0, 1]", train_frac);
     if (!(val_frac >= 0.0 && val_frac < 1.0))
@@ -298,14 +314,94 @@ tnmtl_status tnmtl_split_make(const tnmtl_dataset *ds, double train_frac, double
                 a[i - 1] = a[j];
                 a[j] = tmp;
             }
-            int64_t n_train, n_val;
-            stratum_sizes(n, train_frac, val_frac, &n_train, &n_val);
+            int64_t n_train, n_val, n_rest_val;
+            stratum_sizes(n, train_frac, val_frac, val_from_rest, &n_train, &n_val, &n_rest_val);
             for (int64_t i = 0; i < n; i++) {
-                const int p = i < n_val ? TNMTL_PART_VAL : i < n_val + n_train ? TNMTL_PART_TRAIN : TNMTL_PART_TEST;
+                const int p = i < n_val                           ? TNMTL_PART_VAL
+                              : i < n_val + n_train              ? TNMTL_PART_TRAIN
+                              : i < n_val + n_train + n_rest_val ? TNMTL_PART_VAL
+                                                                 : TNMTL_PART_TEST;
                 out->idx[p][fill[p]++] = a[i];
             }
         }
         for (int p = 0; p < 3; p++) {
+            qsort(out->idx[p] + start[p], (size_t)(fill[p] - start[p]), sizeof(int64_t), cmp_i64);
+            out->begin[p][t + 1] = fill[p];
+        }
+    }
+    free(cbeg);
+    free(bucket);
+    return TNMTL_OK;
+}
+
+tnmtl_status tnmtl_split_fold(const tnmtl_dataset *ds, const tnmtl_split *base, int k, int fold, uint64_t seed,
+                              tnmtl_split *out, tnmtl_error *err)
+{
+    memset(out, 0, sizeof *out);
+    if (k < 2) return tnmtl_fail(err, TNMTL_ERR_INVALID, "cross-validation needs at least 2 folds, not %d", k);
+    if (fold < 0 || fold >= k) return tnmtl_fail(err, TNMTL_ERR_INVALID, "fold %d is not in 0..%d", fold, k - 1);
+    const int T = base->n_tasks;
+    if (T != ds->n_tasks) return tnmtl_fail(err, TNMTL_ERR_INVALID, "the split has %d tasks, the data %d", T, ds->n_tasks);
+    const int classify = ds->kind == TNMTL_TARGET_CLASS;
+    const int64_t *tb = base->begin[TNMTL_PART_TRAIN], *ti = base->idx[TNMTL_PART_TRAIN];
+    int max_k = 1;
+    int64_t max_n = 0;
+    for (int t = 0; t < T; t++) {
+        const int64_t n = tb[t + 1] - tb[t];
+        if (n < k)
+            return tnmtl_fail(err, TNMTL_ERR_INVALID,
+                              "%d folds need at least %d training examples per task; task %d (%s) has %lld", k, k, t,
+                              ds->task_names && ds->task_names[t] ? ds->task_names[t] : "?", (long long)n);
+        if (classify && ds->n_classes[t] > max_k) max_k = ds->n_classes[t];
+        if (n > max_n) max_n = n;
+    }
+    tnmtl_status st = TNMTL_OK;
+    int64_t *cbeg = tnmtl_calloc((size_t)max_k + 1, sizeof *cbeg, "fold scratch", err);
+    int64_t *bucket = tnmtl_calloc((size_t)max_n, sizeof *bucket, "fold scratch", err);
+    out->n_tasks = T;
+    for (int p = 0; p < 3; p++) {
+        out->begin[p] = tnmtl_calloc((size_t)T + 1, sizeof(int64_t), "split offsets", err);
+        out->idx[p] = tnmtl_calloc((size_t)tb[T] + 1, sizeof(int64_t), "split indices", err);
+        if (!out->begin[p] || !out->idx[p]) st = TNMTL_ERR_NOMEM;
+    }
+    if (!cbeg || !bucket || st) {
+        free(cbeg);
+        free(bucket);
+        tnmtl_split_free(out);
+        return TNMTL_ERR_NOMEM;
+    }
+    tnmtl_rng root;
+    tnmtl_rng_seed(&root, seed);
+    int64_t fill[2] = {0, 0};
+    for (int t = 0; t < T; t++) {
+        const int64_t *a0 = ti + tb[t];
+        const int64_t n = tb[t + 1] - tb[t];
+        const int kc = classify ? ds->n_classes[t] : 1;
+        /* The task's training examples bucketed by class (ascending within one). */
+        memset(cbeg, 0, ((size_t)kc + 1) * sizeof *cbeg);
+        for (int64_t i = 0; i < n; i++) cbeg[(classify ? ds->label[a0[i]] : 0) + 1]++;
+        for (int c = 0; c < kc; c++) cbeg[c + 1] += cbeg[c];
+        for (int64_t i = 0; i < n; i++) bucket[cbeg[classify ? ds->label[a0[i]] : 0]++] = a0[i];
+        for (int c = kc; c > 0; c--) cbeg[c] = cbeg[c - 1];
+        cbeg[0] = 0;
+        tnmtl_rng rng = tnmtl_rng_split(&root, (uint64_t)t);
+        const int64_t start[2] = {fill[0], fill[1]};
+        int64_t pos = 0; /* position in the task's round robin over the folds */
+        for (int c = 0; c < kc; c++) {
+            int64_t *a = bucket + cbeg[c];
+            const int64_t m = cbeg[c + 1] - cbeg[c];
+            for (int64_t i = m; i > 1; i--) {
+                const int64_t j = (int64_t)tnmtl_rng_below(&rng, (uint64_t)i);
+                const int64_t tmp = a[i - 1];
+                a[i - 1] = a[j];
+                a[j] = tmp;
+            }
+            for (int64_t i = 0; i < m; i++, pos++) {
+                const int p = pos % k == fold ? TNMTL_PART_VAL : TNMTL_PART_TRAIN;
+                out->idx[p][fill[p]++] = a[i];
+            }
+        }
+        for (int p = 0; p < 2; p++) {
             qsort(out->idx[p] + start[p], (size_t)(fill[p] - start[p]), sizeof(int64_t), cmp_i64);
             out->begin[p][t + 1] = fill[p];
         }
