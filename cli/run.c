@@ -11,6 +11,7 @@
 #include "tnmtl/csv.h"
 #include "tnmtl/omniglot.h"
 #include "tnmtl/synthetic.h"
+#include "util.h"
 
 /* The paper's Omniglot network (method.md); tanh after every conv and fc64. */
 #define OMNIGLOT_ARCH "conv8x5,pool2,conv12x3,pool2,conv16x3,pool2,fc64"
@@ -29,6 +30,11 @@ const char run_options_help[] =
     "  --train-frac F       fraction of each class (task) used for training\n"
     "                       (omniglot 0.1 as in the paper, synthetic 0.25, csv 0.5)\n"
     "  --val-frac F         part of the training examples held out for validation (0)\n"
+    "  --val-from-test N    per class (per task for regression), N of the examples not\n"
+    "                       used for training go to validation instead of test; the\n"
+    "                       training part is unchanged (omniglot: docs/results.md)\n"
+    "  --folds K --fold I   validate on fold I (0..K-1) of a stratified K-fold split\n"
+    "                       of the training part, train on the rest; no test part\n"
     "  --split-seed S       seed of the split (default: --seed)\n"
     "model:\n"
     "  --method M           stl | ud | laf | tucker | tt (default tucker)\n"
@@ -100,7 +106,7 @@ int run_parse_option(run_options *o, int argc, char **argv, int *i, tnmtl_error 
     }
     static const char *const with_value[] = {
         "--data", "--size", "--alphabets", "--task-col", "--target-col", "--features", "--data-seed",
-        "--train-frac", "--val-frac", "--split-seed", "--method", "--arch", "--act", "--share", "--gamma", "--task-loss", "--reg-every",
+        "--train-frac", "--val-frac", "--val-from-test", "--folds", "--fold", "--split-seed", "--method", "--arch", "--act", "--share", "--gamma", "--task-loss", "--reg-every",
         "--optim", "--lr", "--momentum", "--batch", "--steps", "--epochs", "--seed", "--save-every", "--threads"};
     int known = 0;
     for (size_t k = 0; k < sizeof with_value / sizeof with_value[0]; k++) known |= !strcmp(opt, with_value[k]);
@@ -135,6 +141,12 @@ int run_parse_option(run_options *o, int argc, char **argv, int *i, tnmtl_error 
         if (!(st = cli_parse_double(opt, v, 1e-9, 1.0, &o->train_frac, err))) o->set_mask |= RUN_SET_TRAIN_FRAC;
     } else if (!strcmp(opt, "--val-frac")) {
         st = cli_parse_double(opt, v, 0.0, 0.9, &o->val_frac, err);
+    } else if (!strcmp(opt, "--val-from-test")) {
+        if (!(st = cli_parse_int(opt, v, 0, 1000000L, &n, err))) o->val_from_test = (int)n;
+    } else if (!strcmp(opt, "--folds")) {
+        if (!(st = cli_parse_int(opt, v, 2, 1000000L, &n, err))) o->folds = (int)n;
+    } else if (!strcmp(opt, "--fold")) {
+        if (!(st = cli_parse_int(opt, v, 0, 1000000L, &n, err))) o->fold = (int)n;
     } else if (!strcmp(opt, "--split-seed")) {
         if (!(st = parse_u64(opt, v, &o->split_seed, err))) o->set_mask |= RUN_SET_SPLIT_SEED;
     } else if (!strcmp(opt, "--method")) {
@@ -223,6 +235,11 @@ tnmtl_status run_finalise(run_options *o, const tnmtl_dataset *ds, tnmtl_error *
         o->steps = (int64_t)ceil(o->epochs * most * o->train_frac / per_step);
         o->epochs = 0;
     }
+    if (o->folds && (o->val_frac > 0 || o->val_from_test > 0))
+        return tnmtl_fail(err, TNMTL_ERR_INVALID, "--folds makes its own validation part: drop --val-frac and --val-from-test");
+    if (o->fold && !o->folds) return tnmtl_fail(err, TNMTL_ERR_INVALID, "--fold needs --folds");
+    if (o->folds && o->fold >= o->folds)
+        return tnmtl_fail(err, TNMTL_ERR_INVALID, "--fold %d is not in 0..%d (--folds %d)", o->fold, o->folds - 1, o->folds);
     if (o->val_frac > 0 && o->train_frac >= 1.0)
         return tnmtl_fail(err, TNMTL_ERR_INVALID, "--val-frac needs a training part: --train-frac must be < 1");
     return TNMTL_OK;
@@ -246,6 +263,11 @@ char *run_options_to_json(const run_options *o)
     cJSON_AddNumberToObject(j, "data_seed", (double)o->data_seed);
     cJSON_AddNumberToObject(j, "train_frac", o->train_frac);
     cJSON_AddNumberToObject(j, "val_frac", o->val_frac);
+    if (o->val_from_test > 0) cJSON_AddNumberToObject(j, "val_from_test", o->val_from_test); /* absent: 0 */
+    if (o->folds > 0) { /* absent: no cross-validation */
+        cJSON_AddNumberToObject(j, "folds", o->folds);
+        cJSON_AddNumberToObject(j, "fold", o->fold);
+    }
     cJSON_AddNumberToObject(j, "split_seed", (double)o->split_seed);
     cJSON_AddStringToObject(j, "method", tnmtl_method_name(o->method));
     cJSON_AddStringToObject(j, "arch", o->arch);
@@ -330,13 +352,21 @@ tnmtl_status run_options_from_json(const char *json, run_options *o, tnmtl_error
         cJSON_Delete(j);
         return st;
     }
-    const cJSON *re = cJSON_GetObjectItemCaseSensitive(j, "reg_every");
-    double reg_every = 0;
-    if (re && (st = json_num(j, "reg_every", 2, 1000000, &reg_every, err))) {
+    /* Optional fields, absent at their defaults. */
+    double reg_every = 0, val_from_test = 0, folds = 0, fold = 0;
+    if ((cJSON_GetObjectItemCaseSensitive(j, "reg_every") &&
+         (st = json_num(j, "reg_every", 2, 1000000, &reg_every, err))) ||
+        (cJSON_GetObjectItemCaseSensitive(j, "val_from_test") &&
+         (st = json_num(j, "val_from_test", 0, 1000000, &val_from_test, err))) ||
+        (cJSON_GetObjectItemCaseSensitive(j, "folds") &&
+         ((st = json_num(j, "folds", 2, 1000000, &folds, err)) || (st = json_num(j, "fold", 0, folds - 1, &fold, err))))) {
         cJSON_Delete(j);
         return st;
     }
     cJSON_Delete(j);
+    o->val_from_test = (int)val_from_test;
+    o->folds = (int)folds;
+    o->fold = (int)fold;
     o->reg_every = (int)reg_every;
     o->size = (int)size;
     o->regression = (int)regression;
@@ -396,11 +426,33 @@ tnmtl_status run_load_data(const run_options *o, tnmtl_dataset *ds, tnmtl_split 
         st = tnmtl_synthetic_make(&so, ds, err);
     }
     if (!st) st = tnmtl_dataset_validate(ds, err);
-    if (!st) st = tnmtl_split_make(ds, o->train_frac, o->val_frac, o->split_seed, split, err);
+    if (!st) st = run_make_split(o, ds, split, err);
     if (st) {
         tnmtl_dataset_free(ds);
         tnmtl_split_free(split);
     }
+    return st;
+}
+
+tnmtl_status run_make_split(const run_options *o, const tnmtl_dataset *ds, tnmtl_split *split, tnmtl_error *err)
+{
+    tnmtl_status st = tnmtl_split_make_holdout(ds, o->train_frac, o->val_frac, o->val_from_test, o->split_seed, split, err);
+    if (st || o->folds < 2) return st;
+    tnmtl_split base = *split;
+    st = tnmtl_split_fold(ds, &base, o->folds, o->fold, o->split_seed, split, err);
+    tnmtl_split_free(&base);
+    return st;
+}
+
+tnmtl_status run_options_read_file(const char *path, run_options *o, tnmtl_error *err)
+{
+    unsigned char *text = NULL;
+    size_t len;
+    tnmtl_status st = tnmtl_read_file(path, 1 << 20, &text, &len, err);
+    if (st) return st;
+    st = run_options_from_json((const char *)text, o, err);
+    free(text);
+    if (st) tnmtl_error_prefix(err, "%s", path);
     return st;
 }
 

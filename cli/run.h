@@ -18,6 +18,8 @@ typedef struct run_options {
     int regression;             /* csv: -1 auto, 0 classification, 1 regression   */
     uint64_t data_seed;         /* synthetic generator                            */
     double train_frac, val_frac;
+    int val_from_test;          /* per class: non-training examples moved to validation */
+    int folds, fold;            /* folds >= 2: validate on fold `fold` of the training part */
     uint64_t split_seed;
     /* model */
     tnmtl_method method;
@@ -59,6 +61,11 @@ tnmtl_status run_finalise(run_options *o, const tnmtl_dataset *ds, tnmtl_error *
 char *run_options_to_json(const run_options *o);
 tnmtl_status run_options_from_json(const char *json, run_options *o, tnmtl_error *err);
 
+/* The split of the options on loaded data: tnmtl_split_make_holdout, then,
+ * with o->folds, fold o->fold of it (tnmtl_split_fold, seed split_seed). */
+tnmtl_status run_make_split(const run_options *o, const tnmtl_dataset *ds, tnmtl_split *split, tnmtl_error *err);
+/* Reads a run configuration (the JSON form) from a file into o. */
+tnmtl_status run_options_read_file(const char *path, run_options *o, tnmtl_error *err);
 /* Loads the data named by o->data and makes the split. */
 tnmtl_status run_load_data(const run_options *o, tnmtl_dataset *ds, tnmtl_split *split, tnmtl_error *err);
 /* The model configuration for the data (ud_share < 0 still unresolved);

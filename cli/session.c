@@ -48,7 +48,7 @@ static tnmtl_status build(session *s, tnmtl_error *err)
 {
     tnmtl_status st = run_finalise(&s->opts, NULL, err);
     if (!st && s->borrowed_data)
-        st = tnmtl_split_make(&s->ds, s->opts.train_frac, s->opts.val_frac, s->opts.split_seed, &s->split, err);
+        st = run_make_split(&s->opts, &s->ds, &s->split, err);
     else if (!st)
         st = run_load_data(&s->opts, &s->ds, &s->split, err);
     if (!st) st = run_finalise(&s->opts, &s->ds, err);
