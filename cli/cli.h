@@ -5,6 +5,7 @@
 #include <stdint.h>
 
 #include "tnmtl.h"
+#include "tnmtl/mtl.h"
 
 /* Exit codes of every subcommand. */
 enum {
@@ -31,11 +32,15 @@ tnmtl_status cli_parse_double(const char *opt, const char *s, double lo, double 
 /* Comma-separated list of doubles, at most cap entries. */
 tnmtl_status cli_parse_double_list(const char *opt, const char *s, double *out, int cap, int *n, tnmtl_error *err);
 
+/* Comma list of methods (stl,ud,laf,tucker,tt), each at most once, at most cap. */
+tnmtl_status cli_parse_methods(const char *s, tnmtl_method *out, int cap, int *n, tnmtl_error *err);
+
 /* Subcommands: each returns the process exit code. */
 int cmd_norm(int argc, char **argv);
 int cmd_train(int argc, char **argv);
 int cmd_eval(int argc, char **argv);
 int cmd_compare(int argc, char **argv);
 int cmd_omniglot(int argc, char **argv);
+int cmd_tune(int argc, char **argv);
 
 #endif
