@@ -178,6 +178,7 @@ static run_options candidate_options(const tune_state *ts, const candidate *c, i
     if (c->share >= 0) o.ud_share = c->share;
     if (c->method == TNMTL_METHOD_UD) o.set_mask |= RUN_SET_SHARE;
     o.steps = steps;
+    o.set_mask |= RUN_SET_STEPS; /* not the data source's default */
     o.folds = fold >= 0 ? ts->folds : 0;
     o.fold = fold >= 0 && ts->folds ? fold : 0;
     return o;

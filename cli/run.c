@@ -44,6 +44,12 @@ const char run_options_help[] =
     "  --act tanh|relu|none activation after each conv and hidden fc (default tanh)\n"
     "  --share N            ud: the first N shareable layers are shared (default: all but the last)\n"
     "  --gamma G            weight of every norm term (default 0.01, the paper's)\n"
+    "  --gamma-scale none|init  none (default): every norm term weighs gamma;\n"
+    "                       init: term i of layer k weighs gamma * D / (n_k * its value\n"
+    "                       at initialisation), D = 1 (mean) or T (sum of task losses),\n"
+    "                       n_k = the layer's number of terms: gamma is then each layer's\n"
+    "                       norm relative to an average task's loss, whatever the layer's\n"
+    "                       size, the number of tasks and the loss convention\n"
     "  --task-loss mean|sum data term: mean or sum of the task losses (default: sum for\n"
     "                       omniglot, where the mean makes gamma 0.01 collapse Tucker/TT;\n"
     "                       mean otherwise)\n"
@@ -106,7 +112,7 @@ int run_parse_option(run_options *o, int argc, char **argv, int *i, tnmtl_error 
     }
     static const char *const with_value[] = {
         "--data", "--size", "--alphabets", "--task-col", "--target-col", "--features", "--data-seed",
-        "--train-frac", "--val-frac", "--val-from-test", "--folds", "--fold", "--split-seed", "--method", "--arch", "--act", "--share", "--gamma", "--task-loss", "--reg-every",
+        "--train-frac", "--val-frac", "--val-from-test", "--folds", "--fold", "--split-seed", "--method", "--arch", "--act", "--share", "--gamma", "--gamma-scale", "--task-loss", "--reg-every",
         "--optim", "--lr", "--momentum", "--batch", "--steps", "--epochs", "--seed", "--save-every", "--threads"};
     int known = 0;
     for (size_t k = 0; k < sizeof with_value / sizeof with_value[0]; k++) known |= !strcmp(opt, with_value[k]);
@@ -166,6 +172,10 @@ int run_parse_option(run_options *o, int argc, char **argv, int *i, tnmtl_error 
         }
     } else if (!strcmp(opt, "--gamma")) {
         st = cli_parse_double(opt, v, 0.0, 1e6, &o->gamma, err);
+    } else if (!strcmp(opt, "--gamma-scale")) {
+        if (!strcmp(v, "none")) o->gamma_scale = RUN_GAMMA_SCALE_NONE;
+        else if (!strcmp(v, "init")) o->gamma_scale = RUN_GAMMA_SCALE_INIT;
+        else st = tnmtl_fail(err, TNMTL_ERR_INVALID, "--gamma-scale: '%s' is not none or init", v);
     } else if (!strcmp(opt, "--task-loss")) {
         if (!strcmp(v, "mean")) o->sum_task_losses = 0;
         else if (!strcmp(v, "sum")) o->sum_task_losses = 1;
@@ -274,6 +284,7 @@ char *run_options_to_json(const run_options *o)
     cJSON_AddStringToObject(j, "act", act_name(o->act));
     cJSON_AddNumberToObject(j, "share", o->ud_share);
     cJSON_AddNumberToObject(j, "gamma", o->gamma);
+    if (o->gamma_scale == RUN_GAMMA_SCALE_INIT) cJSON_AddStringToObject(j, "gamma_scale", "init"); /* absent: none */
     cJSON_AddStringToObject(j, "task_loss", o->sum_task_losses ? "sum" : "mean");
     if (o->reg_every > 1) cJSON_AddNumberToObject(j, "reg_every", o->reg_every); /* absent: exact */
     cJSON_AddStringToObject(j, "optim", o->optim.kind == TNMTL_OPTIM_SGD ? "sgd" : "adam");
@@ -363,6 +374,12 @@ tnmtl_status run_options_from_json(const char *json, run_options *o, tnmtl_error
         cJSON_Delete(j);
         return st;
     }
+    const cJSON *gs = cJSON_GetObjectItemCaseSensitive(j, "gamma_scale");
+    if (gs && !(cJSON_IsString(gs) && (!strcmp(gs->valuestring, "init") || !strcmp(gs->valuestring, "none")))) {
+        cJSON_Delete(j);
+        return tnmtl_fail(err, TNMTL_ERR_FORMAT, "configuration field 'gamma_scale' is not \"none\" or \"init\"");
+    }
+    o->gamma_scale = gs && !strcmp(gs->valuestring, "init") ? RUN_GAMMA_SCALE_INIT : RUN_GAMMA_SCALE_NONE;
     cJSON_Delete(j);
     o->val_from_test = (int)val_from_test;
     o->folds = (int)folds;
@@ -475,6 +492,38 @@ void run_model_config(const run_options *o, const tnmtl_dataset *ds, tnmtl_mtl_c
     *out = mc;
 }
 
+static tnmtl_norm_method norm_of_method(tnmtl_method m)
+{
+    return m == TNMTL_METHOD_TT ? TNMTL_NORM_TT : m == TNMTL_METHOD_TUCKER ? TNMTL_NORM_TUCKER : TNMTL_NORM_LAF;
+}
+
+/* --gamma-scale init: table[k * TNMTL_NORM_MAX_NDIM + i] (shareable layer k,
+ * term i) = gamma * D / (n_k * ||unfolding i of layer k||_* at initialisation),
+ * from a model initialised with the run's seed (so a resumed run gets the
+ * same table).  mc: the model's configuration without a table. */
+static tnmtl_status gamma_table_at_init(const run_options *o, const tnmtl_mtl_config *mc, double *table,
+                                        tnmtl_error *err)
+{
+    tnmtl_mtl *probe;
+    tnmtl_status st = tnmtl_mtl_create(mc, &probe, err);
+    if (!st) st = tnmtl_mtl_init(probe, o->seed, err);
+    const double data_scale = o->sum_task_losses ? (double)mc->n_tasks : 1.0;
+    for (int i = 0, k = 0; !st && i < probe->n_blocks; i++) {
+        const tnmtl_param_block *b = &probe->blocks[i];
+        if (!b->shareable) continue;
+        const int n_terms = tnmtl_norm_n_terms(norm_of_method(o->method), b->ndim);
+        double terms[TNMTL_NORM_MAX_NDIM], v;
+        tnmtl_mtl_stack(probe, b, probe->params + b->w_offset, probe->stack);
+        st = tnmtl_norm_eval(norm_of_method(o->method), b->ndim, b->shape, probe->stack, NULL, &v, terms, NULL, err);
+        for (int t = 0; !st && t < n_terms; t++)
+            table[k * TNMTL_NORM_MAX_NDIM + t] = terms[t] > 0 ? o->gamma * data_scale / (n_terms * terms[t]) : o->gamma;
+        k++;
+    }
+    tnmtl_mtl_free(probe);
+    if (st) tnmtl_error_prefix(err, "--gamma-scale init");
+    return st;
+}
+
 tnmtl_status run_build_model(const run_options *o, const tnmtl_dataset *ds, tnmtl_mtl **m, tnmtl_error *err)
 {
     tnmtl_mtl_config mc;
@@ -491,7 +540,15 @@ tnmtl_status run_build_model(const run_options *o, const tnmtl_dataset *ds, tnmt
         mc.method = TNMTL_METHOD_UD;
         mc.ud_share = n > 1 ? n - 1 : n;
     }
+    double table[TNMTL_MAX_LAYERS * TNMTL_NORM_MAX_NDIM];
+    const int normed = mc.method == TNMTL_METHOD_LAF || mc.method == TNMTL_METHOD_TUCKER || mc.method == TNMTL_METHOD_TT;
+    if (normed && o->gamma_scale == RUN_GAMMA_SCALE_INIT) {
+        tnmtl_status st = gamma_table_at_init(o, &mc, table, err);
+        if (st) return st;
+        mc.gamma_table = table;
+    }
     tnmtl_status st = tnmtl_mtl_create(&mc, m, err);
+    if (!st) (*m)->cfg.gamma_table = NULL; /* read at creation only; table is local */
     if (!st && o->threads > 0 && (st = tnmtl_mtl_set_threads(*m, o->threads, err))) {
         tnmtl_mtl_free(*m);
         *m = NULL;

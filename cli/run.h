@@ -29,6 +29,7 @@ typedef struct run_options {
     double gamma;
     int sum_task_losses;        /* --task-loss sum                                */
     int reg_every;              /* --reg-every K (approximation; 0/1 = exact)     */
+    int gamma_scale;            /* --gamma-scale init: per-term gammas normalised (RUN_GAMMA_SCALE_*) */
     /* training */
     tnmtl_optim_config optim;
     int batch;                  /* per task; 0 = full batch                      */
@@ -46,6 +47,8 @@ enum {
     RUN_SET_TRAIN_FRAC = 1u << 4, RUN_SET_SPLIT_SEED = 1u << 5, RUN_SET_SHARE = 1u << 6,
     RUN_SET_ACT = 1u << 7, RUN_SET_TASK_LOSS = 1u << 8
 };
+
+enum { RUN_GAMMA_SCALE_NONE = 0, RUN_GAMMA_SCALE_INIT = 1 };
 
 void run_options_init(run_options *o);
 /* If argv[*i] is a run option, consumes it (and its value), returns 1;
