@@ -248,6 +248,70 @@ static int cmp_i64(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
+/* Allocates out's offsets [T + 1] and indices [n_idx] for the three parts,
+ * and the scratch: class offsets [max_k + 1], one task's examples [max_n].
+ * On failure everything is freed. */
+static tnmtl_status split_alloc(tnmtl_split *out, int T, int64_t n_idx, int max_k, int64_t max_n, int64_t **cbeg,
+                                int64_t **bucket, tnmtl_error *err)
+{
+    tnmtl_status st = TNMTL_OK;
+    *cbeg = tnmtl_calloc((size_t)max_k + 1, sizeof **cbeg, "split scratch", err);
+    *bucket = tnmtl_calloc((size_t)max_n + 1, sizeof **bucket, "split scratch", err);
+    out->n_tasks = T;
+    for (int p = 0; p < 3; p++) {
+        out->begin[p] = tnmtl_calloc((size_t)T + 1, sizeof(int64_t), "split offsets", err);
+        out->idx[p] = tnmtl_calloc((size_t)n_idx + 1, sizeof(int64_t), "split indices", err);
+        if (!out->begin[p] || !out->idx[p]) st = TNMTL_ERR_NOMEM;
+    }
+    if (!*cbeg || !*bucket || st) {
+        free(*cbeg);
+        free(*bucket);
+        tnmtl_split_free(out);
+        return TNMTL_ERR_NOMEM;
+    }
+    return TNMTL_OK;
+}
+
+/* Counting sort of task t's examples ex[n] (NULL: the task's own range) by
+ * class into bucket, keeping their order within a class; class c's examples
+ * are then bucket[cbeg[c] .. cbeg[c+1]).  Returns the number of classes. */
+static int bucket_by_class(const tnmtl_dataset *ds, int t, const int64_t *ex, int64_t n, int64_t *cbeg,
+                           int64_t *bucket)
+{
+    const int classify = ds->kind == TNMTL_TARGET_CLASS;
+    const int k = classify ? ds->n_classes[t] : 1;
+    const int64_t b = ds->task_begin[t];
+    memset(cbeg, 0, ((size_t)k + 1) * sizeof *cbeg);
+    for (int64_t i = 0; i < n; i++) cbeg[(classify ? ds->label[ex ? ex[i] : b + i] : 0) + 1]++;
+    for (int c = 0; c < k; c++) cbeg[c + 1] += cbeg[c];
+    for (int64_t i = 0; i < n; i++) {
+        const int64_t e = ex ? ex[i] : b + i;
+        bucket[cbeg[classify ? ds->label[e] : 0]++] = e;
+    }
+    for (int c = k; c > 0; c--) cbeg[c] = cbeg[c - 1];
+    cbeg[0] = 0;
+    return k;
+}
+
+static void shuffle_i64(tnmtl_rng *rng, int64_t *a, int64_t n)
+{
+    for (int64_t i = n; i > 1; i--) { /* Fisher-Yates, as tnmtl_rng_shuffle */
+        const int64_t j = (int64_t)tnmtl_rng_below(rng, (uint64_t)i);
+        const int64_t tmp = a[i - 1];
+        a[i - 1] = a[j];
+        a[j] = tmp;
+    }
+}
+
+/* Task t's indices of parts 0..n_parts-1, from start[p] to fill[p], ascending. */
+static void close_task(tnmtl_split *out, int t, int n_parts, const int64_t *start, const int64_t *fill)
+{
+    for (int p = 0; p < n_parts; p++) {
+        qsort(out->idx[p] + start[p], (size_t)(fill[p] - start[p]), sizeof(int64_t), cmp_i64);
+        out->begin[p][t + 1] = fill[p];
+    }
+}
+
 tnmtl_status tnmtl_split_make(const tnmtl_dataset *ds, double train_frac, double val_frac,
                               uint64_t seed, tnmtl_split *out, tnmtl_error *err)
 {
@@ -275,45 +339,19 @@ tnmtl_status tnmtl_split_make_holdout(const tnmtl_dataset *ds, double train_frac
         if (classify && ds->n_classes[t] > max_k) max_k = ds->n_classes[t];
         if (ds->task_begin[t + 1] - ds->task_begin[t] > max_n) max_n = ds->task_begin[t + 1] - ds->task_begin[t];
     }
-    /* Scratch: class offsets [max_k + 1] and the task's examples bucketed by class. */
-    int64_t *cbeg = tnmtl_calloc((size_t)max_k + 1, sizeof *cbeg, "split scratch", err);
-    int64_t *bucket = tnmtl_calloc((size_t)max_n, sizeof *bucket, "split scratch", err);
-    out->n_tasks = T;
-    for (int p = 0; p < 3; p++) {
-        out->begin[p] = tnmtl_calloc((size_t)T + 1, sizeof(int64_t), "split offsets", err);
-        out->idx[p] = tnmtl_calloc((size_t)ds->n_examples, sizeof(int64_t), "split indices", err);
-        if (!out->begin[p] || !out->idx[p]) st = TNMTL_ERR_NOMEM;
-    }
-    if (!cbeg || !bucket || st) {
-        free(cbeg);
-        free(bucket);
-        tnmtl_split_free(out);
-        return TNMTL_ERR_NOMEM;
-    }
+    int64_t *cbeg, *bucket;
+    if ((st = split_alloc(out, T, ds->n_examples, max_k, max_n, &cbeg, &bucket, err))) return st;
     tnmtl_rng root;
     tnmtl_rng_seed(&root, seed);
     int64_t fill[3] = {0, 0, 0};
     for (int t = 0; t < T; t++) {
-        const int64_t b = ds->task_begin[t], e = ds->task_begin[t + 1];
-        const int k = classify ? ds->n_classes[t] : 1;
-        /* Counting sort of the task's examples by class, ascending within a class. */
-        memset(cbeg, 0, ((size_t)k + 1) * sizeof *cbeg);
-        for (int64_t i = b; i < e; i++) cbeg[(classify ? ds->label[i] : 0) + 1]++;
-        for (int c = 0; c < k; c++) cbeg[c + 1] += cbeg[c];
-        for (int64_t i = b; i < e; i++) bucket[cbeg[classify ? ds->label[i] : 0]++] = i;
-        for (int c = k; c > 0; c--) cbeg[c] = cbeg[c - 1];
-        cbeg[0] = 0;
+        const int k = bucket_by_class(ds, t, NULL, ds->task_begin[t + 1] - ds->task_begin[t], cbeg, bucket);
         tnmtl_rng rng = tnmtl_rng_split(&root, (uint64_t)t);
-        int64_t start[3] = {fill[0], fill[1], fill[2]};
+        const int64_t start[3] = {fill[0], fill[1], fill[2]};
         for (int c = 0; c < k; c++) {
             int64_t *a = bucket + cbeg[c];
             const int64_t n = cbeg[c + 1] - cbeg[c];
-            for (int64_t i = n; i > 1; i--) { /* Fisher-Yates, as tnmtl_rng_shuffle */
-                const int64_t j = (int64_t)tnmtl_rng_below(&rng, (uint64_t)i);
-                const int64_t tmp = a[i - 1];
-                a[i - 1] = a[j];
-                a[j] = tmp;
-            }
+            shuffle_i64(&rng, a, n);
             int64_t n_train, n_val, n_rest_val;
             stratum_sizes(n, train_frac, val_frac, val_from_rest, &n_train, &n_val, &n_rest_val);
             for (int64_t i = 0; i < n; i++) {
@@ -324,10 +362,7 @@ tnmtl_status tnmtl_split_make_holdout(const tnmtl_dataset *ds, double train_frac
                 out->idx[p][fill[p]++] = a[i];
             }
         }
-        for (int p = 0; p < 3; p++) {
-            qsort(out->idx[p] + start[p], (size_t)(fill[p] - start[p]), sizeof(int64_t), cmp_i64);
-            out->begin[p][t + 1] = fill[p];
-        }
+        close_task(out, t, 3, start, fill);
     }
     free(cbeg);
     free(bucket);
@@ -355,56 +390,27 @@ tnmtl_status tnmtl_split_fold(const tnmtl_dataset *ds, const tnmtl_split *base, 
         if (classify && ds->n_classes[t] > max_k) max_k = ds->n_classes[t];
         if (n > max_n) max_n = n;
     }
-    tnmtl_status st = TNMTL_OK;
-    int64_t *cbeg = tnmtl_calloc((size_t)max_k + 1, sizeof *cbeg, "fold scratch", err);
-    int64_t *bucket = tnmtl_calloc((size_t)max_n, sizeof *bucket, "fold scratch", err);
-    out->n_tasks = T;
-    for (int p = 0; p < 3; p++) {
-        out->begin[p] = tnmtl_calloc((size_t)T + 1, sizeof(int64_t), "split offsets", err);
-        out->idx[p] = tnmtl_calloc((size_t)tb[T] + 1, sizeof(int64_t), "split indices", err);
-        if (!out->begin[p] || !out->idx[p]) st = TNMTL_ERR_NOMEM;
-    }
-    if (!cbeg || !bucket || st) {
-        free(cbeg);
-        free(bucket);
-        tnmtl_split_free(out);
-        return TNMTL_ERR_NOMEM;
-    }
+    int64_t *cbeg, *bucket;
+    tnmtl_status st = split_alloc(out, T, tb[T], max_k, max_n, &cbeg, &bucket, err);
+    if (st) return st;
     tnmtl_rng root;
     tnmtl_rng_seed(&root, seed);
     int64_t fill[2] = {0, 0};
     for (int t = 0; t < T; t++) {
-        const int64_t *a0 = ti + tb[t];
-        const int64_t n = tb[t + 1] - tb[t];
-        const int kc = classify ? ds->n_classes[t] : 1;
-        /* The task's training examples bucketed by class (ascending within one). */
-        memset(cbeg, 0, ((size_t)kc + 1) * sizeof *cbeg);
-        for (int64_t i = 0; i < n; i++) cbeg[(classify ? ds->label[a0[i]] : 0) + 1]++;
-        for (int c = 0; c < kc; c++) cbeg[c + 1] += cbeg[c];
-        for (int64_t i = 0; i < n; i++) bucket[cbeg[classify ? ds->label[a0[i]] : 0]++] = a0[i];
-        for (int c = kc; c > 0; c--) cbeg[c] = cbeg[c - 1];
-        cbeg[0] = 0;
+        const int kc = bucket_by_class(ds, t, ti + tb[t], tb[t + 1] - tb[t], cbeg, bucket);
         tnmtl_rng rng = tnmtl_rng_split(&root, (uint64_t)t);
         const int64_t start[2] = {fill[0], fill[1]};
         int64_t pos = 0; /* position in the task's round robin over the folds */
         for (int c = 0; c < kc; c++) {
             int64_t *a = bucket + cbeg[c];
             const int64_t m = cbeg[c + 1] - cbeg[c];
-            for (int64_t i = m; i > 1; i--) {
-                const int64_t j = (int64_t)tnmtl_rng_below(&rng, (uint64_t)i);
-                const int64_t tmp = a[i - 1];
-                a[i - 1] = a[j];
-                a[j] = tmp;
-            }
+            shuffle_i64(&rng, a, m);
             for (int64_t i = 0; i < m; i++, pos++) {
                 const int p = pos % k == fold ? TNMTL_PART_VAL : TNMTL_PART_TRAIN;
                 out->idx[p][fill[p]++] = a[i];
             }
         }
-        for (int p = 0; p < 2; p++) {
-            qsort(out->idx[p] + start[p], (size_t)(fill[p] - start[p]), sizeof(int64_t), cmp_i64);
-            out->begin[p][t + 1] = fill[p];
-        }
+        close_task(out, t, 2, start, fill);
     }
     free(cbeg);
     free(bucket);
