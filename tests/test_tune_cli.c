@@ -142,6 +142,13 @@ static void test_planted_best_found(void **state)
     assert_true(fabs(rmse->valuedouble - tuned->valuedouble) < 1e-9); /* the same model, retrained */
     cJSON_Delete(t);
     cJSON_Delete(r);
+    /* Without --steps the rungs divide the data source's default (csv: 2000). */
+    snprintf(dir, sizeof dir, "%s/planted-default-steps", tu_group_dir);
+    assert_int_equal(tnmtl(0, "tune --data csv:%s --regression --arch '' --lr 0.05 --quiet --methods laf "
+                              "--gamma-count 2 --rungs 2 --folds 2 --out %s", csv, dir), 0);
+    trials_without_seconds(dir, text, sizeof text);
+    assert_non_null(strstr(text, ",667,"));
+    assert_non_null(strstr(text, ",2000,"));
 }
 
 #define SMALL_TUNE "tune --data synthetic --steps 40 --methods stl,ud,laf --gamma-count 4 --folds 2 --quiet"
