@@ -59,6 +59,10 @@ static const char tune_usage[] =
     "                       (default 3; stratified by class); --val-frac F or\n"
     "                       --val-from-test N hold out one validation part instead\n"
     "                       (omniglot default: --val-from-test 2, docs/results.md)\n"
+    "  --search S           halving (default) | path: the gammas in ascending order, the\n"
+    "                       first from scratch, each next warm-started from its neighbour\n"
+    "                       for steps/(n-1) more (two runs' cost) | grid: every candidate\n"
+    "                       the full --steps (n runs' cost)\n"
     "  --rungs R            successive-halving rungs (default 3)\n"
     "  --eta E              keep the best 1/E at each rung (default 3)\n"
     "  --quiet              no progress lines\n\n"
@@ -76,6 +80,7 @@ typedef struct candidate {
     double val;                   /* validation metric at its last evaluation          */
     int64_t val_steps;            /* steps of that evaluation                          */
     int alive;
+    int twin;                     /* path search: the from-scratch twin of the candidate n_gammas before */
 } candidate;
 
 typedef struct tune_state {
@@ -186,8 +191,8 @@ static run_options candidate_options(const tune_state *ts, const candidate *c, i
 
 /* Trains candidate c's fold to `steps` (resuming its folder) and scores it;
  * reads the result from the ledger when it was made before. */
-static tnmtl_status evaluate_fold(tune_state *ts, const candidate *c, int fold, int64_t steps, double *val,
-                                  double *seconds, tnmtl_error *err)
+static tnmtl_status evaluate_fold(tune_state *ts, const candidate *c, const candidate *from, int fold, int64_t steps,
+                                  double *val, double *seconds, tnmtl_error *err)
 {
     char rel[256], key[320], dir[4096], ckpt[4200];
     snprintf(rel, sizeof rel, "trials/%s/fold%d", c->dir, fold);
@@ -214,6 +219,13 @@ static tnmtl_status evaluate_fold(tune_state *ts, const candidate *c, int fold, 
     } else {
         run_options o = candidate_options(ts, c, fold, steps);
         st = session_start(&s, &o, ts->ds, err);
+        if (!st && from) { /* warm start: the neighbour's parameters, moments and step */
+            char src_rel[256], src[4096];
+            snprintf(src_rel, sizeof src_rel, "trials/%s/fold%d/%s", from->dir, fold, TNMTL_CHECKPOINT_FILE);
+            tune_path(ts, src_rel, src, sizeof src);
+            st = tnmtl_checkpoint_load(src, s.model, &s.optim, err);
+            if (st) session_free(&s);
+        }
         if (!st) st = tnmtl_mkdir_p(dir, err);
     }
     if (st) return st;
@@ -236,14 +248,15 @@ static void candidate_label(const candidate *c, char *buf, size_t cap)
     else snprintf(buf, cap, "%s gamma=%.3g", tnmtl_method_name(c->method), c->gamma);
 }
 
-/* Candidate c at `steps`, averaged over the folds; one progress line. */
-static tnmtl_status evaluate(tune_state *ts, candidate *c, int64_t steps, tnmtl_error *err)
+/* Candidate c at `steps` (warm-started from `from` when not NULL), averaged
+ * over the folds; one progress line. */
+static tnmtl_status evaluate(tune_state *ts, candidate *c, const candidate *from, int64_t steps, tnmtl_error *err)
 {
     const int nf = ts->folds ? ts->folds : 1;
     double sum = 0, secs = 0;
     for (int f = 0; f < nf; f++) {
         double v, s;
-        tnmtl_status st = evaluate_fold(ts, c, f, steps, &v, &s, err);
+        tnmtl_status st = evaluate_fold(ts, c, from, f, steps, &v, &s, err);
         if (st) return st;
         sum += v;
         secs += s;
@@ -273,7 +286,7 @@ static tnmtl_status halving(tune_state *ts, candidate *cand, int n, int rungs, i
         if (steps < 1) steps = 1;
         for (int i = 0; i < n; i++) {
             if (!cand[i].alive) continue;
-            tnmtl_status st = evaluate(ts, &cand[i], steps, err);
+            tnmtl_status st = evaluate(ts, &cand[i], NULL, steps, err);
             if (st) return st;
         }
         if (r == rungs - 1) break;
@@ -298,12 +311,48 @@ static tnmtl_status halving(tune_state *ts, candidate *cand, int n, int rungs, i
     return TNMTL_OK;
 }
 
+/* The gamma path, as regularisation-path solvers walk it: the weakest gamma
+ * trains --steps from scratch, each next (stronger) gamma continues from its
+ * neighbour's checkpoint for steps / (n - 1) more, so the path costs two runs
+ * whatever n.  A strong gamma is judged on a model that already fits the
+ * data, not on how slowly it starts from scratch (which misleads halving's
+ * early rungs: docs/results.md).  A warm start can also carry a gamma that
+ * collapses the model from scratch, so the path only ranks: its candidates
+ * are then trained from scratch (their twins, cand[n .. 2n)) in path order
+ * until one validates at least as well as the weakest gamma (a from-scratch
+ * run already), at most `verify` of them.  cand[2n]: n path candidates, then
+ * their twins. */
+static tnmtl_status gamma_path(tune_state *ts, candidate *cand, int n, int verify, int *best, tnmtl_error *err)
+{
+    *best = 0;
+    const int64_t seg = n > 1 ? (ts->base.steps + n - 2) / (n - 1) : 0;
+    int order[MAX_CANDIDATES];
+    for (int i = 0; i < n; i++) {
+        tnmtl_status st = evaluate(ts, &cand[i], i ? &cand[i - 1] : NULL, ts->base.steps + i * seg, err);
+        if (st) return st;
+        cand[i].alive = 1;
+        int k = i; /* insertion into the path ranking */
+        for (; k > 0 && better(ts, cand[i].val, cand[order[k - 1]].val); k--) order[k] = order[k - 1];
+        order[k] = i;
+    }
+    for (int r = 0, tried = 0; r < n && tried < verify; r++) {
+        if (order[r] == 0) continue; /* the weakest gamma is a from-scratch run already */
+        candidate *t = &cand[n + order[r]];
+        tnmtl_status st = evaluate(ts, t, NULL, ts->base.steps, err);
+        if (st) return st;
+        tried++;
+        if (better(ts, t->val, cand[*best].val) || t->val == cand[*best].val) *best = n + order[r];
+        if (*best == n + order[r]) break;
+    }
+    return TNMTL_OK;
+}
+
 /* STL: one training path, evaluated at each candidate's step count (ascending). */
 static tnmtl_status stl_path(tune_state *ts, candidate *cand, int n, int *best, tnmtl_error *err)
 {
     *best = -1;
     for (int i = 0; i < n; i++) {
-        tnmtl_status st = evaluate(ts, &cand[i], cand[i].steps, err);
+        tnmtl_status st = evaluate(ts, &cand[i], NULL, cand[i].steps, err);
         if (st) return st;
         cand[i].alive = 1;
         if (*best < 0 || better(ts, cand[i].val, cand[*best].val)) *best = i;
@@ -454,7 +503,7 @@ static int write_plot(FILE *f, void *user)
         int any = 0;
         for (int i = 0; i < j->n; i++) {
             const candidate *c = &j->cand[i];
-            if ((int)c->method != m || !isfinite(c->gamma) || !isfinite(c->val)) continue;
+            if ((int)c->method != m || !isfinite(c->gamma) || !isfinite(c->val) || c->twin) continue;
             if (!any) fprintf(f, "<polyline fill=\"none\" stroke=\"%s\" stroke-width=\"2\" points=\"", colour[m]);
             fprintf(f, "%.1f,%.1f ", PX(log10(c->gamma)), PY(scale * c->val));
             any = 1;
@@ -490,7 +539,7 @@ static tnmtl_status count_shareable(const run_options *o, const tnmtl_dataset *d
 
 /* The candidates of every method, in method order. */
 static tnmtl_status make_candidates(const tune_state *ts, const tnmtl_method *methods, int n_methods, double glo,
-                                    double ghi, int gcount, int rungs, int eta, candidate *cand, int *n,
+                                    double ghi, int gcount, int rungs, int eta, int path, candidate *cand, int *n,
                                     tnmtl_error *err)
 {
     *n = 0;
@@ -529,7 +578,18 @@ static tnmtl_status make_candidates(const tune_state *ts, const tnmtl_method *me
                 snprintf(c->dir, sizeof c->dir, "stl-path");
             } else {
                 c->gamma = gcount > 1 ? glo * pow(ghi / glo, (double)i / (gcount - 1)) : glo;
+                snprintf(c->dir, sizeof c->dir, "%s-g%.4g%s", tnmtl_method_name(m), c->gamma, path ? "-path" : "");
+            }
+        }
+        if (path && m != TNMTL_METHOD_STL && m != TNMTL_METHOD_UD) { /* the from-scratch twins */
+            if (*n + count > MAX_CANDIDATES)
+                return tnmtl_fail(err, TNMTL_ERR_INVALID, "more than %d candidates: lower --gamma-count", MAX_CANDIDATES);
+            for (int i = 0; i < count; i++) {
+                candidate *c = &cand[*n];
+                *c = cand[*n - count];
+                c->twin = 1;
                 snprintf(c->dir, sizeof c->dir, "%s-g%.4g", tnmtl_method_name(m), c->gamma);
+                (*n)++;
             }
         }
     }
@@ -558,7 +618,7 @@ int cmd_tune(int argc, char **argv)
     run_options_init(&o);
     tnmtl_method methods[MAX_METHODS] = {TNMTL_METHOD_STL, TNMTL_METHOD_UD, TNMTL_METHOD_LAF, TNMTL_METHOD_TUCKER,
                                          TNMTL_METHOD_TT};
-    int n_methods = 5, quiet = 0, folds = 3, folds_set = 0, rungs = 3, eta = 3, gcount = 9;
+    int n_methods = 5, quiet = 0, folds = 3, folds_set = 0, rungs = 3, eta = 3, gcount = 9, path = 0;
     double glo = 1e-4, ghi = 1.0;
     const char *out_dir = NULL;
     tnmtl_error err = {0};
@@ -572,7 +632,8 @@ int cmd_tune(int argc, char **argv)
             quiet = 1;
             continue;
         }
-        static const char *const own[] = {"--methods", "--gamma-range", "--gamma-count", "--folds", "--rungs", "--eta", "--out"};
+        static const char *const own[] = {"--methods", "--gamma-range", "--gamma-count", "--folds", "--rungs", "--eta", "--out",
+                                          "--search"};
         int is_own = 0;
         for (size_t k = 0; k < sizeof own / sizeof own[0]; k++) is_own |= !strcmp(a, own[k]);
         if (is_own) {
@@ -589,6 +650,12 @@ int cmd_tune(int argc, char **argv)
             } else if (!strcmp(a, "--rungs") && !(st = cli_parse_int(a, v, 1, MAX_RUNGS, &n, &err))) rungs = (int)n;
             else if (!strcmp(a, "--eta") && !(st = cli_parse_int(a, v, 2, 16, &n, &err))) eta = (int)n;
             else if (!strcmp(a, "--out")) out_dir = v;
+            else if (!strcmp(a, "--search")) {
+                if (!strcmp(v, "halving")) path = 0;
+                else if (!strcmp(v, "path")) path = 1;
+                else if (!strcmp(v, "grid")) path = 0, rungs = 1;
+                else st = tnmtl_fail(&err, TNMTL_ERR_INVALID, "--search: '%s' is not halving, path or grid", v);
+            }
             if (st) return cli_usage_error("tune", "%s", err.msg);
             continue;
         }
@@ -635,7 +702,7 @@ int cmd_tune(int argc, char **argv)
         tnmtl_split_free(&split);
     }
     int n = 0;
-    if (!st) st = make_candidates(&ts, methods, n_methods, glo, ghi, gcount, rungs, eta, cand, &n, &err);
+    if (!st) st = make_candidates(&ts, methods, n_methods, glo, ghi, gcount, rungs, eta, path, cand, &n, &err);
     /* The tune's identity: a folder made with other options is refused. */
     cJSON *ident = cJSON_CreateObject();
     char *base_json = run_options_to_json(&o);
@@ -649,6 +716,7 @@ int cmd_tune(int argc, char **argv)
     cJSON_AddNumberToObject(ident, "folds", ts.folds);
     cJSON_AddNumberToObject(ident, "rungs", rungs);
     cJSON_AddNumberToObject(ident, "eta", eta);
+    if (path) cJSON_AddStringToObject(ident, "search", "path");
     int bad = 0;
     cJSON *stored = st ? NULL : tune_read_json(&ts, "tune.json", &bad, &err);
     if (!st && bad) st = err.status ? err.status : TNMTL_ERR_FORMAT;
@@ -685,6 +753,7 @@ int cmd_tune(int argc, char **argv)
         while (first + count < n && cand[first + count].method == methods[k]) count++;
         int b = -1;
         if (methods[k] == TNMTL_METHOD_STL) st = stl_path(&ts, cand + first, count, &b, &err);
+        else if (path && methods[k] != TNMTL_METHOD_UD) st = gamma_path(&ts, cand + first, count / 2, 2, &b, &err);
         else st = halving(&ts, cand + first, count, rungs, eta, &b, &err);
         best_of[k] = b >= 0 ? first + b : -1;
         if (!st && best_of[k] >= 0 && (chosen < 0 || better(&ts, cand[best_of[k]].val, cand[chosen].val)))

@@ -142,6 +142,17 @@ static void test_planted_best_found(void **state)
     assert_true(fabs(rmse->valuedouble - tuned->valuedouble) < 1e-9); /* the same model, retrained */
     cJSON_Delete(t);
     cJSON_Delete(r);
+    /* The gamma path finds it too, and its choice is trained from scratch. */
+    snprintf(dir, sizeof dir, "%s/planted-path", tu_group_dir);
+    assert_int_equal(tnmtl(0, "tune --data csv:%s " PLANTED_OPTS " --methods stl,laf --gamma-range 1e-4,10 "
+                              "--gamma-count 6 --folds 2 --search path --out %s", csv, dir), 0);
+    r = parse_out();
+    m = chosen_method(r, &gamma);
+    fprintf(stderr, "planted, path: chose %s gamma %g\n", m, gamma);
+    assert_string_equal(m, "laf");
+    assert_true(gamma > 1e-3);
+    assert_int_equal((int)cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(r, "chosen"), "steps")->valuedouble, 300);
+    cJSON_Delete(r);
     /* Without --steps the rungs divide the data source's default (csv: 2000). */
     snprintf(dir, sizeof dir, "%s/planted-default-steps", tu_group_dir);
     assert_int_equal(tnmtl(0, "tune --data csv:%s --regression --arch '' --lr 0.05 --quiet --methods laf "
@@ -261,6 +272,7 @@ static void test_bad_options(void **state)
         {"--folds 3 --val-frac 0.2", "exclude each other"},
         {"--gamma 0.1", "tune chooses"},
         {"--rungs 0", "--rungs"},
+        {"--search random", "--search"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         assert_int_equal(tnmtl(1, "tune --data synthetic --steps 10 %s --out %s", cases[i].args, dir), 2);
