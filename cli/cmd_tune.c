@@ -5,9 +5,12 @@
  * training part, or a held-out validation part), picks the best, fits it on
  * the whole training part and tests it.
  *
- * Search: successive halving.  Every candidate trains for steps/eta^(R-1)
- * steps; the best 1/eta continue from their own checkpoint to the next rung,
- * and so on up to the full --steps.  STL's candidates are the points of one
+ * Search: gammas along the regularisation path (gamma_path: warm starts from
+ * the neighbouring gamma's checkpoint rank them, the best are confirmed from
+ * scratch), or successive halving (--search halving; UD's depths always):
+ * every candidate trains for steps/eta^(R-1) steps, the best 1/eta continue
+ * from their own checkpoint to the next rung, and so on up to the full
+ * --steps.  STL's candidates are the points of one
  * training path (each continues the previous one, up to --steps), so STL
  * spends at most the budget of one run; no method trains past --steps.
  *
@@ -38,17 +41,18 @@
 #include "util.h"
 
 #define MAX_METHODS 5
-#define MAX_CANDIDATES 64
+#define MAX_CANDIDATES 160
 #define MAX_RUNGS 8
 
 static const char tune_usage[] =
     "usage: tnmtl tune --out DIR [OPTIONS]\n\n"
     "Chooses the method and its setting on validation data, fits the choice on\n"
     "the whole training part and evaluates it on test.  Searched per method:\n"
-    "gamma (laf, tucker, tt; log grid), the shared depth N (ud: 1..shareable\n"
-    "layers), the number of steps (stl: early stopping on one path up to\n"
-    "--steps).  Successive halving: each candidate trains steps/eta^(R-1)\n"
-    "steps, the best 1/eta continue to the next rung, up to --steps.\n\n"
+    "gamma (laf, tucker, tt; log grid, --search), the shared depth N (ud:\n"
+    "1..shareable layers, successive halving: each candidate trains\n"
+    "steps/eta^(R-1) steps, the best 1/eta continue to the next rung, up to\n"
+    "--steps), the number of steps (stl: early stopping on one path up to\n"
+    "--steps).\n\n"
     "  --out DIR            tune folder (required): trials, ledger, trials.csv/.md/.svg,\n"
     "                       chosen.json (for train --config), final/ (the fitted choice);\n"
     "                       rerunning the same command resumes a killed tune\n"
@@ -59,11 +63,14 @@ static const char tune_usage[] =
     "                       (default 3; stratified by class); --val-frac F or\n"
     "                       --val-from-test N hold out one validation part instead\n"
     "                       (omniglot default: --val-from-test 2, docs/results.md)\n"
-    "  --search S           halving (default) | path: the gammas in ascending order, the\n"
-    "                       first from scratch, each next warm-started from its neighbour\n"
-    "                       for steps/(n-1) more (two runs' cost) | grid: every candidate\n"
-    "                       the full --steps (n runs' cost)\n"
-    "  --rungs R            successive-halving rungs (default 3)\n"
+    "  --search S           path (default): the gammas in ascending order, the first from\n"
+    "                       scratch, each next warm-started from its neighbour for\n"
+    "                       steps/(n-1) more (two runs' cost); the path's best are then\n"
+    "                       trained from scratch until one validates at least as well as\n"
+    "                       the weakest gamma (one or two runs) | halving: successive\n"
+    "                       halving (below; it favours weak gammas, which learn faster\n"
+    "                       early: docs/results.md) | grid: every gamma the full --steps\n"
+    "  --rungs R            successive-halving rungs (default 3); UD's depths always use it\n"
     "  --eta E              keep the best 1/E at each rung (default 3)\n"
     "  --quiet              no progress lines\n\n"
     "It prints a progress line per evaluation on stderr and one JSON object on\n"
@@ -618,7 +625,7 @@ int cmd_tune(int argc, char **argv)
     run_options_init(&o);
     tnmtl_method methods[MAX_METHODS] = {TNMTL_METHOD_STL, TNMTL_METHOD_UD, TNMTL_METHOD_LAF, TNMTL_METHOD_TUCKER,
                                          TNMTL_METHOD_TT};
-    int n_methods = 5, quiet = 0, folds = 3, folds_set = 0, rungs = 3, eta = 3, gcount = 9, path = 0;
+    int n_methods = 5, quiet = 0, folds = 3, folds_set = 0, rungs = 3, eta = 3, gcount = 9, path = 1;
     double glo = 1e-4, ghi = 1.0;
     const char *out_dir = NULL;
     tnmtl_error err = {0};
@@ -716,7 +723,7 @@ int cmd_tune(int argc, char **argv)
     cJSON_AddNumberToObject(ident, "folds", ts.folds);
     cJSON_AddNumberToObject(ident, "rungs", rungs);
     cJSON_AddNumberToObject(ident, "eta", eta);
-    if (path) cJSON_AddStringToObject(ident, "search", "path");
+    cJSON_AddStringToObject(ident, "search", path ? "path" : "halving");
     int bad = 0;
     cJSON *stored = st ? NULL : tune_read_json(&ts, "tune.json", &bad, &err);
     if (!st && bad) st = err.status ? err.status : TNMTL_ERR_FORMAT;

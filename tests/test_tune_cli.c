@@ -106,11 +106,11 @@ static void test_planted_best_found(void **state)
     snprintf(dir, sizeof dir, "%s/planted", tu_group_dir);
     write_planted(csv, NULL);
     assert_int_equal(tnmtl(0, "tune --data csv:%s " PLANTED_OPTS " --methods stl,laf --gamma-range 1e-4,10 "
-                              "--gamma-count 6 --folds 2 --out %s", csv, dir), 0);
+                              "--gamma-count 6 --folds 2 --search halving --out %s", csv, dir), 0);
     cJSON *r = parse_out();
     double gamma;
     const char *m = chosen_method(r, &gamma);
-    fprintf(stderr, "planted: chose %s gamma %g\n", m, gamma);
+    fprintf(stderr, "planted, halving: chose %s gamma %g\n", m, gamma);
     assert_string_equal(m, "laf");
     assert_true(gamma > 1e-3); /* enough to share */
     /* The choice is the best of the last rung in trials.csv. */
@@ -156,7 +156,7 @@ static void test_planted_best_found(void **state)
     /* Without --steps the rungs divide the data source's default (csv: 2000). */
     snprintf(dir, sizeof dir, "%s/planted-default-steps", tu_group_dir);
     assert_int_equal(tnmtl(0, "tune --data csv:%s --regression --arch '' --lr 0.05 --quiet --methods laf "
-                              "--gamma-count 2 --rungs 2 --folds 2 --out %s", csv, dir), 0);
+                              "--gamma-count 2 --rungs 2 --folds 2 --search halving --out %s", csv, dir), 0);
     trials_without_seconds(dir, text, sizeof text);
     assert_non_null(strstr(text, ",667,"));
     assert_non_null(strstr(text, ",2000,"));
