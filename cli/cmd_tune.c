@@ -536,7 +536,7 @@ static tnmtl_status count_shareable(const run_options *o, const tnmtl_dataset *d
     run_options p = *o;
     p.method = TNMTL_METHOD_STL;
     tnmtl_mtl *m;
-    tnmtl_status st = run_build_model(&p, ds, &m, err);
+    tnmtl_status st = run_build_model(&p, ds, NULL, &m, err);
     if (st) return st;
     *n = 0;
     for (int i = 0; i < m->n_blocks; i++) *n += m->blocks[i].shareable;

@@ -45,11 +45,11 @@ const char run_options_help[] =
     "  --share N            ud: the first N shareable layers are shared (default: all but the last)\n"
     "  --gamma G            weight of every norm term (default 0.01, the paper's)\n"
     "  --gamma-scale none|init  none (default): every norm term weighs gamma;\n"
-    "                       init: term i of layer k weighs gamma * D / (n_k * its value\n"
-    "                       at initialisation), D = 1 (mean) or T (sum of task losses),\n"
+    "                       init: term i of layer k weighs gamma * L0 / (n_k * its value\n"
+    "                       at initialisation), L0 = the data term at initialisation,\n"
     "                       n_k = the layer's number of terms: gamma is then each layer's\n"
-    "                       norm relative to an average task's loss, whatever the layer's\n"
-    "                       size, the number of tasks and the loss convention\n"
+    "                       norm relative to the data term, whatever the layer's size,\n"
+    "                       the number of tasks and the loss convention\n"
     "  --task-loss mean|sum data term: mean or sum of the task losses (default: sum for\n"
     "                       omniglot, where the mean makes gamma 0.01 collapse Tucker/TT;\n"
     "                       mean otherwise)\n"
@@ -498,16 +498,23 @@ static tnmtl_norm_method norm_of_method(tnmtl_method m)
 }
 
 /* --gamma-scale init: table[k * TNMTL_NORM_MAX_NDIM + i] (shareable layer k,
- * term i) = gamma * D / (n_k * ||unfolding i of layer k||_* at initialisation),
- * from a model initialised with the run's seed (so a resumed run gets the
- * same table).  mc: the model's configuration without a table. */
-static tnmtl_status gamma_table_at_init(const run_options *o, const tnmtl_mtl_config *mc, double *table,
-                                        tnmtl_error *err)
+ * term i) = gamma * L0 / (n_k * ||unfolding i of layer k||_*), L0 the data
+ * term (mean or sum of the task losses, on the first minibatch) and the norms
+ * of a model initialised with the run's seed (so a resumed run gets the same
+ * table).  mc: the model's configuration without a table. */
+static tnmtl_status gamma_table_at_init(const run_options *o, const tnmtl_mtl_config *mc, const tnmtl_dataset *ds,
+                                        const tnmtl_split *split, double *table, tnmtl_error *err)
 {
+    if (!split) return tnmtl_fail(err, TNMTL_ERR_INTERNAL, "--gamma-scale init needs the split");
+    tnmtl_mtl_config pc = *mc;
+    pc.gamma = 0; /* the probe's objective skips the norms */
     tnmtl_mtl *probe;
-    tnmtl_status st = tnmtl_mtl_create(mc, &probe, err);
+    double data_term = 0, reg = 0;
+    tnmtl_status st = tnmtl_mtl_create(&pc, &probe, err);
+    if (st) return st;
+    if (o->threads > 0) st = tnmtl_mtl_set_threads(probe, o->threads, err);
     if (!st) st = tnmtl_mtl_init(probe, o->seed, err);
-    const double data_scale = o->sum_task_losses ? (double)mc->n_tasks : 1.0;
+    if (!st) st = tnmtl_mtl_objective(probe, ds, split, o->seed, 0, o->batch, &data_term, &reg, err);
     for (int i = 0, k = 0; !st && i < probe->n_blocks; i++) {
         const tnmtl_param_block *b = &probe->blocks[i];
         if (!b->shareable) continue;
@@ -516,7 +523,7 @@ static tnmtl_status gamma_table_at_init(const run_options *o, const tnmtl_mtl_co
         tnmtl_mtl_stack(probe, b, probe->params + b->w_offset, probe->stack);
         st = tnmtl_norm_eval(norm_of_method(o->method), b->ndim, b->shape, probe->stack, NULL, &v, terms, NULL, err);
         for (int t = 0; !st && t < n_terms; t++)
-            table[k * TNMTL_NORM_MAX_NDIM + t] = terms[t] > 0 ? o->gamma * data_scale / (n_terms * terms[t]) : o->gamma;
+            table[k * TNMTL_NORM_MAX_NDIM + t] = terms[t] > 0 ? o->gamma * data_term / (n_terms * terms[t]) : o->gamma;
         k++;
     }
     tnmtl_mtl_free(probe);
@@ -524,7 +531,8 @@ static tnmtl_status gamma_table_at_init(const run_options *o, const tnmtl_mtl_co
     return st;
 }
 
-tnmtl_status run_build_model(const run_options *o, const tnmtl_dataset *ds, tnmtl_mtl **m, tnmtl_error *err)
+tnmtl_status run_build_model(const run_options *o, const tnmtl_dataset *ds, const tnmtl_split *split, tnmtl_mtl **m,
+                             tnmtl_error *err)
 {
     tnmtl_mtl_config mc;
     run_model_config(o, ds, &mc);
@@ -543,7 +551,7 @@ tnmtl_status run_build_model(const run_options *o, const tnmtl_dataset *ds, tnmt
     double table[TNMTL_MAX_LAYERS * TNMTL_NORM_MAX_NDIM];
     const int normed = mc.method == TNMTL_METHOD_LAF || mc.method == TNMTL_METHOD_TUCKER || mc.method == TNMTL_METHOD_TT;
     if (normed && o->gamma_scale == RUN_GAMMA_SCALE_INIT) {
-        tnmtl_status st = gamma_table_at_init(o, &mc, table, err);
+        tnmtl_status st = gamma_table_at_init(o, &mc, ds, split, table, err);
         if (st) return st;
         mc.gamma_table = table;
     }

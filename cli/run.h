@@ -74,7 +74,9 @@ tnmtl_status run_load_data(const run_options *o, tnmtl_dataset *ds, tnmtl_split 
 /* The model configuration for the data (ud_share < 0 still unresolved);
  * it points into o and ds. */
 void run_model_config(const run_options *o, const tnmtl_dataset *ds, tnmtl_mtl_config *mc);
-/* Builds (without initialising) the multi-task model for the data. */
-tnmtl_status run_build_model(const run_options *o, const tnmtl_dataset *ds, tnmtl_mtl **m, tnmtl_error *err);
+/* Builds (without initialising) the multi-task model for the data; split:
+ * the run's split (needed by --gamma-scale init; may be NULL otherwise). */
+tnmtl_status run_build_model(const run_options *o, const tnmtl_dataset *ds, const tnmtl_split *split, tnmtl_mtl **m,
+                             tnmtl_error *err);
 
 #endif

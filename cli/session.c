@@ -53,7 +53,7 @@ static tnmtl_status build(session *s, tnmtl_error *err)
         st = run_load_data(&s->opts, &s->ds, &s->split, err);
     if (!st) st = run_finalise(&s->opts, &s->ds, err);
     if (!st) st = check_memory(s, err);
-    if (!st) st = run_build_model(&s->opts, &s->ds, &s->model, err);
+    if (!st) st = run_build_model(&s->opts, &s->ds, &s->split, &s->model, err);
     if (!st) st = tnmtl_optim_init(&s->optim, &s->opts.optim, s->model->n_params, err);
     return st;
 }
