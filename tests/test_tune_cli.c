@@ -284,10 +284,67 @@ static void test_bad_options(void **state)
     assert_non_null(strstr(out, "--out DIR is required"));
 }
 
+/* The run options tune relies on, through train: a cross-validation fold has
+ * no test part; --gamma-scale init makes each layer's norm at initialisation
+ * gamma times the data term (synthetic: 2 shareable layers), for either
+ * convention, and a configuration read back keeps it. */
+static void test_fold_and_gamma_scale_options(void **state)
+{
+    (void)state;
+    assert_int_equal(tnmtl(0, "train --data synthetic --steps 2 --folds 3 --fold 2 --quiet"), 0);
+    cJSON *r = parse_out();
+    assert_null(cJSON_GetObjectItemCaseSensitive(r, "test"));
+    assert_non_null(cJSON_GetObjectItemCaseSensitive(r, "val"));
+    cJSON_Delete(r);
+    assert_int_equal(tnmtl(1, "train --data synthetic --steps 2 --fold 1 --quiet"), 2);
+    assert_non_null(strstr(out, "--fold needs --folds"));
+    static const char *const conv[] = {"mean", "sum"};
+    for (int c = 0; c < 2; c++) {
+        for (int scaled = 0; scaled < 2; scaled++) {
+            assert_int_equal(tnmtl(1, "train --data synthetic --method tucker --gamma 0.1 --steps 1 --task-loss %s %s",
+                                   conv[c], scaled ? "--gamma-scale init" : ""), 0);
+            const char *line = strstr(out, "step 1/1");
+            assert_non_null(line);
+            double loss, reg;
+            assert_int_equal(sscanf(line, "step 1/1 loss %lf reg %lf", &loss, &reg), 2);
+            fprintf(stderr, "%s, %s: data term %.4f, norms %.4f\n", conv[c], scaled ? "init" : "none", loss, reg);
+            if (scaled) assert_true(fabs(reg - 0.1 * 2 * loss) < 1e-3 * loss);
+            else assert_true(fabs(reg - 0.1 * 2 * loss) > 0.1 * loss); /* the plain gamma is another scale */
+        }
+    }
+    char dir[600], cfg[700];
+    snprintf(dir, sizeof dir, "%s/scaled", tu_group_dir);
+    assert_int_equal(tnmtl(0, "train --data synthetic --method laf --gamma-scale init --steps 3 --quiet --out %s", dir), 0);
+    r = parse_out();
+    const cJSON *gs = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(r, "config"), "gamma_scale");
+    assert_true(cJSON_IsString(gs) && !strcmp(gs->valuestring, "init"));
+    const double acc = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(r, "test"), "mean_accuracy")->valuedouble;
+    cJSON_Delete(r);
+    /* The configuration as train --config reads it: the same model again. */
+    snprintf(cfg, sizeof cfg, "%s/config.json", tu_group_dir);
+    char path[700], text[1 << 14];
+    snprintf(path, sizeof path, "%s/results.json", dir);
+    read_text(path, text, sizeof text);
+    cJSON *res = cJSON_Parse(text);
+    assert_non_null(res);
+    char *config = cJSON_Print(cJSON_GetObjectItemCaseSensitive(res, "config"));
+    FILE *f = fopen(cfg, "w");
+    assert_non_null(f);
+    fputs(config, f);
+    fclose(f);
+    free(config);
+    cJSON_Delete(res);
+    assert_int_equal(tnmtl(0, "train --config %s --quiet", cfg), 0);
+    r = parse_out();
+    assert_true(cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(r, "test"), "mean_accuracy")->valuedouble == acc);
+    cJSON_Delete(r);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_bad_options),
+        cmocka_unit_test(test_fold_and_gamma_scale_options),
         cmocka_unit_test(test_planted_best_found),
         cmocka_unit_test(test_no_test_leakage),
         cmocka_unit_test(test_killed_tune_resumes),
