@@ -468,7 +468,8 @@ static int write_trials(FILE *f, void *user)
     return ferror(f) ? -1 : 0;
 }
 
-/* SVG: validation metric (last rung each gamma reached) against log10 gamma,
+/* SVG: validation metric (on the path, or at the last rung each gamma
+ * reached) against log10 gamma,
  * one polyline per regularised method; the chosen point circled. */
 static int write_plot(FILE *f, void *user)
 {
@@ -524,7 +525,7 @@ static int write_plot(FILE *f, void *user)
                 PX(log10(j->cand[j->chosen].gamma)), PY(scale * j->cand[j->chosen].val));
 #undef PX
 #undef PY
-    fprintf(f, "<text x=\"%d\" y=\"18\">validation metric at each gamma's last rung</text>\n</svg>\n", L);
+    fprintf(f, "<text x=\"%d\" y=\"18\">validation per gamma (along the path, or at its last rung); circle: the choice</text>\n</svg>\n", L);
     return ferror(f) ? -1 : 0;
 }
 
