@@ -5,6 +5,7 @@
 #include <stdint.h>
 
 #include "tnmtl.h"
+#include "tnmtl/mtl.h"
 
 /* Exit codes of every subcommand. */
 enum {
@@ -36,6 +37,8 @@ tnmtl_status cli_parse_double_list(const char *opt, const char *s, double *out, 
  * printed. */
 struct cJSON;
 int cli_print_json(const char *cmd, struct cJSON *root);
+/* Comma list of methods (stl,ud,laf,tucker,tt), each at most once, at most cap. */
+tnmtl_status cli_parse_methods(const char *s, tnmtl_method *out, int cap, int *n, tnmtl_error *err);
 
 /* Subcommands: each returns the process exit code. */
 int cmd_norm(int argc, char **argv);
@@ -45,5 +48,6 @@ int cmd_compare(int argc, char **argv);
 int cmd_omniglot(int argc, char **argv);
 int cmd_report(int argc, char **argv);
 int cmd_data_info(int argc, char **argv);
+int cmd_tune(int argc, char **argv);
 
 #endif

@@ -95,3 +95,21 @@ tnmtl_status cli_parse_double_list(const char *opt, const char *s, double *out, 
     }
     return TNMTL_OK;
 }
+
+tnmtl_status cli_parse_methods(const char *s, tnmtl_method *out, int cap, int *n, tnmtl_error *err)
+{
+    *n = 0;
+    char buf[256];
+    if (strlen(s) >= sizeof buf) return tnmtl_fail(err, TNMTL_ERR_INVALID, "--methods: list too long");
+    snprintf(buf, sizeof buf, "%s", s);
+    for (char *save = NULL, *tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+        if (*n >= cap) return tnmtl_fail(err, TNMTL_ERR_INVALID, "--methods: at most %d methods", cap);
+        tnmtl_status st = tnmtl_method_parse(tok, &out[*n], err);
+        if (st) return st;
+        for (int i = 0; i < *n; i++)
+            if (out[i] == out[*n]) return tnmtl_fail(err, TNMTL_ERR_INVALID, "--methods: '%s' is listed twice", tok);
+        (*n)++;
+    }
+    if (*n == 0) return tnmtl_fail(err, TNMTL_ERR_INVALID, "--methods: empty list");
+    return TNMTL_OK;
+}

@@ -50,24 +50,6 @@ typedef struct run_result {
     char layer_name[MAX_REPORTED_LAYERS][48];
 } run_result;
 
-static tnmtl_status parse_methods(const char *s, tnmtl_method *out, int *n, tnmtl_error *err)
-{
-    *n = 0;
-    char buf[256];
-    if (strlen(s) >= sizeof buf) return tnmtl_fail(err, TNMTL_ERR_INVALID, "--methods: list too long");
-    snprintf(buf, sizeof buf, "%s", s);
-    for (char *save = NULL, *tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
-        if (*n >= MAX_METHODS) return tnmtl_fail(err, TNMTL_ERR_INVALID, "--methods: at most %d methods", MAX_METHODS);
-        tnmtl_status st = tnmtl_method_parse(tok, &out[*n], err);
-        if (st) return st;
-        for (int i = 0; i < *n; i++)
-            if (out[i] == out[*n]) return tnmtl_fail(err, TNMTL_ERR_INVALID, "--methods: '%s' is listed twice", tok);
-        (*n)++;
-    }
-    if (*n == 0) return tnmtl_fail(err, TNMTL_ERR_INVALID, "--methods: empty list");
-    return TNMTL_OK;
-}
-
 static tnmtl_status parse_seeds(const char *s, long *out, int *n, tnmtl_error *err)
 {
     *n = 0;
@@ -323,7 +305,7 @@ int cmd_compare(int argc, char **argv)
             if (i + 1 >= argc) return cli_usage_error("compare", "%s needs a value", a);
             const char *v = argv[++i];
             tnmtl_status st = TNMTL_OK;
-            if (!strcmp(a, "--methods")) st = parse_methods(v, methods, &n_methods, &err);
+            if (!strcmp(a, "--methods")) st = cli_parse_methods(v, methods, MAX_METHODS, &n_methods, &err);
             else if (!strcmp(a, "--seeds")) st = parse_seeds(v, seeds, &n_seeds, &err);
             else out_dir = v;
             if (st) return cli_usage_error("compare", "%s", err.msg);

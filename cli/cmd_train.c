@@ -25,6 +25,9 @@ static const char train_usage[] =
     "  --resume DIR         continue the run saved in DIR exactly where it stopped\n"
     "  --overwrite          replace the run in --out DIR; it is kept until the new run's\n"
     "                       first checkpoint\n"
+    "  --config FILE        start from the options in FILE (the JSON a run stores in\n"
+    "                       results.json's \"config\", or tune's chosen.json); options\n"
+    "                       given after it on the command line override it\n"
     "  --quiet              no progress output\n";
 
 static volatile sig_atomic_t stop_requested;
@@ -44,7 +47,18 @@ int cmd_train(int argc, char **argv)
     int64_t resume_steps = -1;
     const char *fixed_by_resume = NULL; /* an option a resumed run cannot change */
     tnmtl_error err = {0};
+    /* --config first, wherever it is: the other options refine it. */
     for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--config")) continue;
+        if (i + 1 >= argc) return cli_usage_error("train", "--config needs a file");
+        if (run_options_read_file(argv[i + 1], &o, &err)) return cli_usage_error("train", "%s", err.msg);
+        fixed_by_resume = "--config";
+    }
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--config")) {
+            i++;
+            continue;
+        }
         if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
             printf("%s\n%s", train_usage, run_options_help);
             return EXIT_OK;

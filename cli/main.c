@@ -12,6 +12,7 @@ struct command {
 
 static const struct command commands[] = {
     {"compare", cmd_compare, "train STL, UD-MTL and TNRMTL over seeds and print a comparison table"},
+    {"tune", cmd_tune, "choose the method and its gamma (UD: shared depth) on validation, then fit and test it"},
     {"train", cmd_train, "train one multi-task model (checkpoints, sharing report, JSON result)"},
     {"eval", cmd_eval, "evaluate a saved model"},
     {"report", cmd_report, "one self-contained HTML page (and SVG figures) from run, compare and tune folders"},

@@ -14,6 +14,7 @@
 #include "tnmtl/npz.h"
 #include "tnmtl/omniglot.h"
 #include "tnmtl/synthetic.h"
+#include "util.h"
 
 /* The paper's Omniglot network (method.md); tanh after every conv and fc64. */
 #define OMNIGLOT_ARCH "conv8x5,pool2,conv12x3,pool2,conv16x3,pool2,fc64"
@@ -36,6 +37,11 @@ const char run_options_help[] =
     "  --train-frac F       fraction of each class (task) used for training\n"
     "                       (omniglot 0.1 as in the paper, synthetic 0.25, csv 0.5)\n"
     "  --val-frac F         part of the training examples held out for validation (0)\n"
+    "  --val-from-test N    per class (per task for regression), N of the examples not\n"
+    "                       used for training go to validation instead of test; the\n"
+    "                       training part is unchanged (omniglot: docs/results.md)\n"
+    "  --folds K --fold I   validate on fold I (0..K-1) of a stratified K-fold split\n"
+    "                       of the training part, train on the rest; no test part\n"
     "  --split-seed S       seed of the split (default: --seed)\n"
     "model:\n"
     "  --method M           stl | ud | laf | tucker | tt (default tucker)\n"
@@ -45,6 +51,12 @@ const char run_options_help[] =
     "  --act tanh|relu|none activation after each conv and hidden fc (default tanh)\n"
     "  --share N            ud: the first N shareable layers are shared (default: all but the last)\n"
     "  --gamma G            weight of every norm term (default 0.01, the paper's)\n"
+    "  --gamma-scale none|init  none (default): every norm term weighs gamma;\n"
+    "                       init: term i of layer k weighs gamma * L0 / (n_k * its value\n"
+    "                       at initialisation), L0 = the data term at initialisation,\n"
+    "                       n_k = the layer's number of terms: gamma is then each layer's\n"
+    "                       norm relative to the data term, whatever the layer's size,\n"
+    "                       the number of tasks and the loss convention\n"
     "  --task-loss mean|sum data term: mean or sum of the task losses (default: sum for\n"
     "                       omniglot, where the mean makes gamma 0.01 collapse Tucker/TT;\n"
     "                       mean otherwise)\n"
@@ -111,7 +123,7 @@ int run_parse_option(run_options *o, int argc, char **argv, int *i, tnmtl_error 
     }
     static const char *const with_value[] = {
         "--data", "--size", "--channels", "--alphabets", "--task-col", "--target-col", "--features", "--data-seed",
-        "--train-frac", "--val-frac", "--split-seed", "--method", "--arch", "--act", "--share", "--gamma", "--task-loss", "--reg-every",
+        "--train-frac", "--val-frac", "--val-from-test", "--folds", "--fold", "--split-seed", "--method", "--arch", "--act", "--share", "--gamma", "--gamma-scale", "--task-loss", "--reg-every",
         "--optim", "--lr", "--momentum", "--batch", "--steps", "--epochs", "--seed", "--save-every", "--threads"};
     int known = 0;
     for (size_t k = 0; k < sizeof with_value / sizeof with_value[0]; k++) known |= !strcmp(opt, with_value[k]);
@@ -152,6 +164,12 @@ int run_parse_option(run_options *o, int argc, char **argv, int *i, tnmtl_error 
         if (!(st = cli_parse_double(opt, v, 1e-9, 1.0, &o->train_frac, err))) o->set_mask |= RUN_SET_TRAIN_FRAC;
     } else if (!strcmp(opt, "--val-frac")) {
         st = cli_parse_double(opt, v, 0.0, 0.9, &o->val_frac, err);
+    } else if (!strcmp(opt, "--val-from-test")) {
+        if (!(st = cli_parse_int(opt, v, 0, 1000000L, &n, err))) o->val_from_test = (int)n;
+    } else if (!strcmp(opt, "--folds")) {
+        if (!(st = cli_parse_int(opt, v, 2, 1000000L, &n, err))) o->folds = (int)n;
+    } else if (!strcmp(opt, "--fold")) {
+        if (!(st = cli_parse_int(opt, v, 0, 1000000L, &n, err))) o->fold = (int)n;
     } else if (!strcmp(opt, "--split-seed")) {
         if (!(st = parse_u64(opt, v, &o->split_seed, err))) o->set_mask |= RUN_SET_SPLIT_SEED;
     } else if (!strcmp(opt, "--method")) {
@@ -171,6 +189,10 @@ int run_parse_option(run_options *o, int argc, char **argv, int *i, tnmtl_error 
         }
     } else if (!strcmp(opt, "--gamma")) {
         st = cli_parse_double(opt, v, 0.0, 1e6, &o->gamma, err);
+    } else if (!strcmp(opt, "--gamma-scale")) {
+        if (!strcmp(v, "none")) o->gamma_scale = RUN_GAMMA_SCALE_NONE;
+        else if (!strcmp(v, "init")) o->gamma_scale = RUN_GAMMA_SCALE_INIT;
+        else st = tnmtl_fail(err, TNMTL_ERR_INVALID, "--gamma-scale: '%s' is not none or init", v);
     } else if (!strcmp(opt, "--task-loss")) {
         if (!strcmp(v, "mean")) o->sum_task_losses = 0;
         else if (!strcmp(v, "sum")) o->sum_task_losses = 1;
@@ -247,6 +269,11 @@ tnmtl_status run_finalise(run_options *o, const tnmtl_dataset *ds, tnmtl_error *
         o->steps = (int64_t)ceil(o->epochs * most * o->train_frac / per_step);
         o->epochs = 0;
     }
+    if (o->folds && (o->val_frac > 0 || o->val_from_test > 0))
+        return tnmtl_fail(err, TNMTL_ERR_INVALID, "--folds makes its own validation part: drop --val-frac and --val-from-test");
+    if (o->fold && !o->folds) return tnmtl_fail(err, TNMTL_ERR_INVALID, "--fold needs --folds");
+    if (o->folds && o->fold >= o->folds)
+        return tnmtl_fail(err, TNMTL_ERR_INVALID, "--fold %d is not in 0..%d (--folds %d)", o->fold, o->folds - 1, o->folds);
     if (o->val_frac > 0 && o->train_frac >= 1.0)
         return tnmtl_fail(err, TNMTL_ERR_INVALID, "--val-frac needs a training part: --train-frac must be < 1");
     return TNMTL_OK;
@@ -272,12 +299,18 @@ char *run_options_to_json(const run_options *o)
     cJSON_AddNumberToObject(j, "data_seed", (double)o->data_seed);
     cJSON_AddNumberToObject(j, "train_frac", o->train_frac);
     cJSON_AddNumberToObject(j, "val_frac", o->val_frac);
+    if (o->val_from_test > 0) cJSON_AddNumberToObject(j, "val_from_test", o->val_from_test); /* absent: 0 */
+    if (o->folds > 0) { /* absent: no cross-validation */
+        cJSON_AddNumberToObject(j, "folds", o->folds);
+        cJSON_AddNumberToObject(j, "fold", o->fold);
+    }
     cJSON_AddNumberToObject(j, "split_seed", (double)o->split_seed);
     cJSON_AddStringToObject(j, "method", tnmtl_method_name(o->method));
     cJSON_AddStringToObject(j, "arch", o->arch);
     cJSON_AddStringToObject(j, "act", act_name(o->act));
     cJSON_AddNumberToObject(j, "share", o->ud_share);
     cJSON_AddNumberToObject(j, "gamma", o->gamma);
+    if (o->gamma_scale == RUN_GAMMA_SCALE_INIT) cJSON_AddStringToObject(j, "gamma_scale", "init"); /* absent: none */
     cJSON_AddStringToObject(j, "task_loss", o->sum_task_losses ? "sum" : "mean");
     if (o->reg_every > 1) cJSON_AddNumberToObject(j, "reg_every", o->reg_every); /* absent: exact */
     cJSON_AddStringToObject(j, "optim", o->optim.kind == TNMTL_OPTIM_SGD ? "sgd" : "adam");
@@ -357,9 +390,14 @@ tnmtl_status run_options_from_json(const char *json, run_options *o, tnmtl_error
         cJSON_Delete(j);
         return st;
     }
-    const cJSON *re = cJSON_GetObjectItemCaseSensitive(j, "reg_every");
-    double reg_every = 0;
-    if (re && (st = json_num(j, "reg_every", 2, 1000000, &reg_every, err))) {
+    /* Optional fields, absent at their defaults. */
+    double reg_every = 0, val_from_test = 0, folds = 0, fold = 0;
+    if ((cJSON_GetObjectItemCaseSensitive(j, "reg_every") &&
+         (st = json_num(j, "reg_every", 2, 1000000, &reg_every, err))) ||
+        (cJSON_GetObjectItemCaseSensitive(j, "val_from_test") &&
+         (st = json_num(j, "val_from_test", 0, 1000000, &val_from_test, err))) ||
+        (cJSON_GetObjectItemCaseSensitive(j, "folds") &&
+         ((st = json_num(j, "folds", 2, 1000000, &folds, err)) || (st = json_num(j, "fold", 0, folds - 1, &fold, err))))) {
         cJSON_Delete(j);
         return st;
     }
@@ -376,7 +414,16 @@ tnmtl_status run_options_from_json(const char *json, run_options *o, tnmtl_error
     }
     o->channels = (int)channels;
     o->invert = (int)invert;
+    const cJSON *gs = cJSON_GetObjectItemCaseSensitive(j, "gamma_scale");
+    if (gs && !(cJSON_IsString(gs) && (!strcmp(gs->valuestring, "init") || !strcmp(gs->valuestring, "none")))) {
+        cJSON_Delete(j);
+        return tnmtl_fail(err, TNMTL_ERR_FORMAT, "configuration field 'gamma_scale' is not \"none\" or \"init\"");
+    }
+    o->gamma_scale = gs && !strcmp(gs->valuestring, "init") ? RUN_GAMMA_SCALE_INIT : RUN_GAMMA_SCALE_NONE;
     cJSON_Delete(j);
+    o->val_from_test = (int)val_from_test;
+    o->folds = (int)folds;
+    o->fold = (int)fold;
     o->reg_every = (int)reg_every;
     o->size = (int)size;
     o->regression = (int)regression;
@@ -469,11 +516,33 @@ tnmtl_status run_load_data(const run_options *o, tnmtl_dataset *ds, tnmtl_split 
 {
     memset(split, 0, sizeof *split);
     tnmtl_status st = run_load_dataset(o, ds, NULL, NULL, err);
-    if (!st) st = tnmtl_split_make(ds, o->train_frac, o->val_frac, o->split_seed, split, err);
+    if (!st) st = run_make_split(o, ds, split, err);
     if (st) {
         tnmtl_dataset_free(ds);
         tnmtl_split_free(split);
     }
+    return st;
+}
+
+tnmtl_status run_make_split(const run_options *o, const tnmtl_dataset *ds, tnmtl_split *split, tnmtl_error *err)
+{
+    tnmtl_status st = tnmtl_split_make_holdout(ds, o->train_frac, o->val_frac, o->val_from_test, o->split_seed, split, err);
+    if (st || o->folds < 2) return st;
+    tnmtl_split base = *split;
+    st = tnmtl_split_fold(ds, &base, o->folds, o->fold, o->split_seed, split, err);
+    tnmtl_split_free(&base);
+    return st;
+}
+
+tnmtl_status run_options_read_file(const char *path, run_options *o, tnmtl_error *err)
+{
+    unsigned char *text = NULL;
+    size_t len;
+    tnmtl_status st = tnmtl_read_file(path, 1 << 20, &text, &len, err);
+    if (st) return st;
+    st = run_options_from_json((const char *)text, o, err);
+    free(text);
+    if (st) tnmtl_error_prefix(err, "%s", path);
     return st;
 }
 
@@ -496,7 +565,47 @@ void run_model_config(const run_options *o, const tnmtl_dataset *ds, tnmtl_mtl_c
     *out = mc;
 }
 
-tnmtl_status run_build_model(const run_options *o, const tnmtl_dataset *ds, tnmtl_mtl **m, tnmtl_error *err)
+static tnmtl_norm_method norm_of_method(tnmtl_method m)
+{
+    return m == TNMTL_METHOD_TT ? TNMTL_NORM_TT : m == TNMTL_METHOD_TUCKER ? TNMTL_NORM_TUCKER : TNMTL_NORM_LAF;
+}
+
+/* --gamma-scale init: table[k * TNMTL_NORM_MAX_NDIM + i] (shareable layer k,
+ * term i) = gamma * L0 / (n_k * ||unfolding i of layer k||_*), L0 the data
+ * term (mean or sum of the task losses, on the first minibatch) and the norms
+ * of a model initialised with the run's seed (so a resumed run gets the same
+ * table).  mc: the model's configuration without a table. */
+static tnmtl_status gamma_table_at_init(const run_options *o, const tnmtl_mtl_config *mc, const tnmtl_dataset *ds,
+                                        const tnmtl_split *split, double *table, tnmtl_error *err)
+{
+    if (!split) return tnmtl_fail(err, TNMTL_ERR_INTERNAL, "--gamma-scale init needs the split");
+    tnmtl_mtl_config pc = *mc;
+    pc.gamma = 0; /* the probe's objective skips the norms */
+    tnmtl_mtl *probe;
+    double data_term = 0, reg = 0;
+    tnmtl_status st = tnmtl_mtl_create(&pc, &probe, err);
+    if (st) return st;
+    if (o->threads > 0) st = tnmtl_mtl_set_threads(probe, o->threads, err);
+    if (!st) st = tnmtl_mtl_init(probe, o->seed, err);
+    if (!st) st = tnmtl_mtl_objective(probe, ds, split, o->seed, 0, o->batch, &data_term, &reg, err);
+    for (int i = 0, k = 0; !st && i < probe->n_blocks; i++) {
+        const tnmtl_param_block *b = &probe->blocks[i];
+        if (!b->shareable) continue;
+        const int n_terms = tnmtl_norm_n_terms(norm_of_method(o->method), b->ndim);
+        double terms[TNMTL_NORM_MAX_NDIM], v;
+        tnmtl_mtl_stack(probe, b, probe->params + b->w_offset, probe->stack);
+        st = tnmtl_norm_eval(norm_of_method(o->method), b->ndim, b->shape, probe->stack, NULL, &v, terms, NULL, err);
+        for (int t = 0; !st && t < n_terms; t++)
+            table[k * TNMTL_NORM_MAX_NDIM + t] = terms[t] > 0 ? o->gamma * data_term / (n_terms * terms[t]) : o->gamma;
+        k++;
+    }
+    tnmtl_mtl_free(probe);
+    if (st) tnmtl_error_prefix(err, "--gamma-scale init");
+    return st;
+}
+
+tnmtl_status run_build_model(const run_options *o, const tnmtl_dataset *ds, const tnmtl_split *split, tnmtl_mtl **m,
+                             tnmtl_error *err)
 {
     tnmtl_mtl_config mc;
     run_model_config(o, ds, &mc);
@@ -512,7 +621,15 @@ tnmtl_status run_build_model(const run_options *o, const tnmtl_dataset *ds, tnmt
         mc.method = TNMTL_METHOD_UD;
         mc.ud_share = n > 1 ? n - 1 : n;
     }
+    double table[TNMTL_MAX_LAYERS * TNMTL_NORM_MAX_NDIM];
+    const int normed = mc.method == TNMTL_METHOD_LAF || mc.method == TNMTL_METHOD_TUCKER || mc.method == TNMTL_METHOD_TT;
+    if (normed && o->gamma_scale == RUN_GAMMA_SCALE_INIT) {
+        tnmtl_status st = gamma_table_at_init(o, &mc, ds, split, table, err);
+        if (st) return st;
+        mc.gamma_table = table;
+    }
     tnmtl_status st = tnmtl_mtl_create(&mc, m, err);
+    if (!st) (*m)->cfg.gamma_table = NULL; /* read at creation only; table is local */
     if (!st && o->threads > 0 && (st = tnmtl_mtl_set_threads(*m, o->threads, err))) {
         tnmtl_mtl_free(*m);
         *m = NULL;

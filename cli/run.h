@@ -21,6 +21,8 @@ typedef struct run_options {
     int regression;             /* csv: -1 auto, 0 classification, 1 regression   */
     uint64_t data_seed;         /* synthetic generator                            */
     double train_frac, val_frac;
+    int val_from_test;          /* per class: non-training examples moved to validation */
+    int folds, fold;            /* folds >= 2: validate on fold `fold` of the training part */
     uint64_t split_seed;
     /* model */
     tnmtl_method method;
@@ -30,6 +32,7 @@ typedef struct run_options {
     double gamma;
     int sum_task_losses;        /* --task-loss sum                                */
     int reg_every;              /* --reg-every K (approximation; 0/1 = exact)     */
+    int gamma_scale;            /* --gamma-scale init: per-term gammas normalised (RUN_GAMMA_SCALE_*) */
     /* training */
     tnmtl_optim_config optim;
     int batch;                  /* per task; 0 = full batch                      */
@@ -52,6 +55,8 @@ enum {
     RUN_SET_ACT = 1u << 7, RUN_SET_TASK_LOSS = 1u << 8
 };
 
+enum { RUN_GAMMA_SCALE_NONE = 0, RUN_GAMMA_SCALE_INIT = 1 };
+
 void run_options_init(run_options *o);
 /* If argv[*i] is a run option, consumes it (and its value), returns 1;
  * returns 0 if it is not one; -1 on a bad value (err filled). */
@@ -70,12 +75,19 @@ tnmtl_status run_options_from_json(const char *json, run_options *o, tnmtl_error
  * every bad file of an image folder.  Shows a progress line on a terminal. */
 tnmtl_status run_load_dataset(const run_options *o, tnmtl_dataset *ds, void (*bad_input)(void *, const char *),
                               void *user, tnmtl_error *err);
+/* The split of the options on loaded data: tnmtl_split_make_holdout, then,
+ * with o->folds, fold o->fold of it (tnmtl_split_fold, seed split_seed). */
+tnmtl_status run_make_split(const run_options *o, const tnmtl_dataset *ds, tnmtl_split *split, tnmtl_error *err);
+/* Reads a run configuration (the JSON form) from a file into o. */
+tnmtl_status run_options_read_file(const char *path, run_options *o, tnmtl_error *err);
 /* Loads the data named by o->data and makes the split. */
 tnmtl_status run_load_data(const run_options *o, tnmtl_dataset *ds, tnmtl_split *split, tnmtl_error *err);
 /* The model configuration for the data (ud_share < 0 still unresolved);
  * it points into o and ds. */
 void run_model_config(const run_options *o, const tnmtl_dataset *ds, tnmtl_mtl_config *mc);
-/* Builds (without initialising) the multi-task model for the data. */
-tnmtl_status run_build_model(const run_options *o, const tnmtl_dataset *ds, tnmtl_mtl **m, tnmtl_error *err);
+/* Builds (without initialising) the multi-task model for the data; split:
+ * the run's split (needed by --gamma-scale init; may be NULL otherwise). */
+tnmtl_status run_build_model(const run_options *o, const tnmtl_dataset *ds, const tnmtl_split *split, tnmtl_mtl **m,
+                             tnmtl_error *err);
 
 #endif

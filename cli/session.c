@@ -49,12 +49,12 @@ static tnmtl_status build(session *s, tnmtl_error *err)
 {
     tnmtl_status st = run_finalise(&s->opts, NULL, err);
     if (!st && s->borrowed_data)
-        st = tnmtl_split_make(&s->ds, s->opts.train_frac, s->opts.val_frac, s->opts.split_seed, &s->split, err);
+        st = run_make_split(&s->opts, &s->ds, &s->split, err);
     else if (!st)
         st = run_load_data(&s->opts, &s->ds, &s->split, err);
     if (!st) st = run_finalise(&s->opts, &s->ds, err);
     if (!st) st = check_memory(s, err);
-    if (!st) st = run_build_model(&s->opts, &s->ds, &s->model, err);
+    if (!st) st = run_build_model(&s->opts, &s->ds, &s->split, &s->model, err);
     if (!st) st = tnmtl_optim_init(&s->optim, &s->opts.optim, s->model->n_params, err);
     return st;
 }

@@ -249,8 +249,11 @@ void tnmtl_split_free(tnmtl_split *s)
     memset(s, 0, sizeof *s);
 }
 
-/* Sizes of one stratum (a class of a task, or a regression task) of n examples. */
-static void stratum_sizes(int64_t n, double train_frac, double val_frac, int64_t *n_train, int64_t *n_val)
+/* Sizes of one stratum (a class of a task, or a regression task) of n
+ * examples: n_val from the training share, then n_train, then n_rest_val of
+ * the others (at least one left for test), then test. */
+static void stratum_sizes(int64_t n, double train_frac, double val_frac, int val_from_rest, int64_t *n_train,
+                          int64_t *n_val, int64_t *n_rest_val)
 {
     int64_t tr = (int64_t)round(train_frac * (double)n);
     if (tr < 1) tr = 1;
@@ -258,8 +261,12 @@ static void stratum_sizes(int64_t n, double train_frac, double val_frac, int64_t
     int64_t va = (int64_t)round(val_frac * (double)tr);
     if (va > tr - 1) va = tr - 1;
     if (va < 0) va = 0;
+    int64_t rv = val_from_rest;
+    if (rv > n - tr - 1) rv = n - tr - 1;
+    if (rv < 0) rv = 0;
     *n_train = tr - va;
     *n_val = va;
+    *n_rest_val = rv;
 }
 
 static int cmp_i64(const void *a, const void *b)
@@ -303,10 +310,83 @@ static tnmtl_status split_fixed(const tnmtl_dataset *ds, tnmtl_split *out, tnmtl
     return TNMTL_OK;
 }
 
+/* Allocates out's offsets [T + 1] and indices [n_idx] for the three parts,
+ * and the scratch: class offsets [max_k + 1], one task's examples [max_n].
+ * On failure everything is freed. */
+static tnmtl_status split_alloc(tnmtl_split *out, int T, int64_t n_idx, int max_k, int64_t max_n, int64_t **cbeg,
+                                int64_t **bucket, tnmtl_error *err)
+{
+    tnmtl_status st = TNMTL_OK;
+    *cbeg = tnmtl_calloc((size_t)max_k + 1, sizeof **cbeg, "split scratch", err);
+    *bucket = tnmtl_calloc((size_t)max_n + 1, sizeof **bucket, "split scratch", err);
+    out->n_tasks = T;
+    for (int p = 0; p < 3; p++) {
+        out->begin[p] = tnmtl_calloc((size_t)T + 1, sizeof(int64_t), "split offsets", err);
+        out->idx[p] = tnmtl_calloc((size_t)n_idx + 1, sizeof(int64_t), "split indices", err);
+        if (!out->begin[p] || !out->idx[p]) st = TNMTL_ERR_NOMEM;
+    }
+    if (!*cbeg || !*bucket || st) {
+        free(*cbeg);
+        free(*bucket);
+        tnmtl_split_free(out);
+        return TNMTL_ERR_NOMEM;
+    }
+    return TNMTL_OK;
+}
+
+/* Counting sort of task t's examples ex[n] (NULL: the task's own range) by
+ * class into bucket, keeping their order within a class; class c's examples
+ * are then bucket[cbeg[c] .. cbeg[c+1]).  Returns the number of classes. */
+static int bucket_by_class(const tnmtl_dataset *ds, int t, const int64_t *ex, int64_t n, int64_t *cbeg,
+                           int64_t *bucket)
+{
+    const int classify = ds->kind == TNMTL_TARGET_CLASS;
+    const int k = classify ? ds->n_classes[t] : 1;
+    const int64_t b = ds->task_begin[t];
+    memset(cbeg, 0, ((size_t)k + 1) * sizeof *cbeg);
+    for (int64_t i = 0; i < n; i++) cbeg[(classify ? ds->label[ex ? ex[i] : b + i] : 0) + 1]++;
+    for (int c = 0; c < k; c++) cbeg[c + 1] += cbeg[c];
+    for (int64_t i = 0; i < n; i++) {
+        const int64_t e = ex ? ex[i] : b + i;
+        bucket[cbeg[classify ? ds->label[e] : 0]++] = e;
+    }
+    for (int c = k; c > 0; c--) cbeg[c] = cbeg[c - 1];
+    cbeg[0] = 0;
+    return k;
+}
+
+static void shuffle_i64(tnmtl_rng *rng, int64_t *a, int64_t n)
+{
+    for (int64_t i = n; i > 1; i--) { /* Fisher-Yates, as tnmtl_rng_shuffle */
+        const int64_t j = (int64_t)tnmtl_rng_below(rng, (uint64_t)i);
+        const int64_t tmp = a[i - 1];
+        a[i - 1] = a[j];
+        a[j] = tmp;
+    }
+}
+
+/* Task t's indices of parts 0..n_parts-1, from start[p] to fill[p], ascending. */
+static void close_task(tnmtl_split *out, int t, int n_parts, const int64_t *start, const int64_t *fill)
+{
+    for (int p = 0; p < n_parts; p++) {
+        qsort(out->idx[p] + start[p], (size_t)(fill[p] - start[p]), sizeof(int64_t), cmp_i64);
+        out->begin[p][t + 1] = fill[p];
+    }
+}
+
 tnmtl_status tnmtl_split_make(const tnmtl_dataset *ds, double train_frac, double val_frac,
                               uint64_t seed, tnmtl_split *out, tnmtl_error *err)
 {
+    return tnmtl_split_make_holdout(ds, train_frac, val_frac, 0, seed, out, err);
+}
+
+tnmtl_status tnmtl_split_make_holdout(const tnmtl_dataset *ds, double train_frac, double val_frac,
+                                      int val_from_rest, uint64_t seed, tnmtl_split *out, tnmtl_error *err)
+{
     memset(out, 0, sizeof *out);
+    if (val_from_rest < 0)
+        return tnmtl_fail(err, TNMTL_ERR_INVALID, "validation examples taken from the test part: %d is < 0",
+                          val_from_rest);
     if (!(train_frac > 0.0 && train_frac <= 1.0))
         return tnmtl_fail(err, TNMTL_ERR_INVALID, "training fraction %g is not in (0, 1]", train_frac);
     if (!(val_frac >= 0.0 && val_frac < 1.0))
@@ -322,56 +402,78 @@ tnmtl_status tnmtl_split_make(const tnmtl_dataset *ds, double train_frac, double
         if (classify && ds->n_classes[t] > max_k) max_k = ds->n_classes[t];
         if (ds->task_begin[t + 1] - ds->task_begin[t] > max_n) max_n = ds->task_begin[t + 1] - ds->task_begin[t];
     }
-    /* Scratch: class offsets [max_k + 1] and the task's examples bucketed by class. */
-    int64_t *cbeg = tnmtl_calloc((size_t)max_k + 1, sizeof *cbeg, "split scratch", err);
-    int64_t *bucket = tnmtl_calloc((size_t)max_n, sizeof *bucket, "split scratch", err);
-    out->n_tasks = T;
-    for (int p = 0; p < 3; p++) {
-        out->begin[p] = tnmtl_calloc((size_t)T + 1, sizeof(int64_t), "split offsets", err);
-        out->idx[p] = tnmtl_calloc((size_t)ds->n_examples, sizeof(int64_t), "split indices", err);
-        if (!out->begin[p] || !out->idx[p]) st = TNMTL_ERR_NOMEM;
-    }
-    if (!cbeg || !bucket || st) {
-        free(cbeg);
-        free(bucket);
-        tnmtl_split_free(out);
-        return TNMTL_ERR_NOMEM;
-    }
+    int64_t *cbeg, *bucket;
+    if ((st = split_alloc(out, T, ds->n_examples, max_k, max_n, &cbeg, &bucket, err))) return st;
     tnmtl_rng root;
     tnmtl_rng_seed(&root, seed);
     int64_t fill[3] = {0, 0, 0};
     for (int t = 0; t < T; t++) {
-        const int64_t b = ds->task_begin[t], e = ds->task_begin[t + 1];
-        const int k = classify ? ds->n_classes[t] : 1;
-        /* Counting sort of the task's examples by class, ascending within a class. */
-        memset(cbeg, 0, ((size_t)k + 1) * sizeof *cbeg);
-        for (int64_t i = b; i < e; i++) cbeg[(classify ? ds->label[i] : 0) + 1]++;
-        for (int c = 0; c < k; c++) cbeg[c + 1] += cbeg[c];
-        for (int64_t i = b; i < e; i++) bucket[cbeg[classify ? ds->label[i] : 0]++] = i;
-        for (int c = k; c > 0; c--) cbeg[c] = cbeg[c - 1];
-        cbeg[0] = 0;
+        const int k = bucket_by_class(ds, t, NULL, ds->task_begin[t + 1] - ds->task_begin[t], cbeg, bucket);
         tnmtl_rng rng = tnmtl_rng_split(&root, (uint64_t)t);
-        int64_t start[3] = {fill[0], fill[1], fill[2]};
+        const int64_t start[3] = {fill[0], fill[1], fill[2]};
         for (int c = 0; c < k; c++) {
             int64_t *a = bucket + cbeg[c];
             const int64_t n = cbeg[c + 1] - cbeg[c];
-            for (int64_t i = n; i > 1; i--) { /* Fisher-Yates, as tnmtl_rng_shuffle */
-                const int64_t j = (int64_t)tnmtl_rng_below(&rng, (uint64_t)i);
-                const int64_t tmp = a[i - 1];
-                a[i - 1] = a[j];
-                a[j] = tmp;
-            }
-            int64_t n_train, n_val;
-            stratum_sizes(n, train_frac, val_frac, &n_train, &n_val);
+            shuffle_i64(&rng, a, n);
+            int64_t n_train, n_val, n_rest_val;
+            stratum_sizes(n, train_frac, val_frac, val_from_rest, &n_train, &n_val, &n_rest_val);
             for (int64_t i = 0; i < n; i++) {
-                const int p = i < n_val ? TNMTL_PART_VAL : i < n_val + n_train ? TNMTL_PART_TRAIN : TNMTL_PART_TEST;
+                const int p = i < n_val                           ? TNMTL_PART_VAL
+                              : i < n_val + n_train              ? TNMTL_PART_TRAIN
+                              : i < n_val + n_train + n_rest_val ? TNMTL_PART_VAL
+                                                                 : TNMTL_PART_TEST;
                 out->idx[p][fill[p]++] = a[i];
             }
         }
-        for (int p = 0; p < 3; p++) {
-            qsort(out->idx[p] + start[p], (size_t)(fill[p] - start[p]), sizeof(int64_t), cmp_i64);
-            out->begin[p][t + 1] = fill[p];
+        close_task(out, t, 3, start, fill);
+    }
+    free(cbeg);
+    free(bucket);
+    return TNMTL_OK;
+}
+
+tnmtl_status tnmtl_split_fold(const tnmtl_dataset *ds, const tnmtl_split *base, int k, int fold, uint64_t seed,
+                              tnmtl_split *out, tnmtl_error *err)
+{
+    memset(out, 0, sizeof *out);
+    if (k < 2) return tnmtl_fail(err, TNMTL_ERR_INVALID, "cross-validation needs at least 2 folds, not %d", k);
+    if (fold < 0 || fold >= k) return tnmtl_fail(err, TNMTL_ERR_INVALID, "fold %d is not in 0..%d", fold, k - 1);
+    const int T = base->n_tasks;
+    if (T != ds->n_tasks) return tnmtl_fail(err, TNMTL_ERR_INVALID, "the split has %d tasks, the data %d", T, ds->n_tasks);
+    const int classify = ds->kind == TNMTL_TARGET_CLASS;
+    const int64_t *tb = base->begin[TNMTL_PART_TRAIN], *ti = base->idx[TNMTL_PART_TRAIN];
+    int max_k = 1;
+    int64_t max_n = 0;
+    for (int t = 0; t < T; t++) {
+        const int64_t n = tb[t + 1] - tb[t];
+        if (n < k)
+            return tnmtl_fail(err, TNMTL_ERR_INVALID,
+                              "%d folds need at least %d training examples per task; task %d (%s) has %lld", k, k, t,
+                              ds->task_names && ds->task_names[t] ? ds->task_names[t] : "?", (long long)n);
+        if (classify && ds->n_classes[t] > max_k) max_k = ds->n_classes[t];
+        if (n > max_n) max_n = n;
+    }
+    int64_t *cbeg, *bucket;
+    tnmtl_status st = split_alloc(out, T, tb[T], max_k, max_n, &cbeg, &bucket, err);
+    if (st) return st;
+    tnmtl_rng root;
+    tnmtl_rng_seed(&root, seed);
+    int64_t fill[2] = {0, 0};
+    for (int t = 0; t < T; t++) {
+        const int kc = bucket_by_class(ds, t, ti + tb[t], tb[t + 1] - tb[t], cbeg, bucket);
+        tnmtl_rng rng = tnmtl_rng_split(&root, (uint64_t)t);
+        const int64_t start[2] = {fill[0], fill[1]};
+        int64_t pos = 0; /* position in the task's round robin over the folds */
+        for (int c = 0; c < kc; c++) {
+            int64_t *a = bucket + cbeg[c];
+            const int64_t m = cbeg[c + 1] - cbeg[c];
+            shuffle_i64(&rng, a, m);
+            for (int64_t i = 0; i < m; i++, pos++) {
+                const int p = pos % k == fold ? TNMTL_PART_VAL : TNMTL_PART_TRAIN;
+                out->idx[p][fill[p]++] = a[i];
+            }
         }
+        close_task(out, t, 2, start, fill);
     }
     free(cbeg);
     free(bucket);

@@ -205,6 +205,102 @@ static void test_split_val_from_train(void **state)
     tnmtl_dataset_free(&ds);
 }
 
+/* Validation taken from the examples not used for training: the training part
+ * is unchanged, the test part gives up exactly those examples. */
+static void test_split_holdout_from_rest(void **state)
+{
+    (void)state;
+    tnmtl_dataset ds;
+    make_toy(&ds, 0);
+    tnmtl_error err;
+    tnmtl_split s0, s1;
+    assert_int_equal(tnmtl_split_make(&ds, 0.1, 0.0, 3, &s0, &err), TNMTL_OK);
+    assert_int_equal(tnmtl_split_make_holdout(&ds, 0.1, 0.0, 2, 3, &s1, &err), TNMTL_OK);
+    check_partition(&ds, &s1);
+    assert_true(splits_equal(&s0, &s1, TNMTL_PART_TRAIN));
+    /* task 0: classes 20 (2 train, 2 val, 16 test), 7 (1, 2, 4), 1 (1, 0, 0);
+     * task 2: one class of 2 (1 train, 0 val: one stays for test, 1 test). */
+    assert_int_equal(tnmtl_split_count(&s1, TNMTL_PART_VAL, 0), 4);
+    assert_int_equal(tnmtl_split_count(&s1, TNMTL_PART_TEST, 0), 20);
+    assert_int_equal(tnmtl_split_count(&s1, TNMTL_PART_VAL, 2), 0);
+    assert_int_equal(tnmtl_split_count(&s1, TNMTL_PART_TEST, 2), 1);
+    for (int t = 0; t < 3; t++) /* val + test of the holdout = test without it */
+        assert_int_equal(tnmtl_split_count(&s1, TNMTL_PART_VAL, t) + tnmtl_split_count(&s1, TNMTL_PART_TEST, t),
+                         tnmtl_split_count(&s0, TNMTL_PART_TEST, t));
+    tnmtl_split_free(&s1);
+    assert_int_equal(tnmtl_split_make_holdout(&ds, 0.1, 0.0, -1, 3, &s1, &err), TNMTL_ERR_INVALID);
+    tnmtl_split_free(&s0);
+    tnmtl_dataset_free(&ds);
+}
+
+/* K folds inside the training part: each fold's train + val is the base
+ * training part, the folds partition it, sizes are balanced per task and per
+ * class, the test part is empty; bad k are refused. */
+static void test_split_folds(void **state)
+{
+    (void)state;
+    tnmtl_dataset ds;
+    make_toy(&ds, 0);
+    tnmtl_error err;
+    tnmtl_split base, f;
+    assert_int_equal(tnmtl_split_make(&ds, 1.0, 0.0, 11, &base, &err), TNMTL_OK); /* task 2 has 2 examples */
+    const int T = 3;
+    for (int k = 2; k <= 2; k++) {
+        int *seen = calloc((size_t)ds.n_examples, sizeof *seen);
+        for (int fold = 0; fold < k; fold++) {
+            assert_int_equal(tnmtl_split_fold(&ds, &base, k, fold, 11, &f, &err), TNMTL_OK);
+            assert_int_equal(f.begin[TNMTL_PART_TEST][T], 0);
+            for (int t = 0; t < T; t++) {
+                const int64_t n = tnmtl_split_count(&base, TNMTL_PART_TRAIN, t);
+                const int64_t nv = tnmtl_split_count(&f, TNMTL_PART_VAL, t);
+                assert_int_equal(tnmtl_split_count(&f, TNMTL_PART_TRAIN, t) + nv, n);
+                assert_true(nv == n / k || nv == n / k + 1);
+                /* every validation example is one of the base's training examples */
+                for (int64_t i = f.begin[1][t]; i < f.begin[1][t + 1]; i++) {
+                    int found = 0;
+                    for (int64_t j = base.begin[0][t]; j < base.begin[0][t + 1]; j++) found |= base.idx[0][j] == f.idx[1][i];
+                    assert_true(found);
+                    seen[f.idx[1][i]]++;
+                }
+            }
+            /* Stratified: task 0's class 0 (20 training examples) and class 1 (7) are split evenly. */
+            int c0 = 0, c1 = 0;
+            for (int64_t i = f.begin[1][0]; i < f.begin[1][1]; i++) {
+                c0 += ds.label[f.idx[1][i]] == 0;
+                c1 += ds.label[f.idx[1][i]] == 1;
+            }
+            assert_int_equal(c0, 20 / k);
+            assert_true(c1 == 7 / k || c1 == 7 / k + 1);
+            tnmtl_split_free(&f);
+        }
+        for (int64_t e = 0; e < ds.n_examples; e++) { /* each training example validated once */
+            int in_train = 0;
+            for (int64_t j = 0; j < base.begin[0][T]; j++) in_train |= base.idx[0][j] == e;
+            assert_int_equal(seen[e], in_train);
+        }
+        free(seen);
+    }
+    /* Deterministic for a seed, different for another. */
+    tnmtl_split a, b;
+    assert_int_equal(tnmtl_split_fold(&ds, &base, 2, 1, 11, &a, &err), TNMTL_OK);
+    assert_int_equal(tnmtl_split_fold(&ds, &base, 2, 1, 11, &b, &err), TNMTL_OK);
+    assert_true(splits_equal(&a, &b, TNMTL_PART_VAL));
+    tnmtl_split_free(&b);
+    assert_int_equal(tnmtl_split_fold(&ds, &base, 2, 1, 12, &b, &err), TNMTL_OK);
+    assert_false(splits_equal(&a, &b, TNMTL_PART_VAL));
+    tnmtl_split_free(&a);
+    tnmtl_split_free(&b);
+    /* k < 2, a fold out of range, more folds than a task's examples
+     * (task 2 has 1 training example). */
+    assert_int_equal(tnmtl_split_fold(&ds, &base, 1, 0, 11, &f, &err), TNMTL_ERR_INVALID);
+    assert_non_null(strstr(err.msg, "at least 2 folds"));
+    assert_int_equal(tnmtl_split_fold(&ds, &base, 3, 3, 11, &f, &err), TNMTL_ERR_INVALID);
+    assert_int_equal(tnmtl_split_fold(&ds, &base, 3, 0, 11, &f, &err), TNMTL_ERR_INVALID);
+    assert_non_null(strstr(err.msg, "toy2"));
+    tnmtl_split_free(&base);
+    tnmtl_dataset_free(&ds);
+}
+
 static void test_split_regression(void **state)
 {
     (void)state;
@@ -353,6 +449,8 @@ int main(void)
         cmocka_unit_test(test_split_seed),
         cmocka_unit_test(test_split_val_from_train),
         cmocka_unit_test(test_split_regression),
+        cmocka_unit_test(test_split_holdout_from_rest),
+        cmocka_unit_test(test_split_folds),
         cmocka_unit_test(test_gather),
         cmocka_unit_test(test_validate),
     };

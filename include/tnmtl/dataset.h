@@ -107,6 +107,28 @@ typedef struct tnmtl_split {
  * needs at least one training example. */
 tnmtl_status tnmtl_split_make(const tnmtl_dataset *ds, double train_frac, double val_frac,
                               uint64_t seed, tnmtl_split *out, tnmtl_error *err);
+/* As tnmtl_split_make, and besides: per class (per task for regression),
+ * val_from_rest of the examples NOT chosen for training go to validation
+ * instead of test (at least one stays for test).  The training part is that
+ * of tnmtl_split_make; the test part shrinks by the validation examples.
+ * It gives a validation part when the training part is too small to share
+ * (Omniglot: 2 training drawings per character; docs/results.md).  Within a
+ * stratum's shuffle the order is: val_frac's examples, training, these
+ * validation examples, test. */
+tnmtl_status tnmtl_split_make_holdout(const tnmtl_dataset *ds, double train_frac, double val_frac,
+                                      int val_from_rest, uint64_t seed, tnmtl_split *out, tnmtl_error *err);
+/* Fold `fold` of k-fold cross-validation inside base's training part: per
+ * task and per class (stratified), the class's training examples are
+ * shuffled with stream tnmtl_rng_split(seed, t) and dealt round robin to
+ * the k folds, the deal continuing from class to class, so every fold gets
+ * floor or ceil of n/k of each task's n examples and of each class nearly
+ * its share.  out's training part is base's minus the fold, its validation
+ * part the fold, its test part EMPTY (a model chosen on folds never sees
+ * test data).  Over fold = 0..k-1 every training example is validated
+ * exactly once.  Fails (TNMTL_ERR_INVALID) when k < 2, fold is not in
+ * 0..k-1, or a task has fewer than k training examples. */
+tnmtl_status tnmtl_split_fold(const tnmtl_dataset *ds, const tnmtl_split *base, int k, int fold, uint64_t seed,
+                              tnmtl_split *out, tnmtl_error *err);
 void tnmtl_split_free(tnmtl_split *s);
 /* Number of examples of task t in part p. */
 int64_t tnmtl_split_count(const tnmtl_split *s, tnmtl_part p, int t);

@@ -1,0 +1,869 @@
+/* cmd_tune.c - `tnmtl tune`: the data choose the method and how strongly
+ * the tasks share.  Per method it searches gamma (LAF, Tucker, TT), the
+ * shared depth N (UD-MTL) or the number of steps (STL, early stopping) on
+ * validation that never sees test data (k-fold cross-validation inside the
+ * training part, or a held-out validation part), picks the best, fits it on
+ * the whole training part and tests it.
+ *
+ * Search: gammas along the regularisation path (gamma_path: warm starts from
+ * the neighbouring gamma's checkpoint rank them, the best are confirmed from
+ * scratch), or successive halving (--search halving; UD's depths always):
+ * every candidate trains for steps/eta^(R-1) steps, the best 1/eta continue
+ * from their own checkpoint to the next rung, and so on up to the full
+ * --steps.  STL's candidates are the points of one
+ * training path (each continues the previous one, up to --steps), so STL
+ * spends at most the budget of one run; no method trains past --steps.
+ *
+ * The folder (--out, required):
+ *   tune.json            the tune's options; a tune with other options refuses it
+ *   ledger.json          every finished evaluation (trial, fold, steps): the resume state
+ *   trials/NAME/foldF/   the trials' run folders (checkpoints)
+ *   trials.csv, .md      every evaluation: method, gamma, share, steps, validation
+ *                        metric, seconds, chosen
+ *   trials.svg           validation metric against gamma, one line per method
+ *   chosen.json          the chosen configuration, for `train --config`
+ *   final/               the chosen configuration fitted: checkpoint, results.json,
+ *                        sharing report (as `train --out` writes them)
+ * A killed tune rerun with the same command reads the ledger, resumes the
+ * unfinished trial from its checkpoint and reaches the same choice. */
+#include <cJSON.h>
+#include <math.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "cli.h"
+#include "run.h"
+#include "session.h"
+#include "tnmtl/checkpoint.h"
+#include "util.h"
+
+#define MAX_METHODS 5
+#define MAX_CANDIDATES 160
+#define MAX_RUNGS 8
+
+static const char tune_usage[] =
+    "usage: tnmtl tune --out DIR [OPTIONS]\n\n"
+    "Chooses the method and its setting on validation data, fits the choice on\n"
+    "the whole training part and evaluates it on test.  Searched per method:\n"
+    "gamma (laf, tucker, tt; log grid, --search), the shared depth N (ud:\n"
+    "1..shareable layers, successive halving: each candidate trains\n"
+    "steps/eta^(R-1) steps, the best 1/eta continue to the next rung, up to\n"
+    "--steps), the number of steps (stl: early stopping on one path up to\n"
+    "--steps).\n\n"
+    "  --out DIR            tune folder (required): trials, ledger, trials.csv/.md/.svg,\n"
+    "                       chosen.json (for train --config), final/ (the fitted choice);\n"
+    "                       rerunning the same command resumes a killed tune\n"
+    "  --methods LIST       comma list of stl,ud,laf,tucker,tt (default all five)\n"
+    "  --gamma-range LO,HI  gamma range, log scale (default 1e-4,1)\n"
+    "  --gamma-count N      gamma values in the range (default 9)\n"
+    "  --folds K            validation: K-fold cross-validation inside the training part\n"
+    "                       (default 3; stratified by class); --val-frac F or\n"
+    "                       --val-from-test N hold out one validation part instead\n"
+    "                       (omniglot default: --val-from-test 2, docs/results.md)\n"
+    "  --search S           path (default): the gammas in ascending order, the first from\n"
+    "                       scratch, each next warm-started from its neighbour for\n"
+    "                       steps/(n-1) more (two runs' cost); the path's best are then\n"
+    "                       trained from scratch until one validates at least as well as\n"
+    "                       the weakest gamma (one or two runs) | halving: successive\n"
+    "                       halving (below; it favours weak gammas, which learn faster\n"
+    "                       early: docs/results.md) | grid: every gamma the full --steps\n"
+    "  --rungs R            successive-halving rungs (default 3); UD's depths always use it\n"
+    "  --eta E              keep the best 1/E at each rung (default 3)\n"
+    "  --quiet              no progress lines\n\n"
+    "It prints a progress line per evaluation on stderr and one JSON object on\n"
+    "stdout.  Every option of 'tnmtl train' but --method, --gamma, --share, --fold\n"
+    "applies to all trials.\n";
+
+/* One candidate configuration of one method. */
+typedef struct candidate {
+    tnmtl_method method;
+    double gamma;                 /* laf/tucker/tt: the gamma; NAN otherwise          */
+    int share;                    /* ud: N; -1 otherwise                               */
+    int64_t steps;                /* stl: this candidate's step count; else --steps    */
+    char dir[64];                 /* run folder under trials/ (stl: the shared path)    */
+    double val;                   /* validation metric at its last evaluation          */
+    int64_t val_steps;            /* steps of that evaluation                          */
+    int alive;
+    int twin;                     /* path search: the from-scratch twin of the candidate n_gammas before */
+} candidate;
+
+typedef struct tune_state {
+    const char *out;              /* the tune folder                                    */
+    run_options base;             /* the user's options, finalised                      */
+    const tnmtl_dataset *ds;
+    int folds;                    /* 0: one held-out validation part                    */
+    int cls;                      /* classification: higher is better                   */
+    int quiet;
+    cJSON *ledger;                /* {"DIR/foldF@STEPS": {"val":, "seconds":}}           */
+    int n_evals;                  /* evaluations made (or read) so far                  */
+    double seconds;               /* training + evaluation seconds of this invocation   */
+} tune_state;
+
+static volatile sig_atomic_t stop_requested;
+static void on_signal(int sig)
+{
+    (void)sig;
+    stop_requested = 1;
+}
+
+static int better(const tune_state *ts, double a, double b)
+{
+    if (!isfinite(a)) return 0;
+    if (!isfinite(b)) return 1;
+    return ts->cls ? a > b : a < b;
+}
+
+/* ---- the tune folder: every file tune writes goes through here ---- */
+
+static void tune_path(const tune_state *ts, const char *rel, char *path, size_t cap)
+{
+    snprintf(path, cap, "%s/%s", ts->out, rel);
+}
+
+static tnmtl_status tune_write_json(const tune_state *ts, const char *rel, const cJSON *j, tnmtl_error *err)
+{
+    char path[4096], *text = cJSON_Print(j);
+    if (!text) return tnmtl_fail(err, TNMTL_ERR_NOMEM, "out of memory writing %s", rel);
+    tune_path(ts, rel, path, sizeof path);
+    tnmtl_status st = tnmtl_write_buffer_atomic(path, text, strlen(text), err);
+    free(text);
+    return st;
+}
+
+static tnmtl_status tune_write_text(const tune_state *ts, const char *rel, tnmtl_write_fn fn, void *user,
+                                    tnmtl_error *err)
+{
+    char path[4096];
+    tune_path(ts, rel, path, sizeof path);
+    return tnmtl_write_file_atomic(path, fn, user, err);
+}
+
+/* Reads rel as JSON: NULL when absent; err filled (and *bad set) when unreadable. */
+static cJSON *tune_read_json(const tune_state *ts, const char *rel, int *bad, tnmtl_error *err)
+{
+    char path[4096];
+    tune_path(ts, rel, path, sizeof path);
+    unsigned char *text = NULL;
+    size_t len;
+    *bad = 0;
+    struct stat sb;
+    if (stat(path, &sb) != 0) return NULL;
+    if (tnmtl_read_file(path, 1 << 26, &text, &len, err)) {
+        *bad = 1;
+        return NULL;
+    }
+    cJSON *j = cJSON_Parse((const char *)text);
+    free(text);
+    if (!j) {
+        *bad = 1;
+        tnmtl_fail(err, TNMTL_ERR_FORMAT, "%s is not valid JSON", path);
+    }
+    return j;
+}
+
+/* ---- one evaluation: a trial's fold trained to `steps`, scored on validation ---- */
+
+static const char *part_metric_name(int cls) { return cls ? "accuracy" : "rmse"; }
+
+/* Mean validation metric of a session's model. */
+static tnmtl_status validation_metric(session *s, double *out, tnmtl_error *err)
+{
+    const int T = s->ds.n_tasks;
+    double *metric = tnmtl_calloc((size_t)T, sizeof(double), "metrics", err), loss, sum = 0;
+    if (!metric) return TNMTL_ERR_NOMEM;
+    tnmtl_status st = tnmtl_mtl_evaluate(s->model, &s->ds, &s->split, TNMTL_PART_VAL, metric, &loss, err);
+    for (int t = 0; t < T; t++) sum += metric[t];
+    free(metric);
+    *out = st ? NAN : sum / T;
+    return st;
+}
+
+/* The run options of candidate c on fold f (f < 0: the whole training part). */
+static run_options candidate_options(const tune_state *ts, const candidate *c, int fold, int64_t steps)
+{
+    run_options o = ts->base;
+    o.method = c->method;
+    if (isfinite(c->gamma)) o.gamma = c->gamma;
+    if (c->share >= 0) o.ud_share = c->share;
+    if (c->method == TNMTL_METHOD_UD) o.set_mask |= RUN_SET_SHARE;
+    o.steps = steps;
+    o.set_mask |= RUN_SET_STEPS; /* not the data source's default */
+    o.folds = fold >= 0 ? ts->folds : 0;
+    o.fold = fold >= 0 && ts->folds ? fold : 0;
+    return o;
+}
+
+/* Trains candidate c's fold to `steps` (resuming its folder) and scores it;
+ * reads the result from the ledger when it was made before. */
+static tnmtl_status evaluate_fold(tune_state *ts, const candidate *c, const candidate *from, int fold, int64_t steps,
+                                  double *val, double *seconds, tnmtl_error *err)
+{
+    char rel[256], key[320], dir[4096], ckpt[4200];
+    snprintf(rel, sizeof rel, "trials/%s/fold%d", c->dir, fold);
+    snprintf(key, sizeof key, "%s@%lld", rel, (long long)steps);
+    const cJSON *rec = cJSON_GetObjectItemCaseSensitive(ts->ledger, key);
+    if (rec) {
+        const cJSON *v = cJSON_GetObjectItemCaseSensitive(rec, "val"), *sec = cJSON_GetObjectItemCaseSensitive(rec, "seconds");
+        *val = cJSON_IsNumber(v) ? v->valuedouble : NAN;
+        *seconds = cJSON_IsNumber(sec) ? sec->valuedouble : 0;
+        return TNMTL_OK;
+    }
+    tune_path(ts, rel, dir, sizeof dir);
+    snprintf(ckpt, sizeof ckpt, "%s/%s", dir, TNMTL_CHECKPOINT_FILE);
+    const double t0 = tnmtl_now();
+    session s;
+    struct stat sb;
+    tnmtl_status st;
+    if (stat(ckpt, &sb) == 0) { /* an earlier rung, or a killed evaluation */
+        st = session_resume(&s, dir, ts->ds, err);
+        if (!st && s.optim.step > steps)
+            st = tnmtl_fail(err, TNMTL_ERR_INVALID, "%s is at step %lld, past %lld: not this tune's trial", dir,
+                            (long long)s.optim.step, (long long)steps);
+        if (!st) s.opts.steps = steps;
+    } else {
+        run_options o = candidate_options(ts, c, fold, steps);
+        st = session_start(&s, &o, ts->ds, err);
+        if (!st && from) { /* warm start: the neighbour's parameters, moments and step */
+            char src_rel[256], src[4096];
+            snprintf(src_rel, sizeof src_rel, "trials/%s/fold%d/%s", from->dir, fold, TNMTL_CHECKPOINT_FILE);
+            tune_path(ts, src_rel, src, sizeof src);
+            st = tnmtl_checkpoint_load(src, s.model, &s.optim, err);
+            if (st) session_free(&s);
+        }
+        if (!st) st = tnmtl_mkdir_p(dir, err);
+    }
+    if (st) return st;
+    st = session_train(&s, dir, 1, &stop_requested, err);
+    if (!st) st = validation_metric(&s, val, err);
+    session_free(&s);
+    if (st) return st;
+    *seconds = tnmtl_now() - t0;
+    ts->seconds += *seconds;
+    cJSON *r = cJSON_AddObjectToObject(ts->ledger, key);
+    cJSON_AddItemToObject(r, "val", isfinite(*val) ? cJSON_CreateNumber(*val) : cJSON_CreateNull());
+    cJSON_AddNumberToObject(r, "seconds", *seconds);
+    return tune_write_json(ts, "ledger.json", ts->ledger, err);
+}
+
+static void candidate_label(const candidate *c, char *buf, size_t cap)
+{
+    if (c->method == TNMTL_METHOD_UD) snprintf(buf, cap, "ud N=%d", c->share);
+    else if (c->method == TNMTL_METHOD_STL) snprintf(buf, cap, "stl steps=%lld", (long long)c->steps);
+    else snprintf(buf, cap, "%s gamma=%.3g", tnmtl_method_name(c->method), c->gamma);
+}
+
+/* Candidate c at `steps` (warm-started from `from` when not NULL), averaged
+ * over the folds; one progress line. */
+static tnmtl_status evaluate(tune_state *ts, candidate *c, const candidate *from, int64_t steps, tnmtl_error *err)
+{
+    const int nf = ts->folds ? ts->folds : 1;
+    double sum = 0, secs = 0;
+    for (int f = 0; f < nf; f++) {
+        double v, s;
+        tnmtl_status st = evaluate_fold(ts, c, from, f, steps, &v, &s, err);
+        if (st) return st;
+        sum += v;
+        secs += s;
+    }
+    c->val = sum / nf;
+    c->val_steps = steps;
+    ts->n_evals++;
+    if (!ts->quiet) {
+        char label[96];
+        candidate_label(c, label, sizeof label);
+        fprintf(stderr, "trial %3d  %-22s steps %6lld  validation %s %.4f  (%d fold%s, %.1f s)\n", ts->n_evals, label,
+                (long long)steps, part_metric_name(ts->cls), c->val, nf, nf > 1 ? "s" : "", secs);
+    }
+    return TNMTL_OK;
+}
+
+/* Successive halving over cand[n] (all of one method): rung r trains the
+ * alive candidates to steps / eta^(R-1-r); after each rung but the last the
+ * best ceil(n_alive / eta) stay alive.  Returns the index of the best. */
+static tnmtl_status halving(tune_state *ts, candidate *cand, int n, int rungs, int eta, int *best, tnmtl_error *err)
+{
+    for (int i = 0; i < n; i++) cand[i].alive = 1;
+    int alive = n;
+    for (int r = 0; r < rungs; r++) {
+        double div = pow((double)eta, (double)(rungs - 1 - r));
+        int64_t steps = (int64_t)ceil((double)ts->base.steps / div);
+        if (steps < 1) steps = 1;
+        for (int i = 0; i < n; i++) {
+            if (!cand[i].alive) continue;
+            tnmtl_status st = evaluate(ts, &cand[i], NULL, steps, err);
+            if (st) return st;
+        }
+        if (r == rungs - 1) break;
+        int keep = (alive + eta - 1) / eta;
+        if (keep < 1) keep = 1;
+        /* Keep the `keep` best (ties: the earlier candidate). */
+        int rank[MAX_CANDIDATES], m = 0;
+        for (int i = 0; i < n; i++)
+            if (cand[i].alive) rank[m++] = i;
+        for (int a = 1; a < m; a++) /* insertion sort, stable */
+            for (int b = a; b > 0 && better(ts, cand[rank[b]].val, cand[rank[b - 1]].val); b--) {
+                int tmp = rank[b];
+                rank[b] = rank[b - 1];
+                rank[b - 1] = tmp;
+            }
+        for (int k = keep; k < m; k++) cand[rank[k]].alive = 0;
+        alive = keep;
+    }
+    *best = -1;
+    for (int i = 0; i < n; i++)
+        if (cand[i].alive && (*best < 0 || better(ts, cand[i].val, cand[*best].val))) *best = i;
+    return TNMTL_OK;
+}
+
+/* The gamma path, as regularisation-path solvers walk it: the weakest gamma
+ * trains --steps from scratch, each next (stronger) gamma continues from its
+ * neighbour's checkpoint for steps / (n - 1) more, so the path costs two runs
+ * whatever n.  A strong gamma is judged on a model that already fits the
+ * data, not on how slowly it starts from scratch (which misleads halving's
+ * early rungs: docs/results.md).  A warm start can also carry a gamma that
+ * collapses the model from scratch, so the path only ranks: its candidates
+ * are then trained from scratch (their twins, cand[n .. 2n)) in path order
+ * until one validates at least as well as the weakest gamma (a from-scratch
+ * run already), at most `verify` of them.  cand[2n]: n path candidates, then
+ * their twins. */
+static tnmtl_status gamma_path(tune_state *ts, candidate *cand, int n, int verify, int *best, tnmtl_error *err)
+{
+    *best = 0;
+    const int64_t seg = n > 1 ? (ts->base.steps + n - 2) / (n - 1) : 0;
+    int order[MAX_CANDIDATES];
+    for (int i = 0; i < n; i++) {
+        tnmtl_status st = evaluate(ts, &cand[i], i ? &cand[i - 1] : NULL, ts->base.steps + i * seg, err);
+        if (st) return st;
+        cand[i].alive = 1;
+        int k = i; /* insertion into the path ranking */
+        for (; k > 0 && better(ts, cand[i].val, cand[order[k - 1]].val); k--) order[k] = order[k - 1];
+        order[k] = i;
+    }
+    for (int r = 0, tried = 0; r < n && tried < verify; r++) {
+        if (order[r] == 0) continue; /* the weakest gamma is a from-scratch run already */
+        candidate *t = &cand[n + order[r]];
+        tnmtl_status st = evaluate(ts, t, NULL, ts->base.steps, err);
+        if (st) return st;
+        tried++;
+        if (better(ts, t->val, cand[*best].val) || t->val == cand[*best].val) *best = n + order[r];
+        if (*best == n + order[r]) break;
+    }
+    return TNMTL_OK;
+}
+
+/* STL: one training path, evaluated at each candidate's step count (ascending). */
+static tnmtl_status stl_path(tune_state *ts, candidate *cand, int n, int *best, tnmtl_error *err)
+{
+    *best = -1;
+    for (int i = 0; i < n; i++) {
+        tnmtl_status st = evaluate(ts, &cand[i], NULL, cand[i].steps, err);
+        if (st) return st;
+        cand[i].alive = 1;
+        if (*best < 0 || better(ts, cand[i].val, cand[*best].val)) *best = i;
+    }
+    return TNMTL_OK;
+}
+
+/* With a held-out part outside the training examples the winner's trial
+ * was trained on the whole training part: its checkpoint is the final
+ * model when it stopped at the chosen steps (not so on STL's path). */
+static tnmtl_status reuse_trial(const tune_state *ts, const candidate *c, const char *final_ckpt, tnmtl_error *err)
+{
+    char rel[256], path[4096], *config = NULL;
+    snprintf(rel, sizeof rel, "trials/%s/fold0/%s", c->dir, TNMTL_CHECKPOINT_FILE);
+    tune_path(ts, rel, path, sizeof path);
+    tnmtl_status st = tnmtl_checkpoint_read_config(path, &config, err);
+    if (st) return st;
+    run_options o;
+    st = run_options_from_json(config, &o, err);
+    free(config);
+    if (st || o.steps != c->steps) return st; /* trained further: fit afresh */
+    unsigned char *data = NULL;
+    size_t len;
+    if ((st = tnmtl_read_file(path, (size_t)1 << 40, &data, &len, err))) return st;
+    st = tnmtl_write_buffer_atomic(final_ckpt, data, len, err);
+    free(data);
+    return st;
+}
+
+/* ---- tables ---- */
+
+typedef struct table_job {
+    const tune_state *ts;
+    const candidate *cand;
+    int n;
+    int chosen;                   /* index of the chosen candidate */
+    int csv;
+} table_job;
+
+/* Every evaluation in the ledger of candidate c (ascending steps): steps[k],
+ * mean val[k], summed seconds[k]. */
+static int candidate_rows(const tune_state *ts, const candidate *c, int64_t *steps, double *val, double *secs, int cap)
+{
+    const int nf = ts->folds ? ts->folds : 1;
+    int n = 0;
+    const cJSON *rec;
+    char prefix[128];
+    snprintf(prefix, sizeof prefix, "trials/%s/fold0@", c->dir);
+    cJSON_ArrayForEach(rec, ts->ledger)
+    {
+        if (strncmp(rec->string, prefix, strlen(prefix)) || n >= cap) continue;
+        const int64_t s = atoll(rec->string + strlen(prefix));
+        if (c->method == TNMTL_METHOD_STL && s != c->steps) continue;
+        double v = 0, sec = 0;
+        int ok = 1;
+        for (int f = 0; f < nf; f++) {
+            char key[320];
+            snprintf(key, sizeof key, "trials/%s/fold%d@%lld", c->dir, f, (long long)s);
+            const cJSON *r = cJSON_GetObjectItemCaseSensitive(ts->ledger, key);
+            const cJSON *rv = cJSON_GetObjectItemCaseSensitive(r, "val"), *rs = cJSON_GetObjectItemCaseSensitive(r, "seconds");
+            ok &= r != NULL;
+            v += cJSON_IsNumber(rv) ? rv->valuedouble : NAN;
+            sec += cJSON_IsNumber(rs) ? rs->valuedouble : 0;
+        }
+        if (!ok) continue;
+        int k = n++;
+        for (; k > 0 && steps[k - 1] > s; k--) {
+            steps[k] = steps[k - 1];
+            val[k] = val[k - 1];
+            secs[k] = secs[k - 1];
+        }
+        steps[k] = s;
+        val[k] = v / nf;
+        secs[k] = sec;
+    }
+    return n;
+}
+
+static int write_trials(FILE *f, void *user)
+{
+    const table_job *j = user;
+    const double scale = j->ts->cls ? 100.0 : 1.0;
+    const char *metric = j->ts->cls ? "val_accuracy_pct" : "val_rmse";
+    if (j->csv) fprintf(f, "method,gamma,share,steps,%s,seconds,chosen\n", metric);
+    else
+        fprintf(f, "| method | gamma | share N | steps | validation %s | seconds | chosen |\n|---|---|---|---|---|---|---|\n",
+                j->ts->cls ? "accuracy %" : "RMSE");
+    for (int i = 0; i < j->n; i++) {
+        const candidate *c = &j->cand[i];
+        int64_t steps[MAX_RUNGS * 4];
+        double val[MAX_RUNGS * 4], secs[MAX_RUNGS * 4];
+        const int n = candidate_rows(j->ts, c, steps, val, secs, MAX_RUNGS * 4);
+        for (int k = 0; k < n; k++) {
+            const int chosen = i == j->chosen && k == n - 1;
+            char g[32] = "", sh[16] = "";
+            if (isfinite(c->gamma)) snprintf(g, sizeof g, "%.6g", c->gamma);
+            if (c->share >= 0) snprintf(sh, sizeof sh, "%d", c->share);
+            if (j->csv)
+                fprintf(f, "%s,%s,%s,%lld,%.4f,%.3f,%d\n", tnmtl_method_name(c->method), g, sh, (long long)steps[k],
+                        scale * val[k], secs[k], chosen);
+            else
+                fprintf(f, "| %s | %s | %s | %lld | %.2f | %.1f | %s |\n", tnmtl_method_name(c->method), g[0] ? g : "-",
+                        sh[0] ? sh : "-", (long long)steps[k], scale * val[k], secs[k], chosen ? "**yes**" : "");
+        }
+    }
+    return ferror(f) ? -1 : 0;
+}
+
+/* SVG: validation metric (on the path, or at the last rung each gamma
+ * reached) against log10 gamma,
+ * one polyline per regularised method; the chosen point circled. */
+static int write_plot(FILE *f, void *user)
+{
+    const table_job *j = user;
+    const double scale = j->ts->cls ? 100.0 : 1.0;
+    double gmin = INFINITY, gmax = -INFINITY, vmin = INFINITY, vmax = -INFINITY;
+    for (int i = 0; i < j->n; i++) {
+        const candidate *c = &j->cand[i];
+        if (!isfinite(c->gamma) || !isfinite(c->val)) continue;
+        gmin = fmin(gmin, log10(c->gamma));
+        gmax = fmax(gmax, log10(c->gamma));
+        vmin = fmin(vmin, scale * c->val);
+        vmax = fmax(vmax, scale * c->val);
+    }
+    const int W = 640, H = 400, L = 70, R = 130, TOP = 30, B = 50;
+    fprintf(f, "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" height=\"%d\" font-family=\"sans-serif\" font-size=\"12\">\n", W, H);
+    fprintf(f, "<rect width=\"%d\" height=\"%d\" fill=\"white\"/>\n", W, H);
+    if (!(gmin <= gmax)) {
+        fprintf(f, "<text x=\"20\" y=\"40\">no gamma trials</text>\n</svg>\n");
+        return ferror(f) ? -1 : 0;
+    }
+    if (gmax - gmin < 1e-9) gmin -= 0.5, gmax += 0.5;
+    if (vmax - vmin < 1e-9) vmin -= 0.5, vmax += 0.5;
+    const double pw = W - L - R, ph = H - TOP - B;
+#define PX(g) (L + pw * ((g) - gmin) / (gmax - gmin))
+#define PY(v) (TOP + ph * (1 - ((v) - vmin) / (vmax - vmin)))
+    fprintf(f, "<line x1=\"%d\" y1=\"%d\" x2=\"%d\" y2=\"%d\" stroke=\"black\"/>\n", L, H - B, W - R, H - B);
+    fprintf(f, "<line x1=\"%d\" y1=\"%d\" x2=\"%d\" y2=\"%d\" stroke=\"black\"/>\n", L, TOP, L, H - B);
+    for (int e = (int)ceil(gmin); e <= (int)floor(gmax); e++)
+        fprintf(f, "<text x=\"%.1f\" y=\"%d\" text-anchor=\"middle\">1e%d</text>\n", PX(e), H - B + 18, e);
+    fprintf(f, "<text x=\"%.1f\" y=\"%d\" text-anchor=\"middle\">gamma (log scale)</text>\n", L + pw / 2, H - 10);
+    fprintf(f, "<text x=\"%d\" y=\"%.1f\" text-anchor=\"end\">%.2f</text>\n", L - 6, PY(vmax) + 4, vmax);
+    fprintf(f, "<text x=\"%d\" y=\"%.1f\" text-anchor=\"end\">%.2f</text>\n", L - 6, PY(vmin) + 4, vmin);
+    fprintf(f, "<text x=\"14\" y=\"%.1f\" transform=\"rotate(-90 14 %.1f)\" text-anchor=\"middle\">validation %s</text>\n",
+            TOP + ph / 2, TOP + ph / 2, j->ts->cls ? "accuracy %" : "RMSE");
+    static const char *const colour[] = {"#1b9e77", "#d95f02", "#7570b3", "#e7298a", "#66a61e"};
+    int line = 0;
+    for (int m = 0; m < MAX_METHODS; m++) {
+        int any = 0;
+        for (int i = 0; i < j->n; i++) {
+            const candidate *c = &j->cand[i];
+            if ((int)c->method != m || !isfinite(c->gamma) || !isfinite(c->val) || c->twin) continue;
+            if (!any) fprintf(f, "<polyline fill=\"none\" stroke=\"%s\" stroke-width=\"2\" points=\"", colour[m]);
+            fprintf(f, "%.1f,%.1f ", PX(log10(c->gamma)), PY(scale * c->val));
+            any = 1;
+        }
+        if (!any) continue;
+        fprintf(f, "\"/>\n<text x=\"%d\" y=\"%d\" fill=\"%s\">%s</text>\n", W - R + 10, TOP + 16 * line++ + 10,
+                colour[m], tnmtl_method_name((tnmtl_method)m));
+    }
+    if (j->chosen >= 0 && isfinite(j->cand[j->chosen].gamma))
+        fprintf(f, "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"6\" fill=\"none\" stroke=\"black\"/>\n",
+                PX(log10(j->cand[j->chosen].gamma)), PY(scale * j->cand[j->chosen].val));
+#undef PX
+#undef PY
+    fprintf(f, "<text x=\"%d\" y=\"18\">validation per gamma (along the path, or at its last rung); circle: the choice</text>\n</svg>\n", L);
+    return ferror(f) ? -1 : 0;
+}
+
+/* ---- the command ---- */
+
+/* Number of shareable layers of the model for the base options. */
+static tnmtl_status count_shareable(const run_options *o, const tnmtl_dataset *ds, int *n, tnmtl_error *err)
+{
+    run_options p = *o;
+    p.method = TNMTL_METHOD_STL;
+    tnmtl_mtl *m;
+    tnmtl_status st = run_build_model(&p, ds, NULL, &m, err);
+    if (st) return st;
+    *n = 0;
+    for (int i = 0; i < m->n_blocks; i++) *n += m->blocks[i].shareable;
+    tnmtl_mtl_free(m);
+    return TNMTL_OK;
+}
+
+/* The candidates of every method, in method order. */
+static tnmtl_status make_candidates(const tune_state *ts, const tnmtl_method *methods, int n_methods, double glo,
+                                    double ghi, int gcount, int rungs, int eta, int path, candidate *cand, int *n,
+                                    tnmtl_error *err)
+{
+    *n = 0;
+    for (int k = 0; k < n_methods; k++) {
+        const tnmtl_method m = methods[k];
+        int count = gcount;
+        int n_share = 0;
+        if (m == TNMTL_METHOD_UD) {
+            tnmtl_status st = count_shareable(&ts->base, ts->ds, &n_share, err);
+            if (st) return st;
+            count = n_share;
+        }
+        if (*n + count > MAX_CANDIDATES)
+            return tnmtl_fail(err, TNMTL_ERR_INVALID, "more than %d candidates: lower --gamma-count", MAX_CANDIDATES);
+        for (int i = 0; i < count; i++) {
+            candidate *c = &cand[(*n)++];
+            memset(c, 0, sizeof *c);
+            c->method = m;
+            c->gamma = NAN;
+            c->share = -1;
+            c->steps = ts->base.steps;
+            c->val = NAN;
+            if (m == TNMTL_METHOD_UD) {
+                c->share = i + 1;
+                snprintf(c->dir, sizeof c->dir, "ud-n%d", c->share);
+            } else if (m == TNMTL_METHOD_STL) {
+                /* Log-spaced from the first rung's budget to --steps. */
+                const double lo = (double)ts->base.steps / pow((double)eta, (double)(rungs - 1)), hi = (double)ts->base.steps;
+                const double s = count > 1 ? lo * pow(hi / lo, (double)i / (count - 1)) : ts->base.steps;
+                c->steps = (int64_t)llround(s);
+                if (c->steps < 1) c->steps = 1;
+                if (i > 0 && c->steps <= cand[*n - 2].steps) { /* tiny --steps: no repeats */
+                    (*n)--;
+                    continue;
+                }
+                snprintf(c->dir, sizeof c->dir, "stl-path");
+            } else {
+                c->gamma = gcount > 1 ? glo * pow(ghi / glo, (double)i / (gcount - 1)) : glo;
+                snprintf(c->dir, sizeof c->dir, "%s-g%.4g%s", tnmtl_method_name(m), c->gamma, path ? "-path" : "");
+            }
+        }
+        if (path && m != TNMTL_METHOD_STL && m != TNMTL_METHOD_UD) { /* the from-scratch twins */
+            if (*n + count > MAX_CANDIDATES)
+                return tnmtl_fail(err, TNMTL_ERR_INVALID, "more than %d candidates: lower --gamma-count", MAX_CANDIDATES);
+            for (int i = 0; i < count; i++) {
+                candidate *c = &cand[*n];
+                *c = cand[*n - count];
+                c->twin = 1;
+                snprintf(c->dir, sizeof c->dir, "%s-g%.4g", tnmtl_method_name(m), c->gamma);
+                (*n)++;
+            }
+        }
+    }
+    return TNMTL_OK;
+}
+
+static tnmtl_status parse_range(const char *s, double *lo, double *hi, tnmtl_error *err)
+{
+    double v[2];
+    int n = 0;
+    if (!s[0]) return tnmtl_fail(err, TNMTL_ERR_INVALID, "--gamma-range: empty range (give LO,HI)");
+    tnmtl_status st = cli_parse_double_list("--gamma-range", s, v, 2, &n, err);
+    if (st) return st;
+    if (n != 2) return tnmtl_fail(err, TNMTL_ERR_INVALID, "--gamma-range: '%s' is not LO,HI", s);
+    if (!(v[0] > 0)) return tnmtl_fail(err, TNMTL_ERR_INVALID, "--gamma-range: LO must be > 0 on a log scale, not %g", v[0]);
+    if (!(v[1] >= v[0]))
+        return tnmtl_fail(err, TNMTL_ERR_INVALID, "--gamma-range: inverted range %g,%g (LO must be <= HI)", v[0], v[1]);
+    *lo = v[0];
+    *hi = v[1];
+    return TNMTL_OK;
+}
+
+int cmd_tune(int argc, char **argv)
+{
+    run_options o;
+    run_options_init(&o);
+    tnmtl_method methods[MAX_METHODS] = {TNMTL_METHOD_STL, TNMTL_METHOD_UD, TNMTL_METHOD_LAF, TNMTL_METHOD_TUCKER,
+                                         TNMTL_METHOD_TT};
+    int n_methods = 5, quiet = 0, folds = 3, folds_set = 0, rungs = 3, eta = 3, gcount = 9, path = 1;
+    double glo = 1e-4, ghi = 1.0;
+    const char *out_dir = NULL;
+    tnmtl_error err = {0};
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+            printf("%s\n%s", tune_usage, run_options_help);
+            return EXIT_OK;
+        }
+        if (!strcmp(a, "--quiet")) {
+            quiet = 1;
+            continue;
+        }
+        static const char *const own[] = {"--methods", "--gamma-range", "--gamma-count", "--folds", "--rungs", "--eta", "--out",
+                                          "--search"};
+        int is_own = 0;
+        for (size_t k = 0; k < sizeof own / sizeof own[0]; k++) is_own |= !strcmp(a, own[k]);
+        if (is_own) {
+            if (i + 1 >= argc) return cli_usage_error("tune", "%s needs a value", a);
+            const char *v = argv[++i];
+            long n = 0;
+            tnmtl_status st = TNMTL_OK;
+            if (!strcmp(a, "--methods")) st = cli_parse_methods(v, methods, MAX_METHODS, &n_methods, &err);
+            else if (!strcmp(a, "--gamma-range")) st = parse_range(v, &glo, &ghi, &err);
+            else if (!strcmp(a, "--gamma-count") && !(st = cli_parse_int(a, v, 1, 32, &n, &err))) gcount = (int)n;
+            else if (!strcmp(a, "--folds")) {
+                if (!(st = cli_parse_int(a, v, 2, 1000, &n, &err))) folds = (int)n, folds_set = 1;
+                else tnmtl_fail(&err, TNMTL_ERR_INVALID, "--folds: '%s' is not a number of folds >= 2", v);
+            } else if (!strcmp(a, "--rungs") && !(st = cli_parse_int(a, v, 1, MAX_RUNGS, &n, &err))) rungs = (int)n;
+            else if (!strcmp(a, "--eta") && !(st = cli_parse_int(a, v, 2, 16, &n, &err))) eta = (int)n;
+            else if (!strcmp(a, "--out")) out_dir = v;
+            else if (!strcmp(a, "--search")) {
+                if (!strcmp(v, "halving")) path = 0;
+                else if (!strcmp(v, "path")) path = 1;
+                else if (!strcmp(v, "grid")) path = 0, rungs = 1;
+                else st = tnmtl_fail(&err, TNMTL_ERR_INVALID, "--search: '%s' is not halving, path or grid", v);
+            }
+            if (st) return cli_usage_error("tune", "%s", err.msg);
+            continue;
+        }
+        if (!strcmp(a, "--method") || !strcmp(a, "--gamma") || !strcmp(a, "--share") || !strcmp(a, "--fold"))
+            return cli_usage_error("tune", "%s is what tune chooses: use --methods and --gamma-range", a);
+        int r = run_parse_option(&o, argc, argv, &i, &err);
+        if (r < 0) return cli_usage_error("tune", "%s", err.msg);
+        if (r == 0) return cli_usage_error("tune", "unknown option '%s'", a);
+    }
+    if (!out_dir) return cli_usage_error("tune", "--out DIR is required (trials, checkpoints and the result go there)");
+    if (glo == ghi && gcount > 1) return cli_usage_error("tune", "--gamma-range: empty range %g,%g for %d values", glo, ghi, gcount);
+    /* Validation: a held-out part when asked for (omniglot: 2 drawings per
+     * character from the non-training ones), else K folds. */
+    if (o.folds) return cli_usage_error("tune", "use tune's --folds K (without --fold)");
+    const int omniglot = !strncmp(o.data, "omniglot:", 9);
+    if (omniglot && !o.val_from_test && o.val_frac == 0 && !folds_set) o.val_from_test = 2;
+    if (folds_set && (o.val_frac > 0 || o.val_from_test > 0))
+        return cli_usage_error("tune", "--folds and a held-out part (--val-frac, --val-from-test) exclude each other");
+    tune_state ts = {0};
+    ts.out = out_dir;
+    ts.quiet = quiet;
+    ts.folds = o.val_frac > 0 || o.val_from_test > 0 ? 0 : folds;
+
+    /* Everything that can be wrong with the input is checked before the
+     * folder is touched: the data, the options, the first fold's split. */
+    tnmtl_dataset ds;
+    tnmtl_split split;
+    tnmtl_status st = run_finalise(&o, NULL, &err);
+    if (!st) st = run_load_data(&o, &ds, &split, &err);
+    if (st) return cli_fail("tune", &err);
+    tnmtl_split_free(&split);
+    int code = EXIT_OK;
+    candidate *cand = calloc(MAX_CANDIDATES, sizeof *cand);
+    ts.ds = &ds;
+    ts.cls = ds.kind == TNMTL_TARGET_CLASS;
+    if (!cand) st = tnmtl_fail(&err, TNMTL_ERR_NOMEM, "out of memory");
+    if (!st) st = run_finalise(&o, &ds, &err);
+    ts.base = o;
+    if (!st && ts.folds) {
+        run_options f0 = o;
+        f0.folds = ts.folds;
+        st = run_make_split(&f0, &ds, &split, &err);
+        if (st) tnmtl_error_prefix(&err, "--folds %d", ts.folds);
+        tnmtl_split_free(&split);
+    }
+    int n = 0;
+    if (!st) st = make_candidates(&ts, methods, n_methods, glo, ghi, gcount, rungs, eta, path, cand, &n, &err);
+    /* The tune's identity: a folder made with other options is refused. */
+    cJSON *ident = cJSON_CreateObject();
+    char *base_json = run_options_to_json(&o);
+    cJSON_AddItemToObject(ident, "options", base_json ? cJSON_Parse(base_json) : cJSON_CreateNull());
+    free(base_json);
+    cJSON *mlist = cJSON_AddArrayToObject(ident, "methods");
+    for (int k = 0; k < n_methods; k++) cJSON_AddItemToArray(mlist, cJSON_CreateString(tnmtl_method_name(methods[k])));
+    cJSON_AddNumberToObject(ident, "gamma_lo", glo);
+    cJSON_AddNumberToObject(ident, "gamma_hi", ghi);
+    cJSON_AddNumberToObject(ident, "gamma_count", gcount);
+    cJSON_AddNumberToObject(ident, "folds", ts.folds);
+    cJSON_AddNumberToObject(ident, "rungs", rungs);
+    cJSON_AddNumberToObject(ident, "eta", eta);
+    cJSON_AddStringToObject(ident, "search", path ? "path" : "halving");
+    int bad = 0;
+    cJSON *stored = st ? NULL : tune_read_json(&ts, "tune.json", &bad, &err);
+    if (!st && bad) st = err.status ? err.status : TNMTL_ERR_FORMAT;
+    if (!st && stored && !cJSON_Compare(stored, ident, 1))
+        st = tnmtl_fail(&err, TNMTL_ERR_INVALID, "%s holds a tune made with other options; use another --out", out_dir);
+    cJSON_Delete(stored);
+    if (!st) {
+        ts.ledger = tune_read_json(&ts, "ledger.json", &bad, &err);
+        if (bad) st = err.status ? err.status : TNMTL_ERR_FORMAT;
+        else if (!ts.ledger) ts.ledger = cJSON_CreateObject();
+    }
+    if (st) {
+        code = cli_fail("tune", &err);
+        goto done;
+    }
+    if ((st = tnmtl_mkdir_p(out_dir, &err)) || (st = tune_write_json(&ts, "tune.json", ident, &err))) {
+        code = cli_fail("tune", &err);
+        goto done;
+    }
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    if (!quiet)
+        fprintf(stderr, "tune on %s: %d candidates, %s validation, %d rung(s), eta %d\n", ds.source, n,
+                ts.folds ? "k-fold" : "held-out", rungs, eta);
+
+    /* The search: per method, the best candidate on validation. */
+    const double t0 = tnmtl_now();
+    int best_of[MAX_METHODS], chosen = -1;
+    for (int k = 0, first = 0; k < n_methods && !st; k++) {
+        int count = 0;
+        while (first + count < n && cand[first + count].method == methods[k]) count++;
+        int b = -1;
+        if (methods[k] == TNMTL_METHOD_STL) st = stl_path(&ts, cand + first, count, &b, &err);
+        else if (path && methods[k] != TNMTL_METHOD_UD) st = gamma_path(&ts, cand + first, count / 2, 2, &b, &err);
+        else st = halving(&ts, cand + first, count, rungs, eta, &b, &err);
+        best_of[k] = b >= 0 ? first + b : -1;
+        if (!st && best_of[k] >= 0 && (chosen < 0 || better(&ts, cand[best_of[k]].val, cand[chosen].val)))
+            chosen = best_of[k];
+        first += count;
+    }
+    const double search_seconds = tnmtl_now() - t0;
+    if (!st && chosen < 0) st = tnmtl_fail(&err, TNMTL_ERR_NUMERIC, "no candidate gave a finite validation metric");
+    if (st) {
+        if (stop_requested) {
+            fprintf(stderr, "tnmtl tune: interrupted; run the same command again to resume\n");
+            code = 130;
+        } else {
+            code = cli_fail("tune", &err);
+        }
+        goto done;
+    }
+
+    /* The tables and the plot. */
+    table_job job = {&ts, cand, n, chosen, 0};
+    if ((st = tune_write_text(&ts, "trials.md", write_trials, &job, &err)) ||
+        (job.csv = 1, st = tune_write_text(&ts, "trials.csv", write_trials, &job, &err)) ||
+        (st = tune_write_text(&ts, "trials.svg", write_plot, &job, &err))) {
+        code = cli_fail("tune", &err);
+        goto done;
+    }
+
+    /* The choice fitted on the whole training part (a held-out part from the
+     * training examples goes back to training; one from the non-training
+     * examples stays validation) and tested. */
+    const candidate *c = &cand[chosen];
+    run_options fo = candidate_options(&ts, c, -1, c->steps);
+    fo.val_frac = 0;
+    char final_dir[4096];
+    tune_path(&ts, "final", final_dir, sizeof final_dir);
+    session s;
+    memset(&s, 0, sizeof s);
+    struct stat sb;
+    char ckpt[4200];
+    snprintf(ckpt, sizeof ckpt, "%s/%s", final_dir, TNMTL_CHECKPOINT_FILE);
+    if (stat(ckpt, &sb) != 0 && !ts.folds && ts.base.val_frac == 0 && !(st = tnmtl_mkdir_p(final_dir, &err)))
+        st = reuse_trial(&ts, c, ckpt, &err); /* the winner trained on the whole training part already */
+    if (!st && stat(ckpt, &sb) == 0) st = session_resume(&s, final_dir, &ds, &err);
+    else if (!st && !(st = session_start(&s, &fo, &ds, &err))) st = tnmtl_mkdir_p(final_dir, &err);
+    if (!st) {
+        if (!quiet) fprintf(stderr, "fitting the choice on the whole training part: %s\n", final_dir);
+        st = session_train(&s, final_dir, 1, &stop_requested, &err);
+    }
+    cJSON *result = NULL;
+    if (!st) st = session_evaluate(&s, final_dir, &result, &err);
+    if (!st) {
+        char *cj = run_options_to_json(&s.opts);
+        cJSON *chosen_json = cj ? cJSON_Parse(cj) : NULL;
+        free(cj);
+        st = chosen_json ? tune_write_json(&ts, "chosen.json", chosen_json, &err) : TNMTL_ERR_NOMEM;
+        cJSON_Delete(chosen_json);
+    }
+    if (!st) {
+        cJSON *outj = cJSON_CreateObject();
+        cJSON *ch = cJSON_AddObjectToObject(outj, "chosen");
+        cJSON_AddStringToObject(ch, "method", tnmtl_method_name(c->method));
+        if (isfinite(c->gamma)) cJSON_AddNumberToObject(ch, "gamma", c->gamma);
+        if (c->share >= 0) cJSON_AddNumberToObject(ch, "share", c->share);
+        cJSON_AddNumberToObject(ch, "steps", (double)c->steps);
+        cJSON_AddNumberToObject(ch, ts.cls ? "val_accuracy" : "val_rmse", c->val);
+        cJSON *per = cJSON_AddArrayToObject(outj, "best_per_method");
+        for (int k = 0; k < n_methods; k++) {
+            if (best_of[k] < 0) continue;
+            const candidate *b = &cand[best_of[k]];
+            cJSON *e = cJSON_CreateObject();
+            cJSON_AddStringToObject(e, "method", tnmtl_method_name(b->method));
+            if (isfinite(b->gamma)) cJSON_AddNumberToObject(e, "gamma", b->gamma);
+            if (b->share >= 0) cJSON_AddNumberToObject(e, "share", b->share);
+            cJSON_AddNumberToObject(e, "steps", (double)b->steps);
+            cJSON_AddNumberToObject(e, ts.cls ? "val_accuracy" : "val_rmse", b->val);
+            cJSON_AddItemToArray(per, e);
+        }
+        cJSON_AddStringToObject(outj, "validation", ts.folds ? "k-fold" : "held-out");
+        cJSON_AddNumberToObject(outj, "folds", ts.folds);
+        cJSON_AddNumberToObject(outj, "evaluations", ts.n_evals);
+        cJSON_AddNumberToObject(outj, "search_seconds", search_seconds);
+        cJSON_AddNumberToObject(outj, "final_train_seconds", s.train_seconds);
+        const cJSON *test = cJSON_GetObjectItemCaseSensitive(result, "test");
+        cJSON_AddItemToObject(outj, "test", test ? cJSON_Duplicate(test, 1) : cJSON_CreateNull());
+        cJSON_AddStringToObject(outj, "out", out_dir);
+        char *text = cJSON_Print(outj);
+        printf("%s\n", text);
+        free(text);
+        cJSON_Delete(outj);
+    }
+    cJSON_Delete(result);
+    if (st && stop_requested) {
+        fprintf(stderr, "tnmtl tune: interrupted; run the same command again to resume\n");
+        code = 130;
+    } else if (st) {
+        code = cli_fail("tune", &err);
+    }
+    if (s.model) session_free(&s);
+done:
+    cJSON_Delete(ident);
+    cJSON_Delete(ts.ledger);
+    free(cand);
+    tnmtl_dataset_free(&ds);
+    return code;
+}

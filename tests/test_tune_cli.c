@@ -1,0 +1,353 @@
+/* test_tune_cli.c - `tnmtl tune` end to end: a planted best configuration is
+ * found, a killed tune resumes to the same choice, the choice does not
+ * depend on the test labels, and bad options exit 2 leaving nothing behind. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <cJSON.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "testutil.h"
+#include "tnmtl.h"
+
+static char out[1 << 16];
+
+#define tnmtl(merge, ...) tu_cli_run(merge, out, sizeof out, __VA_ARGS__)
+
+/* Planted multi-task regression: 8 tasks share ONE weight vector w of 12
+ * features (y = w.x + noise 0.1), 10 examples per task, half for training:
+ * 5 examples cannot fit 12 weights alone, the tasks together can.  So the
+ * best configuration is the trace norm (LAF on the linear model: a rank-1
+ * weight matrix) with a gamma large enough to share, not STL.  The targets of
+ * the examples in test_rows (when given) are replaced by noise. */
+enum { P_TASKS = 8, P_PER_TASK = 10, P_DIM = 12 };
+
+static void write_planted(const char *path, const int *test_rows)
+{
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fprintf(f, "task,y");
+    for (int j = 0; j < P_DIM; j++) fprintf(f, ",x%d", j);
+    fputc('\n', f);
+    tnmtl_rng rng;
+    tnmtl_rng_seed(&rng, 42);
+    double w[P_DIM];
+    for (int j = 0; j < P_DIM; j++) w[j] = 2 * tnmtl_rng_uniform(&rng) - 1;
+    for (int t = 0, row = 0; t < P_TASKS; t++)
+        for (int i = 0; i < P_PER_TASK; i++, row++) {
+            double x[P_DIM], y = 0;
+            for (int j = 0; j < P_DIM; j++) {
+                x[j] = 2 * tnmtl_rng_uniform(&rng) - 1;
+                y += w[j] * x[j];
+            }
+            y += 0.1 * (2 * tnmtl_rng_uniform(&rng) - 1);
+            const double noise = 5 * (2 * tnmtl_rng_uniform(&rng) - 1);
+            if (test_rows && test_rows[row]) y = noise;
+            fprintf(f, "t%d,%.6f", t, y);
+            for (int j = 0; j < P_DIM; j++) fprintf(f, ",%.6f", x[j]);
+            fputc('\n', f);
+        }
+    fclose(f);
+}
+
+#define PLANTED_OPTS "--regression --arch '' --steps 300 --lr 0.05 --train-frac 0.5 --quiet"
+
+static cJSON *parse_out(void)
+{
+    const char *brace = strchr(out, '{');
+    assert_non_null(brace);
+    cJSON *j = cJSON_Parse(brace);
+    assert_non_null(j);
+    return j;
+}
+
+static const char *chosen_method(const cJSON *r, double *gamma)
+{
+    const cJSON *c = cJSON_GetObjectItemCaseSensitive(r, "chosen");
+    const cJSON *m = cJSON_GetObjectItemCaseSensitive(c, "method"), *g = cJSON_GetObjectItemCaseSensitive(c, "gamma");
+    assert_true(cJSON_IsString(m));
+    *gamma = cJSON_IsNumber(g) ? g->valuedouble : NAN;
+    return m->valuestring;
+}
+
+static void read_text(const char *path, char *buf, size_t cap)
+{
+    char cmd[1024];
+    snprintf(cmd, sizeof cmd, "cat '%s'", path);
+    assert_int_equal(tu_run(cmd, 0, buf, cap), 0);
+}
+
+/* trials.csv without the seconds column: what the search saw and chose. */
+static void trials_without_seconds(const char *dir, char *buf, size_t cap)
+{
+    char cmd[1024];
+    snprintf(cmd, sizeof cmd, "cut -d, -f1-5,7 '%s/trials.csv'", dir);
+    assert_int_equal(tu_run(cmd, 0, buf, cap), 0);
+}
+
+static int exists(const char *path)
+{
+    struct stat sb;
+    return stat(path, &sb) == 0;
+}
+
+static void test_planted_best_found(void **state)
+{
+    (void)state;
+    char csv[600], dir[600];
+    snprintf(csv, sizeof csv, "%s/planted.csv", tu_group_dir);
+    snprintf(dir, sizeof dir, "%s/planted", tu_group_dir);
+    write_planted(csv, NULL);
+    assert_int_equal(tnmtl(0, "tune --data csv:%s " PLANTED_OPTS " --methods stl,laf --gamma-range 1e-4,10 "
+                              "--gamma-count 6 --folds 2 --search halving --out %s", csv, dir), 0);
+    cJSON *r = parse_out();
+    double gamma;
+    const char *m = chosen_method(r, &gamma);
+    fprintf(stderr, "planted, halving: chose %s gamma %g\n", m, gamma);
+    assert_string_equal(m, "laf");
+    assert_true(gamma > 1e-3); /* enough to share */
+    /* The choice is the best of the last rung in trials.csv. */
+    char text[1 << 14];
+    trials_without_seconds(dir, text, sizeof text);
+    assert_non_null(strstr(text, "method,gamma,share,steps,val_rmse,chosen"));
+    double best = INFINITY, chosen_val = NAN;
+    for (char *save = NULL, *line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+        char meth[16];
+        double g, v;
+        int steps, ch;
+        if (sscanf(line, "%15[^,],%lf,,%d,%lf,%d", meth, &g, &steps, &v, &ch) != 5) continue;
+        if (steps == 300 && v < best) best = v;
+        if (ch) chosen_val = v;
+    }
+    assert_true(chosen_val == best);
+    /* The outputs: chosen.json trains as train --config; final/ as train --out. */
+    char path[700];
+    snprintf(path, sizeof path, "%s/final/results.json", dir);
+    assert_true(exists(path));
+    snprintf(path, sizeof path, "%s/trials.svg", dir);
+    assert_true(exists(path));
+    assert_int_equal(tnmtl(0, "train --config %s/chosen.json --quiet", dir), 0);
+    cJSON *t = parse_out();
+    const cJSON *test = cJSON_GetObjectItemCaseSensitive(t, "test");
+    const cJSON *rmse = cJSON_GetObjectItemCaseSensitive(test, "mean_rmse");
+    const cJSON *tuned = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(r, "test"), "mean_rmse");
+    assert_true(cJSON_IsNumber(rmse) && cJSON_IsNumber(tuned));
+    assert_true(fabs(rmse->valuedouble - tuned->valuedouble) < 1e-9); /* the same model, retrained */
+    cJSON_Delete(t);
+    cJSON_Delete(r);
+    /* The gamma path finds it too, and its choice is trained from scratch. */
+    snprintf(dir, sizeof dir, "%s/planted-path", tu_group_dir);
+    assert_int_equal(tnmtl(0, "tune --data csv:%s " PLANTED_OPTS " --methods stl,laf --gamma-range 1e-4,10 "
+                              "--gamma-count 6 --folds 2 --search path --out %s", csv, dir), 0);
+    r = parse_out();
+    m = chosen_method(r, &gamma);
+    fprintf(stderr, "planted, path: chose %s gamma %g\n", m, gamma);
+    assert_string_equal(m, "laf");
+    assert_true(gamma > 1e-3);
+    assert_int_equal((int)cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(r, "chosen"), "steps")->valuedouble, 300);
+    cJSON_Delete(r);
+    /* Without --steps the rungs divide the data source's default (csv: 2000). */
+    snprintf(dir, sizeof dir, "%s/planted-default-steps", tu_group_dir);
+    assert_int_equal(tnmtl(0, "tune --data csv:%s --regression --arch '' --lr 0.05 --quiet --methods laf "
+                              "--gamma-count 2 --rungs 2 --folds 2 --search halving --out %s", csv, dir), 0);
+    trials_without_seconds(dir, text, sizeof text);
+    assert_non_null(strstr(text, ",667,"));
+    assert_non_null(strstr(text, ",2000,"));
+}
+
+#define SMALL_TUNE "tune --data synthetic --steps 40 --methods stl,ud,laf --gamma-count 4 --folds 2 --quiet"
+
+static void test_killed_tune_resumes(void **state)
+{
+    (void)state;
+    char a[600], b[600], ta[1 << 14], tb[1 << 14], ca[1 << 14], cb[1 << 14];
+    snprintf(a, sizeof a, "%s/full", tu_group_dir);
+    snprintf(b, sizeof b, "%s/killed", tu_group_dir);
+    assert_int_equal(tnmtl(0, SMALL_TUNE " --out %s", a), 0);
+    /* Kill -9 once the ledger holds a few evaluations, then run it again. */
+    char cmd[4096];
+    snprintf(cmd, sizeof cmd,
+             "%s " SMALL_TUNE " --out %s >/dev/null 2>&1 & pid=$!; "
+             "for i in $(seq 2000); do n=$(grep -o '@' %s/ledger.json 2>/dev/null | wc -l); "
+             "[ \"$n\" -ge 6 ] && break; sleep 0.01; done; kill -9 $pid; wait $pid; "
+             "test -e %s/trials.csv && echo finished || echo killed",
+             tu_cli(), b, b, b);
+    assert_int_equal(tu_run(cmd, 0, out, sizeof out), 0);
+    fprintf(stderr, "tune was %s", out);
+    assert_non_null(strstr(out, "killed"));
+    assert_int_equal(tnmtl(0, SMALL_TUNE " --out %s", b), 0);
+    trials_without_seconds(a, ta, sizeof ta);
+    trials_without_seconds(b, tb, sizeof tb);
+    assert_string_equal(ta, tb);
+    char pa[700], pb[700];
+    snprintf(pa, sizeof pa, "%s/chosen.json", a);
+    snprintf(pb, sizeof pb, "%s/chosen.json", b);
+    read_text(pa, ca, sizeof ca);
+    read_text(pb, cb, sizeof cb);
+    assert_string_equal(ca, cb);
+    /* The same folder with other options is refused, and left as it was. */
+    assert_int_equal(tnmtl(1, "tune --data synthetic --steps 50 --methods stl,ud,laf --gamma-count 4 --folds 2 "
+                              "--quiet --out %s", b), 2);
+    assert_non_null(strstr(out, "other options"));
+    trials_without_seconds(b, tb, sizeof tb);
+    assert_string_equal(ta, tb);
+}
+
+/* The rows of the planted data in the test part of the split tune uses
+ * (train_frac 0.5, split seed 0; validation never comes from test). */
+static void planted_test_rows(const char *csv, int *rows)
+{
+    tnmtl_csv_options co = {0};
+    co.kind = TNMTL_TARGET_REAL;
+    tnmtl_dataset ds;
+    tnmtl_split split;
+    tnmtl_error err;
+    assert_int_equal(tnmtl_csv_load(csv, &co, &ds, &err), TNMTL_OK);
+    assert_int_equal(tnmtl_split_make(&ds, 0.5, 0.0, 0, &split, &err), TNMTL_OK);
+    memset(rows, 0, sizeof(int) * P_TASKS * P_PER_TASK);
+    for (int64_t j = 0; j < split.begin[TNMTL_PART_TEST][P_TASKS]; j++) rows[split.idx[TNMTL_PART_TEST][j]] = 1;
+    tnmtl_split_free(&split);
+    tnmtl_dataset_free(&ds);
+}
+
+static void test_no_test_leakage(void **state)
+{
+    (void)state;
+    static const char *const validation[] = {"--folds 2", "--val-frac 0.4"};
+    for (int v = 0; v < 2; v++) {
+        char csv1[600], csv2[600], d1[600], d2[600], t1[1 << 14], t2[1 << 14];
+        int rows[P_TASKS * P_PER_TASK];
+        snprintf(csv1, sizeof csv1, "%s/leak-a.csv", tu_group_dir);
+        snprintf(csv2, sizeof csv2, "%s/leak-b.csv", tu_group_dir);
+        snprintf(d1, sizeof d1, "%s/leak-a%d", tu_group_dir, v);
+        snprintf(d2, sizeof d2, "%s/leak-b%d", tu_group_dir, v);
+        write_planted(csv1, NULL);
+        planted_test_rows(csv1, rows);
+        write_planted(csv2, rows); /* the same data but the test targets */
+        double g1, g2, rm1, rm2;
+        assert_int_equal(tnmtl(0, "tune --data csv:%s " PLANTED_OPTS " --methods stl,laf --gamma-count 4 %s --out %s",
+                               csv1, validation[v], d1), 0);
+        cJSON *r1 = parse_out();
+        assert_int_equal(tnmtl(0, "tune --data csv:%s " PLANTED_OPTS " --methods stl,laf --gamma-count 4 %s --out %s",
+                               csv2, validation[v], d2), 0);
+        cJSON *r2 = parse_out();
+        assert_string_equal(chosen_method(r1, &g1), chosen_method(r2, &g2));
+        assert_true(g1 == g2 || (isnan(g1) && isnan(g2)));
+        trials_without_seconds(d1, t1, sizeof t1);
+        trials_without_seconds(d2, t2, sizeof t2);
+        assert_string_equal(t1, t2);
+        /* ... while the test metric does see the changed labels. */
+        rm1 = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(r1, "test"), "mean_rmse")->valuedouble;
+        rm2 = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(r2, "test"), "mean_rmse")->valuedouble;
+        fprintf(stderr, "%s: test rmse %.3f vs %.3f with the test targets replaced\n", validation[v], rm1, rm2);
+        assert_true(fabs(rm1 - rm2) > 0.5);
+        cJSON_Delete(r1);
+        cJSON_Delete(r2);
+    }
+}
+
+static void test_bad_options(void **state)
+{
+    (void)state;
+    char dir[600];
+    snprintf(dir, sizeof dir, "%s/bad", tu_group_dir);
+    static const struct {
+        const char *args, *message;
+    } cases[] = {
+        {"--gamma-range ''", "empty range"},
+        {"--gamma-range 1,1e-4", "inverted"},
+        {"--gamma-range 0.1,0.1", "empty range"},
+        {"--gamma-range 0,1", "LO must be > 0"},
+        {"--methods laf,foo", "foo"},
+        {"--methods ''", "empty"},
+        {"--folds 1", "--folds"},
+        {"--folds 500", "training examples per task"},
+        {"--folds 3 --val-frac 0.2", "exclude each other"},
+        {"--gamma 0.1", "tune chooses"},
+        {"--rungs 0", "--rungs"},
+        {"--search random", "--search"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        assert_int_equal(tnmtl(1, "tune --data synthetic --steps 10 %s --out %s", cases[i].args, dir), 2);
+        if (!strstr(out, cases[i].message)) fprintf(stderr, "%s: %s\n", cases[i].args, out);
+        assert_non_null(strstr(out, cases[i].message));
+        assert_false(exists(dir)); /* no partial output */
+    }
+    assert_int_equal(tnmtl(1, "tune --data synthetic --steps 10"), 2);
+    assert_non_null(strstr(out, "--out DIR is required"));
+}
+
+/* The run options tune relies on, through train: a cross-validation fold has
+ * no test part; --gamma-scale init makes each layer's norm at initialisation
+ * gamma times the data term (synthetic: 2 shareable layers), for either
+ * convention, and a configuration read back keeps it. */
+static void test_fold_and_gamma_scale_options(void **state)
+{
+    (void)state;
+    assert_int_equal(tnmtl(0, "train --data synthetic --steps 2 --folds 3 --fold 2 --quiet"), 0);
+    cJSON *r = parse_out();
+    assert_null(cJSON_GetObjectItemCaseSensitive(r, "test"));
+    assert_non_null(cJSON_GetObjectItemCaseSensitive(r, "val"));
+    cJSON_Delete(r);
+    assert_int_equal(tnmtl(1, "train --data synthetic --steps 2 --fold 1 --quiet"), 2);
+    assert_non_null(strstr(out, "--fold needs --folds"));
+    static const char *const conv[] = {"mean", "sum"};
+    for (int c = 0; c < 2; c++) {
+        for (int scaled = 0; scaled < 2; scaled++) {
+            assert_int_equal(tnmtl(1, "train --data synthetic --method tucker --gamma 0.1 --steps 1 --task-loss %s %s",
+                                   conv[c], scaled ? "--gamma-scale init" : ""), 0);
+            const char *line = strstr(out, "step 1/1");
+            assert_non_null(line);
+            double loss, reg;
+            assert_int_equal(sscanf(line, "step 1/1 loss %lf reg %lf", &loss, &reg), 2);
+            fprintf(stderr, "%s, %s: data term %.4f, norms %.4f\n", conv[c], scaled ? "init" : "none", loss, reg);
+            if (scaled) assert_true(fabs(reg - 0.1 * 2 * loss) < 1e-3 * loss);
+            else assert_true(fabs(reg - 0.1 * 2 * loss) > 0.1 * loss); /* the plain gamma is another scale */
+        }
+    }
+    char dir[600], cfg[700];
+    snprintf(dir, sizeof dir, "%s/scaled", tu_group_dir);
+    assert_int_equal(tnmtl(0, "train --data synthetic --method laf --gamma-scale init --steps 3 --quiet --out %s", dir), 0);
+    r = parse_out();
+    const cJSON *gs = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(r, "config"), "gamma_scale");
+    assert_true(cJSON_IsString(gs) && !strcmp(gs->valuestring, "init"));
+    const double acc = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(r, "test"), "mean_accuracy")->valuedouble;
+    cJSON_Delete(r);
+    /* The configuration as train --config reads it: the same model again. */
+    snprintf(cfg, sizeof cfg, "%s/config.json", tu_group_dir);
+    char path[700], text[1 << 14];
+    snprintf(path, sizeof path, "%s/results.json", dir);
+    read_text(path, text, sizeof text);
+    cJSON *res = cJSON_Parse(text);
+    assert_non_null(res);
+    char *config = cJSON_Print(cJSON_GetObjectItemCaseSensitive(res, "config"));
+    FILE *f = fopen(cfg, "w");
+    assert_non_null(f);
+    fputs(config, f);
+    fclose(f);
+    free(config);
+    cJSON_Delete(res);
+    assert_int_equal(tnmtl(0, "train --config %s --quiet", cfg), 0);
+    r = parse_out();
+    assert_true(cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(r, "test"), "mean_accuracy")->valuedouble == acc);
+    cJSON_Delete(r);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_bad_options),
+        cmocka_unit_test(test_fold_and_gamma_scale_options),
+        cmocka_unit_test(test_planted_best_found),
+        cmocka_unit_test(test_no_test_leakage),
+        cmocka_unit_test(test_killed_tune_resumes),
+    };
+    return cmocka_run_group_tests(tests, tu_group_setup_tmpdir, tu_group_teardown_tmpdir);
+}
