@@ -36,6 +36,7 @@
 
 #include "cli.h"
 #include "run.h"
+#include "runfolder.h"
 #include "session.h"
 #include "tnmtl/checkpoint.h"
 #include "util.h"
@@ -196,6 +197,22 @@ static run_options candidate_options(const tune_state *ts, const candidate *c, i
     return o;
 }
 
+/* A trial's or the final fit's run folder is claimed as `train --out` claims
+ * its folder (locked, one run, its identity in every file): resumed, the run
+ * there is verified and continued under its id; new, s takes the folder's. */
+static tnmtl_status claim_run(runfolder *rf, const char *dir, int resumed, session *s, tnmtl_error *err)
+{
+    if (resumed) {
+        tnmtl_status st = session_verify_folder(s, dir, err);
+        if (st) return st;
+        runfolder_adopt(rf, s->opts.run_id);
+    } else {
+        snprintf(s->opts.run_id, sizeof s->opts.run_id, "%s", rf->run_id);
+    }
+    s->folder = rf;
+    return TNMTL_OK;
+}
+
 /* Trains candidate c's fold to `steps` (resuming its folder) and scores it;
  * reads the result from the ledger when it was made before. */
 static tnmtl_status evaluate_fold(tune_state *ts, const candidate *c, const candidate *from, int fold, int64_t steps,
@@ -216,8 +233,11 @@ static tnmtl_status evaluate_fold(tune_state *ts, const candidate *c, const cand
     const double t0 = tnmtl_now();
     session s;
     struct stat sb;
-    tnmtl_status st;
-    if (stat(ckpt, &sb) == 0) { /* an earlier rung, or a killed evaluation */
+    const int resumed = stat(ckpt, &sb) == 0;
+    runfolder rf = {.lock_fd = -1};
+    tnmtl_status st = runfolder_claim(&rf, dir, "run", resumed ? RUNFOLDER_RESUME : RUNFOLDER_NEW, NULL, err);
+    if (st) return st;
+    if (resumed) { /* an earlier rung, or a killed evaluation */
         st = session_resume(&s, dir, ts->ds, err);
         if (!st && s.optim.step > steps)
             st = tnmtl_fail(err, TNMTL_ERR_INVALID, "%s is at step %lld, past %lld: not this tune's trial", dir,
@@ -233,12 +253,16 @@ static tnmtl_status evaluate_fold(tune_state *ts, const candidate *c, const cand
             st = tnmtl_checkpoint_load(src, s.model, &s.optim, err);
             if (st) session_free(&s);
         }
-        if (!st) st = tnmtl_mkdir_p(dir, err);
     }
-    if (st) return st;
+    if (!st && (st = claim_run(&rf, dir, resumed, &s, err))) session_free(&s);
+    if (st) {
+        runfolder_release(&rf);
+        return st;
+    }
     st = session_train(&s, dir, 1, &stop_requested, err);
     if (!st) st = validation_metric(&s, val, err);
     session_free(&s);
+    runfolder_release(&rf);
     if (st) return st;
     *seconds = tnmtl_now() - t0;
     ts->seconds += *seconds;
@@ -683,6 +707,7 @@ int cmd_tune(int argc, char **argv)
     if (folds_set && (o.val_frac > 0 || o.val_from_test > 0))
         return cli_usage_error("tune", "--folds and a held-out part (--val-frac, --val-from-test) exclude each other");
     tune_state ts = {0};
+    runfolder top = {.lock_fd = -1}, final_rf = {.lock_fd = -1};
     ts.out = out_dir;
     ts.quiet = quiet;
     ts.folds = o.val_frac > 0 || o.val_from_test > 0 ? 0 : folds;
@@ -740,7 +765,12 @@ int cmd_tune(int argc, char **argv)
         code = cli_fail("tune", &err);
         goto done;
     }
-    if ((st = tnmtl_mkdir_p(out_dir, &err)) || (st = tune_write_json(&ts, "tune.json", ident, &err))) {
+    /* The folder: one writer at a time, one tune (its identity), as compare's. */
+    char *ident_text = cJSON_PrintUnformatted(ident);
+    st = ident_text ? runfolder_claim(&top, out_dir, "tune", RUNFOLDER_RESUME, ident_text, &err)
+                    : tnmtl_fail(&err, TNMTL_ERR_NOMEM, "out of memory");
+    free(ident_text);
+    if (st || (st = tune_write_json(&ts, "tune.json", ident, &err))) {
         code = cli_fail("tune", &err);
         goto done;
     }
@@ -782,9 +812,12 @@ int cmd_tune(int argc, char **argv)
 
     /* The tables and the plot. */
     table_job job = {&ts, cand, n, chosen, 0};
-    if ((st = tune_write_text(&ts, "trials.md", write_trials, &job, &err)) ||
+    char *tables[] = {"trials.md", "trials.csv", "trials.svg"};
+    if ((st = runfolder_files_begin(&top, tables, 3, &err)) ||
+        (st = tune_write_text(&ts, "trials.md", write_trials, &job, &err)) ||
         (job.csv = 1, st = tune_write_text(&ts, "trials.csv", write_trials, &job, &err)) ||
-        (st = tune_write_text(&ts, "trials.svg", write_plot, &job, &err))) {
+        (st = tune_write_text(&ts, "trials.svg", write_plot, &job, &err)) ||
+        (st = runfolder_files_end(&top, tables, 3, &err))) {
         code = cli_fail("tune", &err);
         goto done;
     }
@@ -802,10 +835,15 @@ int cmd_tune(int argc, char **argv)
     struct stat sb;
     char ckpt[4200];
     snprintf(ckpt, sizeof ckpt, "%s/%s", final_dir, TNMTL_CHECKPOINT_FILE);
-    if (stat(ckpt, &sb) != 0 && !ts.folds && ts.base.val_frac == 0 && !(st = tnmtl_mkdir_p(final_dir, &err)))
+    const int had_final = stat(ckpt, &sb) == 0;
+    st = runfolder_claim(&final_rf, final_dir, "run", had_final ? RUNFOLDER_RESUME : RUNFOLDER_NEW, NULL, &err);
+    if (!st && !had_final && !ts.folds && ts.base.val_frac == 0)
         st = reuse_trial(&ts, c, ckpt, &err); /* the winner trained on the whole training part already */
-    if (!st && stat(ckpt, &sb) == 0) st = session_resume(&s, final_dir, &ds, &err);
-    else if (!st && !(st = session_start(&s, &fo, &ds, &err))) st = tnmtl_mkdir_p(final_dir, &err);
+    const int resumed = !st && stat(ckpt, &sb) == 0;
+    if (resumed) st = session_resume(&s, final_dir, &ds, &err);
+    else if (!st) st = session_start(&s, &fo, &ds, &err);
+    if (!st && (st = claim_run(&final_rf, final_dir, resumed && had_final, &s, &err))) session_free(&s);
+    if (!st && resumed && !had_final) runfolder_adopt(&final_rf, s.opts.run_id); /* the reused trial's run */
     if (!st) {
         if (!quiet) fprintf(stderr, "fitting the choice on the whole training part: %s\n", final_dir);
         st = session_train(&s, final_dir, 1, &stop_requested, &err);
@@ -816,7 +854,11 @@ int cmd_tune(int argc, char **argv)
         char *cj = run_options_to_json(&s.opts);
         cJSON *chosen_json = cj ? cJSON_Parse(cj) : NULL;
         free(cj);
-        st = chosen_json ? tune_write_json(&ts, "chosen.json", chosen_json, &err) : TNMTL_ERR_NOMEM;
+        cJSON_DeleteItemFromObjectCaseSensitive(chosen_json, "run_id"); /* a configuration, not this run */
+        char *chosen_name[] = {"chosen.json"};
+        st = chosen_json ? runfolder_files_begin(&top, chosen_name, 1, &err) : TNMTL_ERR_NOMEM;
+        if (!st) st = tune_write_json(&ts, "chosen.json", chosen_json, &err);
+        if (!st) st = runfolder_files_end(&top, chosen_name, 1, &err);
         cJSON_Delete(chosen_json);
     }
     if (!st) {
@@ -861,6 +903,8 @@ int cmd_tune(int argc, char **argv)
     }
     if (s.model) session_free(&s);
 done:
+    runfolder_release(&final_rf);
+    runfolder_release(&top);
     cJSON_Delete(ident);
     cJSON_Delete(ts.ledger);
     free(cand);

@@ -340,6 +340,36 @@ static void test_fold_and_gamma_scale_options(void **state)
     cJSON_Delete(r);
 }
 
+/* A tune folder has one writer (issue 19's rules, as compare's): a second
+ * tune on it, or a train into it, is refused at once naming the holder, and
+ * a tune into a training run's folder is refused. */
+static void test_one_writer(void **state)
+{
+    (void)state;
+    char dir[600], cmd[4096];
+    snprintf(dir, sizeof dir, "%s/locked", tu_group_dir);
+    snprintf(cmd, sizeof cmd,
+             "{ %s " SMALL_TUNE " --out %s >/dev/null 2>&1 & pid=$!; "
+             "for i in $(seq 3000); do test -e %s/tune.json && break; sleep 0.01; done; "
+             "%s " SMALL_TUNE " --out %s; echo \"second=$? holder=$pid\"; "
+             "%s train --data synthetic --steps 2 --quiet --out %s; echo \"train=$?\"; wait $pid; echo \"first=$?\"; }",
+             tu_cli(), dir, dir, tu_cli(), dir, tu_cli(), dir);
+    assert_int_equal(tu_run(cmd, 1, out, sizeof out), 0);
+    fprintf(stderr, "%s", out);
+    assert_non_null(strstr(out, "second=2"));
+    assert_non_null(strstr(out, "train=2"));
+    assert_non_null(strstr(out, "first=0"));
+    const char *h = strstr(out, "holder="), *m = strstr(out, "is being written by another tnmtl process (pid ");
+    assert_non_null(h);
+    assert_non_null(m);
+    assert_int_equal(atol(h + 7), atol(m + strlen("is being written by another tnmtl process (pid ")));
+    /* a finished tune folder is not a place for a training run, nor a run folder for a tune */
+    assert_int_equal(tnmtl(1, "train --data synthetic --steps 2 --quiet --out %s", dir), 2);
+    snprintf(dir, sizeof dir, "%s/a-run", tu_group_dir);
+    assert_int_equal(tnmtl(1, "train --data synthetic --steps 2 --quiet --out %s", dir), 0);
+    assert_int_equal(tnmtl(1, SMALL_TUNE " --out %s", dir), 2);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -348,6 +378,7 @@ int main(void)
         cmocka_unit_test(test_planted_best_found),
         cmocka_unit_test(test_no_test_leakage),
         cmocka_unit_test(test_killed_tune_resumes),
+        cmocka_unit_test(test_one_writer),
     };
     return cmocka_run_group_tests(tests, tu_group_setup_tmpdir, tu_group_teardown_tmpdir);
 }
