@@ -239,9 +239,11 @@ static tnmtl_status evaluate_fold(tune_state *ts, const candidate *c, const cand
     if (st) return st;
     if (resumed) { /* an earlier rung, or a killed evaluation */
         st = session_resume(&s, dir, ts->ds, err);
-        if (!st && s.optim.step > steps)
+        if (!st && s.optim.step > steps) {
             st = tnmtl_fail(err, TNMTL_ERR_INVALID, "%s is at step %lld, past %lld: not this tune's trial", dir,
                             (long long)s.optim.step, (long long)steps);
+            session_free(&s);
+        }
         if (!st) s.opts.steps = steps;
     } else {
         run_options o = candidate_options(ts, c, fold, steps);
