@@ -7,16 +7,18 @@
 # method and seed, so each method's tuned test accuracy is in
 # OUT/seedS-METHOD.json ("test") and the chosen gamma in its "chosen".
 # Killed or stopped, the same command resumes.
-#   scripts/omniglot-tune.sh [SEEDS] [OUT_DIR]   (default "0 1 2 3 4 5 6 7 8 9", runs/omniglot-tune)
+#   scripts/omniglot-tune.sh [SEEDS] [OUT_DIR] [METHODS]
+#   (defaults "0 1 2 3 4 5 6 7 8 9", runs/omniglot-tune, "stl ud laf tucker tt")
 set -eu
 cd "$(dirname "$0")/.."
 seeds=${1:-0 1 2 3 4 5 6 7 8 9}
 out=${2:-runs/omniglot-tune}
+methods=${3:-stl ud laf tucker tt}
 data=${TNMTL_SHARED_DATA:-../shared/data}/omniglot
 make -j2 cli >/dev/null
 mkdir -p "$out"
 for s in $seeds; do
-    for m in stl ud laf tucker tt; do
+    for m in $methods; do
         build/tnmtl tune --data "omniglot:$data" --batch 10 --steps 400 --seed "$s" --methods "$m" \
             --out "$out/seed$s-$m" > "$out/seed$s-$m.json"
     done
