@@ -6,6 +6,9 @@
 #                        headers, libtnmtl.a, libtnmtl.so.X.Y.Z + links, CLI, tnmtl.pc
 #   make examples        examples/*.c against the static library (build/examples/)
 #   make SANITIZE=1 test build and test with AddressSanitizer + UBSan (build-asan/)
+#   make mpi             the CLI for mpirun, tasks split over processes (build-mpi/tnmtl;
+#                        needs mpicc: Debian libopenmpi-dev); the plain build needs no MPI
+#   make mpi-test        build it and run tests/test_mpi against it (mpirun -np 1, 2, 3)
 #   make fuzz            libFuzzer harnesses tests/fuzz/fuzz_*.c (clang, build-fuzz/)
 #   make fuzz-smoke      run each harness briefly over its corpus; fails on a finding
 #
@@ -156,7 +159,16 @@ fuzz-smoke: $(FUZZ_BIN)
 	done; echo "fuzz-smoke: all harnesses passed"
 
 clean:
-	rm -rf build build-asan build-fuzz
+	rm -rf build build-asan build-fuzz build-mpi
+
+# ---- MPI: the same sources built with mpicc and TNMTL_MPI (tnmtl/dist.h) ----
+MPICC ?= mpicc
+.PHONY: mpi mpi-test
+mpi:
+	@command -v $(MPICC) >/dev/null || { echo "make mpi needs $(MPICC) (Debian: libopenmpi-dev openmpi-bin)" >&2; exit 1; }
+	+$(MAKE) BUILD=build-mpi CC=$(MPICC) XCFLAGS="$(XCFLAGS) -DTNMTL_MPI" build-mpi/tnmtl
+mpi-test: mpi $(BUILD)/tests/test_mpi $(CLI)
+	TNMTL_CLI=$(abspath $(CLI)) TNMTL_MPI_CLI=$(abspath build-mpi/tnmtl) $(BUILD)/tests/test_mpi
 
 # ---- the Python package (python/): extension built in place, pytest suite ----
 # Debian's interpreter (its numpy, pytest and torch), whatever python3 is first on PATH.

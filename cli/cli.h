@@ -15,6 +15,16 @@ enum {
     EXIT_DIVERGED = 3        /* training stopped on NaN/Inf                 */
 };
 
+/* The processes of this run (tnmtl/dist.h): set by main for the MPI build
+ * (`make mpi`), NULL (one process) otherwise.  Every process runs the same
+ * command on the same options; only the writer (process 0) claims folders,
+ * writes files and prints, the others compute their tasks. */
+extern tnmtl_dist *cli_dist;
+int cli_is_writer(void);
+/* The last message cli_fail or cli_usage_error printed ("" if none): a
+ * process that is not the writer prints it under its rank when it fails. */
+extern char cli_last_error[1024];
+
 /* Prints "tnmtl CMD: error: MSG" on stderr and returns the exit code that
  * fits the status. */
 int cli_fail(const char *cmd, const tnmtl_error *err);

@@ -24,9 +24,19 @@ int cli_print_json(const char *cmd, cJSON *root)
     return rc;
 }
 
+tnmtl_dist *cli_dist;
+char cli_last_error[1024];
+
+int cli_is_writer(void)
+{
+    return tnmtl_dist_rank(cli_dist) == 0;
+}
+
 int cli_fail(const char *cmd, const tnmtl_error *err)
 {
-    fprintf(stderr, "tnmtl %s: error: %s\n", cmd, err->msg[0] ? err->msg : tnmtl_status_name(err->status));
+    snprintf(cli_last_error, sizeof cli_last_error, "tnmtl %s: error: %s", cmd,
+             err->msg[0] ? err->msg : tnmtl_status_name(err->status));
+    fprintf(stderr, "%s\n", cli_last_error);
     switch (err->status) {
     case TNMTL_OK: return EXIT_OK;
     case TNMTL_ERR_NUMERIC: return EXIT_DIVERGED;
@@ -39,9 +49,9 @@ int cli_usage_error(const char *cmd, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    fprintf(stderr, "tnmtl %s: error: ", cmd);
-    vfprintf(stderr, fmt, ap);
-    fprintf(stderr, "\n(see 'tnmtl %s --help')\n", cmd);
+    int n = snprintf(cli_last_error, sizeof cli_last_error, "tnmtl %s: error: ", cmd);
+    if (n >= 0 && (size_t)n < sizeof cli_last_error) vsnprintf(cli_last_error + n, sizeof cli_last_error - (size_t)n, fmt, ap);
+    fprintf(stderr, "%s\n(see 'tnmtl %s --help')\n", cli_last_error, cmd);
     va_end(ap);
     return EXIT_BAD_INPUT;
 }

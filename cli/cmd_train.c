@@ -92,11 +92,14 @@ int cmd_train(int argc, char **argv)
      * a folder holding another run, is refused at once. */
     runfolder rf = {.lock_fd = -1};
     tnmtl_status st = TNMTL_OK;
-    if (out_dir &&
+    if (out_dir && cli_is_writer() && /* under mpirun the writer holds the folder for every process */
         (st = runfolder_claim(&rf, out_dir, "run", in_place ? RUNFOLDER_RESUME : overwrite ? RUNFOLDER_OVERWRITE
                                                                                           : RUNFOLDER_NEW,
                               NULL, &err)))
         return cli_fail("train", &err);
+    /* The others read a resumed run only once the writer holds the folder
+     * (a claim may complete an interrupted replacement). */
+    if ((st = tnmtl_dist_barrier(cli_dist, &err))) return cli_fail("train", &err);
     session s;
     if (resume) {
         st = session_resume(&s, resume, NULL, &err);
@@ -113,7 +116,7 @@ int cmd_train(int argc, char **argv)
         runfolder_release(&rf);
         return cli_fail("train", &err);
     }
-    if (out_dir) { /* continued in place: the run's own identity; else the new one */
+    if (out_dir && cli_is_writer()) { /* continued in place: the run's own identity; else the new one */
         if (in_place) runfolder_adopt(&rf, s.opts.run_id);
         else snprintf(s.opts.run_id, sizeof s.opts.run_id, "%s", rf.run_id);
         s.folder = &rf;

@@ -2,6 +2,8 @@
  * checkpoints, evaluation and the sharing report. */
 #include "session.h"
 
+#include "cli.h"
+
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -44,6 +46,27 @@ static tnmtl_status check_memory(const session *s, tnmtl_error *err)
     return st ? st : tnmtl_memory_check(&est, 0, err);
 }
 
+/* Under mpirun (cli_dist): the tasks in blocks balanced by training
+ * examples, one per process, and this machine's cores shared among its
+ * processes unless --threads says otherwise. */
+static tnmtl_status spread_over_processes(session *s, tnmtl_error *err)
+{
+    if (tnmtl_dist_size(cli_dist) <= 1) return TNMTL_OK;
+    const int T = s->split.n_tasks;
+    int64_t *n_train = tnmtl_calloc((size_t)T, sizeof *n_train, "task sizes", err);
+    if (!n_train) return TNMTL_ERR_NOMEM;
+    for (int t = 0; t < T; t++)
+        n_train[t] = s->split.begin[TNMTL_PART_TRAIN][t + 1] - s->split.begin[TNMTL_PART_TRAIN][t];
+    tnmtl_status st = tnmtl_mtl_set_dist(s->model, cli_dist, n_train, err);
+    free(n_train);
+    if (!st && s->opts.threads == 0) {
+        const long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+        const int per = (int)(cpus > 0 ? cpus : 1) / tnmtl_dist_local_size(cli_dist);
+        st = tnmtl_mtl_set_threads(s->model, per > 1 ? per : 1, err);
+    }
+    return st;
+}
+
 /* Data, split and an uninitialised model and optimiser for s->opts. */
 static tnmtl_status build(session *s, tnmtl_error *err)
 {
@@ -55,6 +78,7 @@ static tnmtl_status build(session *s, tnmtl_error *err)
     if (!st) st = run_finalise(&s->opts, &s->ds, err);
     if (!st) st = check_memory(s, err);
     if (!st) st = run_build_model(&s->opts, &s->ds, &s->split, &s->model, err);
+    if (!st) st = spread_over_processes(s, err);
     if (!st) st = tnmtl_optim_init(&s->optim, &s->opts.optim, s->model->n_params, err);
     return st;
 }
@@ -261,7 +285,7 @@ tnmtl_status session_train(session *s, const char *out_dir, int quiet, volatile 
     tc.save_every = s->opts.save_every;
     tc.progress = on_progress;
     tc.progress_user = &ps;
-    tc.checkpoint = out_dir ? on_checkpoint : NULL;
+    tc.checkpoint = out_dir && cli_is_writer() ? on_checkpoint : NULL; /* tnmtl_train gathers the model first */
     tc.checkpoint_user = &ps;
     tc.stop = (const volatile int *)stop;
     if (!quiet)
@@ -269,8 +293,17 @@ tnmtl_status session_train(session *s, const char *out_dir, int quiet, volatile 
                 tnmtl_method_name(s->opts.method), s->ds.source, s->ds.n_tasks, (long long)s->model->n_params,
                 (long long)s->optim.step, (long long)s->opts.steps);
     const double t0 = tnmtl_now();
+    const uint64_t bytes0 = tnmtl_dist_bytes(cli_dist);
+    const int64_t step0 = s->optim.step;
     tnmtl_status st = tnmtl_train(s->model, &s->optim, &s->ds, &s->split, &tc, err);
     s->train_seconds = tnmtl_now() - t0;
+    if (tnmtl_dist_size(cli_dist) > 1 && s->optim.step > step0) {
+        s->received_per_step = (double)(tnmtl_dist_bytes(cli_dist) - bytes0) / (double)(s->optim.step - step0);
+        if (!quiet)
+            fprintf(stderr, "%d processes (this one: tasks %d..%d): %.1f kB received per step\n",
+                    tnmtl_dist_size(cli_dist), s->model->task_begin, s->model->task_end - 1,
+                    s->received_per_step / 1e3);
+    }
     if (st && ps.tty && !quiet) fputc('\n', stderr);
     const int interrupted = st && stop && *stop, diverged = st == TNMTL_ERR_NUMERIC;
     if ((interrupted || diverged) && out_dir && s->folder && s->folder->replacing) {
@@ -278,7 +311,8 @@ tnmtl_status session_train(session *s, const char *out_dir, int quiet, volatile 
         const size_t n = strlen(err->msg);
         snprintf(err->msg + n, sizeof err->msg - n, "; stopped before its first checkpoint, so %s still holds the "
                  "earlier run, unchanged", out_dir);
-    } else if ((interrupted || diverged) && out_dir && s->optim.step > ps.last_saved && state_is_finite(s)) {
+    } else if ((interrupted || diverged) && out_dir && cli_is_writer() && s->optim.step > ps.last_saved &&
+               state_is_finite(s)) {
         /* Interrupted, or diverged (the parameters are those of the last good
          * step): keep the work done since the last checkpoint. */
         tnmtl_error e2 = {0};
@@ -369,6 +403,10 @@ tnmtl_status session_evaluate(session *s, const char *out_dir, cJSON **result, t
     cJSON_AddNumberToObject(r, "steps", (double)s->optim.step);
     cJSON_AddNumberToObject(r, "seed", (double)s->opts.seed);
     cJSON_AddNumberToObject(r, "train_seconds", s->train_seconds);
+    if (tnmtl_dist_size(cli_dist) > 1) {
+        cJSON_AddNumberToObject(r, "processes", tnmtl_dist_size(cli_dist));
+        if (s->received_per_step > 0) cJSON_AddNumberToObject(r, "received_bytes_per_step", s->received_per_step);
+    }
     cJSON_AddStringToObject(r, "metric", cls ? "accuracy" : "rmse");
     char *config = run_options_to_json(&s->opts);
     cJSON_AddItemToObject(r, "config", config ? cJSON_Parse(config) : cJSON_CreateNull());
@@ -404,7 +442,7 @@ tnmtl_status session_evaluate(session *s, const char *out_dir, cJSON **result, t
         cJSON_AddBoolToObject(l, "hard_shared", rep.layers[k].shared);
         cJSON_AddItemToArray(sh, l);
     }
-    if (out_dir) {
+    if (out_dir && cli_is_writer()) {
         char *names[2 * TNMTL_MAX_LAYERS + 4];
         const int n = report_file_names(&rep, names);
         st = n < 0 ? tnmtl_fail(err, TNMTL_ERR_NOMEM, "out of memory") : TNMTL_OK;

@@ -17,6 +17,7 @@ typedef struct session {
     tnmtl_mtl *model;
     tnmtl_optim optim;
     double train_seconds;
+    double received_per_step;   /* bytes, under mpirun (0: one process)  */
     int borrowed_data;          /* ds belongs to the caller               */
     runfolder *folder;          /* the claimed out_dir (NULL: none): checkpoints and
                                    reports go through its identity and replacement */

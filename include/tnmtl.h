@@ -114,6 +114,7 @@
 #include "tnmtl/npz.h"
 #include "tnmtl/synthetic.h"
 #include "tnmtl/safetensors.h"
+#include "tnmtl/dist.h"
 #include "tnmtl/mtl.h"
 #include "tnmtl/report.h"
 #include "tnmtl/checkpoint.h"

@@ -10,6 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "dist_internal.h"
 #include "tnmtl/rng.h"
 #include "util.h"
 
@@ -92,6 +93,7 @@ void tnmtl_mtl_free(tnmtl_mtl *m)
     for (int w = 0; w < m->n_threads && m->workers; w++) worker_free(&m->workers[w]);
     free(m->workers);
     free(m->shared_grads);
+    free(m->dist_begin);
     free(m);
 }
 
@@ -219,6 +221,8 @@ tnmtl_status tnmtl_mtl_create(const tnmtl_mtl_config *cfg, tnmtl_mtl **out, tnmt
     m->cfg = *cfg;
     m->reg_step = m->reg_last = -1;
     m->n_tasks = cfg->n_tasks;
+    m->task_begin = 0;
+    m->task_end = cfg->n_tasks;
     m->arch = strdup(cfg->arch ? cfg->arch : "");
     m->n_out = tnmtl_calloc((size_t)cfg->n_tasks, sizeof(int), "output sizes", err);
     m->nets = tnmtl_calloc((size_t)cfg->n_tasks, sizeof *m->nets, "task networks", err);
@@ -432,6 +436,91 @@ tnmtl_status tnmtl_mtl_set_threads(tnmtl_mtl *m, int n_threads, tnmtl_error *err
     return TNMTL_OK;
 }
 
+/* ---- distributed runs (tnmtl/dist.h) ---- */
+
+tnmtl_status tnmtl_mtl_set_dist(tnmtl_mtl *m, tnmtl_dist *d, const int64_t *task_weight, tnmtl_error *err)
+{
+    const int P = tnmtl_dist_size(d);
+    if (P <= 1) return TNMTL_OK;
+    int *begin = tnmtl_calloc((size_t)P + 1, sizeof(int), "task partition", err);
+    if (!begin) return TNMTL_ERR_NOMEM;
+    tnmtl_dist_partition(task_weight, m->n_tasks, P, begin);
+    free(m->dist_begin);
+    m->dist = d;
+    m->dist_begin = begin;
+    const int r = tnmtl_dist_rank(d);
+    m->task_begin = begin[r];
+    m->task_end = begin[r + 1];
+    return TNMTL_OK;
+}
+
+/* Where block b's task-specific values of every task lie in the parameter
+ * layout: weights (biases when bias) of task t at [off[t], off[t+1]). */
+static void block_task_offsets(const tnmtl_mtl *m, int i, int bias, int64_t *off)
+{
+    const tnmtl_param_block *b = &m->blocks[i];
+    for (int t = 0; t < m->n_tasks; t++) {
+        const tnmtl_layer_params *v = &m->view[(size_t)t * m->n_layers + b->layer];
+        off[t] = (bias ? v->b : v->w) - m->params;
+    }
+    const int64_t block_end = i + 1 < m->n_blocks ? m->blocks[i + 1].w_offset : m->n_params;
+    off[m->n_tasks] = bias ? block_end : b->b_offset;
+}
+
+/* Every process receives the other processes' values of buf (parameters or
+ * a mirror of them) in the task-specific blocks; stacked_weights_only: just
+ * the weights of the stacked blocks (what the norm needs each step). */
+static tnmtl_status dist_gather_blocks(tnmtl_mtl *m, float *buf, int stacked_weights_only, tnmtl_error *err)
+{
+    int64_t off[TNMTL_MAX_TASKS + 1];
+    for (int i = 0; i < m->n_blocks; i++) {
+        const tnmtl_param_block *b = &m->blocks[i];
+        if (b->shared || (stacked_weights_only && !b->stacked)) continue;
+        for (int bias = 0; bias < (stacked_weights_only ? 1 : 2); bias++) {
+            block_task_offsets(m, i, bias, off);
+            tnmtl_status st = tnmtl_dist_allgather_f32(m->dist, buf, off, m->dist_begin, err);
+            if (st) return st;
+        }
+    }
+    return TNMTL_OK;
+}
+
+tnmtl_status tnmtl_mtl_dist_sync(tnmtl_mtl *m, tnmtl_optim *opt, tnmtl_error *err)
+{
+    if (!m->dist) return TNMTL_OK;
+    tnmtl_status st = dist_gather_blocks(m, m->params, 0, err);
+    if (!st && opt && opt->m) st = dist_gather_blocks(m, opt->m, 0, err);
+    if (!st && opt && opt->v) st = dist_gather_blocks(m, opt->v, 0, err);
+    return st;
+}
+
+/* One optimiser step of this process's parameters: its tasks' slices of the
+ * task-specific blocks and all of the hard-shared ones (whose gradient every
+ * process summed alike), then the stacked weights are exchanged for the
+ * next step's norm. */
+static tnmtl_status dist_optim_step(tnmtl_mtl *m, tnmtl_optim *opt, tnmtl_error *err)
+{
+    int64_t ranges[4 * TNMTL_MAX_LAYERS], off[TNMTL_MAX_TASKS + 1];
+    int n = 0;
+    for (int i = 0; i < m->n_blocks; i++) {
+        const tnmtl_param_block *b = &m->blocks[i];
+        if (b->shared) {
+            ranges[2 * n] = b->w_offset;
+            ranges[2 * n + 1] = b->w_offset + b->n_w + b->n_b;
+            n++;
+            continue;
+        }
+        for (int bias = 0; bias < 2; bias++) {
+            block_task_offsets(m, i, bias, off);
+            ranges[2 * n] = off[m->task_begin];
+            ranges[2 * n + 1] = off[m->task_end];
+            n++;
+        }
+    }
+    tnmtl_optim_step_ranges(opt, m->params, m->grads, ranges, n);
+    return dist_gather_blocks(m, m->params, 1, err);
+}
+
 /* Grows every worker's scratch to hold batches of B examples. */
 static tnmtl_status ensure_batch(tnmtl_mtl *m, const tnmtl_dataset *ds, int B, tnmtl_error *err)
 {
@@ -471,7 +560,8 @@ typedef struct parallel_job {
     tnmtl_mtl *m;
     task_fn fn;
     void *ctx;
-    const int *order;            /* tasks, largest first */
+    const int *order;            /* this process's tasks, largest first */
+    int n;
     atomic_int next;
 } parallel_job;
 
@@ -486,7 +576,7 @@ static void *run_worker(void *p)
     parallel_job *job = a->job;
     for (;;) {
         int i = atomic_fetch_add(&job->next, 1);
-        if (i >= job->m->n_tasks) break;
+        if (i >= job->n) break;
         job->fn(job->ctx, &job->m->workers[a->w], job->order[i]);
     }
     return NULL;
@@ -494,10 +584,12 @@ static void *run_worker(void *p)
 
 static void for_each_task(tnmtl_mtl *m, const tnmtl_split *split, tnmtl_part part, task_fn fn, void *ctx)
 {
+    /* This process's tasks (all of them unless distributed). */
     int order[TNMTL_MAX_TASKS];
-    for (int t = 0; t < m->n_tasks; t++) order[t] = t;
+    const int n_own = m->task_end - m->task_begin;
+    for (int i = 0; i < n_own; i++) order[i] = m->task_begin + i;
     /* Largest tasks first balances the workers (insertion sort, stable). */
-    for (int i = 1; i < m->n_tasks; i++) {
+    for (int i = 1; i < n_own; i++) {
         int t = order[i], j = i;
         const int64_t nt = split->begin[part][t + 1] - split->begin[part][t];
         while (j > 0 && split->begin[part][order[j - 1] + 1] - split->begin[part][order[j - 1]] < nt) {
@@ -506,10 +598,11 @@ static void for_each_task(tnmtl_mtl *m, const tnmtl_split *split, tnmtl_part par
         }
         order[j] = t;
     }
-    parallel_job job = {m, fn, ctx, order, 0};
+    parallel_job job = {m, fn, ctx, order, n_own, 0};
     worker_arg args[64];
     pthread_t threads[64];
     int n = m->n_threads < 64 ? m->n_threads : 64, started = 0;
+    if (n > n_own) n = n_own > 1 ? n_own : 1;
     const int blas_threads = openblas_get_num_threads();
     if (n > 1) openblas_set_num_threads(1);
     for (int i = 1; i < n; i++) {
@@ -639,6 +732,14 @@ tnmtl_status tnmtl_mtl_objective(tnmtl_mtl *m, const tnmtl_dataset *ds, const tn
     const double weight = m->cfg.sum_task_losses ? 1.0 : 1.0 / m->n_tasks;
     objective_ctx ctx = {m, ds, split, seed, step, batch, (float)weight, losses};
     for_each_task(m, split, TNMTL_PART_TRAIN, task_objective, &ctx);
+    if (m->dist) { /* every task's loss and shared-layer contribution on every process */
+        int64_t off[TNMTL_MAX_TASKS + 1];
+        for (int t = 0; t <= m->n_tasks; t++) off[t] = t;
+        st = tnmtl_dist_allgather_f64(m->dist, losses, off, m->dist_begin, err);
+        for (int t = 0; t <= m->n_tasks; t++) off[t] = (int64_t)t * m->n_shared;
+        if (!st && m->n_shared) st = tnmtl_dist_allgather_f32(m->dist, m->shared_grads, off, m->dist_begin, err);
+        if (st) return st;
+    }
     /* Hard-shared blocks: sum the tasks' contributions in task order. */
     int64_t off = 0;
     for (int i = 0; i < m->n_blocks; i++) {
@@ -657,40 +758,84 @@ tnmtl_status tnmtl_mtl_objective(tnmtl_mtl *m, const tnmtl_dataset *ds, const tn
     return objective_regulariser(m, step, reg, err);
 }
 
+/* The steps of tnmtl_train.  *collective: the outcome is the same on every
+ * process of a distributed run (finished, interrupted, diverged, a failed
+ * checkpoint), as opposed to a failure of this process alone. */
+static tnmtl_status train_steps(tnmtl_mtl *m, tnmtl_optim *opt, const tnmtl_dataset *ds, const tnmtl_split *split,
+                                const tnmtl_train_config *cfg, int *collective, tnmtl_error *err)
+{
+    const double t0 = tnmtl_now();
+    *collective = 1;
+    while (opt->step < cfg->steps) {
+        if (!m->dist && cfg->stop && *cfg->stop)
+            return tnmtl_fail(err, TNMTL_ERR_INVALID, "interrupted at step %lld", (long long)opt->step);
+        double loss, reg;
+        tnmtl_status st = tnmtl_mtl_objective(m, ds, split, cfg->seed, opt->step, cfg->batch, &loss, &reg, err);
+        if (st && st != TNMTL_ERR_NUMERIC) { /* this process's own failure */
+            *collective = 0;
+            return st;
+        }
+        /* The losses are every process's already; a stop request and a
+         * non-finite gradient of one process's tasks become everyone's. */
+        int flags[2] = {cfg->stop && *cfg->stop,
+                        !st && tnmtl_first_nonfinite_f32(m->grads, (size_t)m->n_params) >= 0};
+        if (m->dist) {
+            tnmtl_dist_any(m->dist, flags, 2);
+            if (flags[0] && !st)
+                return tnmtl_fail(err, TNMTL_ERR_INVALID, "interrupted at step %lld", (long long)opt->step);
+        }
+        if (st == TNMTL_ERR_NUMERIC || !(isfinite(loss) && isfinite(reg)))
+            return tnmtl_fail(err, TNMTL_ERR_NUMERIC,
+                              "training diverged at step %lld: loss %g, regulariser %g (try a smaller learning rate); "
+                              "the parameters of step %lld are kept",
+                              (long long)opt->step + 1, loss, st ? NAN : reg, (long long)opt->step);
+        if (flags[1])
+            return tnmtl_fail(err, TNMTL_ERR_NUMERIC,
+                              "training diverged at step %lld: non-finite gradient; the parameters of step %lld are kept",
+                              (long long)opt->step + 1, (long long)opt->step);
+        if (m->dist) {
+            if ((st = dist_optim_step(m, opt, err))) return st;
+        } else {
+            tnmtl_optim_step(opt, m->params, m->grads);
+        }
+        if (cfg->progress) {
+            tnmtl_progress p = {opt->step, cfg->steps, loss, reg, tnmtl_now() - t0};
+            cfg->progress(cfg->progress_user, &p);
+        }
+        const int at_end = opt->step == cfg->steps;
+        if (at_end || (cfg->save_every > 0 && opt->step % cfg->save_every == 0)) {
+            /* Distributed: the whole model reaches every process, the
+             * checkpoint callback (usually process 0's alone) saves it, and
+             * its outcome is everyone's. */
+            if (m->dist && (st = tnmtl_mtl_dist_sync(m, opt, err))) return st;
+            if (cfg->checkpoint) st = cfg->checkpoint(cfg->checkpoint_user, opt->step, err);
+            if (m->dist) st = tnmtl_dist_share_status(m->dist, 0, st, err);
+            if (st) return st;
+        }
+    }
+    return TNMTL_OK;
+}
+
 tnmtl_status tnmtl_train(tnmtl_mtl *m, tnmtl_optim *opt, const tnmtl_dataset *ds,
                          const tnmtl_split *split, const tnmtl_train_config *cfg, tnmtl_error *err)
 {
     if (opt->n != m->n_params)
         return tnmtl_fail(err, TNMTL_ERR_INTERNAL, "optimiser holds %lld parameters, the model %lld",
                           (long long)opt->n, (long long)m->n_params);
-    const double t0 = tnmtl_now();
-    while (opt->step < cfg->steps) {
-        if (cfg->stop && *cfg->stop)
-            return tnmtl_fail(err, TNMTL_ERR_INVALID, "interrupted at step %lld", (long long)opt->step);
-        double loss, reg;
-        tnmtl_status st = tnmtl_mtl_objective(m, ds, split, cfg->seed, opt->step, cfg->batch, &loss, &reg, err);
-        if (st == TNMTL_ERR_NUMERIC || (st == TNMTL_OK && !(isfinite(loss) && isfinite(reg))))
-            return tnmtl_fail(err, TNMTL_ERR_NUMERIC,
-                              "training diverged at step %lld: loss %g, regulariser %g (try a smaller learning rate); "
-                              "the parameters of step %lld are kept",
-                              (long long)opt->step + 1, loss, st ? NAN : reg, (long long)opt->step);
-        if (st) return st;
-        if (tnmtl_first_nonfinite_f32(m->grads, (size_t)m->n_params) >= 0)
-            return tnmtl_fail(err, TNMTL_ERR_NUMERIC,
-                              "training diverged at step %lld: non-finite gradient; the parameters of step %lld are kept",
-                              (long long)opt->step + 1, (long long)opt->step);
-        tnmtl_optim_step(opt, m->params, m->grads);
-        if (cfg->progress) {
-            tnmtl_progress p = {opt->step, cfg->steps, loss, reg, tnmtl_now() - t0};
-            cfg->progress(cfg->progress_user, &p);
-        }
-        const int at_end = opt->step == cfg->steps;
-        if (cfg->checkpoint && (at_end || (cfg->save_every > 0 && opt->step % cfg->save_every == 0))) {
-            st = cfg->checkpoint(cfg->checkpoint_user, opt->step, err);
-            if (st) return st;
+    const int64_t first = opt->step;
+    int collective = 1;
+    tnmtl_status st = train_steps(m, opt, ds, split, cfg, &collective, err);
+    /* However a distributed run ended together, every process leaves with
+     * the whole model (to save or report it). */
+    if (m->dist && collective && opt->step > first) {
+        tnmtl_error e2 = {0};
+        tnmtl_status s2 = tnmtl_mtl_dist_sync(m, opt, &e2);
+        if (s2 && !st) {
+            *err = e2;
+            st = s2;
         }
     }
-    return TNMTL_OK;
+    return st;
 }
 
 typedef struct evaluate_ctx {
@@ -744,6 +889,13 @@ tnmtl_status tnmtl_mtl_evaluate(tnmtl_mtl *m, const tnmtl_dataset *ds, const tnm
     double loss_sum[TNMTL_MAX_TASKS];
     evaluate_ctx ctx = {m, ds, split, part, metric, loss_sum};
     for_each_task(m, split, part, task_evaluate, &ctx);
+    if (m->dist) {
+        int64_t off[TNMTL_MAX_TASKS + 1];
+        for (int t = 0; t <= m->n_tasks; t++) off[t] = t;
+        st = tnmtl_dist_allgather_f64(m->dist, metric, off, m->dist_begin, err);
+        if (!st) st = tnmtl_dist_allgather_f64(m->dist, loss_sum, off, m->dist_begin, err);
+        if (st) return st;
+    }
     double total = 0;
     int64_t count = 0;
     for (int t = 0; t < m->n_tasks; t++) {

@@ -121,23 +121,34 @@ static void adam_update(float *params, float *m, float *v, const float *grads, s
 
 void tnmtl_optim_step(tnmtl_optim *opt, float *params, const float *grads)
 {
-    const size_t n = (size_t)opt->n;
-    float *m = opt->m, *v = opt->v;
+    const int64_t all[2] = {0, opt->n};
+    tnmtl_optim_step_ranges(opt, params, grads, all, 1);
+}
+
+void tnmtl_optim_step_ranges(tnmtl_optim *opt, float *params, const float *grads, const int64_t *ranges,
+                             int n_ranges)
+{
     opt->step++;
-    if (opt->cfg.kind == TNMTL_OPTIM_SGD) {
-        const float mu = (float)opt->cfg.momentum, lr = (float)opt->cfg.lr;
-        for (size_t i = 0; i < n; i++) {
-            m[i] = mu * m[i] + grads[i];
-            params[i] -= lr * m[i];
-        }
-        return;
-    }
     const double t = (double)opt->step, b1 = opt->cfg.beta1, b2 = opt->cfg.beta2;
     const float fb1 = (float)b1, fb2 = (float)b2, c1 = (float)(1 - b1), c2 = (float)(1 - b2);
     const float step_size = (float)(opt->cfg.lr / (1 - pow(b1, t)));
     const float bc2_sqrt = (float)sqrt(1 - pow(b2, t));
     const float eps = (float)opt->cfg.eps;
-    adam_update(params, m, v, grads, n, fb1, fb2, c1, c2, step_size, bc2_sqrt, eps);
+    const float mu = (float)opt->cfg.momentum, lr = (float)opt->cfg.lr;
+    for (int r = 0; r < n_ranges; r++) {
+        const int64_t lo = ranges[2 * r], n = ranges[2 * r + 1] - lo;
+        float *p = params + lo, *m = opt->m + lo;
+        const float *g = grads + lo;
+        if (n <= 0) continue;
+        if (opt->cfg.kind == TNMTL_OPTIM_SGD) {
+            for (int64_t i = 0; i < n; i++) {
+                m[i] = mu * m[i] + g[i];
+                p[i] -= lr * m[i];
+            }
+        } else {
+            adam_update(p, m, opt->v + lo, g, (size_t)n, fb1, fb2, c1, c2, step_size, bc2_sqrt, eps);
+        }
+    }
 }
 
 void tnmtl_optim_free(tnmtl_optim *opt)

@@ -1,5 +1,7 @@
 /* testutil.c - helpers shared by the test programs. */
 #include "testutil.h"
+#include "tnmtl/checkpoint.h"
+#include "tnmtl/safetensors.h"
 
 #include <math.h>
 #include <stdarg.h>
@@ -175,4 +177,47 @@ void tu_read_text(const char *path, char *buf, size_t cap)
     size_t n = fread(buf, 1, cap - 1, f);
     buf[n] = '\0';
     fclose(f);
+}
+
+int tu_same_checkpoint(const char *dir_a, const char *dir_b, char *why, size_t cap)
+{
+    tnmtl_st_file *f[2] = {NULL, NULL};
+    const char *dirs[2] = {dir_a, dir_b};
+    int same = 1;
+    for (int k = 0; k < 2 && same; k++) {
+        char path[1024];
+        tnmtl_error err = {0};
+        snprintf(path, sizeof path, "%s/%s", dirs[k], TNMTL_CHECKPOINT_FILE);
+        if (tnmtl_st_load(path, 0, &f[k], &err)) {
+            snprintf(why, cap, "%s", err.msg);
+            same = 0;
+        }
+    }
+    if (same) {
+        const char *sa = tnmtl_st_meta_get(f[0], "step"), *sb = tnmtl_st_meta_get(f[1], "step");
+        if (!sa || !sb || strcmp(sa, sb)) {
+            snprintf(why, cap, "steps %s and %s", sa ? sa : "?", sb ? sb : "?");
+            same = 0;
+        } else if (tnmtl_st_count(f[0]) != tnmtl_st_count(f[1])) {
+            snprintf(why, cap, "%d and %d tensors", tnmtl_st_count(f[0]), tnmtl_st_count(f[1]));
+            same = 0;
+        }
+    }
+    for (int i = 0; same && i < tnmtl_st_count(f[0]); i++) {
+        const tnmtl_st_tensor *x = tnmtl_st_at(f[0], i), *y = tnmtl_st_at(f[1], i);
+        const int64_t n = tnmtl_st_numel(x);
+        if (strcmp(x->name, y->name) || n != tnmtl_st_numel(y) || x->dtype != y->dtype) {
+            snprintf(why, cap, "tensor %d: %s and %s differ in name, size or type", i, x->name, y->name);
+            same = 0;
+        } else if (memcmp(x->data, y->data, (size_t)n * tnmtl_st_dtype_size(x->dtype))) {
+            int64_t j = 0;
+            if (x->dtype == TNMTL_ST_F32)
+                while (j < n && ((const float *)x->data)[j] == ((const float *)y->data)[j]) j++;
+            snprintf(why, cap, "tensor %s differs (first at element %lld)", x->name, (long long)j);
+            same = 0;
+        }
+    }
+    tnmtl_st_free(f[0]);
+    tnmtl_st_free(f[1]);
+    return same;
 }

@@ -51,6 +51,10 @@ void tu_read_text(const char *path, char *buf, size_t cap);
 /* The whole file in a malloc'd buffer, NUL-terminated (the terminator is
  * not counted in *len, which may be NULL); NULL if it cannot be read. */
 char *tu_read_file(const char *path, size_t *len);
+/* 1 when DIR_A/checkpoint.safetensors and DIR_B's hold the same step and
+ * the same tensors bit for bit (parameters and optimiser state); else 0 with
+ * the first difference in why[cap]. */
+int tu_same_checkpoint(const char *dir_a, const char *dir_b, char *why, size_t cap);
 /* Max |a-b| / (atol + rtol*|b|) over n doubles: <= 1 means within tolerance. */
 double tu_max_rel_err(const double *a, const double *b, size_t n, double atol, double rtol);
 

@@ -37,6 +37,7 @@
 #include <stdint.h>
 
 #include "tnmtl/dataset.h"
+#include "tnmtl/dist.h"
 #include "tnmtl/error.h"
 #include "tnmtl/net.h"
 #include "tnmtl/norm.h"
@@ -125,6 +126,12 @@ typedef struct tnmtl_mtl {
     float *reg_cache;            /* stacked blocks' weight subgradients, task-major, block after block */
     double reg_value;
     int64_t reg_step, reg_last;
+    /* A distributed run (tnmtl/dist.h, tnmtl_mtl_set_dist; dist NULL: one
+     * process): this process computes tasks task_begin .. task_end-1, process
+     * r tasks dist_begin[r] .. dist_begin[r+1]-1. */
+    tnmtl_dist *dist;
+    int *dist_begin;             /* [P+1]                                       */
+    int task_begin, task_end;
 } tnmtl_mtl;
 
 tnmtl_status tnmtl_mtl_create(const tnmtl_mtl_config *cfg, tnmtl_mtl **out, tnmtl_error *err);
@@ -136,6 +143,18 @@ int tnmtl_mtl_n_stacked(const tnmtl_mtl *m);
 /* Number of worker threads for the per-task work (default: the number of
  * online CPUs, at most the number of tasks). */
 tnmtl_status tnmtl_mtl_set_threads(tnmtl_mtl *m, int n_threads, tnmtl_error *err);
+
+/* Spreads the tasks over the processes of d (tnmtl/dist.h): contiguous
+ * blocks balanced by task_weight[n_tasks] (training examples; NULL: equal),
+ * this process computing its own block.  From then on tnmtl_train,
+ * tnmtl_mtl_objective and tnmtl_mtl_evaluate are collective; m->params holds
+ * the whole model after tnmtl_train returns (any way) and after
+ * tnmtl_mtl_dist_sync.  d must outlive m.  NULL or one process: no-op. */
+tnmtl_status tnmtl_mtl_set_dist(tnmtl_mtl *m, tnmtl_dist *d, const int64_t *task_weight, tnmtl_error *err);
+/* Collective: every process receives the parameters of every task (and
+ * opt's moments unless opt is NULL), so each holds the whole model as one
+ * process would (to save, report or evaluate it). */
+tnmtl_status tnmtl_mtl_dist_sync(tnmtl_mtl *m, tnmtl_optim *opt, tnmtl_error *err);
 
 /* Copies stacked block b into out[n_w * T] with the task axis last; the
  * reverse adds a task-last gradient into the task-major gradient block. */

@@ -40,6 +40,12 @@ tnmtl_status tnmtl_optim_init(tnmtl_optim *opt, const tnmtl_optim_config *cfg, i
                               tnmtl_error *err);
 /* params[n] -= update(grads[n]); increments opt->step. */
 void tnmtl_optim_step(tnmtl_optim *opt, float *params, const float *grads);
+/* The same step on the parameters in [ranges[2r], ranges[2r+1]) for r <
+ * n_ranges only (each element updated exactly as tnmtl_optim_step would);
+ * increments opt->step once.  A process of a distributed run steps the
+ * parameters of its own tasks (tnmtl/dist.h). */
+void tnmtl_optim_step_ranges(tnmtl_optim *opt, float *params, const float *grads, const int64_t *ranges,
+                             int n_ranges);
 void tnmtl_optim_free(tnmtl_optim *opt);
 
 #ifdef __cplusplus

@@ -1,0 +1,223 @@
+/* dist.c - processes of a distributed run (tnmtl/dist.h): set-up, the task
+ * partition, and the collectives the model uses (dist_internal.h).  Built
+ * without TNMTL_MPI every run is one process and the collectives return at
+ * once. */
+#include "tnmtl/dist.h"
+
+#include <limits.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "dist_internal.h"
+#include "util.h"
+
+#ifdef TNMTL_MPI
+#include <mpi.h>
+#endif
+
+struct tnmtl_dist {
+    int rank, size, local_size;
+    int started_mpi;             /* tnmtl_dist_init called MPI_Init        */
+    uint64_t bytes;              /* payload received in collectives        */
+    int *counts, *displs;        /* [size] scratch of the gathers          */
+#ifdef TNMTL_MPI
+    MPI_Comm comm;               /* a duplicate of MPI_COMM_WORLD          */
+#endif
+};
+
+int tnmtl_dist_has_mpi(void)
+{
+#ifdef TNMTL_MPI
+    return 1;
+#else
+    return 0;
+#endif
+}
+
+tnmtl_status tnmtl_dist_init(int *argc, char ***argv, tnmtl_dist **out, tnmtl_error *err)
+{
+    *out = NULL;
+    tnmtl_dist *d = tnmtl_calloc(1, sizeof *d, "process group", err);
+    if (!d) return TNMTL_ERR_NOMEM;
+    d->size = d->local_size = 1;
+#ifdef TNMTL_MPI
+    int started = 0;
+    MPI_Initialized(&started);
+    if (!started) {
+        int provided = 0;
+        if (MPI_Init_thread(argc, argv, MPI_THREAD_FUNNELED, &provided) != MPI_SUCCESS) {
+            free(d);
+            return tnmtl_fail(err, TNMTL_ERR_IO, "MPI could not start (MPI_Init_thread failed)");
+        }
+        d->started_mpi = 1;
+    }
+    MPI_Comm_dup(MPI_COMM_WORLD, &d->comm);
+    MPI_Comm_rank(d->comm, &d->rank);
+    MPI_Comm_size(d->comm, &d->size);
+    MPI_Comm local;
+    MPI_Comm_split_type(d->comm, MPI_COMM_TYPE_SHARED, 0, MPI_INFO_NULL, &local);
+    MPI_Comm_size(local, &d->local_size);
+    MPI_Comm_free(&local);
+#else
+    (void)argc;
+    (void)argv;
+#endif
+    d->counts = tnmtl_calloc((size_t)d->size, sizeof(int), "gather counts", err);
+    d->displs = tnmtl_calloc((size_t)d->size, sizeof(int), "gather offsets", err);
+    if (!d->counts || !d->displs) {
+        tnmtl_dist_finalize(d);
+        return TNMTL_ERR_NOMEM;
+    }
+    *out = d;
+    return TNMTL_OK;
+}
+
+void tnmtl_dist_finalize(tnmtl_dist *d)
+{
+    if (!d) return;
+#ifdef TNMTL_MPI
+    if (d->comm != MPI_COMM_NULL) MPI_Comm_free(&d->comm);
+    if (d->started_mpi) MPI_Finalize();
+#endif
+    free(d->counts);
+    free(d->displs);
+    free(d);
+}
+
+void tnmtl_dist_abort(const tnmtl_dist *d, int code)
+{
+#ifdef TNMTL_MPI
+    if (d && d->size > 1) MPI_Abort(d->comm, code);
+#else
+    (void)d;
+    (void)code;
+#endif
+}
+
+int tnmtl_dist_rank(const tnmtl_dist *d) { return d ? d->rank : 0; }
+int tnmtl_dist_size(const tnmtl_dist *d) { return d ? d->size : 1; }
+int tnmtl_dist_local_size(const tnmtl_dist *d) { return d ? d->local_size : 1; }
+uint64_t tnmtl_dist_bytes(const tnmtl_dist *d) { return d ? d->bytes : 0; }
+
+tnmtl_status tnmtl_dist_barrier(const tnmtl_dist *d, tnmtl_error *err)
+{
+    (void)err;
+#ifdef TNMTL_MPI
+    if (d && d->size > 1) MPI_Barrier(d->comm);
+#else
+    (void)d;
+#endif
+    return TNMTL_OK;
+}
+
+void tnmtl_dist_partition(const int64_t *weight, int n_tasks, int n_parts, int *begin)
+{
+    begin[0] = 0;
+    begin[n_parts] = n_tasks;
+    if (n_tasks <= n_parts) { /* one task per block, then empty blocks */
+        for (int r = 1; r < n_parts; r++) begin[r] = r < n_tasks ? r : n_tasks;
+        return;
+    }
+    double total = 0;
+    for (int t = 0; t < n_tasks; t++) total += weight ? (double)weight[t] : 1.0;
+    int c = 0;        /* the cut being placed */
+    double below = 0; /* weight of tasks 0 .. c-1 */
+    for (int r = 1; r < n_parts; r++) {
+        /* Every block keeps at least one task; within that, the cut moves
+         * right while it brings the weight before it closer to r/P of the total. */
+        const double target = total * r / n_parts;
+        const int min_c = begin[r - 1] + 1, max_c = n_tasks - (n_parts - r);
+        for (; c < min_c; c++) below += weight ? (double)weight[c] : 1.0;
+        for (; c < max_c; c++) {
+            const double w = weight ? (double)weight[c] : 1.0;
+            if (!(fabs(below + w - target) < fabs(below - target))) break;
+            below += w;
+        }
+        begin[r] = c;
+    }
+}
+
+/* Counts and displacements (in elements, from off[0]) of each process's
+ * segment off[begin[r]] .. off[begin[r+1]]; the elements this one receives. */
+static tnmtl_status gather_layout(tnmtl_dist *d, const int64_t *off, const int *begin, int64_t *received,
+                                  tnmtl_error *err)
+{
+    int64_t recv = 0;
+    for (int r = 0; r < d->size; r++) {
+        const int64_t c = off[begin[r + 1]] - off[begin[r]], o = off[begin[r]] - off[0];
+        if (c > INT_MAX || o > INT_MAX)
+            return tnmtl_fail(err, TNMTL_ERR_TOO_BIG, "a block of %lld values is too large for one MPI message",
+                              (long long)c);
+        d->counts[r] = (int)c;
+        d->displs[r] = (int)o;
+        if (r != d->rank) recv += c;
+    }
+    *received = recv;
+    return TNMTL_OK;
+}
+
+tnmtl_status tnmtl_dist_allgather_f32(tnmtl_dist *d, float *buf, const int64_t *off, const int *begin,
+                                      tnmtl_error *err)
+{
+    if (!d || d->size == 1) return TNMTL_OK;
+    int64_t recv;
+    tnmtl_status st = gather_layout(d, off, begin, &recv, err);
+    if (st) return st;
+#ifdef TNMTL_MPI
+    MPI_Allgatherv(MPI_IN_PLACE, 0, MPI_DATATYPE_NULL, buf + off[0], d->counts, d->displs, MPI_FLOAT, d->comm);
+#else
+    (void)buf;
+#endif
+    d->bytes += (uint64_t)recv * sizeof(float);
+    return TNMTL_OK;
+}
+
+tnmtl_status tnmtl_dist_allgather_f64(tnmtl_dist *d, double *buf, const int64_t *off, const int *begin,
+                                      tnmtl_error *err)
+{
+    if (!d || d->size == 1) return TNMTL_OK;
+    int64_t recv;
+    tnmtl_status st = gather_layout(d, off, begin, &recv, err);
+    if (st) return st;
+#ifdef TNMTL_MPI
+    MPI_Allgatherv(MPI_IN_PLACE, 0, MPI_DATATYPE_NULL, buf + off[0], d->counts, d->displs, MPI_DOUBLE, d->comm);
+#else
+    (void)buf;
+#endif
+    d->bytes += (uint64_t)recv * sizeof(double);
+    return TNMTL_OK;
+}
+
+void tnmtl_dist_any(tnmtl_dist *d, int *flags, int n)
+{
+    if (!d || d->size == 1) return;
+#ifdef TNMTL_MPI
+    MPI_Allreduce(MPI_IN_PLACE, flags, n, MPI_INT, MPI_MAX, d->comm);
+#endif
+    d->bytes += (uint64_t)n * sizeof(int);
+}
+
+tnmtl_status tnmtl_dist_share_status(tnmtl_dist *d, int root, tnmtl_status st, tnmtl_error *err)
+{
+    if (!d || d->size == 1) return st;
+#ifdef TNMTL_MPI
+    int s = (int)st;
+    MPI_Bcast(&s, 1, MPI_INT, root, d->comm);
+    if (s != TNMTL_OK) { /* every process takes part, with or without err */
+        char msg[sizeof err->msg] = "";
+        if (err && d->rank == root) memcpy(msg, err->msg, sizeof msg);
+        MPI_Bcast(msg, (int)sizeof msg, MPI_CHAR, root, d->comm);
+        if (err) {
+            memcpy(err->msg, msg, sizeof msg);
+            err->msg[sizeof err->msg - 1] = '\0';
+            err->status = (tnmtl_status)s;
+        }
+    }
+    st = (tnmtl_status)s;
+#else
+    (void)root;
+    (void)err;
+#endif
+    return st;
+}

@@ -1,0 +1,22 @@
+/* dist_internal.h - the collectives a distributed model uses (src/dist.c);
+ * not installed.  Each is a no-op for a NULL or one-process tnmtl_dist.
+ * Process r owns tasks begin[r] .. begin[r+1]-1 (tnmtl_dist_partition). */
+#ifndef TNMTL_DIST_INTERNAL_H
+#define TNMTL_DIST_INTERNAL_H
+
+#include <stdint.h>
+
+#include "tnmtl/dist.h"
+
+/* buf holds task t's values at [off[t], off[t+1]) (elements; off[T+1],
+ * increasing); each process fills its own tasks' and receives the rest. */
+tnmtl_status tnmtl_dist_allgather_f32(tnmtl_dist *d, float *buf, const int64_t *off, const int *begin,
+                                      tnmtl_error *err);
+tnmtl_status tnmtl_dist_allgather_f64(tnmtl_dist *d, double *buf, const int64_t *off, const int *begin,
+                                      tnmtl_error *err);
+/* flags[n] <- their maximum over the processes (1 on any: 1 on all). */
+void tnmtl_dist_any(tnmtl_dist *d, int *flags, int n);
+/* The status st of process root (and its message in err) on every process. */
+tnmtl_status tnmtl_dist_share_status(tnmtl_dist *d, int root, tnmtl_status st, tnmtl_error *err);
+
+#endif

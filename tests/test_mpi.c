@@ -1,0 +1,295 @@
+/* test_mpi.c - distributed training (tnmtl/dist.h) gives what one process
+ * gives, bit for bit, and survives a dead process.
+ *
+ * The MPI program (`make mpi`: build-mpi/tnmtl) runs under
+ *   mpirun --allow-run-as-root --oversubscribe -np P
+ * and is compared with the one-process CLI (build/tnmtl, no MPI):
+ *   - stl, ud, laf, tucker and tt with P = 1, 2, 3: the same checkpoint
+ *     (parameters and Adam moments) and the same test accuracies; eval too;
+ *   - a run saved with P = 2 resumes with P = 3, and with one process
+ *     without MPI, to the state of a run never stopped;
+ *   - a process killed with SIGKILL stops the whole run within seconds
+ *     (mpirun names the rank), and the last checkpoint loads and resumes;
+ *   - a bad option is reported once, exit 2;
+ * and the task partition (tnmtl_dist_partition) on its own.
+ * `make mpi-test` sets TNMTL_MPI_CLI; without it the MPI tests are skipped
+ * (the partition test always runs). */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <dirent.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "testutil.h"
+#include "tnmtl/dist.h"
+
+/* Minibatches, 8 tasks of unequal sizes (the embedded data), 30 steps. */
+#define RUN "--data synthetic --batch 8 --seed 2 --steps 30 --quiet"
+
+static const char *mpi_cli(void)
+{
+    return getenv("TNMTL_MPI_CLI");
+}
+
+/* Runs `mpirun -np P <MPI CLI> ARGS`; stdout into out[cap] (stderr too when
+ * merge); returns the exit status. */
+static int mpirun(int P, int merge, char *out, size_t cap, const char *fmt, ...)
+{
+    char args[2048], cmd[4096];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(args, sizeof args, fmt, ap);
+    va_end(ap);
+    snprintf(cmd, sizeof cmd, "mpirun --allow-run-as-root --oversubscribe -np %d %s %s%s", P, mpi_cli(), args,
+             merge ? "" : " 2>/dev/null");
+    return tu_run(cmd, merge, out, cap);
+}
+
+static void assert_same(const char *a, const char *b)
+{
+    char why[512] = "";
+    if (!tu_same_checkpoint(a, b, why, sizeof why)) fail_msg("%s and %s: %s", a, b, why);
+}
+
+/* The "test" part of a printed result (per-task metrics and their mean). */
+static const char *test_part(const char *json)
+{
+    const char *p = strstr(json, "\"test\"");
+    return p ? p : "";
+}
+
+static void prefix_until(const char *s, const char *stop, char *buf, size_t cap)
+{
+    const char *e = strstr(s, stop);
+    size_t n = e ? (size_t)(e - s) : strlen(s);
+    if (n >= cap) n = cap - 1;
+    memcpy(buf, s, n);
+    buf[n] = '\0';
+}
+
+static void test_same_as_one_process(void **state)
+{
+    (void)state;
+    if (!mpi_cli()) skip();
+    static const char *const methods[] = {"stl", "ud", "laf", "tucker", "tt"};
+    const char *dir = tu_tmpdir();
+    for (size_t k = 0; k < sizeof methods / sizeof methods[0]; k++) {
+        char one[512], out1[65536];
+        snprintf(one, sizeof one, "%s/%s-one", dir, methods[k]);
+        assert_int_equal(tu_cli_run(0, out1, sizeof out1, "train " RUN " --method %s --out %s", methods[k], one), 0);
+        char test1[8192];
+        prefix_until(test_part(out1), "\"sharing\"", test1, sizeof test1);
+        assert_true(strlen(test1) > 20);
+        for (int P = 1; P <= 3; P++) {
+            char many[512], outP[65536], testP[8192];
+            snprintf(many, sizeof many, "%s/%s-np%d", dir, methods[k], P);
+            assert_int_equal(mpirun(P, 0, outP, sizeof outP, "train " RUN " --method %s --out %s", methods[k], many), 0);
+            assert_same(one, many);
+            prefix_until(test_part(outP), "\"sharing\"", testP, sizeof testP);
+            assert_string_equal(test1, testP);
+            if (P > 1) assert_non_null(strstr(outP, "\"processes\""));
+        }
+        /* eval of a saved run: the same metrics from 3 processes */
+        char e1[65536], e3[65536], m1[8192], m3[8192];
+        assert_int_equal(tu_cli_run(0, e1, sizeof e1, "eval --model %s", one), 0);
+        assert_int_equal(mpirun(3, 0, e3, sizeof e3, "eval --model %s", one), 0);
+        prefix_until(test_part(e1), "\"sharing\"", m1, sizeof m1);
+        prefix_until(test_part(e3), "\"sharing\"", m3, sizeof m3);
+        assert_true(strlen(m1) > 20);
+        assert_string_equal(m1, m3);
+    }
+    tu_rmtree(dir);
+}
+
+static void test_resume_with_other_counts(void **state)
+{
+    (void)state;
+    if (!mpi_cli()) skip();
+    const char *dir = tu_tmpdir();
+    char straight[512], a[512], b[512], out[65536];
+    snprintf(straight, sizeof straight, "%s/straight", dir);
+    snprintf(a, sizeof a, "%s/a", dir);
+    snprintf(b, sizeof b, "%s/b", dir);
+    const char *args = "--data synthetic --batch 8 --seed 5 --method tucker --save-every 10 --quiet";
+    assert_int_equal(tu_cli_run(0, out, sizeof out, "train %s --steps 40 --out %s", args, straight), 0);
+    /* 2 processes to step 20, 3 to step 30, then one process without MPI */
+    assert_int_equal(mpirun(2, 0, out, sizeof out, "train %s --steps 20 --out %s", args, a), 0);
+    assert_int_equal(mpirun(3, 0, out, sizeof out, "train --resume %s --steps 30 --quiet", a), 0);
+    assert_int_equal(tu_cli_run(0, out, sizeof out, "train --resume %s --steps 40 --quiet", a), 0);
+    assert_same(straight, a);
+    /* one process to step 20, then 3 processes */
+    assert_int_equal(tu_cli_run(0, out, sizeof out, "train %s --steps 20 --out %s", args, b), 0);
+    assert_int_equal(mpirun(3, 0, out, sizeof out, "train --resume %s --steps 40 --quiet", b), 0);
+    assert_same(straight, b);
+    tu_rmtree(dir);
+}
+
+/* The process of rank `rank` among the children of mpirun `parent`. */
+static pid_t rank_pid(pid_t parent, int rank)
+{
+    DIR *d = opendir("/proc");
+    pid_t found = -1;
+    struct dirent *e;
+    char want[64];
+    snprintf(want, sizeof want, "OMPI_COMM_WORLD_RANK=%d", rank);
+    while (d && found < 0 && (e = readdir(d))) {
+        const pid_t pid = (pid_t)atoi(e->d_name);
+        if (pid <= 0) continue;
+        char path[64], buf[1 << 16];
+        snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+        tu_read_text(path, buf, sizeof buf);
+        const char *close_paren = strrchr(buf, ')');
+        int ppid = 0;
+        char st;
+        if (!close_paren || sscanf(close_paren + 1, " %c %d", &st, &ppid) != 2 || ppid != parent) continue;
+        snprintf(path, sizeof path, "/proc/%d/environ", (int)pid);
+        FILE *f = fopen(path, "rb");
+        if (!f) continue;
+        const size_t n = fread(buf, 1, sizeof buf - 1, f);
+        fclose(f);
+        for (size_t i = 0; i < n; i += strlen(buf + i) + 1)
+            if (!strcmp(buf + i, want)) found = pid;
+    }
+    if (d) closedir(d);
+    return found;
+}
+
+static void test_killed_process(void **state)
+{
+    (void)state;
+    if (!mpi_cli()) skip();
+    const char *dir = tu_tmpdir();
+    char run[512], errpath[512], out[65536];
+    snprintf(run, sizeof run, "%s/run", dir);
+    snprintf(errpath, sizeof errpath, "%s/mpirun.err", dir);
+    const pid_t mp = fork();
+    assert_true(mp >= 0);
+    if (mp == 0) {
+        setpgid(0, 0);
+        char *argv[] = {"mpirun", "--allow-run-as-root", "--oversubscribe", "-np", "2", (char *)mpi_cli(), "train",
+                        "--data", "synthetic", "--arch", "fc256", "--method", "laf", "--steps", "1000000",
+                        "--save-every", "20", "--quiet", "--out", run, NULL};
+        if (!freopen("/dev/null", "w", stdout) || !freopen(errpath, "w", stderr)) _exit(127);
+        execvp("mpirun", argv);
+        _exit(127);
+    }
+    char ckpt[600];
+    snprintf(ckpt, sizeof ckpt, "%s/checkpoint.safetensors", run);
+    const double t0 = tu_now();
+    while (!tu_exists(ckpt) && tu_now() - t0 < 60) usleep(50000);
+    assert_true(tu_exists(ckpt));
+    usleep(300000); /* a few more checkpoints */
+    pid_t victim = -1;
+    for (int i = 0; i < 100 && victim < 0; i++, usleep(20000)) victim = rank_pid(mp, 1);
+    assert_true(victim > 0);
+    assert_int_equal(kill(victim, SIGKILL), 0);
+    const double t_kill = tu_now();
+    int status = 0;
+    pid_t w = 0;
+    while ((w = waitpid(mp, &status, WNOHANG)) == 0 && tu_now() - t_kill < 30) usleep(20000);
+    const double stopped_after = tu_now() - t_kill;
+    if (w == 0) {
+        kill(-mp, SIGKILL);
+        waitpid(mp, &status, 0);
+    }
+    print_message("mpirun stopped %.1f s after rank 1 was killed\n", stopped_after);
+    assert_true(w == mp);
+    assert_true(stopped_after < 15);
+    assert_true(WIFEXITED(status) && WEXITSTATUS(status) != 0);
+    char text[8192];
+    tu_read_text(errpath, text, sizeof text);
+    assert_non_null(strstr(text, "rank 1"));
+    /* The last checkpoint is whole: a process without MPI continues it. */
+    assert_int_equal(tu_cli_run(1, out, sizeof out, "eval --model %s", run), 0);
+    char steps_text[64] = "";
+    const char *p = strstr(out, "\"steps\":");
+    assert_non_null(p);
+    const long long at = atoll(p + strlen("\"steps\":"));
+    assert_true(at >= 20 && at % 20 == 0);
+    snprintf(steps_text, sizeof steps_text, "%lld", at + 10);
+    assert_int_equal(tu_cli_run(1, out, sizeof out, "train --resume %s --steps %s --quiet", run, steps_text), 0);
+    tu_rmtree(dir);
+}
+
+static void test_bad_option_reported_once(void **state)
+{
+    (void)state;
+    if (!mpi_cli()) skip();
+    char out[65536];
+    const double t0 = tu_now();
+    const int code = mpirun(3, 1, out, sizeof out, "train --steps -4");
+    assert_int_not_equal(code, 0);
+    assert_true(tu_now() - t0 < 20);
+    const char *first = strstr(out, "--steps");
+    assert_non_null(first);
+    /* one message: the writer's (the others would name their rank) */
+    assert_null(strstr(out, "process 1 of 3"));
+    assert_null(strstr(out, "process 2 of 3"));
+    /* a command that runs in one process is refused under mpirun */
+    assert_int_not_equal(mpirun(2, 1, out, sizeof out, "compare --steps 5"), 0);
+    assert_non_null(strstr(out, "runs in one process"));
+}
+
+static int64_t block_sum(const int64_t *w, const int *begin, int r)
+{
+    int64_t s = 0;
+    for (int t = begin[r]; t < begin[r + 1]; t++) s += w[t];
+    return s;
+}
+
+static void test_partition(void **state)
+{
+    (void)state;
+    /* contiguous, non-empty, covering, and no block further from the
+     * mean than the largest task */
+    const int64_t w[10] = {5, 1, 1, 1, 9, 2, 2, 3, 7, 1};
+    for (int P = 1; P <= 10; P++) {
+        int begin[11];
+        tnmtl_dist_partition(w, 10, P, begin);
+        assert_int_equal(begin[0], 0);
+        assert_int_equal(begin[P], 10);
+        for (int r = 0; r < P; r++) {
+            assert_true(begin[r + 1] > begin[r]);
+            const double dev = (double)block_sum(w, begin, r) - 32.0 / P;
+            assert_true(dev < 9 + 1e-9 && dev > -9 - 1e-9);
+        }
+    }
+    int begin[5];
+    tnmtl_dist_partition(NULL, 8, 4, begin); /* equal weights: 2 each */
+    for (int r = 0; r <= 4; r++) assert_int_equal(begin[r], 2 * r);
+    tnmtl_dist_partition(w, 2, 4, begin); /* more processes than tasks */
+    assert_int_equal(begin[1], 1);
+    assert_int_equal(begin[2], 2);
+    assert_int_equal(begin[3], 2);
+    assert_int_equal(begin[4], 2);
+    const int64_t big[4] = {1, 1, 1, 100};
+    tnmtl_dist_partition(big, 4, 2, begin); /* the heavy task alone */
+    assert_int_equal(begin[1], 3);
+    /* without MPI: one process */
+    tnmtl_dist *d = NULL;
+    tnmtl_error err = {0};
+    assert_int_equal(tnmtl_dist_init(NULL, NULL, &d, &err), TNMTL_OK);
+    assert_int_equal(tnmtl_dist_size(d), 1);
+    assert_int_equal(tnmtl_dist_rank(d), 0);
+    tnmtl_dist_finalize(d);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_partition),
+        cmocka_unit_test(test_same_as_one_process),
+        cmocka_unit_test(test_resume_with_other_counts),
+        cmocka_unit_test(test_killed_process),
+        cmocka_unit_test(test_bad_option_reported_once),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
