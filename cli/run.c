@@ -22,7 +22,8 @@
 
 const char run_options_help[] =
     "data:\n"
-    "  --data SPEC          synthetic (default) | csv:FILE | omniglot:PATH | images:DIR\n"
+    "  --data SPEC          synthetic (default; synthetic:tasks=N for N tasks) | csv:FILE |\n"
+    "                       omniglot:PATH | images:DIR\n"
     "                       (DIR/TASK/CLASS/image.png|jpg) | npz:FILE (x, y, task arrays)\n"
     "  --size S             omniglot, images: resize images to S x S by area averaging\n"
     "                       (default: omniglot 105, images their own size)\n"
@@ -105,6 +106,18 @@ static tnmtl_status copy_str(const char *opt, const char *s, char *dst, size_t c
     return TNMTL_OK;
 }
 
+/* "synthetic:tasks=N" (N in 2 .. TNMTL_MAX_TASKS): *tasks = N. */
+static tnmtl_status synthetic_tasks(const char *spec, int *tasks, tnmtl_error *err)
+{
+    const char *v = spec + strlen("synthetic:");
+    if (strncmp(v, "tasks=", 6))
+        return tnmtl_fail(err, TNMTL_ERR_INVALID, "--data: '%s': the synthetic data takes tasks=N", spec);
+    long n;
+    tnmtl_status st = cli_parse_int("--data synthetic:tasks", v + 6, 2, TNMTL_MAX_TASKS, &n, err);
+    if (!st) *tasks = (int)n;
+    return st;
+}
+
 int run_parse_option(run_options *o, int argc, char **argv, int *i, tnmtl_error *err)
 {
     const char *opt = argv[*i];
@@ -137,10 +150,14 @@ int run_parse_option(run_options *o, int argc, char **argv, int *i, tnmtl_error 
     tnmtl_status st = TNMTL_OK;
     if (!strcmp(opt, "--data")) {
         const char *colon = strchr(v, ':');
-        if (strcmp(v, "synthetic") && strncmp(v, "csv:", 4) && strncmp(v, "omniglot:", 9) && strncmp(v, "images:", 7) &&
-            strncmp(v, "npz:", 4))
+        int tasks = 0;
+        if (strcmp(v, "synthetic") && strncmp(v, "synthetic:", 10) && strncmp(v, "csv:", 4) &&
+            strncmp(v, "omniglot:", 9) && strncmp(v, "images:", 7) && strncmp(v, "npz:", 4))
             st = tnmtl_fail(err, TNMTL_ERR_INVALID,
-                            "--data: '%s' is not synthetic, csv:FILE, omniglot:PATH, images:DIR or npz:FILE", v);
+                            "--data: '%s' is not synthetic, synthetic:tasks=N, csv:FILE, omniglot:PATH, images:DIR or "
+                            "npz:FILE", v);
+        else if (!strncmp(v, "synthetic:", 10) && synthetic_tasks(v, &tasks, err))
+            st = err->status;
         else if (colon && !colon[1])
             st = tnmtl_fail(err, TNMTL_ERR_INVALID, "--data: '%s' names no file", v);
         else
@@ -505,6 +522,13 @@ tnmtl_status run_load_dataset(const run_options *o, tnmtl_dataset *ds, void (*ba
         tnmtl_synthetic_options so;
         tnmtl_synthetic_options_init(&so);
         so.seed = o->data_seed;
+        int tasks = 0;
+        if (!strncmp(o->data, "synthetic:", 10) && (st = synthetic_tasks(o->data, &tasks, err))) return st;
+        if (tasks > 0) { /* the default's kind: two groups of related tasks and two (or three) unrelated ones */
+            so.n_groups = tasks >= 4 ? 2 : 1;
+            so.tasks_per_group = (tasks - 2) / so.n_groups > 0 ? (tasks - 2) / so.n_groups : 1;
+            so.n_unrelated = tasks - so.n_groups * so.tasks_per_group;
+        }
         st = tnmtl_synthetic_make(&so, ds, err);
     }
     if (!st) st = tnmtl_dataset_validate(ds, err);

@@ -10,6 +10,7 @@
 set -eu
 PKGS="build-essential pkg-config libopenblas-dev liblapacke-dev libzip-dev libpng-dev libjpeg62-turbo-dev zlib1g-dev libcjson-dev libcmocka-dev python3 python3-numpy chromium"
 PKGS="$PKGS python3-dev python3-setuptools python3-pytest"   # the Python package (python/)
+PKGS="$PKGS libopenmpi-dev openmpi-bin"   # make mpi, make mpi-test (tests/test_mpi.c)
 if [ "${1:-}" = "--dev" ]; then
     PKGS="$PKGS python3-torch clang libclang-rt-14-dev valgrind time"
 fi

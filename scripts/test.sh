@@ -1,6 +1,6 @@
 #!/bin/sh
 # Installs what is missing, builds, and runs the whole test suite.
-#   scripts/test.sh            release build + tests
+#   scripts/test.sh            release build + tests (+ Python package, MPI build)
 #   scripts/test.sh --asan     also the suite under AddressSanitizer + UBSan
 set -eu
 cd "$(dirname "$0")/.."
@@ -8,6 +8,7 @@ scripts/install-deps.sh
 make -j2 all
 make test
 make python-test
+make mpi-test   # the MPI build under mpirun -np 1, 2, 3 against the one-process CLI
 if [ "${1:-}" = "--asan" ]; then
     make -j2 SANITIZE=1 tests build-asan/tnmtl
     TNMTL_CLI="$PWD/build-asan/tnmtl" scripts/run-tests.sh build-asan/tests/test_*

@@ -1,0 +1,35 @@
+#!/bin/sh
+# Distributed training on this machine (issue 18, docs/performance.md,
+# "Distributed training"): the MPI build under mpirun -np 1 and -np 2 on the
+# synthetic data with many tasks, per method.  Prints one line per run:
+#   tasks method P  seconds/step  speed-up vs P=1  kB received/step/process
+# Weak scaling is read across rows: T tasks on 1 process against 2T on 2.
+#   scripts/bench-mpi.sh [TASKS...]        (default: 100 200 400)
+# Steps: BENCH_STEPS (default 30); the first step (workspace set-up) is
+# included, so use enough steps.  Run it on an otherwise idle machine.
+set -eu
+cd "$(dirname "$0")/.."
+tasks=${*:-100 200 400}
+steps=${BENCH_STEPS:-30}
+make -j2 cli >/dev/null
+make mpi >/dev/null
+out=$(mktemp -d)
+trap 'rm -rf "$out"' EXIT
+mpi() { mpirun --allow-run-as-root --oversubscribe -np "$@"; }
+field() { sed -n "s/^	\"$1\":	\([0-9.e+-]*\),*$/\1/p" "$2" | head -1; }
+printf "%-6s %-7s %2s %12s %9s %14s\n" tasks method P "s/step" speed-up "kB/step/proc"
+for T in $tasks; do
+    for m in stl ud laf tucker tt; do
+        one=""
+        for P in 1 2; do
+            mpi "$P" build-mpi/tnmtl train --data "synthetic:tasks=$T" --method "$m" --steps "$steps" --batch 16 \
+                --quiet > "$out/r.json"
+            s=$(field train_seconds "$out/r.json")
+            b=$(field received_bytes_per_step "$out/r.json")
+            per=$(echo "$s / $steps" | bc -l)
+            [ -z "$one" ] && one=$per
+            printf "%-6s %-7s %2s %12.4f %9.2f %14.1f\n" "$T" "$m" "$P" "$per" "$(echo "$one / $per" | bc -l)" \
+                "$(echo "${b:-0} / 1000" | bc -l)"
+        done
+    done
+done
