@@ -5,12 +5,14 @@
 #   tasks method P  seconds/step  speed-up vs P=1  kB received/step/process
 # Weak scaling is read across rows: T tasks on 1 process against 2T on 2.
 #   scripts/bench-mpi.sh [TASKS...]        (default: 100 200 400)
-# Steps: BENCH_STEPS (default 30); the first step (workspace set-up) is
-# included, so use enough steps.  Run it on an otherwise idle machine.
+# Each figure is the difference of a run of BENCH_STEPS (default 40) steps and
+# one of 10, per step: the steady state, without start-up (data, workspaces)
+# and without the end of training (the whole model gathered once).
+# Run it on an otherwise idle machine.
 set -eu
 cd "$(dirname "$0")/.."
 tasks=${*:-100 200 400}
-steps=${BENCH_STEPS:-30}
+steps=${BENCH_STEPS:-40}
 make -j2 cli >/dev/null
 make mpi >/dev/null
 out=$(mktemp -d)
@@ -22,14 +24,17 @@ for T in $tasks; do
     for m in stl ud laf tucker tt; do
         one=""
         for P in 1 2; do
-            mpi "$P" build-mpi/tnmtl train --data "synthetic:tasks=$T" --method "$m" --steps "$steps" --batch 16 \
-                --quiet > "$out/r.json"
-            s=$(field train_seconds "$out/r.json")
-            b=$(field received_bytes_per_step "$out/r.json")
-            per=$(echo "$s / $steps" | bc -l)
+            for n in 10 "$steps"; do
+                mpi "$P" build-mpi/tnmtl train --data "synthetic:tasks=$T" --method "$m" --steps "$n" --batch 16 \
+                    --quiet > "$out/r$n.json"
+            done
+            s0=$(field train_seconds "$out/r10.json"); s1=$(field train_seconds "$out/r$steps.json")
+            b0=$(field received_bytes_per_step "$out/r10.json"); b1=$(field received_bytes_per_step "$out/r$steps.json")
+            per=$(echo "($s1 - $s0) / ($steps - 10)" | bc -l)
+            bytes=$(echo "(${b1:-0} * $steps - ${b0:-0} * 10) / ($steps - 10)" | bc -l)
             [ -z "$one" ] && one=$per
             printf "%-6s %-7s %2s %12.4f %9.2f %14.1f\n" "$T" "$m" "$P" "$per" "$(echo "$one / $per" | bc -l)" \
-                "$(echo "${b:-0} / 1000" | bc -l)"
+                "$(echo "$bytes / 1000" | bc -l)"
         done
     done
 done

@@ -826,8 +826,9 @@ tnmtl_status tnmtl_train(tnmtl_mtl *m, tnmtl_optim *opt, const tnmtl_dataset *ds
     int collective = 1;
     tnmtl_status st = train_steps(m, opt, ds, split, cfg, &collective, err);
     /* However a distributed run ended together, every process leaves with
-     * the whole model (to save or report it). */
-    if (m->dist && collective && opt->step > first) {
+     * the whole model (to save or report it); a finished run has it from its
+     * last step's checkpoint point. */
+    if (m->dist && collective && st && opt->step > first) {
         tnmtl_error e2 = {0};
         tnmtl_status s2 = tnmtl_mtl_dist_sync(m, opt, &e2);
         if (s2 && !st) {
