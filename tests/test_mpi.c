@@ -10,6 +10,7 @@
  *     without MPI, to the state of a run never stopped;
  *   - a process killed with SIGKILL stops the whole run within seconds
  *     (mpirun names the rank), and the last checkpoint loads and resumes;
+ *   - a norm large enough for OpenBLAS's threads agrees within 1e-5;
  *   - a bad option is reported once, exit 2;
  * and the task partition (tnmtl_dist_partition) on its own.
  * `make mpi-test` sets TNMTL_MPI_CLI; without it the MPI tests are skipped
@@ -21,6 +22,7 @@
 #include <cmocka.h>
 
 #include <dirent.h>
+#include <math.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -29,7 +31,9 @@
 #include <unistd.h>
 
 #include "testutil.h"
+#include "tnmtl/checkpoint.h"
 #include "tnmtl/dist.h"
+#include "tnmtl/safetensors.h"
 
 /* Minibatches, 8 tasks of unequal sizes (the embedded data), 30 steps. */
 #define RUN "--data synthetic --batch 8 --seed 2 --steps 30 --quiet"
@@ -106,6 +110,54 @@ static void test_same_as_one_process(void **state)
         assert_true(strlen(m1) > 20);
         assert_string_equal(m1, m3);
     }
+    tu_rmtree(dir);
+}
+
+/* Largest |a - b| over the float tensors of two checkpoints. */
+static double max_difference(const char *dir_a, const char *dir_b)
+{
+    tnmtl_st_file *f[2];
+    const char *dirs[2] = {dir_a, dir_b};
+    for (int k = 0; k < 2; k++) {
+        char path[1024];
+        tnmtl_error err = {0};
+        snprintf(path, sizeof path, "%s/%s", dirs[k], TNMTL_CHECKPOINT_FILE);
+        assert_int_equal(tnmtl_st_load(path, 0, &f[k], &err), TNMTL_OK);
+    }
+    assert_int_equal(tnmtl_st_count(f[0]), tnmtl_st_count(f[1]));
+    double worst = 0;
+    for (int i = 0; i < tnmtl_st_count(f[0]); i++) {
+        const tnmtl_st_tensor *x = tnmtl_st_at(f[0], i), *y = tnmtl_st_at(f[1], i);
+        assert_int_equal(tnmtl_st_numel(x), tnmtl_st_numel(y));
+        if (x->dtype != TNMTL_ST_F32) continue;
+        for (int64_t j = 0; j < tnmtl_st_numel(x); j++) {
+            const double d = fabs((double)((const float *)x->data)[j] - (double)((const float *)y->data)[j]);
+            if (!(d <= worst)) worst = d;
+        }
+    }
+    tnmtl_st_free(f[0]);
+    tnmtl_st_free(f[1]);
+    return worst;
+}
+
+/* A stacked tensor over 2^20 entries (200 tasks x 9216 fc weights): its norm
+ * runs on OpenBLAS's threads, one process on all cores, two processes on
+ * one core each.  The result is identical or within float rounding
+ * (docs/performance.md, "Determinism"): bound 1e-5 after 8 steps. */
+static void test_large_norm_within_bound(void **state)
+{
+    (void)state;
+    if (!mpi_cli()) skip();
+    const char *dir = tu_tmpdir();
+    char one[512], two[512], out[65536];
+    snprintf(one, sizeof one, "%s/one", dir);
+    snprintf(two, sizeof two, "%s/two", dir);
+    const char *args = "--data synthetic:tasks=200 --method tucker --steps 8 --batch 16 --quiet";
+    assert_int_equal(tu_cli_run(0, out, sizeof out, "train %s --out %s", args, one), 0);
+    assert_int_equal(mpirun(2, 0, out, sizeof out, "train %s --out %s", args, two), 0);
+    const double d = max_difference(one, two);
+    print_message("max |difference| one process vs two: %g\n", d);
+    assert_true(d <= 1e-5);
     tu_rmtree(dir);
 }
 
@@ -288,6 +340,7 @@ int main(void)
         cmocka_unit_test(test_partition),
         cmocka_unit_test(test_same_as_one_process),
         cmocka_unit_test(test_resume_with_other_counts),
+        cmocka_unit_test(test_large_norm_within_bound),
         cmocka_unit_test(test_killed_process),
         cmocka_unit_test(test_bad_option_reported_once),
     };
