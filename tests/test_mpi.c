@@ -8,6 +8,7 @@
  *     (parameters and Adam moments) and the same test accuracies; eval too;
  *   - a run saved with P = 2 resumes with P = 3, and with one process
  *     without MPI, to the state of a run never stopped;
+ *   - Ctrl-C on mpirun saves the checkpoint of the step all stopped at;
  *   - a process killed with SIGKILL stops the whole run within seconds
  *     (mpirun names the rank), and the last checkpoint loads and resumes;
  *   - a norm large enough for OpenBLAS's threads agrees within 1e-5;
@@ -214,6 +215,75 @@ static pid_t rank_pid(pid_t parent, int rank)
     return found;
 }
 
+/* Starts `mpirun -np 2 <MPI CLI> train ... --out run` for a very long run
+ * in its own process group, stderr to errpath; returns mpirun's pid. */
+static pid_t start_long_run(const char *run, const char *errpath, const char *save_every)
+{
+    const pid_t mp = fork();
+    assert_true(mp >= 0);
+    if (mp == 0) {
+        setpgid(0, 0);
+        char *argv[] = {"mpirun", "--allow-run-as-root", "--oversubscribe", "-np", "2", (char *)mpi_cli(), "train",
+                        "--data", "synthetic", "--arch", "fc256", "--method", "laf", "--steps", "1000000",
+                        "--save-every", (char *)save_every, "--quiet", "--out", (char *)run, NULL};
+        if (!freopen("/dev/null", "w", stdout) || !freopen(errpath, "w", stderr)) _exit(127);
+        execvp("mpirun", argv);
+        _exit(127);
+    }
+    return mp;
+}
+
+/* Waits up to limit seconds for pid; its wait status in *status, 1 if it ended. */
+static int wait_for(pid_t pid, double limit, int *status)
+{
+    const double t0 = tu_now();
+    pid_t w = 0;
+    while ((w = waitpid(pid, status, WNOHANG)) == 0 && tu_now() - t0 < limit) usleep(20000);
+    if (w == pid) return 1;
+    kill(-pid, SIGKILL);
+    waitpid(pid, status, 0);
+    return 0;
+}
+
+/* The step of a saved run, from `tnmtl eval` (one process, no MPI). */
+static long long saved_step(const char *run)
+{
+    char out[65536];
+    assert_int_equal(tu_cli_run(1, out, sizeof out, "eval --model %s", run), 0);
+    const char *p = strstr(out, "\"steps\":");
+    assert_non_null(p);
+    return atoll(p + strlen("\"steps\":"));
+}
+
+/* Ctrl-C on mpirun: every process stops at the same step, the checkpoint
+ * of that step is saved and resumes. */
+static void test_interrupted(void **state)
+{
+    (void)state;
+    if (!mpi_cli()) skip();
+    const char *dir = tu_tmpdir();
+    char run[512], errpath[512], out[65536], text[8192];
+    snprintf(run, sizeof run, "%s/run", dir);
+    snprintf(errpath, sizeof errpath, "%s/mpirun.err", dir);
+    const pid_t mp = start_long_run(run, errpath, "1000000");
+    char hist[600];
+    snprintf(hist, sizeof hist, "%s/run.json", run); /* the folder claimed: training is on its way */
+    const double t0 = tu_now();
+    while (!tu_exists(hist) && tu_now() - t0 < 60) usleep(50000);
+    sleep(2);
+    assert_int_equal(kill(mp, SIGINT), 0);
+    int status = 0;
+    assert_true(wait_for(mp, 30, &status));
+    assert_true(WIFEXITED(status) && WEXITSTATUS(status) != 0);
+    tu_read_text(errpath, text, sizeof text);
+    assert_non_null(strstr(text, "checkpoint saved"));
+    const long long at = saved_step(run);
+    assert_true(at > 0);
+    assert_int_equal(tu_cli_run(1, out, sizeof out, "train --resume %s --steps %lld --quiet", run, at + 5), 0);
+    assert_int_equal(saved_step(run), at + 5);
+    tu_rmtree(dir);
+}
+
 static void test_killed_process(void **state)
 {
     (void)state;
@@ -222,17 +292,7 @@ static void test_killed_process(void **state)
     char run[512], errpath[512], out[65536];
     snprintf(run, sizeof run, "%s/run", dir);
     snprintf(errpath, sizeof errpath, "%s/mpirun.err", dir);
-    const pid_t mp = fork();
-    assert_true(mp >= 0);
-    if (mp == 0) {
-        setpgid(0, 0);
-        char *argv[] = {"mpirun", "--allow-run-as-root", "--oversubscribe", "-np", "2", (char *)mpi_cli(), "train",
-                        "--data", "synthetic", "--arch", "fc256", "--method", "laf", "--steps", "1000000",
-                        "--save-every", "20", "--quiet", "--out", run, NULL};
-        if (!freopen("/dev/null", "w", stdout) || !freopen(errpath, "w", stderr)) _exit(127);
-        execvp("mpirun", argv);
-        _exit(127);
-    }
+    const pid_t mp = start_long_run(run, errpath, "20");
     char ckpt[600];
     snprintf(ckpt, sizeof ckpt, "%s/checkpoint.safetensors", run);
     const double t0 = tu_now();
@@ -245,29 +305,20 @@ static void test_killed_process(void **state)
     assert_int_equal(kill(victim, SIGKILL), 0);
     const double t_kill = tu_now();
     int status = 0;
-    pid_t w = 0;
-    while ((w = waitpid(mp, &status, WNOHANG)) == 0 && tu_now() - t_kill < 30) usleep(20000);
+    const int ended = wait_for(mp, 30, &status);
     const double stopped_after = tu_now() - t_kill;
-    if (w == 0) {
-        kill(-mp, SIGKILL);
-        waitpid(mp, &status, 0);
-    }
     print_message("mpirun stopped %.1f s after rank 1 was killed\n", stopped_after);
-    assert_true(w == mp);
+    assert_true(ended);
     assert_true(stopped_after < 15);
     assert_true(WIFEXITED(status) && WEXITSTATUS(status) != 0);
     char text[8192];
     tu_read_text(errpath, text, sizeof text);
     assert_non_null(strstr(text, "rank 1"));
     /* The last checkpoint is whole: a process without MPI continues it. */
-    assert_int_equal(tu_cli_run(1, out, sizeof out, "eval --model %s", run), 0);
-    char steps_text[64] = "";
-    const char *p = strstr(out, "\"steps\":");
-    assert_non_null(p);
-    const long long at = atoll(p + strlen("\"steps\":"));
+    const long long at = saved_step(run);
     assert_true(at >= 20 && at % 20 == 0);
-    snprintf(steps_text, sizeof steps_text, "%lld", at + 10);
-    assert_int_equal(tu_cli_run(1, out, sizeof out, "train --resume %s --steps %s --quiet", run, steps_text), 0);
+    assert_int_equal(tu_cli_run(1, out, sizeof out, "train --resume %s --steps %lld --quiet", run, at + 10), 0);
+    assert_int_equal(saved_step(run), at + 10);
     tu_rmtree(dir);
 }
 
@@ -341,6 +392,7 @@ int main(void)
         cmocka_unit_test(test_same_as_one_process),
         cmocka_unit_test(test_resume_with_other_counts),
         cmocka_unit_test(test_large_norm_within_bound),
+        cmocka_unit_test(test_interrupted),
         cmocka_unit_test(test_killed_process),
         cmocka_unit_test(test_bad_option_reported_once),
     };
