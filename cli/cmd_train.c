@@ -78,11 +78,12 @@ int cmd_train(int argc, char **argv)
         if (r < 0) return cli_usage_error("train", "%s", err.msg);
         if (r == 0) return cli_usage_error("train", "unknown option '%s'", argv[i]);
         if (!strcmp(given, "--steps")) resume_steps = o.steps;
-        else if (strcmp(given, "--threads")) fixed_by_resume = given;
+        else if (strcmp(given, "--threads") && strcmp(given, "--dist-norm")) fixed_by_resume = given;
     }
 
     if (resume && fixed_by_resume)
-        return cli_usage_error("train", "%s cannot be changed when resuming (only --steps, --threads, --out, --quiet)",
+        return cli_usage_error("train", "%s cannot be changed when resuming (only --steps, --threads, --dist-norm, "
+                               "--out, --quiet)",
                                fixed_by_resume);
     const int in_place = resume && (!out_dir || !strcmp(out_dir, resume));
     if (overwrite && (!out_dir || in_place))
@@ -107,6 +108,7 @@ int cmd_train(int argc, char **argv)
             st = session_verify_folder(&s, resume, &err);
             if (!st && resume_steps >= 0) s.opts.steps = resume_steps;
             if (!st && o.threads > 0) st = tnmtl_mtl_set_threads(s.model, o.threads, &err);
+            if (!st) tnmtl_mtl_set_dist_norm(s.model, s.opts.dist_norm_split = o.dist_norm_split);
             if (st) session_free(&s);
         }
     } else {

@@ -73,7 +73,11 @@ const char run_options_help[] =
     "  --epochs E           instead of --steps: passes over the largest task's training set\n"
     "  --seed S             initialisation and minibatch seed (default 0)\n"
     "  --save-every N       checkpoint period in steps with --out (default 100)\n"
-    "  --threads N          worker threads (default: all CPUs; results do not depend on it)\n";
+    "  --threads N          worker threads (default: all CPUs; results do not depend on it)\n"
+    "  --dist-norm M        under mpirun: replicated (default; every process evaluates the\n"
+    "                       whole norm, bit-identical to one process) | split (the terms\n"
+    "                       that are sums over tasks from each process's own tasks; agrees\n"
+    "                       to rounding)\n";
 
 void run_options_init(run_options *o)
 {
@@ -137,7 +141,8 @@ int run_parse_option(run_options *o, int argc, char **argv, int *i, tnmtl_error 
     static const char *const with_value[] = {
         "--data", "--size", "--channels", "--alphabets", "--task-col", "--target-col", "--features", "--data-seed",
         "--train-frac", "--val-frac", "--val-from-test", "--folds", "--fold", "--split-seed", "--method", "--arch", "--act", "--share", "--gamma", "--gamma-scale", "--task-loss", "--reg-every",
-        "--optim", "--lr", "--momentum", "--batch", "--steps", "--epochs", "--seed", "--save-every", "--threads"};
+        "--optim", "--lr", "--momentum", "--batch", "--steps", "--epochs", "--seed", "--save-every", "--threads",
+        "--dist-norm"};
     int known = 0;
     for (size_t k = 0; k < sizeof with_value / sizeof with_value[0]; k++) known |= !strcmp(opt, with_value[k]);
     if (!known) return 0;
@@ -244,6 +249,9 @@ int run_parse_option(run_options *o, int argc, char **argv, int *i, tnmtl_error 
         st = parse_u64(opt, v, &o->seed, err);
     } else if (!strcmp(opt, "--threads")) {
         if (!(st = cli_parse_int(opt, v, 1, 256, &n, err))) o->threads = (int)n;
+    } else if (!strcmp(opt, "--dist-norm")) {
+        if (!strcmp(v, "replicated") || !strcmp(v, "split")) o->dist_norm_split = !strcmp(v, "split");
+        else st = tnmtl_fail(err, TNMTL_ERR_INVALID, "--dist-norm: '%s' is not replicated or split", v);
     } else if (!strcmp(opt, "--save-every")) {
         if (!(st = cli_parse_int(opt, v, 0, 100000000L, &n, err))) o->save_every = n;
     }

@@ -41,6 +41,7 @@ typedef struct run_options {
     uint64_t seed;
     int64_t save_every;
     int threads;                /* worker threads; 0 = all CPUs (not saved: results do not depend on it) */
+    int dist_norm_split;        /* --dist-norm split (under mpirun; not saved: a run resumes either way) */
     /* which options the user set (defaults depend on the data source) */
     unsigned set_mask;
     /* the run's identity (cli/runfolder.h): set when a run folder is claimed,

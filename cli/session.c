@@ -59,6 +59,7 @@ static tnmtl_status spread_over_processes(session *s, tnmtl_error *err)
         n_train[t] = s->split.begin[TNMTL_PART_TRAIN][t + 1] - s->split.begin[TNMTL_PART_TRAIN][t];
     tnmtl_status st = tnmtl_mtl_set_dist(s->model, cli_dist, n_train, err);
     free(n_train);
+    tnmtl_mtl_set_dist_norm(s->model, s->opts.dist_norm_split);
     if (!st && s->opts.threads == 0) {
         const long cpus = sysconf(_SC_NPROCESSORS_ONLN);
         const int per = (int)(cpus > 0 ? cpus : 1) / tnmtl_dist_local_size(cli_dist);

@@ -189,6 +189,28 @@ tnmtl_status tnmtl_dist_allgather_f64(tnmtl_dist *d, double *buf, const int64_t 
     return TNMTL_OK;
 }
 
+tnmtl_status tnmtl_dist_sum_ordered(tnmtl_dist *d, double *buf, int64_t n, tnmtl_error *err)
+{
+    if (!d || d->size == 1) return TNMTL_OK;
+    if (n > INT_MAX)
+        return tnmtl_fail(err, TNMTL_ERR_TOO_BIG, "a sum of %lld values is too large for one MPI message", (long long)n);
+#ifdef TNMTL_MPI
+    if (d->rank > 0) {
+        double *prev = tnmtl_malloc((size_t)n * sizeof *prev, "partial sum", err);
+        if (!prev) return TNMTL_ERR_NOMEM;
+        MPI_Recv(prev, (int)n, MPI_DOUBLE, d->rank - 1, 0, d->comm, MPI_STATUS_IGNORE);
+        for (int64_t i = 0; i < n; i++) buf[i] = prev[i] + buf[i];
+        free(prev);
+    }
+    if (d->rank + 1 < d->size) MPI_Send(buf, (int)n, MPI_DOUBLE, d->rank + 1, 0, d->comm);
+    MPI_Bcast(buf, (int)n, MPI_DOUBLE, d->size - 1, d->comm);
+#else
+    (void)buf;
+#endif
+    d->bytes += (uint64_t)n * sizeof(double) * (d->rank > 0 && d->rank + 1 < d->size ? 2 : 1);
+    return TNMTL_OK;
+}
+
 void tnmtl_dist_any(tnmtl_dist *d, int *flags, int n)
 {
     if (!d || d->size == 1) return;

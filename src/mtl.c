@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "dist_internal.h"
+#include "dist_norm.h"
 #include "tnmtl/rng.h"
 #include "util.h"
 
@@ -324,6 +325,61 @@ void tnmtl_mtl_unstack_add(const tnmtl_mtl *m, const tnmtl_param_block *b, const
     }
 }
 
+/* Does block b's norm need every task's weights on every process?  Not
+ * when the norm is split (tnmtl_mtl_set_dist_norm) and each of its weighted
+ * terms is a sum over task blocks (dist_norm.h). */
+static int block_needs_all_weights(const tnmtl_mtl *m, const tnmtl_param_block *b)
+{
+    if (!m->dist_split_norms) return 1;
+    const tnmtl_norm_method nm = norm_of(m->cfg.method);
+    for (int i = 0; i < tnmtl_norm_n_terms(nm, b->ndim); i++)
+        if (b->gamma[i] > 0 && !tnmtl_dist_norm_term_splits(nm, b->ndim, b->shape, i)) return 1;
+    return 0;
+}
+
+/* Block b's norm with the norm split over the processes: the terms that
+ * split from this process's tasks, the others on the whole (gathered)
+ * tensor.  The value is every process's; the subgradient of this process's
+ * tasks goes to out (task-major, like the block; other tasks untouched). */
+static tnmtl_status regulariser_block_split(tnmtl_mtl *m, const tnmtl_param_block *b, int want_grad, double *value,
+                                            float *out, tnmtl_error *err)
+{
+    const tnmtl_norm_method nm = norm_of(m->cfg.method);
+    const int lo = m->task_begin, To = m->task_end - m->task_begin, n_terms = tnmtl_norm_n_terms(nm, b->ndim);
+    const int64_t nw = b->n_w;
+    const float *w = m->params + b->w_offset;
+    float *Wl = tnmtl_calloc((size_t)(nw * To + 1), sizeof *Wl, "local stacked tensor", err);
+    float *Gl = Wl ? tnmtl_calloc((size_t)(nw * To + 1), sizeof *Gl, "local stacked gradient", err) : NULL;
+    if (!Gl) {
+        free(Wl);
+        return TNMTL_ERR_NOMEM;
+    }
+    for (int t = 0; t < To; t++) /* task-major [To][nw] -> task-last [nw][To] */
+        for (int64_t j = 0; j < nw; j++) Wl[j * To + t] = w[(int64_t)(lo + t) * nw + j];
+    tnmtl_status st = tnmtl_dist_norm_eval(m->dist, nm, b->ndim, b->shape, m->task_begin, m->task_end, Wl, b->gamma,
+                                           value, want_grad ? Gl : NULL, err);
+    double replicated[TNMTL_NORM_MAX_NDIM] = {0};
+    int any = 0;
+    for (int i = 0; i < n_terms; i++)
+        if (!tnmtl_dist_norm_term_splits(nm, b->ndim, b->shape, i)) any |= (replicated[i] = b->gamma[i]) > 0;
+    if (!st && any) {
+        double v;
+        tnmtl_mtl_stack(m, b, w, m->stack);
+        st = tnmtl_norm_eval(nm, b->ndim, b->shape, m->stack, replicated, &v, NULL, want_grad ? m->stack_grad : NULL,
+                             err);
+        if (!st) {
+            *value += v;
+            for (int64_t j = 0; want_grad && j < nw; j++)
+                for (int t = 0; t < To; t++) Gl[j * To + t] += m->stack_grad[j * m->n_tasks + lo + t];
+        }
+    }
+    for (int t = 0; !st && want_grad && t < To; t++)
+        for (int64_t j = 0; j < nw; j++) out[(int64_t)(lo + t) * nw + j] += Gl[j * To + t];
+    free(Wl);
+    free(Gl);
+    return st;
+}
+
 /* The regulariser's value, and with add_grad its subgradient added into
  * m->grads; with cache (reg_every > 1) the subgradient of every stacked
  * block's weights is written there instead, blocks one after another in the
@@ -339,6 +395,19 @@ static tnmtl_status regulariser_pass(tnmtl_mtl *m, int add_grad, float *cache, d
          * rows are the tasks' weight vectors: the block's own task-major
          * layout [T][n_w], read in place, with the subgradient in that layout
          * (no stacking; the same matrix, so the same norm). */
+        if (m->dist && m->dist_split_norms) {
+            const size_t n = (size_t)(b->n_w * m->n_tasks);
+            if (c) memset(c, 0, n * sizeof *c);
+            double v = 0;
+            tnmtl_status st = regulariser_block_split(m, b, add_grad || c, &v, c ? c : m->grads + b->w_offset, err);
+            if (st) {
+                tnmtl_error_prefix(err, "regulariser of layer %d", b->layer);
+                return st;
+            }
+            *value += v;
+            if (c) c += n;
+            continue;
+        }
         const int laf = m->cfg.method == TNMTL_METHOD_LAF;
         const int64_t task_rows[2] = {m->n_tasks, b->n_w};
         const float *w = m->params + b->w_offset;
@@ -454,6 +523,11 @@ tnmtl_status tnmtl_mtl_set_dist(tnmtl_mtl *m, tnmtl_dist *d, const int64_t *task
     return TNMTL_OK;
 }
 
+void tnmtl_mtl_set_dist_norm(tnmtl_mtl *m, int split)
+{
+    m->dist_split_norms = split != 0;
+}
+
 /* Where block b's task-specific values of every task lie in the parameter
  * layout: weights (biases when bias) of task t at [off[t], off[t+1]). */
 static void block_task_offsets(const tnmtl_mtl *m, int i, int bias, int64_t *off)
@@ -475,7 +549,7 @@ static tnmtl_status dist_gather_blocks(tnmtl_mtl *m, float *buf, int stacked_wei
     int64_t off[TNMTL_MAX_TASKS + 1];
     for (int i = 0; i < m->n_blocks; i++) {
         const tnmtl_param_block *b = &m->blocks[i];
-        if (b->shared || (stacked_weights_only && !b->stacked)) continue;
+        if (b->shared || (stacked_weights_only && (!b->stacked || !block_needs_all_weights(m, b)))) continue;
         for (int bias = 0; bias < (stacked_weights_only ? 1 : 2); bias++) {
             block_task_offsets(m, i, bias, off);
             tnmtl_status st = tnmtl_dist_allgather_f32(m->dist, buf, off, m->dist_begin, err);

@@ -22,6 +22,7 @@
 #include <string.h>
 
 #include "linalg.h"
+#include "norm_internal.h"
 #include "util.h"
 
 /* The product with X runs in float (float API) only when every retained
@@ -65,8 +66,8 @@ int tnmtl_norm_n_terms(tnmtl_norm_method m, int ndim)
 }
 
 /* W[shape] seen as [A][D][B] for term `term` (valid shape and term). */
-static void term_view(tnmtl_norm_method m, int ndim, const int64_t *shape, int term, int64_t *A, int64_t *D,
-                      int64_t *B)
+void tnmtl_norm_term_view(tnmtl_norm_method m, int ndim, const int64_t *shape, int term, int64_t *A, int64_t *D,
+                          int64_t *B)
 {
     int lo, hi; /* D = prod shape[lo..hi) */
     if (m == TNMTL_NORM_TT) {
@@ -88,7 +89,7 @@ void tnmtl_norm_term_shape(tnmtl_norm_method m, int ndim, const int64_t *shape, 
                            int64_t *cols)
 {
     int64_t A, D, B;
-    term_view(m, ndim, shape, term, &A, &D, &B);
+    tnmtl_norm_term_view(m, ndim, shape, term, &A, &D, &B);
     *rows = D;
     *cols = A * B;
 }
@@ -307,7 +308,7 @@ static tnmtl_status norm_eval(tnmtl_norm_method m, int ndim, const int64_t *shap
         double g = gamma ? gamma[t] : 1.0;
         if (g == 0.0 && !terms) continue;
         int64_t A, D, B;
-        term_view(m, ndim, shape, t, &A, &D, &B);
+        tnmtl_norm_term_view(m, ndim, shape, t, &A, &D, &B);
         double nuc = 0.0;
         st = term_eval(&nd, A, D, B, g, grad, &nuc, NULL, err);
         if (st) {
@@ -359,7 +360,7 @@ tnmtl_status tnmtl_norm_term_singular_values(tnmtl_norm_method m, int ndim, cons
     int64_t count, A, D, B, rows, cols;
     tnmtl_status st = check_term(m, ndim, shape, term, &count, err);
     if (st) return st;
-    term_view(m, ndim, shape, term, &A, &D, &B);
+    tnmtl_norm_term_view(m, ndim, shape, term, &A, &D, &B);
     tnmtl_norm_term_shape(m, ndim, shape, term, &rows, &cols);
     int64_t p = rows < cols ? rows : cols;
     if ((st = tnmtl_la_check_size(rows, cols, err)) != TNMTL_OK) return st;
@@ -440,7 +441,7 @@ tnmtl_status tnmtl_norm_prox_term(tnmtl_norm_method m, int ndim, const int64_t *
     int64_t count, A, D, B;
     tnmtl_status st = check_term(m, ndim, shape, term, &count, err);
     if (st) return st;
-    term_view(m, ndim, shape, term, &A, &D, &B);
+    tnmtl_norm_term_view(m, ndim, shape, term, &A, &D, &B);
     if (A == 1) return tnmtl_prox_nuclear(D, B, W, t, err);
     if (B == 1) return tnmtl_prox_nuclear(A, D, W, t, err); /* prox(X^T) = prox(X)^T */
     float *X = tnmtl_calloc((size_t)count, sizeof(float), "unfolding", err);

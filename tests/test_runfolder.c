@@ -185,7 +185,9 @@ static void assert_one_run(const char *dir, char *id)
     }
     free_snapshot(&s);
     cJSON_Delete(m);
-    assert_int_equal(tnmtl("eval --model %s", dir), 0);
+    const int code = tnmtl("eval --model %s", dir);
+    if (code) fprintf(stderr, "eval --model %s: exit %d:\n%s\n", dir, code, out);
+    assert_int_equal(code, 0);
 }
 
 /* The method results.json names. */

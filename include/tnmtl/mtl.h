@@ -132,6 +132,7 @@ typedef struct tnmtl_mtl {
     tnmtl_dist *dist;
     int *dist_begin;             /* [P+1]                                       */
     int task_begin, task_end;
+    int dist_split_norms;        /* tnmtl_mtl_set_dist_norm                     */
 } tnmtl_mtl;
 
 tnmtl_status tnmtl_mtl_create(const tnmtl_mtl_config *cfg, tnmtl_mtl **out, tnmtl_error *err);
@@ -151,6 +152,16 @@ tnmtl_status tnmtl_mtl_set_threads(tnmtl_mtl *m, int n_threads, tnmtl_error *err
  * the whole model after tnmtl_train returns (any way) and after
  * tnmtl_mtl_dist_sync.  d must outlive m.  NULL or one process: no-op. */
 tnmtl_status tnmtl_mtl_set_dist(tnmtl_mtl *m, tnmtl_dist *d, const int64_t *task_weight, tnmtl_error *err);
+/* How a distributed model evaluates its norms.  split = 0 (default): every
+ * process evaluates the whole norm from the gathered stacked weights, so the
+ * run is bit-identical to one process.  split = 1: each term whose Gram
+ * matrix is a sum over task blocks (Tucker's non-task modes and the TT terms
+ * with fewer rows than columns, the task mode when the tasks outnumber a
+ * task's weights) is computed from each process's own tasks, their Gram
+ * parts summed in rank order, and only the other terms need the gathered
+ * weights: less work and traffic per process, agreement with one process to
+ * rounding (docs/performance.md, "Distributed training"). */
+void tnmtl_mtl_set_dist_norm(tnmtl_mtl *m, int split);
 /* Collective: every process receives the parameters of every task (and
  * opt's moments unless opt is NULL), so each holds the whole model as one
  * process would (to save, report or evaluate it). */

@@ -1,0 +1,158 @@
+/* dist_norm.c - norm terms computed from the tasks a process holds (the
+ * `split` distributed norm of tnmtl_mtl_set_dist_norm).
+ *
+ * A stacked tensor W has the task axis last, so in every term's unfolding
+ * X (D x A*B, norm_internal.h) the tasks own either a block of columns (the
+ * task axis is in B: Tucker's non-task modes, every TT term) or a block of
+ * rows (the task mode: LAF, Tucker's last).  When the Gram matrix of the
+ * unfolding's smaller side is taken over the OTHER side - rows side
+ * D <= A*B in the first case, columns side A*B < D in the second - it is a
+ * sum over the tasks:
+ *     G = sum_p X_p X_p^T   (D x D)          or   G = sum_p X_p^T X_p   (A x A)
+ * with X_p the part of X that process p's tasks own.  Each process forms its
+ * part, the parts are summed in rank order (tnmtl_dist_sum_ordered), every
+ * process solves the same eigenproblem G = U diag(sigma^2) U^T, and each
+ * forms the subgradient of its own part:
+ *     U_r diag(1/sigma) U_r^T X_p                 or   X_p U_r diag(1/sigma) U_r^T
+ * over sigma > TNMTL_NORM_RANK_RTOL sigma_max - the exact norm's polar factor,
+ * restricted to the process's columns (rows).  The other terms ("replicated")
+ * are evaluated by tnmtl_norm_eval on the whole tensor as before.
+ *
+ * Against the one-process norm: the same matrices, a different summation
+ * order in the Gram (and no refinement of singular values below 1e-4
+ * sigma_max, which only the value sees): agreement to rounding, not bit for
+ * bit (docs/performance.md, "Distributed training"; tests/test_mpi.c). */
+#include "dist_norm.h"
+
+#include <cblas.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "dist_internal.h"
+#include "linalg.h"
+#include "norm_internal.h"
+#include "util.h"
+
+int tnmtl_dist_norm_term_splits(tnmtl_norm_method m, int ndim, const int64_t *shape, int term)
+{
+    int64_t A, D, B;
+    tnmtl_norm_term_view(m, ndim, shape, term, &A, &D, &B);
+    const int task_mode = B == 1; /* the task axis (last) is the rows, D = T */
+    return task_mode ? A * B < D : D <= A * B;
+}
+
+/* One split term: its value (the same on every process) and, with grad,
+ * gamma times its subgradient added into grad (the local tensor's layout). */
+static tnmtl_status split_term(tnmtl_dist *d, tnmtl_norm_method m, int ndim, const int64_t *local_shape, int term,
+                               const float *W, double gamma, double *value, float *grad, tnmtl_error *err)
+{
+    int64_t A, D, B;
+    tnmtl_norm_term_view(m, ndim, local_shape, term, &A, &D, &B);
+    const int task_mode = B == 1;
+    const int64_t R = D, C = A * B;       /* the local unfolding X[R][C]           */
+    const int64_t p = task_mode ? C : R;  /* side of the Gram (never the tasks')   */
+    const int64_t q = task_mode ? R : C;  /* the local extent of the other side    */
+    tnmtl_status st = tnmtl_la_check_size(p, p, err);
+    if (st) return st;
+    double *X = tnmtl_malloc((size_t)(R * C + 1) * sizeof *X, "unfolding", err);
+    double *G = X ? tnmtl_calloc((size_t)(p * p), sizeof *G, "Gram matrix", err) : NULL;
+    double *lambda = G ? tnmtl_calloc((size_t)p, sizeof *lambda, "eigenvalues", err) : NULL;
+    double *Y = NULL;
+    if (!lambda) {
+        st = TNMTL_ERR_NOMEM;
+        goto done;
+    }
+    /* X = the local unfolding in double (W[A][D][B] -> X[D][A*B]). */
+    float *tmp = tnmtl_malloc((size_t)(R * C + 1) * sizeof *tmp, "unfolding", err);
+    if (!tmp) {
+        st = TNMTL_ERR_NOMEM;
+        goto done;
+    }
+    tnmtl_la_unfold(W, A, D, B, sizeof(float), tmp);
+    for (int64_t i = 0; i < R * C; i++) X[i] = tmp[i];
+    free(tmp);
+    if (q > 0) {
+        if (task_mode)
+            cblas_dsyrk(CblasRowMajor, CblasUpper, CblasTrans, (int)p, (int)R, 1.0, X, (int)C, 0.0, G, (int)p);
+        else
+            cblas_dsyrk(CblasRowMajor, CblasUpper, CblasNoTrans, (int)p, (int)C, 1.0, X, (int)C, 0.0, G, (int)p);
+    }
+    for (int64_t i = 1; i < p; i++)
+        for (int64_t j = 0; j < i; j++) G[i * p + j] = G[j * p + i];
+    if ((st = tnmtl_dist_sum_ordered(d, G, p * p, err))) goto done;
+    if ((st = tnmtl_la_syev(p, G, lambda, grad != NULL, err))) goto done;
+    double smax = 0, v = 0;
+    for (int64_t i = 0; i < p; i++) {
+        const double s = sqrt(lambda[i] > 0 ? lambda[i] : 0);
+        v += s;
+        smax = s > smax ? s : smax;
+    }
+    *value = v;
+    if (!grad || q == 0 || smax == 0) goto done;
+    /* Retained directions: rows i of G (eigenvectors) with sigma_i above the
+     * rank tolerance, weights 1/sigma_i. */
+    int64_t r = 0;
+    for (int64_t i = 0; i < p; i++) {
+        const double s = sqrt(lambda[i] > 0 ? lambda[i] : 0);
+        if (s > TNMTL_NORM_RANK_RTOL * smax) {
+            if (r != i) memcpy(G + r * p, G + i * p, (size_t)p * sizeof *G);
+            lambda[r++] = s;
+        }
+    }
+    Y = tnmtl_malloc((size_t)(r * q + 1) * sizeof *Y, "projection", err);
+    double *P = Y ? tnmtl_malloc((size_t)(R * C + 1) * sizeof *P, "subgradient", err) : NULL;
+    if (!P) {
+        free(Y);
+        Y = NULL;
+        st = TNMTL_ERR_NOMEM;
+        goto done;
+    }
+    if (!task_mode) {
+        /* Y[r][C] = diag(1/sigma) U_r^T X,  P[D][C] = U_r Y */
+        cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)r, (int)C, (int)p, 1.0, G, (int)p, X, (int)C, 0.0,
+                    Y, (int)C);
+        for (int64_t i = 0; i < r; i++)
+            for (int64_t j = 0; j < C; j++) Y[i * C + j] *= gamma / lambda[i];
+        cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)R, (int)C, (int)r, 1.0, G, (int)p, Y, (int)C, 0.0,
+                    P, (int)C);
+    } else {
+        /* Y[R][r] = X U_r diag(1/sigma),  P[R][C] = Y U_r^T */
+        cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)R, (int)r, (int)C, 1.0, X, (int)C, G, (int)p, 0.0,
+                    Y, (int)r);
+        for (int64_t i = 0; i < R; i++)
+            for (int64_t j = 0; j < r; j++) Y[i * r + j] *= gamma / lambda[j];
+        cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)R, (int)C, (int)r, 1.0, Y, (int)r, G, (int)p, 0.0,
+                    P, (int)C);
+    }
+    tnmtl_la_fold_add(1, P, A, D, B, 0, grad);
+    free(P);
+done:
+    free(Y);
+    free(X);
+    free(G);
+    free(lambda);
+    return st;
+}
+
+tnmtl_status tnmtl_dist_norm_eval(tnmtl_dist *d, tnmtl_norm_method m, int ndim, const int64_t *shape,
+                                  int task_begin, int task_end, const float *W_local, const double *gamma,
+                                  double *value, float *grad_local, tnmtl_error *err)
+{
+    int64_t local_shape[TNMTL_NORM_MAX_NDIM];
+    memcpy(local_shape, shape, (size_t)ndim * sizeof *shape);
+    local_shape[ndim - 1] = task_end - task_begin;
+    const int n_terms = tnmtl_norm_n_terms(m, ndim);
+    *value = 0;
+    for (int i = 0; i < n_terms; i++) {
+        if (!(gamma[i] > 0) || !tnmtl_dist_norm_term_splits(m, ndim, shape, i)) continue;
+        double v = 0;
+        tnmtl_status st = split_term(d, m, ndim, local_shape, i, W_local, gamma[i], &v, grad_local, err);
+        if (st) {
+            tnmtl_error_prefix(err, "term %d of the %s norm", i + 1, tnmtl_norm_method_name(m));
+            return st;
+        }
+        *value += gamma[i] * v;
+    }
+    return TNMTL_OK;
+}
