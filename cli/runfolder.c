@@ -398,9 +398,16 @@ tnmtl_status runfolder_files_begin(runfolder *rf, char *const *names, int n, tnm
 {
     if (!rf->run_id[0]) return TNMTL_OK;
     cJSON *m = own_manifest(rf, NULL);
-    cJSON *w = cJSON_CreateArray();
-    for (int i = 0; i < n; i++) cJSON_AddItemToArray(w, cJSON_CreateString(names[i]));
-    cJSON_ReplaceItemInObjectCaseSensitive(m, "writing", w);
+    /* Added to the files being written: one a killed writer left there (a
+     * history newer than the manifest's record) stays marked until it is
+     * written again, whatever else is written meanwhile. */
+    cJSON *w = cJSON_GetObjectItemCaseSensitive(m, "writing");
+    if (!cJSON_IsArray(w)) {
+        cJSON_DeleteItemFromObjectCaseSensitive(m, "writing");
+        w = cJSON_AddArrayToObject(m, "writing");
+    }
+    for (int i = 0; i < n; i++)
+        if (!in_list(w, names[i])) cJSON_AddItemToArray(w, cJSON_CreateString(names[i]));
     if (rf->config) cJSON_ReplaceItemInObjectCaseSensitive(m, "config", cJSON_CreateString(rf->config));
     tnmtl_status st = save_manifest(rf->dir, m, err);
     cJSON_Delete(m);
@@ -442,7 +449,14 @@ tnmtl_status runfolder_files_end(runfolder *rf, char *const *names, int n, tnmtl
         if (at < cJSON_GetArraySize(files)) cJSON_ReplaceItemInArray(files, at, e);
         else cJSON_AddItemToArray(files, e);
     }
-    cJSON_ReplaceItemInObjectCaseSensitive(m, "writing", cJSON_CreateArray());
+    cJSON *w = cJSON_GetObjectItemCaseSensitive(m, "writing"), *next = cJSON_CreateArray(), *x;
+    cJSON_ArrayForEach(x, w) /* these are written now; the others stay marked */
+    {
+        int done = 0;
+        for (int i = 0; i < n; i++) done |= cJSON_IsString(x) && !strcmp(x->valuestring, names[i]);
+        if (!done && cJSON_IsString(x)) cJSON_AddItemToArray(next, cJSON_CreateString(x->valuestring));
+    }
+    cJSON_ReplaceItemInObjectCaseSensitive(m, "writing", next);
     if (!st) st = save_manifest(rf->dir, m, err);
     cJSON_Delete(m);
     return st;

@@ -384,6 +384,39 @@ static void test_overwrite_killed_around_the_switch(void **state)
     tu_rmtree(dir);
 }
 
+/* A writer killed between writing history.csv and recording it in run.json
+ * (built by hand: the file is newer than its record and still marked as
+ * being written): a resume that trains no further writes the report files
+ * but leaves the history marked, so the folder still reads as one run. */
+static void test_history_killed_mid_write(void **state)
+{
+    (void)state;
+    char dir[256], path[600], id[64];
+    fresh_dir(dir, sizeof dir);
+    assert_int_equal(tnmtl("train " QUICK " --method laf --save-every 10 --out %s", dir), 0);
+    cJSON *m = read_json_file(dir, "run.json");
+    cJSON *w = cJSON_CreateArray();
+    cJSON_AddItemToArray(w, cJSON_CreateString("history.csv"));
+    cJSON_ReplaceItemInObjectCaseSensitive(m, "writing", w);
+    char *text = cJSON_Print(m);
+    path_of(path, sizeof path, dir, "run.json");
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fputs(text, f);
+    fclose(f);
+    free(text);
+    cJSON_Delete(m);
+    path_of(path, sizeof path, dir, "history.csv");
+    f = fopen(path, "a");
+    assert_non_null(f);
+    fputs("31,0.1,0.1,,1.0\n", f); /* the killed writer's next row */
+    fclose(f);
+    assert_int_equal(tnmtl("eval --model %s", dir), 0);
+    assert_int_equal(tnmtl("train --resume %s --steps 30 --quiet", dir), 0);
+    assert_one_run(dir, id);
+    tu_rmtree(dir);
+}
+
 /* A switch stopped between the rename of the new checkpoint and the removal
  * of the earlier run's files (built by hand): readers refuse it and say how
  * to complete it, the next writer completes it; a marker whose checkpoint
@@ -703,6 +736,7 @@ int main(void)
         cmocka_unit_test(test_overwrite_killed_before_first_checkpoint),
         cmocka_unit_test(test_overwrite_killed_around_the_switch),
         cmocka_unit_test(test_half_done_switch_is_completed_or_undone),
+        cmocka_unit_test(test_history_killed_mid_write),
         cmocka_unit_test(test_two_train_writers),
         cmocka_unit_test(test_two_compare_writers),
         cmocka_unit_test(test_mixed_folder_refused),
