@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 
 #include "cli.h"
+#include "dist_internal.h"
 #include "run.h"
 #include "runfolder.h"
 #include "session.h"
@@ -324,13 +325,17 @@ int cmd_compare(int argc, char **argv)
     /* The folder first, before loading anything: a second writer, a folder
      * of something else or of another comparison is refused at once. */
     runfolder top = {.lock_fd = -1};
-    if (out_dir) {
+    if (out_dir && cli_is_writer()) { /* under mpirun the writer holds the folders for every process */
         char *identity = comparison_identity(&o);
         st = identity ? runfolder_claim(&top, out_dir, "compare", overwrite ? RUNFOLDER_OVERWRITE : RUNFOLDER_RESUME,
                                         identity, &err)
                       : tnmtl_fail(&err, TNMTL_ERR_NOMEM, "out of memory");
         free(identity);
         if (st) return cli_fail("compare", &err);
+    }
+    if ((st = tnmtl_dist_barrier(cli_dist, &err))) {
+        runfolder_release(&top);
+        return cli_fail("compare", &err);
     }
     /* Load the data once; every run makes its own split from its seed. */
     tnmtl_dataset ds;
@@ -374,8 +379,10 @@ int cmd_compare(int argc, char **argv)
             runfolder sub = {.lock_fd = -1};
             char *want = run_options_to_json(&ro), stored_id[64] = "";
             int stored = 0;
-            if (out_dir && (st = runfolder_claim(&sub, dir, "run", RUNFOLDER_OVERWRITE, NULL, &err))) stored = -2;
-            if (out_dir && stored == 0) {
+            const int writer = cli_is_writer();
+            if (out_dir && writer && (st = runfolder_claim(&sub, dir, "run", RUNFOLDER_OVERWRITE, NULL, &err)))
+                stored = -2;
+            if (out_dir && writer && stored == 0) {
                 stored = stored_run(dir, want, cls, &res[m][s], stored_id, sizeof stored_id, &err);
                 if (stored == -1 && overwrite) stored = 0; /* replaced at the new run's first checkpoint */
                 else if (stored == 0 && sub.replacing && !overwrite) { /* report files of some other run */
@@ -384,10 +391,13 @@ int cmd_compare(int argc, char **argv)
                 }
             }
             free(want);
-            if (stored == 2 && (st = runfolder_verify(dir, stored_id, NULL, 1, &err))) stored = -1;
+            if (writer && stored == 2 && (st = runfolder_verify(dir, stored_id, NULL, 1, &err))) stored = -1;
             if (stored < 0 || stored == 2) runfolder_release(&sub);
+            /* The writer read the folder: every process follows its decision
+             * (start, continue, finished, or stop on its error). */
+            tnmtl_dist_bcast_int(cli_dist, 0, &stored);
             if (stored < 0) {
-                code = cli_fail("compare", &err);
+                code = writer ? cli_fail("compare", &err) : EXIT_BAD_INPUT;
                 break;
             }
             if (stored == 2) {
@@ -398,12 +408,12 @@ int cmd_compare(int argc, char **argv)
             if (stored == 1) { /* same configuration (stored_run), so the same data: no second copy */
                 st = session_resume(&sess, dir, &ds, &err);
                 if (!st && (st = session_verify_folder(&sess, dir, &err))) session_free(&sess);
-                if (!st) runfolder_adopt(&sub, sess.opts.run_id);
+                if (!st && writer) runfolder_adopt(&sub, sess.opts.run_id);
             } else {
                 st = session_start(&sess, &ro, &ds, &err);
-                if (!st && out_dir) snprintf(sess.opts.run_id, sizeof sess.opts.run_id, "%s", sub.run_id);
+                if (!st && out_dir && writer) snprintf(sess.opts.run_id, sizeof sess.opts.run_id, "%s", sub.run_id);
             }
-            if (!st && out_dir) sess.folder = &sub;
+            if (!st && out_dir && writer) sess.folder = &sub;
             if (!st) {
                 if (!quiet) fprintf(stderr, "== %s, seed %ld\n", tnmtl_method_name(methods[m]), seeds[s]);
                 st = session_train(&sess, out_dir ? dir : NULL, quiet, &stop_requested, &err);
@@ -429,7 +439,7 @@ int cmd_compare(int argc, char **argv)
         table_job job = {n_methods, n_seeds, cls, methods, seeds, res, 0};
         printf("\n%s on %s, %d seed(s), %s\n\n", cls ? "accuracy" : "RMSE", ds.source, n_seeds, o.arch);
         write_table(stdout, &job);
-        if (out_dir) {
+        if (out_dir && cli_is_writer()) {
             char path[4096], *names[] = {"table.md", "table.csv"};
             st = runfolder_files_begin(&top, names, 2, &err);
             snprintf(path, sizeof path, "%s/table.md", out_dir);

@@ -211,6 +211,18 @@ tnmtl_status tnmtl_dist_sum_ordered(tnmtl_dist *d, double *buf, int64_t n, tnmtl
     return TNMTL_OK;
 }
 
+void tnmtl_dist_bcast_int(tnmtl_dist *d, int root, int *v)
+{
+    if (!d || d->size == 1) return;
+#ifdef TNMTL_MPI
+    MPI_Bcast(v, 1, MPI_INT, root, d->comm);
+#else
+    (void)root;
+    (void)v;
+#endif
+    if (d->rank != root) d->bytes += sizeof *v;
+}
+
 void tnmtl_dist_any(tnmtl_dist *d, int *flags, int n)
 {
     if (!d || d->size == 1) return;

@@ -6,6 +6,7 @@
  * and is compared with the one-process CLI (build/tnmtl, no MPI):
  *   - stl, ud, laf, tucker and tt with P = 1, 2, 3: the same checkpoint
  *     (parameters and Adam moments) and the same test accuracies; eval too;
+ *   - compare: the one-process table, and finished runs read back with another P;
  *   - a run saved with P = 2 resumes with P = 3, and with one process
  *     without MPI, to the state of a run never stopped;
  *   - Ctrl-C on mpirun saves the checkpoint of the step all stopped at;
@@ -228,6 +229,55 @@ static void test_split_norm_agrees(void **state)
     tu_rmtree(dir);
 }
 
+/* The method, accuracy, gain and wins cells of every row of a printed
+ * comparison's table (the other cells hold times) into buf[cap]. */
+static const char *table_of(const char *out, char *buf, size_t cap)
+{
+    const char *p = strstr(out, "| method");
+    assert_non_null(p);
+    size_t n = 0;
+    while (*p == '|' && n + 1 < cap) {
+        int bars = 0;
+        for (; *p && *p != '\n'; p++) {
+            if (bars < 5 && n + 1 < cap) buf[n++] = *p; /* up to the 5th '|' */
+            bars += *p == '|';
+        }
+        if (n + 1 < cap) buf[n++] = '\n';
+        if (*p == '\n') p++;
+    }
+    buf[n] = '\0';
+    return buf;
+}
+
+/* `compare` under mpirun: the one-process table; a second command on the
+ * same folder with another P reads the finished runs back. */
+static void test_compare(void **state)
+{
+    (void)state;
+    if (!mpi_cli()) skip();
+    const char *dir = tu_tmpdir();
+    char one[512], many[512], out1[65536], out2[65536], out3[65536];
+    snprintf(one, sizeof one, "%s/one", dir);
+    snprintf(many, sizeof many, "%s/many", dir);
+    const char *args = "--methods stl,ud,tucker --seeds 0-1 --steps 20 --batch 8 --quiet";
+    assert_int_equal(tu_cli_run(0, out1, sizeof out1, "compare %s --out %s", args, one), 0);
+    assert_int_equal(mpirun(2, 0, out2, sizeof out2, "compare %s --out %s", args, many), 0);
+    char t1[8192], t2[8192];
+    assert_string_equal(table_of(out1, t1, sizeof t1), table_of(out2, t2, sizeof t2));
+    assert_non_null(strstr(t1, "| tucker |"));
+    for (int s = 0; s <= 1; s++) {
+        char a[600], b[600];
+        snprintf(a, sizeof a, "%s/tucker-seed%d", one, s);
+        snprintf(b, sizeof b, "%s/tucker-seed%d", many, s);
+        assert_same(a, b);
+    }
+    assert_int_equal(mpirun(3, 1, out3, sizeof out3,
+                            "compare --methods stl,ud,tucker --seeds 0-1 --steps 20 --batch 8 --out %s", many), 0);
+    assert_non_null(strstr(out3, "finished earlier"));
+    assert_string_equal(t1, table_of(out3, t2, sizeof t2));
+    tu_rmtree(dir);
+}
+
 static void test_resume_with_other_counts(void **state)
 {
     (void)state;
@@ -403,7 +453,7 @@ static void test_bad_option_reported_once(void **state)
     assert_null(strstr(out, "process 1 of 3"));
     assert_null(strstr(out, "process 2 of 3"));
     /* a command that runs in one process is refused under mpirun */
-    assert_int_not_equal(mpirun(2, 1, out, sizeof out, "compare --steps 5"), 0);
+    assert_int_not_equal(mpirun(2, 1, out, sizeof out, "tune --steps 5"), 0);
     assert_non_null(strstr(out, "runs in one process"));
 }
 
@@ -457,6 +507,7 @@ int main(void)
         cmocka_unit_test(test_partition),
         cmocka_unit_test(test_same_as_one_process),
         cmocka_unit_test(test_resume_with_other_counts),
+        cmocka_unit_test(test_compare),
         cmocka_unit_test(test_large_norm_within_bound),
         cmocka_unit_test(test_split_norm_agrees),
         cmocka_unit_test(test_interrupted),
