@@ -35,6 +35,7 @@
 #include <sys/stat.h>
 
 #include "cli.h"
+#include "dist_internal.h"
 #include "run.h"
 #include "runfolder.h"
 #include "session.h"
@@ -124,8 +125,11 @@ static void tune_path(const tune_state *ts, const char *rel, char *path, size_t 
     snprintf(path, cap, "%s/%s", ts->out, rel);
 }
 
+/* Under mpirun only the writer (process 0) writes; the others follow its
+ * decisions (shared with tnmtl_dist_bcast_*). */
 static tnmtl_status tune_write_json(const tune_state *ts, const char *rel, const cJSON *j, tnmtl_error *err)
 {
+    if (!cli_is_writer()) return TNMTL_OK;
     char path[4096], *text = cJSON_Print(j);
     if (!text) return tnmtl_fail(err, TNMTL_ERR_NOMEM, "out of memory writing %s", rel);
     tune_path(ts, rel, path, sizeof path);
@@ -137,9 +141,17 @@ static tnmtl_status tune_write_json(const tune_state *ts, const char *rel, const
 static tnmtl_status tune_write_text(const tune_state *ts, const char *rel, tnmtl_write_fn fn, void *user,
                                     tnmtl_error *err)
 {
+    if (!cli_is_writer()) return TNMTL_OK;
     char path[4096];
     tune_path(ts, rel, path, sizeof path);
     return tnmtl_write_file_atomic(path, fn, user, err);
+}
+
+/* The writer's 1/0 (e.g. "the folder holds a checkpoint") on every process. */
+static int writers_flag(int flag)
+{
+    tnmtl_dist_bcast_int(cli_dist, 0, &flag);
+    return flag;
 }
 
 /* Reads rel as JSON: NULL when absent; err filled (and *bad set) when unreadable. */
@@ -202,6 +214,7 @@ static run_options candidate_options(const tune_state *ts, const candidate *c, i
  * there is verified and continued under its id; new, s takes the folder's. */
 static tnmtl_status claim_run(runfolder *rf, const char *dir, int resumed, session *s, tnmtl_error *err)
 {
+    if (!cli_is_writer()) return TNMTL_OK; /* the writer's folder */
     if (resumed) {
         tnmtl_status st = session_verify_folder(s, dir, err);
         if (st) return st;
@@ -233,9 +246,11 @@ static tnmtl_status evaluate_fold(tune_state *ts, const candidate *c, const cand
     const double t0 = tnmtl_now();
     session s;
     struct stat sb;
-    const int resumed = stat(ckpt, &sb) == 0;
+    const int resumed = writers_flag(stat(ckpt, &sb) == 0);
     runfolder rf = {.lock_fd = -1};
-    tnmtl_status st = runfolder_claim(&rf, dir, "run", resumed ? RUNFOLDER_RESUME : RUNFOLDER_NEW, NULL, err);
+    tnmtl_status st = cli_is_writer() ? runfolder_claim(&rf, dir, "run", resumed ? RUNFOLDER_RESUME : RUNFOLDER_NEW,
+                                                        NULL, err)
+                                      : TNMTL_OK;
     if (st) return st;
     if (resumed) { /* an earlier rung, or a killed evaluation */
         st = session_resume(&s, dir, ts->ds, err);
@@ -753,25 +768,34 @@ int cmd_tune(int argc, char **argv)
     cJSON_AddNumberToObject(ident, "eta", eta);
     cJSON_AddStringToObject(ident, "search", path ? "path" : "halving");
     int bad = 0;
-    cJSON *stored = st ? NULL : tune_read_json(&ts, "tune.json", &bad, &err);
+    const int writer = cli_is_writer(); /* under mpirun the writer reads the folder, the others its ledger */
+    cJSON *stored = st || !writer ? NULL : tune_read_json(&ts, "tune.json", &bad, &err);
     if (!st && bad) st = err.status ? err.status : TNMTL_ERR_FORMAT;
     if (!st && stored && !cJSON_Compare(stored, ident, 1))
         st = tnmtl_fail(&err, TNMTL_ERR_INVALID, "%s holds a tune made with other options; use another --out", out_dir);
     cJSON_Delete(stored);
-    if (!st) {
+    if (!st && writer) {
         ts.ledger = tune_read_json(&ts, "ledger.json", &bad, &err);
         if (bad) st = err.status ? err.status : TNMTL_ERR_FORMAT;
-        else if (!ts.ledger) ts.ledger = cJSON_CreateObject();
     }
+    if (!st && tnmtl_dist_size(cli_dist) > 1 && writers_flag(1)) { /* the writer got here: its ledger to all */
+        char *text = writer && ts.ledger ? cJSON_PrintUnformatted(ts.ledger) : NULL;
+        st = tnmtl_dist_bcast_text(cli_dist, 0, &text, &err);
+        if (!st && !writer && text) ts.ledger = cJSON_Parse(text);
+        free(text);
+    }
+    if (!st && !ts.ledger) ts.ledger = cJSON_CreateObject();
     if (st) {
         code = cli_fail("tune", &err);
         goto done;
     }
     /* The folder: one writer at a time, one tune (its identity), as compare's. */
     char *ident_text = cJSON_PrintUnformatted(ident);
-    st = ident_text ? runfolder_claim(&top, out_dir, "tune", RUNFOLDER_RESUME, ident_text, &err)
-                    : tnmtl_fail(&err, TNMTL_ERR_NOMEM, "out of memory");
+    st = !ident_text ? tnmtl_fail(&err, TNMTL_ERR_NOMEM, "out of memory")
+         : writer    ? runfolder_claim(&top, out_dir, "tune", RUNFOLDER_RESUME, ident_text, &err)
+                     : TNMTL_OK;
     free(ident_text);
+    if (!st) st = tnmtl_dist_barrier(cli_dist, &err);
     if (st || (st = tune_write_json(&ts, "tune.json", ident, &err))) {
         code = cli_fail("tune", &err);
         goto done;
@@ -837,15 +861,16 @@ int cmd_tune(int argc, char **argv)
     struct stat sb;
     char ckpt[4200];
     snprintf(ckpt, sizeof ckpt, "%s/%s", final_dir, TNMTL_CHECKPOINT_FILE);
-    const int had_final = stat(ckpt, &sb) == 0;
-    st = runfolder_claim(&final_rf, final_dir, "run", had_final ? RUNFOLDER_RESUME : RUNFOLDER_NEW, NULL, &err);
-    if (!st && !had_final && !ts.folds && ts.base.val_frac == 0)
+    const int had_final = writers_flag(stat(ckpt, &sb) == 0);
+    if (writer)
+        st = runfolder_claim(&final_rf, final_dir, "run", had_final ? RUNFOLDER_RESUME : RUNFOLDER_NEW, NULL, &err);
+    if (!st && writer && !had_final && !ts.folds && ts.base.val_frac == 0)
         st = reuse_trial(&ts, c, ckpt, &err); /* the winner trained on the whole training part already */
-    const int resumed = !st && stat(ckpt, &sb) == 0;
+    const int resumed = writers_flag(!st && stat(ckpt, &sb) == 0); /* (a failed writer stops everyone) */
     if (resumed) st = session_resume(&s, final_dir, &ds, &err);
     else if (!st) st = session_start(&s, &fo, &ds, &err);
     if (!st && (st = claim_run(&final_rf, final_dir, resumed && had_final, &s, &err))) session_free(&s);
-    if (!st && resumed && !had_final) runfolder_adopt(&final_rf, s.opts.run_id); /* the reused trial's run */
+    if (!st && writer && resumed && !had_final) runfolder_adopt(&final_rf, s.opts.run_id); /* the reused trial's run */
     if (!st) {
         if (!quiet) fprintf(stderr, "fitting the choice on the whole training part: %s\n", final_dir);
         st = session_train(&s, final_dir, 1, &stop_requested, &err);

@@ -35,10 +35,11 @@ static void usage(FILE *f)
 }
 
 /* Commands that run split over processes (mpirun -np P): they train or
- * evaluate one model at a time.  The others run in one process. */
+ * evaluate one model at a time.  The others (reports, data and norm tools)
+ * run in one process. */
 static int runs_distributed(const char *name)
 {
-    return !strcmp(name, "train") || !strcmp(name, "eval") || !strcmp(name, "compare");
+    return !strcmp(name, "train") || !strcmp(name, "eval") || !strcmp(name, "compare") || !strcmp(name, "tune");
 }
 
 static int run_command(int argc, char **argv)
@@ -59,7 +60,7 @@ static int run_command(int argc, char **argv)
         if (strcmp(argv[1], commands[i].name)) continue;
         if (tnmtl_dist_size(cli_dist) > 1 && !runs_distributed(argv[1])) {
             snprintf(cli_last_error, sizeof cli_last_error, "tnmtl: error: '%s' runs in one process; "
-                     "of the commands train, eval and compare run under mpirun", argv[1]);
+                     "of the commands train, eval, compare and tune run under mpirun", argv[1]);
             fprintf(stderr, "%s\n", cli_last_error);
             return EXIT_BAD_INPUT;
         }

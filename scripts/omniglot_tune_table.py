@@ -27,7 +27,7 @@ def load(out, seed, method):
     elif method == "ud":
         setting = f"share {chosen.get('share', '?')}"
     else:
-        setting = f"gamma {chosen['gamma']:g}"
+        setting = f"gamma {chosen['gamma']:.3g}"
     return 100 * d["test"]["mean_accuracy"], setting
 
 

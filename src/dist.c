@@ -211,6 +211,26 @@ tnmtl_status tnmtl_dist_sum_ordered(tnmtl_dist *d, double *buf, int64_t n, tnmtl
     return TNMTL_OK;
 }
 
+tnmtl_status tnmtl_dist_bcast_text(tnmtl_dist *d, int root, char **text, tnmtl_error *err)
+{
+    if (!d || d->size == 1) return TNMTL_OK;
+    long long len = d->rank == root ? (*text ? (long long)strlen(*text) : -1) : 0;
+#ifdef TNMTL_MPI
+    MPI_Bcast(&len, 1, MPI_LONG_LONG, root, d->comm);
+#endif
+    if (len > INT_MAX) return tnmtl_fail(err, TNMTL_ERR_TOO_BIG, "a text of %lld bytes is too long to broadcast", len);
+    if (d->rank != root) {
+        *text = NULL;
+        d->bytes += sizeof len + (uint64_t)(len > 0 ? len : 0);
+    }
+    if (len < 0) return TNMTL_OK;
+    if (d->rank != root && !(*text = tnmtl_calloc((size_t)len + 1, 1, "broadcast text", err))) return TNMTL_ERR_NOMEM;
+#ifdef TNMTL_MPI
+    MPI_Bcast(*text, (int)len, MPI_CHAR, root, d->comm);
+#endif
+    return TNMTL_OK;
+}
+
 void tnmtl_dist_bcast_int(tnmtl_dist *d, int root, int *v)
 {
     if (!d || d->size == 1) return;

@@ -18,6 +18,9 @@ tnmtl_status tnmtl_dist_allgather_f64(tnmtl_dist *d, double *buf, const int64_t 
  * (((b_0 + b_1) + b_2) + ...: the same bits on every process, for a given
  * P): a chain from process 0 to P-1, then a broadcast. */
 tnmtl_status tnmtl_dist_sum_ordered(tnmtl_dist *d, double *buf, int64_t n, tnmtl_error *err);
+/* *text (a malloc'd string, or NULL) <- process root's on every process
+ * (the others' *text is replaced, not freed). */
+tnmtl_status tnmtl_dist_bcast_text(tnmtl_dist *d, int root, char **text, tnmtl_error *err);
 /* *v <- process root's *v on every process. */
 void tnmtl_dist_bcast_int(tnmtl_dist *d, int root, int *v);
 /* flags[n] <- their maximum over the processes (1 on any: 1 on all). */

@@ -7,6 +7,7 @@
  *   - stl, ud, laf, tucker and tt with P = 1, 2, 3: the same checkpoint
  *     (parameters and Adam moments) and the same test accuracies; eval too;
  *   - compare: the one-process table, and finished runs read back with another P;
+ *   - tune: the one-process choice and test accuracy, and its ledger read back;
  *   - a run saved with P = 2 resumes with P = 3, and with one process
  *     without MPI, to the state of a run never stopped;
  *   - Ctrl-C on mpirun saves the checkpoint of the step all stopped at;
@@ -32,6 +33,8 @@
 #include <string.h>
 #include <sys/wait.h>
 #include <unistd.h>
+
+#include <cJSON.h>
 
 #include "testutil.h"
 #include "tnmtl/checkpoint.h"
@@ -278,6 +281,47 @@ static void test_compare(void **state)
     tu_rmtree(dir);
 }
 
+/* "chosen" and the test accuracy of a tune's printed JSON, as one string. */
+static void tune_outcome(const char *out, char *buf, size_t cap)
+{
+    cJSON *j = cJSON_Parse(out);
+    assert_non_null(j);
+    const cJSON *test = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(j, "test"), "mean_accuracy");
+    char *chosen = cJSON_PrintUnformatted(cJSON_GetObjectItemCaseSensitive(j, "chosen"));
+    assert_non_null(chosen);
+    assert_true(cJSON_IsNumber(test));
+    snprintf(buf, cap, "%s test %.17g", chosen, test->valuedouble);
+    free(chosen);
+    cJSON_Delete(j);
+}
+
+/* `tune` under mpirun: the one-process choice and test accuracy; rerun
+ * with another P it reads its ledger back to the same outcome. */
+static void test_tune(void **state)
+{
+    (void)state;
+    if (!mpi_cli()) skip();
+    const char *dir = tu_tmpdir();
+    char one[512], many[512], out[65536], a[4096], b[4096];
+    snprintf(one, sizeof one, "%s/one", dir);
+    snprintf(many, sizeof many, "%s/many", dir);
+    const char *args = "--methods stl,ud,laf --steps 30 --batch 8 --quiet";
+    assert_int_equal(tu_cli_run(0, out, sizeof out, "tune %s --out %s", args, one), 0);
+    tune_outcome(out, a, sizeof a);
+    assert_int_equal(mpirun(2, 0, out, sizeof out, "tune %s --out %s", args, many), 0);
+    tune_outcome(out, b, sizeof b);
+    print_message("one process: %s\ntwo processes: %s\n", a, b);
+    assert_string_equal(a, b);
+    assert_int_equal(mpirun(3, 0, out, sizeof out, "tune %s --out %s", args, many), 0);
+    tune_outcome(out, b, sizeof b);
+    assert_string_equal(a, b);
+    char fa[600], fb[600];
+    snprintf(fa, sizeof fa, "%s/final", one);
+    snprintf(fb, sizeof fb, "%s/final", many);
+    assert_same(fa, fb);
+    tu_rmtree(dir);
+}
+
 static void test_resume_with_other_counts(void **state)
 {
     (void)state;
@@ -453,7 +497,7 @@ static void test_bad_option_reported_once(void **state)
     assert_null(strstr(out, "process 1 of 3"));
     assert_null(strstr(out, "process 2 of 3"));
     /* a command that runs in one process is refused under mpirun */
-    assert_int_not_equal(mpirun(2, 1, out, sizeof out, "tune --steps 5"), 0);
+    assert_int_not_equal(mpirun(2, 1, out, sizeof out, "norm --help"), 0);
     assert_non_null(strstr(out, "runs in one process"));
 }
 
@@ -508,6 +552,7 @@ int main(void)
         cmocka_unit_test(test_same_as_one_process),
         cmocka_unit_test(test_resume_with_other_counts),
         cmocka_unit_test(test_compare),
+        cmocka_unit_test(test_tune),
         cmocka_unit_test(test_large_norm_within_bound),
         cmocka_unit_test(test_split_norm_agrees),
         cmocka_unit_test(test_interrupted),
