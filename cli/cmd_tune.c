@@ -906,6 +906,14 @@ int cmd_tune(int argc, char **argv)
             if (b->share >= 0) cJSON_AddNumberToObject(e, "share", b->share);
             cJSON_AddNumberToObject(e, "steps", (double)b->steps);
             cJSON_AddNumberToObject(e, ts.cls ? "val_accuracy" : "val_rmse", b->val);
+            /* The best gamma at an end of the searched range: the best may lie beyond it. */
+            const int edge = isfinite(b->gamma) && gcount > 1 &&
+                             (fabs(b->gamma - glo) <= 1e-9 * glo || fabs(b->gamma - ghi) <= 1e-9 * ghi);
+            if (isfinite(b->gamma)) cJSON_AddBoolToObject(e, "at_range_edge", edge);
+            if (edge && !quiet)
+                fprintf(stderr, "note: %s's best gamma %g is at the %s end of the searched range [%g, %g]; a wider "
+                        "--gamma-range may find a better one\n", tnmtl_method_name(b->method), b->gamma,
+                        fabs(b->gamma - ghi) <= 1e-9 * ghi ? "upper" : "lower", glo, ghi);
             cJSON_AddItemToArray(per, e);
         }
         cJSON_AddStringToObject(outj, "validation", ts.folds ? "k-fold" : "held-out");

@@ -19,8 +19,10 @@ def load(out, seed, method):
     try:
         with open(path) as f:
             d = json.load(f)
-    except (OSError, ValueError):
-        return None  # not run yet, or still running
+    except OSError:
+        return None  # not started
+    except ValueError:
+        return "running"  # started: its JSON comes at the end
     chosen = d["chosen"]
     if method == "stl":
         setting = f"{chosen['steps']} steps"
@@ -36,17 +38,17 @@ def main():
     rows = {}
     for seed in range(10):
         r = {m: load(out, seed, m) for m in METHODS}
-        if r["stl"]:
+        if isinstance(r["stl"], tuple):
             rows[seed] = r
     print("| seed | " + " | ".join(m.upper() if m != "tucker" else "Tucker" for m in METHODS) +
           " | gain LAF | gain Tucker | gain TT |")
     print("|---" * (len(METHODS) + 4) + "|")
     for seed, r in rows.items():
-        cells = [f"{r[m][0]:.2f} ({r[m][1]})" if r[m] else "running" for m in METHODS]
-        gains = [f"{r[m][0] - r['stl'][0]:+.2f}" if r[m] else "" for m in ("laf", "tucker", "tt")]
+        cells = [f"{r[m][0]:.2f} ({r[m][1]})" if isinstance(r[m], tuple) else (r[m] or "not yet") for m in METHODS]
+        gains = [f"{r[m][0] - r['stl'][0]:+.2f}" if isinstance(r[m], tuple) else "" for m in ("laf", "tucker", "tt")]
         print(f"| {seed} | " + " | ".join(cells) + " | " + " | ".join(gains) + " |")
     for label, methods in (("all five methods", METHODS), ("STL, UD, LAF", ["stl", "ud", "laf"])):
-        done = [r for r in rows.values() if all(r[m] for m in methods)]
+        done = [r for r in rows.values() if all(isinstance(r[m], tuple) for m in methods)]
         if not done:
             continue
         parts = []

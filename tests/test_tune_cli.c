@@ -98,6 +98,18 @@ static int exists(const char *path)
     return stat(path, &sb) == 0;
 }
 
+/* best_per_method's "at_range_edge" for LAF (-1 when absent). */
+static int laf_at_edge(const cJSON *r)
+{
+    const cJSON *e;
+    cJSON_ArrayForEach(e, cJSON_GetObjectItemCaseSensitive(r, "best_per_method"))
+    {
+        const cJSON *m = cJSON_GetObjectItemCaseSensitive(e, "method"), *edge = cJSON_GetObjectItemCaseSensitive(e, "at_range_edge");
+        if (cJSON_IsString(m) && !strcmp(m->valuestring, "laf")) return cJSON_IsBool(edge) ? cJSON_IsTrue(edge) : -1;
+    }
+    return -1;
+}
+
 static void test_planted_best_found(void **state)
 {
     (void)state;
@@ -152,6 +164,14 @@ static void test_planted_best_found(void **state)
     assert_string_equal(m, "laf");
     assert_true(gamma > 1e-3);
     assert_int_equal((int)cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(r, "chosen"), "steps")->valuedouble, 300);
+    assert_int_equal(laf_at_edge(r), fabs(gamma - 1e-4) < 1e-12 || fabs(gamma - 10) < 1e-9);
+    cJSON_Delete(r);
+    /* Two gammas: whichever wins is at an end of the range, and is flagged. */
+    snprintf(dir, sizeof dir, "%s/planted-edge", tu_group_dir);
+    assert_int_equal(tnmtl(0, "tune --data csv:%s " PLANTED_OPTS " --methods laf --gamma-range 1e-6,1e-5 "
+                              "--gamma-count 2 --folds 2 --search path --out %s", csv, dir), 0);
+    r = parse_out();
+    assert_int_equal(laf_at_edge(r), 1);
     cJSON_Delete(r);
     /* Without --steps the rungs divide the data source's default (csv: 2000). */
     snprintf(dir, sizeof dir, "%s/planted-default-steps", tu_group_dir);
