@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 int cli_print_json(const char *cmd, cJSON *root)
 {
@@ -30,6 +31,13 @@ char cli_last_error[1024];
 int cli_is_writer(void)
 {
     return tnmtl_dist_rank(cli_dist) == 0;
+}
+
+int cli_cores_per_process(void)
+{
+    const long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    const int per = (int)(cpus > 0 ? cpus : 1) / tnmtl_dist_local_size(cli_dist);
+    return per > 1 ? per : 1;
 }
 
 int cli_fail(const char *cmd, const tnmtl_error *err)

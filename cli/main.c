@@ -88,9 +88,7 @@ int main(int argc, char **argv)
         /* The processes of one machine share its cores (unless the user
          * sets OpenBLAS's threads: the same count as a one-process run makes
          * even large norms agree bit for bit, docs/performance.md). */
-        long cpus = sysconf(_SC_NPROCESSORS_ONLN);
-        int per = (int)(cpus > 0 ? cpus : 1) / tnmtl_dist_local_size(cli_dist);
-        if (!getenv("OPENBLAS_NUM_THREADS")) openblas_set_num_threads(per > 1 ? per : 1);
+        if (!getenv("OPENBLAS_NUM_THREADS")) openblas_set_num_threads(cli_cores_per_process());
         if (rank > 0) {
             own_stderr = dup(STDERR_FILENO);
             int null = open("/dev/null", O_WRONLY | O_CLOEXEC);

@@ -60,11 +60,7 @@ static tnmtl_status spread_over_processes(session *s, tnmtl_error *err)
     tnmtl_status st = tnmtl_mtl_set_dist(s->model, cli_dist, n_train, err);
     free(n_train);
     tnmtl_mtl_set_dist_norm(s->model, s->opts.dist_norm_split);
-    if (!st && s->opts.threads == 0) {
-        const long cpus = sysconf(_SC_NPROCESSORS_ONLN);
-        const int per = (int)(cpus > 0 ? cpus : 1) / tnmtl_dist_local_size(cli_dist);
-        st = tnmtl_mtl_set_threads(s->model, per > 1 ? per : 1, err);
-    }
+    if (!st && s->opts.threads == 0) st = tnmtl_mtl_set_threads(s->model, cli_cores_per_process(), err);
     return st;
 }
 

@@ -157,36 +157,34 @@ static tnmtl_status gather_layout(tnmtl_dist *d, const int64_t *off, const int *
     return TNMTL_OK;
 }
 
-tnmtl_status tnmtl_dist_allgather_f32(tnmtl_dist *d, float *buf, const int64_t *off, const int *begin,
-                                      tnmtl_error *err)
+/* Both allgathers: elements of elem bytes (4: float, 8: double). */
+static tnmtl_status allgather(tnmtl_dist *d, void *buf, size_t elem, const int64_t *off, const int *begin,
+                              tnmtl_error *err)
 {
     if (!d || d->size == 1) return TNMTL_OK;
-    int64_t recv;
+    int64_t recv = 0;
     tnmtl_status st = gather_layout(d, off, begin, &recv, err);
     if (st) return st;
 #ifdef TNMTL_MPI
-    MPI_Allgatherv(MPI_IN_PLACE, 0, MPI_DATATYPE_NULL, buf + off[0], d->counts, d->displs, MPI_FLOAT, d->comm);
+    MPI_Allgatherv(MPI_IN_PLACE, 0, MPI_DATATYPE_NULL, (char *)buf + (size_t)off[0] * elem, d->counts, d->displs,
+                   elem == sizeof(double) ? MPI_DOUBLE : MPI_FLOAT, d->comm);
 #else
     (void)buf;
 #endif
-    d->bytes += (uint64_t)recv * sizeof(float);
+    d->bytes += (uint64_t)recv * elem;
     return TNMTL_OK;
+}
+
+tnmtl_status tnmtl_dist_allgather_f32(tnmtl_dist *d, float *buf, const int64_t *off, const int *begin,
+                                      tnmtl_error *err)
+{
+    return allgather(d, buf, sizeof *buf, off, begin, err);
 }
 
 tnmtl_status tnmtl_dist_allgather_f64(tnmtl_dist *d, double *buf, const int64_t *off, const int *begin,
                                       tnmtl_error *err)
 {
-    if (!d || d->size == 1) return TNMTL_OK;
-    int64_t recv;
-    tnmtl_status st = gather_layout(d, off, begin, &recv, err);
-    if (st) return st;
-#ifdef TNMTL_MPI
-    MPI_Allgatherv(MPI_IN_PLACE, 0, MPI_DATATYPE_NULL, buf + off[0], d->counts, d->displs, MPI_DOUBLE, d->comm);
-#else
-    (void)buf;
-#endif
-    d->bytes += (uint64_t)recv * sizeof(double);
-    return TNMTL_OK;
+    return allgather(d, buf, sizeof *buf, off, begin, err);
 }
 
 tnmtl_status tnmtl_dist_sum_ordered(tnmtl_dist *d, double *buf, int64_t n, tnmtl_error *err)

@@ -391,10 +391,6 @@ static tnmtl_status regulariser_pass(tnmtl_mtl *m, int add_grad, float *cache, d
     for (int i = 0; i < m->n_blocks; i++) {
         const tnmtl_param_block *b = &m->blocks[i];
         if (!b->stacked) continue;
-        /* LAF's one term is the nuclear norm of the task-mode unfolding, whose
-         * rows are the tasks' weight vectors: the block's own task-major
-         * layout [T][n_w], read in place, with the subgradient in that layout
-         * (no stacking; the same matrix, so the same norm). */
         if (m->dist && m->dist_split_norms) {
             const size_t n = (size_t)(b->n_w * m->n_tasks);
             if (c) memset(c, 0, n * sizeof *c);
@@ -408,6 +404,10 @@ static tnmtl_status regulariser_pass(tnmtl_mtl *m, int add_grad, float *cache, d
             if (c) c += n;
             continue;
         }
+        /* LAF's one term is the nuclear norm of the task-mode unfolding, whose
+         * rows are the tasks' weight vectors: the block's own task-major
+         * layout [T][n_w], read in place, with the subgradient in that layout
+         * (no stacking; the same matrix, so the same norm). */
         const int laf = m->cfg.method == TNMTL_METHOD_LAF;
         const int64_t task_rows[2] = {m->n_tasks, b->n_w};
         const float *w = m->params + b->w_offset;
@@ -566,6 +566,15 @@ tnmtl_status tnmtl_mtl_dist_sync(tnmtl_mtl *m, tnmtl_optim *opt, tnmtl_error *er
     if (!st && opt && opt->m) st = dist_gather_blocks(m, opt->m, 0, err);
     if (!st && opt && opt->v) st = dist_gather_blocks(m, opt->v, 0, err);
     return st;
+}
+
+/* x[n_tasks], one value per task, each process filling its own tasks': every
+ * task's on every process. */
+static tnmtl_status dist_gather_per_task(tnmtl_mtl *m, double *x, tnmtl_error *err)
+{
+    int64_t off[TNMTL_MAX_TASKS + 1];
+    for (int t = 0; t <= m->n_tasks; t++) off[t] = t;
+    return tnmtl_dist_allgather_f64(m->dist, x, off, m->dist_begin, err);
 }
 
 /* One optimiser step of this process's parameters: its tasks' slices of the
@@ -808,9 +817,8 @@ tnmtl_status tnmtl_mtl_objective(tnmtl_mtl *m, const tnmtl_dataset *ds, const tn
     for_each_task(m, split, TNMTL_PART_TRAIN, task_objective, &ctx);
     if (m->dist) { /* every task's loss and shared-layer contribution on every process */
         int64_t off[TNMTL_MAX_TASKS + 1];
-        for (int t = 0; t <= m->n_tasks; t++) off[t] = t;
-        st = tnmtl_dist_allgather_f64(m->dist, losses, off, m->dist_begin, err);
         for (int t = 0; t <= m->n_tasks; t++) off[t] = (int64_t)t * m->n_shared;
+        st = dist_gather_per_task(m, losses, err);
         if (!st && m->n_shared) st = tnmtl_dist_allgather_f32(m->dist, m->shared_grads, off, m->dist_begin, err);
         if (st) return st;
     }
@@ -899,16 +907,14 @@ tnmtl_status tnmtl_train(tnmtl_mtl *m, tnmtl_optim *opt, const tnmtl_dataset *ds
     const int64_t first = opt->step;
     int collective = 1;
     tnmtl_status st = train_steps(m, opt, ds, split, cfg, &collective, err);
-    /* However a distributed run ended together, every process leaves with
-     * the whole model (to save or report it); a finished run has it from its
-     * last step's checkpoint point. */
+    /* A distributed run stopped together (interrupted, diverged) leaves
+     * every process with the whole model, to save or report it; a finished
+     * one has it from its last step's checkpoint point.  The stop's message
+     * is the one reported (a failed gather would only repeat the step's
+     * layout error). */
     if (m->dist && collective && st && opt->step > first) {
-        tnmtl_error e2 = {0};
-        tnmtl_status s2 = tnmtl_mtl_dist_sync(m, opt, &e2);
-        if (s2 && !st) {
-            *err = e2;
-            st = s2;
-        }
+        tnmtl_error ignored = {0};
+        (void)tnmtl_mtl_dist_sync(m, opt, &ignored);
     }
     return st;
 }
@@ -964,13 +970,8 @@ tnmtl_status tnmtl_mtl_evaluate(tnmtl_mtl *m, const tnmtl_dataset *ds, const tnm
     double loss_sum[TNMTL_MAX_TASKS];
     evaluate_ctx ctx = {m, ds, split, part, metric, loss_sum};
     for_each_task(m, split, part, task_evaluate, &ctx);
-    if (m->dist) {
-        int64_t off[TNMTL_MAX_TASKS + 1];
-        for (int t = 0; t <= m->n_tasks; t++) off[t] = t;
-        st = tnmtl_dist_allgather_f64(m->dist, metric, off, m->dist_begin, err);
-        if (!st) st = tnmtl_dist_allgather_f64(m->dist, loss_sum, off, m->dist_begin, err);
-        if (st) return st;
-    }
+    if (m->dist && ((st = dist_gather_per_task(m, metric, err)) || (st = dist_gather_per_task(m, loss_sum, err))))
+        return st;
     double total = 0;
     int64_t count = 0;
     for (int t = 0; t < m->n_tasks; t++) {

@@ -130,6 +130,19 @@ static cJSON *read_json_file(const char *dir, const char *name)
     return cJSON_Parse(text);
 }
 
+/* Writes j as dir/name (replacing it), as a hand-made folder state. */
+static void write_json_file(const char *dir, const char *name, const cJSON *j)
+{
+    char path[1024], *text = cJSON_Print(j);
+    assert_non_null(text);
+    path_of(path, sizeof path, dir, name);
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fputs(text, f);
+    fclose(f);
+    free(text);
+}
+
 /* The run id a JSON file of dir records ("" if none) into id[64]. */
 static void json_run_id(const char *dir, const char *name, char *id)
 {
@@ -398,16 +411,10 @@ static void test_history_killed_mid_write(void **state)
     cJSON *w = cJSON_CreateArray();
     cJSON_AddItemToArray(w, cJSON_CreateString("history.csv"));
     cJSON_ReplaceItemInObjectCaseSensitive(m, "writing", w);
-    char *text = cJSON_Print(m);
-    path_of(path, sizeof path, dir, "run.json");
-    FILE *f = fopen(path, "w");
-    assert_non_null(f);
-    fputs(text, f);
-    fclose(f);
-    free(text);
+    write_json_file(dir, "run.json", m);
     cJSON_Delete(m);
     path_of(path, sizeof path, dir, "history.csv");
-    f = fopen(path, "a");
+    FILE *f = fopen(path, "a");
     assert_non_null(f);
     fputs("31,0.1,0.1,,1.0\n", f); /* the killed writer's next row */
     fclose(f);
@@ -679,13 +686,7 @@ static void make_older_run(const char *dir)
     cJSON_DeleteItemFromObjectCaseSensitive(r, "run_id");
     cJSON_DeleteItemFromObjectCaseSensitive(r, "signature");
     cJSON_DeleteItemFromObjectCaseSensitive(cJSON_GetObjectItemCaseSensitive(r, "config"), "run_id");
-    char *text = cJSON_Print(r);
-    path_of(path, sizeof path, dir, "results.json");
-    FILE *out_f = fopen(path, "w");
-    assert_non_null(out_f);
-    fputs(text, out_f);
-    fclose(out_f);
-    free(text);
+    write_json_file(dir, "results.json", r);
     cJSON_Delete(r);
     path_of(path, sizeof path, dir, "run.json");
     assert_int_equal(unlink(path), 0);
