@@ -115,6 +115,52 @@ void tnmtl_dataset_free(tnmtl_dataset *ds)
     memset(ds, 0, sizeof *ds);
 }
 
+/* The first example whose inputs ds holds (0 for a full load). */
+static int64_t inputs_first_example(const tnmtl_dataset *ds)
+{
+    return ds->inputs_task_end ? ds->task_begin[ds->inputs_task_begin] : 0;
+}
+
+int tnmtl_dataset_has_inputs(const tnmtl_dataset *ds, int t)
+{
+    if (t < 0 || t >= ds->n_tasks) return 0;
+    return !ds->inputs_task_end || (t >= ds->inputs_task_begin && t < ds->inputs_task_end);
+}
+
+tnmtl_status tnmtl_dataset_keep_inputs(tnmtl_dataset *ds, int begin, int end, tnmtl_error *err)
+{
+    if (begin < 0 || end > ds->n_tasks || begin >= end)
+        return tnmtl_fail(err, TNMTL_ERR_INVALID, "tasks %d..%d: not a range of the dataset's %d tasks", begin,
+                          end - 1, ds->n_tasks);
+    if (!tnmtl_dataset_has_inputs(ds, begin) || !tnmtl_dataset_has_inputs(ds, end - 1))
+        return tnmtl_fail(err, TNMTL_ERR_INVALID, "tasks %d..%d: the dataset holds the inputs of tasks %d..%d only",
+                          begin, end - 1, ds->inputs_task_begin, ds->inputs_task_end - 1);
+    if (begin == 0 && end == ds->n_tasks) return TNMTL_OK;
+    const int64_t d = tnmtl_dataset_example_size(ds), skip = ds->task_begin[begin] - inputs_first_example(ds);
+    const size_t cell = ds->pixels ? 1 : sizeof(float);
+    const size_t bytes = (size_t)((ds->task_begin[end] - ds->task_begin[begin]) * d) * cell;
+    void *kept = tnmtl_malloc(bytes ? bytes : 1, "inputs", err);
+    if (!kept) return TNMTL_ERR_NOMEM;
+    char *held = ds->pixels ? (char *)ds->pixels : (char *)ds->features;
+    memcpy(kept, held + (size_t)(skip * d) * cell, bytes);
+    free(held);
+    if (ds->pixels) ds->pixels = kept;
+    else ds->features = kept;
+    ds->inputs_task_begin = begin;
+    ds->inputs_task_end = end;
+    return TNMTL_OK;
+}
+
+tnmtl_status tnmtl_dataset_select_inputs(tnmtl_dataset *ds, const tnmtl_input_select *sel, int *begin, int *end,
+                                         tnmtl_error *err)
+{
+    *begin = 0;
+    *end = ds->n_tasks;
+    if (!sel || !sel->select) return TNMTL_OK;
+    tnmtl_status st = sel->select(sel->user, ds, begin, end, err);
+    return st ? st : tnmtl_dataset_keep_inputs(ds, *begin, *end, err);
+}
+
 int64_t tnmtl_dataset_example_size(const tnmtl_dataset *ds)
 {
     return (int64_t)ds->in_h * ds->in_w * ds->in_c;
@@ -193,16 +239,21 @@ tnmtl_status tnmtl_dataset_validate(const tnmtl_dataset *ds, tnmtl_error *err)
                                   (double)ds->target[b + bad]);
         }
     }
-    const int64_t d = tnmtl_dataset_example_size(ds);
+    if (ds->inputs_task_end &&
+        (ds->inputs_task_begin < 0 || ds->inputs_task_end > ds->n_tasks || ds->inputs_task_begin >= ds->inputs_task_end))
+        return tnmtl_fail(err, TNMTL_ERR_INVALID, "the dataset holds the inputs of tasks %d..%d, not a range of its %d",
+                          ds->inputs_task_begin, ds->inputs_task_end - 1, ds->n_tasks);
+    const int64_t d = tnmtl_dataset_example_size(ds), first = inputs_first_example(ds);
     if (ds->features) {
         for (int t = 0; t < ds->n_tasks; t++) {
+            if (!tnmtl_dataset_has_inputs(ds, t)) continue;
             const int64_t b = ds->task_begin[t], n = ds->task_begin[t + 1] - b;
-            int64_t bad = tnmtl_first_nonfinite_f32(ds->features + b * d, (size_t)(n * d));
+            const float *x = ds->features + (b - first) * d;
+            int64_t bad = tnmtl_first_nonfinite_f32(x, (size_t)(n * d));
             if (bad >= 0)
                 return tnmtl_fail(err, TNMTL_ERR_NUMERIC, "%s, example %lld (global %lld): feature %lld is %g",
                                   task_label(ds, t, name, sizeof name), (long long)(bad / d),
-                                  (long long)(b + bad / d), (long long)(bad % d),
-                                  (double)ds->features[b * d + bad]);
+                                  (long long)(b + bad / d), (long long)(bad % d), (double)x[bad]);
         }
     } else if (!isfinite(ds->pixel_scale) || !isfinite(ds->pixel_offset)) {
         return tnmtl_fail(err, TNMTL_ERR_NUMERIC, "pixel scale %g / offset %g not finite", (double)ds->pixel_scale,
@@ -214,15 +265,15 @@ tnmtl_status tnmtl_dataset_validate(const tnmtl_dataset *ds, tnmtl_error *err)
 void tnmtl_dataset_gather(const tnmtl_dataset *ds, const int64_t *idx, int n,
                           float *x, int *labels, float *targets)
 {
-    const int64_t d = tnmtl_dataset_example_size(ds);
+    const int64_t d = tnmtl_dataset_example_size(ds), first = inputs_first_example(ds);
     for (int i = 0; i < n; i++) {
         const int64_t e = idx[i];
         if (x) {
             float *xi = x + (int64_t)i * d;
             if (ds->features) {
-                memcpy(xi, ds->features + e * d, (size_t)d * sizeof *xi);
+                memcpy(xi, ds->features + (e - first) * d, (size_t)d * sizeof *xi);
             } else {
-                const uint8_t *p = ds->pixels + e * d;
+                const uint8_t *p = ds->pixels + (e - first) * d;
                 const float s = ds->pixel_scale, o = ds->pixel_offset;
                 for (int64_t j = 0; j < d; j++) xi[j] = (float)p[j] * s + o;
             }

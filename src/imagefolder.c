@@ -48,6 +48,9 @@ typedef struct if_tree {
     char ***class_name;        /* [n_tasks][n_classes]                        */
     int64_t n_files, cap;
     if_file *files;
+    int64_t first, last;       /* the files whose images to read: [first, last),
+                                * those of tasks [task_first, task_last)     */
+    int task_first, task_last;
     int problems;              /* reported so far                             */
     tnmtl_error *err;          /* holds the first problem                     */
 } if_tree;
@@ -406,7 +409,7 @@ static void do_file(if_pass *ps, if_worker *wk, if_file *f, int64_t index)
     if (!st && ps->decode) {
         const int nh = f->info.height, nw = f->info.width, c = ps->c;
         size_t need = (size_t)nh * (size_t)nw * (size_t)c;
-        uint8_t *dst = ps->pixels ? ps->pixels + (size_t)index * (size_t)ps->h * ps->w * c : NULL;
+        uint8_t *dst = ps->pixels ? ps->pixels + (size_t)(index - ps->t->first) * (size_t)ps->h * ps->w * c : NULL;
         int direct = dst && nh == ps->h && nw == ps->w;
         if (!direct && need > wk->img_cap) {
             free(wk->img);
@@ -437,10 +440,10 @@ static void *pass_main(void *arg)
     if_worker wk;
     memset(&wk, 0, sizeof wk);
     const tnmtl_imagefolder_options *o = ps->t->opt;
-    const int64_t n = ps->t->n_files, every = n / 100 > 1 ? n / 100 : 1;
+    const int64_t first = ps->t->first, n = ps->t->last - first, every = n / 100 > 1 ? n / 100 : 1;
     for (;;) {
-        int64_t i = (int64_t)atomic_fetch_add(&ps->next, 1);
-        if (i >= n) break;
+        int64_t i = first + (int64_t)atomic_fetch_add(&ps->next, 1);
+        if (i >= first + n) break;
         if_file *f = &ps->t->files[i];
         if (!f->bad) do_file(ps, &wk, f, i);
         if (o->progress) {
@@ -460,7 +463,8 @@ static void run_pass(if_pass *ps)
     long cpus = sysconf(_SC_NPROCESSORS_ONLN);
     int n = ps->t->opt->threads > 0 ? ps->t->opt->threads : cpus > 0 ? (int)cpus : 1;
     if (n > IF_MAX_THREADS) n = IF_MAX_THREADS;
-    if (n > ps->t->n_files) n = ps->t->n_files > 0 ? (int)ps->t->n_files : 1;
+    const int64_t files = ps->t->last - ps->t->first;
+    if (n > files) n = files > 0 ? (int)files : 1;
     atomic_init(&ps->next, 0);
     pthread_mutex_init(&ps->mu, NULL);
     ps->done = 0;
@@ -511,6 +515,25 @@ static tnmtl_status make_dataset(if_tree *t, int h, int w, int c, tnmtl_dataset 
     return st;
 }
 
+/* With opt->inputs.select: the tasks whose images to read, chosen on the
+ * names and labels the folder listing gives (a 1x1x1 stand-in shape), as
+ * t->files [first, last). */
+static tnmtl_status select_files(if_tree *t, tnmtl_error *err)
+{
+    if (!t->opt->inputs.select) return TNMTL_OK;
+    tnmtl_dataset listed;
+    int tb, te;
+    tnmtl_status st = make_dataset(t, 1, 1, 1, &listed, err);
+    if (!st) st = tnmtl_dataset_select_inputs(&listed, &t->opt->inputs, &tb, &te, err);
+    tnmtl_dataset_free(&listed);
+    if (st) return st;
+    t->task_first = tb;
+    t->task_last = te;
+    for (t->first = 0; t->first < t->n_files && t->files[t->first].task < tb; t->first++) {}
+    for (t->last = t->first; t->last < t->n_files && t->files[t->last].task < te; t->last++) {}
+    return TNMTL_OK;
+}
+
 tnmtl_status tnmtl_imagefolder_load(const char *dir, const tnmtl_imagefolder_options *opt_in, tnmtl_dataset *out,
                                     tnmtl_error *err)
 {
@@ -533,6 +556,9 @@ tnmtl_status tnmtl_imagefolder_load(const char *dir, const tnmtl_imagefolder_opt
     t.err = err;
     tnmtl_status st = walk(&t);
     if (!st && t.problems && !opt.bad_input) st = TNMTL_ERR_FORMAT;
+    t.last = t.n_files;
+    t.task_last = t.n_tasks;
+    if (!st && !t.problems) st = select_files(&t, err);
 
     if_pass ps;
     memset(&ps, 0, sizeof ps);
@@ -545,7 +571,7 @@ tnmtl_status tnmtl_imagefolder_load(const char *dir, const tnmtl_imagefolder_opt
     /* The example shape: the size asked for, or the one every image has. */
     int h = opt.size, w = opt.size, c = opt.channels;
     const if_file *first = NULL;
-    for (int64_t i = 0; !st && i < t.n_files; i++) {
+    for (int64_t i = t.first; !st && i < t.last; i++) {
         if_file *f = &t.files[i];
         if (f->bad) continue;
         if (!c && f->info.colour) c = 3;
@@ -561,9 +587,12 @@ tnmtl_status tnmtl_imagefolder_load(const char *dir, const tnmtl_imagefolder_opt
     }
     if (!c) c = 1;
     if (!st && !report_bad(&t)) st = TNMTL_ERR_FORMAT;
-    if (!st && !t.problems && t.n_files > 0)
-        st = tnmtl_image_memory_check(dir, t.n_files, h, w, c, max_bytes, "give a smaller --size or fewer tasks", err);
+    if (!st && !t.problems && opt.inputs.agree_shape) st = opt.inputs.agree_shape(opt.inputs.user, &h, &w, &c, err);
+    if (!st && !t.problems && t.last > t.first)
+        st = tnmtl_image_memory_check(dir, t.last - t.first, h, w, c, max_bytes, "give a smaller --size or fewer tasks",
+                                      err);
     if (!st && !t.problems) st = make_dataset(&t, h, w, c, out, err);
+    if (!st && !t.problems) st = tnmtl_dataset_keep_inputs(out, t.task_first, t.task_last, err);
     if (!st) {   /* with problems so far (bad_input set): decode to check only */
         ps.decode = 1;
         ps.h = h, ps.w = w, ps.c = c;

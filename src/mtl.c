@@ -787,6 +787,10 @@ static tnmtl_status check_data(const tnmtl_mtl *m, const tnmtl_dataset *ds, cons
                               ds->n_classes[t], m->n_out[t]);
         if (n_part(split, TNMTL_PART_TRAIN, t) < 1)
             return tnmtl_fail(err, TNMTL_ERR_INVALID, "task %d has no training example", t);
+        if (t >= m->task_begin && t < m->task_end && !tnmtl_dataset_has_inputs(ds, t))
+            return tnmtl_fail(err, TNMTL_ERR_INVALID, "task %d's inputs were not loaded here (this process computes "
+                              "tasks %d..%d, its data holds tasks %d..%d)", t, m->task_begin, m->task_end - 1,
+                              ds->inputs_task_begin, ds->inputs_task_end - 1);
     }
     return TNMTL_OK;
 }

@@ -607,11 +607,14 @@ static tnmtl_status make_dataset(const og_catalog *c, const int *sel, int n_sel,
     return TNMTL_OK;
 }
 
-/* Streams each npz with selected alphabets and converts its rows in place. */
-static tnmtl_status fill_npz(og_catalog *c, const int *sel, int n_sel, tnmtl_resizer *box, uint8_t *scratch,
+/* Streams each npz holding tasks [tb, te) (of the n_sel selected alphabets)
+ * and converts their rows in place; a partial load stops reading a member
+ * after its last needed row. */
+static tnmtl_status fill_npz(og_catalog *c, const int *sel, int tb, int te, tnmtl_resizer *box, uint8_t *scratch,
                              tnmtl_dataset *ds, tnmtl_error *err)
 {
-    const int64_t ex = (int64_t)ds->in_h * ds->in_w;
+    const int64_t ex = (int64_t)ds->in_h * ds->in_w, first = ds->task_begin[tb];
+    const int partial = tb > 0 || te < ds->n_tasks;
     uint8_t *row = tnmtl_malloc((size_t)OG_DRAWINGS * OG_PIXELS, "images.npy row", err);
     if (!row) return TNMTL_ERR_NOMEM;
     tnmtl_status st = TNMTL_OK;
@@ -619,24 +622,27 @@ static tnmtl_status fill_npz(og_catalog *c, const int *sel, int n_sel, tnmtl_res
         if (!c->za[s]) continue;
         int64_t *dest = NULL;   /* [npz_rows]: example index of the row's first drawing, or -1 */
         int used = 0;
-        for (int t = 0; t < n_sel; t++) used |= c->alpha[sel[t]].set == s;
+        for (int t = tb; t < te; t++) used |= c->alpha[sel[t]].set == s;
         if (!used) continue;
         dest = tnmtl_malloc((size_t)c->npz_rows[s] * sizeof *dest, "row map", err);
         if (!dest) {
             st = TNMTL_ERR_NOMEM;
             break;
         }
+        int64_t rows = 0;       /* the rows to read: up to the last needed one */
         for (int64_t r = 0; r < c->npz_rows[s]; r++) dest[r] = -1;
-        for (int t = 0; t < n_sel; t++) {
+        for (int t = tb; t < te; t++) {
             const og_alpha *al = &c->alpha[sel[t]];
             if (al->set != s) continue;
             for (int k = 0; k < al->n_chars; k++)
-                dest[al->first + k] = ds->task_begin[t] + (int64_t)k * OG_DRAWINGS;
+                dest[al->first + k] = ds->task_begin[t] - first + (int64_t)k * OG_DRAWINGS;
+            if (al->first + al->n_chars > rows) rows = al->first + al->n_chars;
         }
+        if (!partial) rows = c->npz_rows[s];
         tnmtl_zip_member m;
         st = tnmtl_zip_member_open(c->za[s], c->npz_index[s], c->npz_path[s], UINT64_MAX, &m, err);
         if (!st) st = tnmtl_zip_member_skip(&m, c->npz_data_offset[s], err);
-        for (int64_t r = 0; r < c->npz_rows[s] && !st; r++) {
+        for (int64_t r = 0; r < rows && !st; r++) {
             st = tnmtl_zip_member_read(&m, row, (size_t)OG_DRAWINGS * OG_PIXELS, err);
             if (st || dest[r] < 0) continue;
             for (int d = 0; d < OG_DRAWINGS; d++) {
@@ -647,7 +653,7 @@ static tnmtl_status fill_npz(og_catalog *c, const int *sel, int n_sel, tnmtl_res
                 if (img == scratch) tnmtl_resizer_apply(box, scratch, out);
             }
         }
-        if (!st) st = tnmtl_zip_member_finish(&m, err);   /* reads to the end: CRC check */
+        if (!st && !partial) st = tnmtl_zip_member_finish(&m, err);   /* reads to the end: CRC check */
         tnmtl_zip_member_close(&m);
         free(dest);
     }
@@ -673,17 +679,18 @@ static tnmtl_status decode_png(const unsigned char *buf, size_t len, const char 
     return st;
 }
 
-static tnmtl_status fill_png(og_catalog *c, const int *sel, int n_sel, tnmtl_resizer *box, uint8_t *scratch,
+/* Decodes the PNGs of tasks [tb, te) only. */
+static tnmtl_status fill_png(og_catalog *c, const int *sel, int tb, int te, tnmtl_resizer *box, uint8_t *scratch,
                              tnmtl_dataset *ds, tnmtl_error *err)
 {
     const int64_t ex = (int64_t)ds->in_h * ds->in_w;
     unsigned char *buf = NULL;
     size_t cap = 0, len;
     tnmtl_status st = TNMTL_OK;
-    for (int t = 0; t < n_sel && !st; t++) {
+    for (int t = tb; t < te && !st; t++) {
         const og_alpha *al = &c->alpha[sel[t]];
         const og_char *ch = c->chars + al->first;
-        int64_t e = ds->task_begin[t];
+        int64_t e = ds->task_begin[t] - ds->task_begin[tb];
         for (int64_t i = ch[0].begin; i < ch[al->n_chars - 1].end && !st; i++, e++) {
             const og_rec *r = &c->recs[i];
             const char *zp = c->zip_path[r->archive];
@@ -818,10 +825,12 @@ tnmtl_status tnmtl_omniglot_load(const char *path, const tnmtl_omniglot_options 
     }
     if (!st) st = select_alphabets(&c, &opt, path, &sel, &n_sel, err);
     if (!st) st = make_dataset(&c, sel, n_sel, size, max_bytes, path, npz ? "npz" : "png", out, err);
+    int tb = 0, te = 0;
+    if (!st) st = tnmtl_dataset_select_inputs(out, &opt.inputs, &tb, &te, err);
     if (!st) st = tnmtl_resizer_init(&box, OG_N, OG_N, size, size, 1, err);
     if (!st && !(scratch = tnmtl_malloc(OG_PIXELS, "scratch image", err))) st = TNMTL_ERR_NOMEM;
-    if (!st) st = npz ? fill_npz(&c, sel, n_sel, &box, scratch, out, err)
-                      : fill_png(&c, sel, n_sel, &box, scratch, out, err);
+    if (!st) st = npz ? fill_npz(&c, sel, tb, te, &box, scratch, out, err)
+                      : fill_png(&c, sel, tb, te, &box, scratch, out, err);
     free(scratch);
     tnmtl_resizer_free(&box);
     free(sel);

@@ -330,6 +330,56 @@ static void test_split_regression(void **state)
     tnmtl_dataset_free(&ds);
 }
 
+/* A partial load: keep_inputs keeps one block of tasks' inputs, gather and
+ * validate see the rest of the dataset unchanged. */
+static void test_keep_inputs(void **state)
+{
+    (void)state;
+    tnmtl_error err;
+    char why[256];
+    for (int use_pixels = 0; use_pixels < 2; use_pixels++) {
+        tnmtl_dataset full, part;
+        make_toy(&full, use_pixels);
+        make_toy(&part, use_pixels);
+        assert_true(tnmtl_dataset_has_inputs(&part, 0) && tnmtl_dataset_has_inputs(&part, 2));
+        assert_false(tnmtl_dataset_has_inputs(&part, 3));
+        assert_int_equal(tnmtl_dataset_keep_inputs(&part, 0, 3, &err), TNMTL_OK); /* all: no-op */
+        assert_int_equal(part.inputs_task_end, 0);
+        assert_int_equal(tnmtl_dataset_keep_inputs(&part, 1, 3, &err), TNMTL_OK);
+        if (tu_partial_inputs_differ(&full, &part, 1, 3, why, sizeof why)) fail_msg("%s", why);
+        assert_false(tnmtl_dataset_has_inputs(&part, 0));
+        assert_true(tnmtl_dataset_has_inputs(&part, 1));
+        assert_int_equal(tnmtl_dataset_keep_inputs(&part, 2, 3, &err), TNMTL_OK); /* narrowed again */
+        if (tu_partial_inputs_differ(&full, &part, 2, 3, why, sizeof why)) fail_msg("%s", why);
+        /* Widening, an empty or an outside range: refused, the inputs kept. */
+        assert_int_equal(tnmtl_dataset_keep_inputs(&part, 1, 3, &err), TNMTL_ERR_INVALID);
+        assert_non_null(strstr(err.msg, "holds the inputs of tasks 2..2 only"));
+        assert_int_equal(tnmtl_dataset_keep_inputs(&part, 2, 2, &err), TNMTL_ERR_INVALID);
+        assert_int_equal(tnmtl_dataset_keep_inputs(&part, 2, 4, &err), TNMTL_ERR_INVALID);
+        if (tu_partial_inputs_differ(&full, &part, 2, 3, why, sizeof why)) fail_msg("%s", why);
+        assert_int_equal(tnmtl_dataset_validate(&part, &err), TNMTL_OK);
+        if (!use_pixels) { /* a NaN among the held features is found, named by its global index */
+            const int64_t e = full.task_begin[2] + 1;
+            part.features[(e - full.task_begin[2]) * 4 + 3] = NAN;
+            assert_int_equal(tnmtl_dataset_validate(&part, &err), TNMTL_ERR_NUMERIC);
+            assert_non_null(strstr(err.msg, "task 2 ('toy2'), example 1 (global"));
+        }
+        /* A select callback: the loaders' step between labels and inputs. */
+        tnmtl_dataset sel;
+        make_toy(&sel, use_pixels);
+        tu_task_range r = {.begin = 0, .end = 2};
+        tnmtl_input_select is = tu_select_tasks(&r);
+        int b, e;
+        assert_int_equal(tnmtl_dataset_select_inputs(&sel, &is, &b, &e, &err), TNMTL_OK);
+        assert_int_equal(r.calls, 1);
+        assert_true(b == 0 && e == 2);
+        if (tu_partial_inputs_differ(&full, &sel, 0, 2, why, sizeof why)) fail_msg("%s", why);
+        tnmtl_dataset_free(&sel);
+        tnmtl_dataset_free(&full);
+        tnmtl_dataset_free(&part);
+    }
+}
+
 static void test_gather(void **state)
 {
     (void)state;
@@ -452,6 +502,7 @@ int main(void)
         cmocka_unit_test(test_split_holdout_from_rest),
         cmocka_unit_test(test_split_folds),
         cmocka_unit_test(test_gather),
+        cmocka_unit_test(test_keep_inputs),
         cmocka_unit_test(test_validate),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -131,6 +131,54 @@ static void test_tree_matches_npz(void **state)
     tnmtl_dataset_free(&npz);
 }
 
+/* A partial load (one process of a distributed run): only the selected
+ * tasks' files are read, so a corrupt file in another task does not stop
+ * it; the shape is agreed through agree_shape; the bytes are the full
+ * load's. */
+static void test_partial_load(void **state)
+{
+    (void)state;
+    NEED_TREE();
+    char tree[1024], copy[1024], bad[1200], why[256];
+    snprintf(tree, sizeof tree, "%s", at("tree"));
+    snprintf(copy, sizeof copy, "%s", at("partial"));
+    char cmd[2600];
+    snprintf(cmd, sizeof cmd, "cp -r '%s' '%s'", tree, copy);
+    assert_int_equal(tu_run(cmd, 1, NULL, 0), 0);
+    snprintf(bad, sizeof bad, "%s/-dash task/a/img_00.png", copy); /* task 0 */
+    FILE *f = fopen(bad, "wb");
+    assert_non_null(f);
+    fputs("not an image", f);
+    fclose(f);
+    tnmtl_dataset full, part;
+    tnmtl_error err;
+    tnmtl_imagefolder_options opt = {.threads = 2};
+    if (tnmtl_imagefolder_load(tree, &opt, &full, &err)) fail_msg("%s", err.msg);
+    assert_int_equal(tnmtl_imagefolder_load(copy, &opt, &part, &err), TNMTL_ERR_FORMAT);
+    assert_non_null(strstr(err.msg, "img_00.png"));
+
+    /* Tasks 1..2, their shape widened to the colour one process found. */
+    tu_task_range r = {.begin = 1, .end = 3, .agree_c = 3};
+    opt.inputs = tu_select_tasks(&r);
+    if (tnmtl_imagefolder_load(copy, &opt, &part, &err)) fail_msg("%s", err.msg);
+    assert_int_equal(r.calls, 1);
+    assert_true(r.h == 10 && r.w == 12 && (r.c == 1 || r.c == 3));
+    assert_int_equal(part.in_c, 3);
+    if (tu_partial_inputs_differ(&full, &part, 1, 3, why, sizeof why)) fail_msg("%s", why);
+    assert_string_equal(part.class_names[1][2], "red fox");
+    assert_int_equal(tnmtl_dataset_validate(&part, &err), TNMTL_OK);
+    tnmtl_dataset_free(&part);
+
+    /* The corrupt task selected: it fails, naming the file. */
+    tu_task_range first = {.begin = 0, .end = 1, .agree_c = 3};
+    opt.inputs = tu_select_tasks(&first);
+    assert_int_equal(tnmtl_imagefolder_load(copy, &opt, &part, &err), TNMTL_ERR_FORMAT);
+    assert_non_null(strstr(err.msg, "img_00.png"));
+    assert_null(part.pixels);
+    tnmtl_dataset_free(&full);
+    tu_rmtree(copy);
+}
+
 static void test_grey_and_fixed_split(void **state)
 {
     (void)state;
@@ -303,6 +351,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_tree_matches_npz),
+        cmocka_unit_test(test_partial_load),
         cmocka_unit_test(test_grey_and_fixed_split),
         cmocka_unit_test(test_cli_same_model),
         cmocka_unit_test(test_data_info),

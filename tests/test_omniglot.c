@@ -291,6 +291,64 @@ static void test_full_npz(void **state)
     tnmtl_dataset_free(&ds);
 }
 
+/* A partial load (one process of a distributed run): the selected tasks'
+ * images only, the same bytes as a full load's; every task's labels.  In
+ * the PNG zip the other alphabets' members are never decoded, so a corrupt
+ * one outside the range does not stop the load. */
+static void test_partial_load(void **state)
+{
+    (void)state;
+    char why[256];
+    static const char *five = "Balinese,Early_Aramaic,Greek,Korean,Latin";
+    const char *paths[2] = {"omniglot", "omniglot/images_background_small1.zip"};
+    static const int ranges[3][2] = {{1, 3}, {4, 5}, {0, 5}};
+    for (int k = 0; k < 2; k++) {
+        char path[1024];
+        snprintf(path, sizeof path, "%s", tu_shared_path(paths[k]));
+        tnmtl_omniglot_options opt = {.size = 28, .alphabets = k ? NULL : five};
+        tnmtl_dataset full;
+        load_ok(path, &opt, &full);
+        for (int i = 0; i < 3; i++) {
+            tu_task_range r = {.begin = ranges[i][0], .end = ranges[i][1]};
+            opt.inputs = tu_select_tasks(&r);
+            tnmtl_dataset part;
+            double t0 = tnmtl_now();
+            load_ok(path, &opt, &part);
+            print_message("%s, tasks %d..%d: %.2f s\n", k ? "png zip" : "npz", r.begin, r.end - 1, tnmtl_now() - t0);
+            assert_int_equal(r.calls, 1);
+            if (tu_partial_inputs_differ(&full, &part, r.begin, r.end, why, sizeof why)) fail_msg("%s", why);
+            tnmtl_dataset_free(&part);
+        }
+        opt.inputs = (tnmtl_input_select){0};
+        tnmtl_dataset_free(&full);
+    }
+    /* The synthetic zip with one of Alpha's PNGs corrupt: Zeta alone loads. */
+    write_syn_pngzip(tmp_path("partial.zip"), "");
+    char zip[1024];
+    snprintf(zip, sizeof zip, "%s", tmp_path("partial.zip"));
+    {
+        int zerr = 0;
+        zip_t *z = zip_open(zip, 0, &zerr);
+        assert_non_null(z);
+        static const char junk[] = "not a png";
+        zip_source_t *src = zip_source_buffer(z, junk, sizeof junk, 0);
+        assert_true(zip_file_add(z, "Alpha/character01/0003_05.png", src, ZIP_FL_OVERWRITE) >= 0);
+        assert_int_equal(zip_close(z), 0);
+    }
+    tnmtl_omniglot_options opt = {.size = 0};
+    expect_fail(zip, &opt, TNMTL_ERR_FORMAT, "0003_05.png", NULL);
+    tu_task_range zeta = {.begin = 0, .end = 1}; /* tasks in id order: Zeta (ids 1-2), Alpha (3) */
+    opt.inputs = tu_select_tasks(&zeta);
+    tnmtl_dataset part;
+    load_ok(zip, &opt, &part);
+    assert_string_equal(part.task_names[0], "Zeta");
+    assert_int_equal(part.inputs_task_end, 1);
+    tnmtl_dataset_free(&part);
+    tu_task_range alpha = {.begin = 1, .end = 2};
+    opt.inputs = tu_select_tasks(&alpha);
+    expect_fail(zip, &opt, TNMTL_ERR_FORMAT, "0003_05.png", NULL);
+}
+
 static void test_png_zip_equals_npz(void **state)
 {
     static const char *five = "Balinese,Early_Aramaic,Greek,Korean,Latin";
@@ -696,6 +754,7 @@ int main(void)
         cmocka_unit_test(test_bad_npz),
         cmocka_unit_test(test_options),
         cmocka_unit_test(test_png_zip_equals_npz),
+        cmocka_unit_test(test_partial_load),
         cmocka_unit_test(test_full_npz),
         cmocka_unit_test(test_cli),
         cmocka_unit_test(test_smoke_all_methods),

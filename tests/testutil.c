@@ -221,3 +221,63 @@ int tu_same_checkpoint(const char *dir_a, const char *dir_b, char *why, size_t c
     tnmtl_st_free(f[1]);
     return same;
 }
+
+static tnmtl_status tu_select(void *user, const tnmtl_dataset *ds, int *begin, int *end, tnmtl_error *err)
+{
+    (void)ds;
+    (void)err;
+    tu_task_range *r = user;
+    r->calls++;
+    *begin = r->begin;
+    *end = r->end;
+    return TNMTL_OK;
+}
+
+static tnmtl_status tu_agree(void *user, int *h, int *w, int *c, tnmtl_error *err)
+{
+    (void)err;
+    tu_task_range *r = user;
+    r->h = *h;
+    r->w = *w;
+    r->c = *c;
+    *c = r->agree_c;
+    return TNMTL_OK;
+}
+
+tnmtl_input_select tu_select_tasks(tu_task_range *r)
+{
+    tnmtl_input_select s = {tu_select, r->agree_c > 0 ? tu_agree : NULL, r};
+    return s;
+}
+
+int tu_partial_inputs_differ(const tnmtl_dataset *full, const tnmtl_dataset *part, int begin, int end, char *why,
+                             size_t cap)
+{
+    if (part->n_tasks != full->n_tasks || part->n_examples != full->n_examples)
+        return snprintf(why, cap, "%d tasks, %lld examples; want %d, %lld", part->n_tasks,
+                        (long long)part->n_examples, full->n_tasks, (long long)full->n_examples), 1;
+    const int whole = begin == 0 && end == full->n_tasks;
+    if (part->inputs_task_begin != (whole ? 0 : begin) || part->inputs_task_end != (whole ? 0 : end))
+        return snprintf(why, cap, "holds the inputs of tasks [%d, %d), want [%d, %d)", part->inputs_task_begin,
+                        part->inputs_task_end, begin, end), 1;
+    for (int t = 0; t <= full->n_tasks; t++)
+        if (part->task_begin[t] != full->task_begin[t]) return snprintf(why, cap, "task %d's offset differs", t), 1;
+    for (int t = 0; t < full->n_tasks; t++)
+        if (part->n_classes[t] != full->n_classes[t]) return snprintf(why, cap, "task %d's classes differ", t), 1;
+    if ((full->label && memcmp(part->label, full->label, (size_t)full->n_examples * sizeof *full->label)) ||
+        (full->target && memcmp(part->target, full->target, (size_t)full->n_examples * sizeof *full->target)))
+        return snprintf(why, cap, "the labels or targets differ"), 1;
+    const int64_t d = tnmtl_dataset_example_size(full);
+    float *a = malloc((size_t)d * sizeof *a), *b = malloc((size_t)d * sizeof *b);
+    int differ = !a || !b;
+    if (differ) snprintf(why, cap, "out of memory");
+    for (int64_t e = full->task_begin[begin]; !differ && e < full->task_begin[end]; e++) {
+        tnmtl_dataset_gather(full, &e, 1, a, NULL, NULL);
+        tnmtl_dataset_gather(part, &e, 1, b, NULL, NULL);
+        if ((differ = memcmp(a, b, (size_t)d * sizeof *a) != 0)) snprintf(why, cap, "example %lld's inputs differ",
+                                                                         (long long)e);
+    }
+    free(a);
+    free(b);
+    return differ;
+}

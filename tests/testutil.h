@@ -6,6 +6,8 @@
 
 #include <stddef.h>
 
+#include "tnmtl/dataset.h"
+
 /* Folder of the shared test data: $TNMTL_SHARED_DATA or ../shared/data. */
 const char *tu_shared_data(void);
 /* Path "<shared data>/<rel>" in a static buffer (one at a time). */
@@ -57,5 +59,20 @@ char *tu_read_file(const char *path, size_t *len);
 int tu_same_checkpoint(const char *dir_a, const char *dir_b, char *why, size_t cap);
 /* Max |a-b| / (atol + rtol*|b|) over n doubles: <= 1 means within tolerance. */
 double tu_max_rel_err(const double *a, const double *b, size_t n, double atol, double rtol);
+
+/* A partial load's choice for tests: select returns [begin, end) and
+ * counts its calls; agree_shape (when agree_c > 0) records the shape it is
+ * offered in h, w, c and widens the channels to agree_c. */
+typedef struct tu_task_range {
+    int begin, end, calls;
+    int agree_c, h, w, c;
+} tu_task_range;
+tnmtl_input_select tu_select_tasks(tu_task_range *r);
+/* 0 if part is full with only the inputs of tasks [begin, end) kept:
+ * every task's offsets, classes and labels, inputs_task_begin/end set (0, 0
+ * for every task), and the same inputs (tnmtl_dataset_gather) for each
+ * example of those tasks; else 1 with the first difference in why. */
+int tu_partial_inputs_differ(const tnmtl_dataset *full, const tnmtl_dataset *part, int begin, int end, char *why,
+                             size_t cap);
 
 #endif

@@ -44,7 +44,28 @@ typedef struct tnmtl_dataset {
                                   * strings (image folders: the class folders) */
     uint8_t *part;               /* NULL, or [n_examples] a fixed split: each
                                   * example's tnmtl_part (npz with 'split')    */
+    /* A partial load (a process of a distributed run holds its own tasks'
+     * inputs only): pixels/features hold the inputs of tasks
+     * [inputs_task_begin, inputs_task_end), example task_begin[
+     * inputs_task_begin] first.  Labels, targets and names are every task's.
+     * Both 0: every task's inputs (a full load). */
+    int inputs_task_begin, inputs_task_end;
 } tnmtl_dataset;
+
+/* Which tasks' inputs a loader reads.  A loader given a select callback
+ * first reads every task's names and labels (cheap: folder listings, zip
+ * directories, label arrays), calls select with that dataset (inputs not
+ * yet read) for the range [*begin, *end) of tasks whose inputs to read,
+ * then reads only those: the other tasks' image files are never opened or
+ * decoded.  Image loaders that infer the example shape from the files call
+ * agree_shape (if set) with the shape their range's files give, so that
+ * the processes of a distributed run agree on one (it may widen *c from 1
+ * to 3, or fail).  A zeroed struct: every task's inputs. */
+typedef struct tnmtl_input_select {
+    tnmtl_status (*select)(void *user, const tnmtl_dataset *ds, int *begin, int *end, tnmtl_error *err);
+    tnmtl_status (*agree_shape)(void *user, int *h, int *w, int *c, tnmtl_error *err);
+    void *user;
+} tnmtl_input_select;
 
 /* Allocates the arrays of an empty dataset for loaders: task_begin (zeroed),
  * n_classes (0 for classification, 1 for regression), label or target,
@@ -58,6 +79,18 @@ tnmtl_status tnmtl_dataset_set_task_name(tnmtl_dataset *ds, int t, const char *n
 /* Sets class k of task t's name (allocating class_names on first use;
  * n_classes[t] must be set already). */
 tnmtl_status tnmtl_dataset_set_class_name(tnmtl_dataset *ds, int t, int k, const char *name, tnmtl_error *err);
+/* Keeps only the inputs of tasks [begin, end) (0 <= begin < end <=
+ * n_tasks), freeing the rest (see inputs_task_begin); a range outside what
+ * ds holds fails (TNMTL_ERR_INVALID).  [0, n_tasks): no-op. */
+tnmtl_status tnmtl_dataset_keep_inputs(tnmtl_dataset *ds, int begin, int end, tnmtl_error *err);
+/* 1 if ds holds task t's inputs. */
+int tnmtl_dataset_has_inputs(const tnmtl_dataset *ds, int t);
+/* Runs sel (when it has a select callback) on ds, whose names and labels
+ * are filled, and keeps the chosen tasks' inputs (tnmtl_dataset_keep_inputs):
+ * the step every loader takes between reading labels and reading inputs.
+ * *begin, *end <- the tasks to read (all, without a callback). */
+tnmtl_status tnmtl_dataset_select_inputs(tnmtl_dataset *ds, const tnmtl_input_select *sel, int *begin, int *end,
+                                         tnmtl_error *err);
 /* Frees every array of ds and zeroes it (safe on a zeroed struct). */
 void tnmtl_dataset_free(tnmtl_dataset *ds);
 int64_t tnmtl_dataset_example_size(const tnmtl_dataset *ds); /* in_h*in_w*in_c */
@@ -72,7 +105,8 @@ tnmtl_status tnmtl_dataset_validate(const tnmtl_dataset *ds, tnmtl_error *err);
  * and labels[n] or targets[n].  x, labels and targets may each be NULL;
  * labels is filled only when the dataset has labels (classification) and
  * targets only when it has targets (regression), otherwise left alone.
- * idx must be valid (0 <= idx[i] < n_examples): not checked here. */
+ * idx must be valid (0 <= idx[i] < n_examples, and of a task whose inputs
+ * ds holds when x is wanted): not checked here. */
 void tnmtl_dataset_gather(const tnmtl_dataset *ds, const int64_t *idx, int n,
                           float *x, int *labels, float *targets);
 

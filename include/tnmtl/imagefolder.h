@@ -57,6 +57,10 @@ typedef struct tnmtl_imagefolder_options {
     tnmtl_bad_input_fn bad_input; /* if set, every problem is reported (reading
                                    * every file) before the load fails          */
     void *bad_input_user;
+    tnmtl_input_select inputs; /* zeroed: every task's images; else only the
+                                * selected tasks' files are read (their headers
+                                * give the shape, then agree_shape), the others'
+                                * never opened (tnmtl/dataset.h)             */
 } tnmtl_imagefolder_options;
 
 /* Loads DIR into out (zeroed first; freed again on failure).  Task names are

@@ -61,6 +61,9 @@ typedef struct tnmtl_omniglot_options {
                                 * tasks follow the list's order.  Not with first_alphabets. */
     tnmtl_omniglot_sets sets;  /* folders only: which set(s) to read                  */
     size_t max_bytes;          /* refuse pixel arrays larger than this; 0 = 4 GiB     */
+    tnmtl_input_select inputs; /* zeroed: every task's images; else only the selected
+                                * tasks' PNGs are decoded, npz rows are read up to the
+                                * last selected one (tnmtl/dataset.h)                */
 } tnmtl_omniglot_options;
 
 /* Loads Omniglot from path (a folder, a .npz or a .zip of PNGs) into out
