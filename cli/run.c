@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "dist_internal.h"
 #include "tnmtl/csv.h"
 #include "tnmtl/imagefolder.h"
 #include "tnmtl/npz.h"
@@ -477,10 +478,81 @@ static void on_load_progress(void *user, const char *stage, int64_t done, int64_
     fflush(stderr);
 }
 
+tnmtl_status run_task_weights(const run_options *o, const tnmtl_dataset *ds, int64_t *weight, tnmtl_error *err)
+{
+    tnmtl_split base;
+    tnmtl_status st = tnmtl_split_make_holdout(ds, o->train_frac, o->val_frac, o->val_from_test, o->split_seed, &base,
+                                               err);
+    if (st) return st;
+    for (int t = 0; t < ds->n_tasks; t++) weight[t] = tnmtl_split_count(&base, TNMTL_PART_TRAIN, t);
+    tnmtl_split_free(&base);
+    return TNMTL_OK;
+}
+
+tnmtl_status run_process_tasks(const run_options *o, const tnmtl_dataset *ds, int *begin, int *end, tnmtl_error *err)
+{
+    const int P = tnmtl_dist_size(cli_dist), r = tnmtl_dist_rank(cli_dist);
+    *begin = 0;
+    *end = ds->n_tasks;
+    if (P <= 1) return TNMTL_OK;
+    if (P > ds->n_tasks)
+        return tnmtl_fail(err, TNMTL_ERR_INVALID, "%d processes for %d tasks: run at most one process per task", P,
+                          ds->n_tasks);
+    int64_t *weight = tnmtl_calloc((size_t)ds->n_tasks, sizeof *weight, "task sizes", err);
+    int *b = tnmtl_calloc((size_t)P + 1, sizeof *b, "task blocks", err);
+    tnmtl_status st = weight && b ? run_task_weights(o, ds, weight, err) : TNMTL_ERR_NOMEM;
+    if (!st) {
+        tnmtl_dist_partition(weight, ds->n_tasks, P, b);
+        *begin = b[r];
+        *end = b[r + 1];
+    }
+    free(weight);
+    free(b);
+    return st;
+}
+
+tnmtl_status run_spread_tasks(const run_options *o, const tnmtl_dataset *ds, tnmtl_mtl *m, tnmtl_error *err)
+{
+    if (tnmtl_dist_size(cli_dist) <= 1) return TNMTL_OK;
+    int64_t *weight = tnmtl_calloc((size_t)ds->n_tasks, sizeof *weight, "task sizes", err);
+    tnmtl_status st = weight ? run_task_weights(o, ds, weight, err) : TNMTL_ERR_NOMEM;
+    if (!st) st = tnmtl_mtl_set_dist(m, cli_dist, weight, err);
+    free(weight);
+    if (!st) tnmtl_mtl_set_dist_norm(m, o->dist_norm_split);
+    if (!st && o->threads == 0) st = tnmtl_mtl_set_threads(m, cli_cores_per_process(), err);
+    return st;
+}
+
+static tnmtl_status select_process_tasks(void *user, const tnmtl_dataset *ds, int *begin, int *end, tnmtl_error *err)
+{
+    return run_process_tasks(user, ds, begin, end, err);
+}
+
+/* The processes agree on the example shape their image files give: one
+ * size (else --size is needed), and colour if any has colour. */
+static tnmtl_status agree_image_shape(void *user, int *h, int *w, int *c, tnmtl_error *err)
+{
+    (void)user;
+    int v[5] = {*h, -*h, *w, -*w, *c};
+    tnmtl_dist_any(cli_dist, v, 5); /* the maximum of each over the processes */
+    if (v[0] != -v[1] || v[2] != -v[3])
+        return tnmtl_fail(err, TNMTL_ERR_FORMAT, "the images of different processes' tasks differ in size (from "
+                          "%dx%d to %dx%d pixels): give a size (--size S) to resize them all", -v[3], -v[1], v[2],
+                          v[0]);
+    *c = v[4];
+    return TNMTL_OK;
+}
+
 tnmtl_status run_load_dataset(const run_options *o, tnmtl_dataset *ds, void (*bad_input)(void *, const char *),
                               void *user, tnmtl_error *err)
 {
     memset(ds, 0, sizeof *ds);
+    tnmtl_input_select own = {0};
+    if (tnmtl_dist_size(cli_dist) > 1) {
+        own.select = select_process_tasks;
+        own.agree_shape = agree_image_shape;
+        own.user = (void *)o;
+    }
     if (data_is(o, "arrays:")) /* saved by the Python package's Run.save */
         return tnmtl_fail(err, TNMTL_ERR_INVALID,
                           "the run was trained on numpy arrays (%s): load it in Python with tnmtl.load(dir, dataset=...)",
@@ -495,6 +567,7 @@ tnmtl_status run_load_dataset(const run_options *o, tnmtl_dataset *ds, void (*ba
         io.bad_input = bad_input;
         io.bad_input_user = user;
         if (isatty(2)) io.progress = on_load_progress;
+        io.inputs = own;
         st = tnmtl_imagefolder_load(o->data + 7, &io, ds, err);
     } else if (data_is(o, "npz:")) {
         st = tnmtl_npz_load(o->data + 4, 0, ds, err);
@@ -507,6 +580,7 @@ tnmtl_status run_load_dataset(const run_options *o, tnmtl_dataset *ds, void (*ba
             oo.first_alphabets = (int)k;
         else
             oo.alphabets = o->alphabets;
+        oo.inputs = own;
         st = tnmtl_omniglot_load(o->data + 9, &oo, ds, err);
     } else if (data_is(o, "csv:")) {
         enum { MAX_FEATURES = 1024 };
@@ -539,6 +613,8 @@ tnmtl_status run_load_dataset(const run_options *o, tnmtl_dataset *ds, void (*ba
         }
         st = tnmtl_synthetic_make(&so, ds, err);
     }
+    int b, e;
+    if (!st && !ds->inputs_task_end) st = tnmtl_dataset_select_inputs(ds, &own, &b, &e, err); /* read whole */
     if (!st) st = tnmtl_dataset_validate(ds, err);
     if (st) tnmtl_dataset_free(ds);
     return st;
@@ -618,6 +694,7 @@ static tnmtl_status gamma_table_at_init(const run_options *o, const tnmtl_mtl_co
     tnmtl_status st = tnmtl_mtl_create(&pc, &probe, err);
     if (st) return st;
     if (o->threads > 0) st = tnmtl_mtl_set_threads(probe, o->threads, err);
+    if (!st) st = run_spread_tasks(o, ds, probe, err); /* each process's data holds its own tasks only */
     if (!st) st = tnmtl_mtl_init(probe, o->seed, err);
     if (!st) st = tnmtl_mtl_objective(probe, ds, split, o->seed, 0, o->batch, &data_term, &reg, err);
     for (int i = 0, k = 0; !st && i < probe->n_blocks; i++) {

@@ -73,12 +73,30 @@ char *run_options_to_json(const run_options *o);
 tnmtl_status run_options_from_json(const char *json, run_options *o, tnmtl_error *err);
 
 /* Loads the data named by o->data (no split); bad_input, if set, hears of
- * every bad file of an image folder.  Shows a progress line on a terminal. */
+ * every bad file of an image folder.  Shows a progress line on a terminal.
+ * Under mpirun, each process keeps its own tasks' inputs only
+ * (run_process_tasks): image folders and Omniglot read only those files;
+ * the other formats are read whole and the rest freed. */
 tnmtl_status run_load_dataset(const run_options *o, tnmtl_dataset *ds, void (*bad_input)(void *, const char *),
                               void *user, tnmtl_error *err);
 /* The split of the options on loaded data: tnmtl_split_make_holdout, then,
  * with o->folds, fold o->fold of it (tnmtl_split_fold, seed split_seed). */
 tnmtl_status run_make_split(const run_options *o, const tnmtl_dataset *ds, tnmtl_split *split, tnmtl_error *err);
+/* weight[ds->n_tasks] <- the training examples per task of the options'
+ * split without folds (tnmtl_split_make_holdout): what the tasks are
+ * balanced by over the processes of a distributed run.  One weighting for
+ * every fold and trial of a command, so that the data loaded once fits
+ * them all. */
+tnmtl_status run_task_weights(const run_options *o, const tnmtl_dataset *ds, int64_t *weight, tnmtl_error *err);
+/* Under mpirun: the tasks [*begin, *end) this process computes
+ * (tnmtl_dist_partition of run_task_weights); one process: all. */
+tnmtl_status run_process_tasks(const run_options *o, const tnmtl_dataset *ds, int *begin, int *end,
+                               tnmtl_error *err);
+/* Under mpirun: spreads m's tasks over the processes as run_process_tasks
+ * does (tnmtl_mtl_set_dist), with the options' norm mode and, unless
+ * --threads says otherwise, this machine's cores shared among its
+ * processes.  One process: no-op. */
+tnmtl_status run_spread_tasks(const run_options *o, const tnmtl_dataset *ds, tnmtl_mtl *m, tnmtl_error *err);
 /* Reads a run configuration (the JSON form) from a file into o. */
 tnmtl_status run_options_read_file(const char *path, run_options *o, tnmtl_error *err);
 /* Loads the data named by o->data and makes the split. */

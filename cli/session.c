@@ -46,24 +46,6 @@ static tnmtl_status check_memory(const session *s, tnmtl_error *err)
     return st ? st : tnmtl_memory_check(&est, 0, err);
 }
 
-/* Under mpirun (cli_dist): the tasks in blocks balanced by training
- * examples, one per process, and this machine's cores shared among its
- * processes unless --threads says otherwise. */
-static tnmtl_status spread_over_processes(session *s, tnmtl_error *err)
-{
-    if (tnmtl_dist_size(cli_dist) <= 1) return TNMTL_OK;
-    const int T = s->split.n_tasks;
-    int64_t *n_train = tnmtl_calloc((size_t)T, sizeof *n_train, "task sizes", err);
-    if (!n_train) return TNMTL_ERR_NOMEM;
-    for (int t = 0; t < T; t++)
-        n_train[t] = s->split.begin[TNMTL_PART_TRAIN][t + 1] - s->split.begin[TNMTL_PART_TRAIN][t];
-    tnmtl_status st = tnmtl_mtl_set_dist(s->model, cli_dist, n_train, err);
-    free(n_train);
-    tnmtl_mtl_set_dist_norm(s->model, s->opts.dist_norm_split);
-    if (!st && s->opts.threads == 0) st = tnmtl_mtl_set_threads(s->model, cli_cores_per_process(), err);
-    return st;
-}
-
 /* Data, split and an uninitialised model and optimiser for s->opts. */
 static tnmtl_status build(session *s, tnmtl_error *err)
 {
@@ -75,7 +57,7 @@ static tnmtl_status build(session *s, tnmtl_error *err)
     if (!st) st = run_finalise(&s->opts, &s->ds, err);
     if (!st) st = check_memory(s, err);
     if (!st) st = run_build_model(&s->opts, &s->ds, &s->split, &s->model, err);
-    if (!st) st = spread_over_processes(s, err);
+    if (!st) st = run_spread_tasks(&s->opts, &s->ds, s->model, err);
     if (!st) st = tnmtl_optim_init(&s->optim, &s->opts.optim, s->model->n_params, err);
     return st;
 }
@@ -296,9 +278,14 @@ tnmtl_status session_train(session *s, const char *out_dir, int quiet, volatile 
     s->train_seconds = tnmtl_now() - t0;
     if (tnmtl_dist_size(cli_dist) > 1 && s->optim.step > step0) {
         s->received_per_step = (double)(tnmtl_dist_bytes(cli_dist) - bytes0) / (double)(s->optim.step - step0);
+        const tnmtl_dataset *ds = &s->ds;
+        const int64_t held = ds->task_begin[ds->inputs_task_end ? ds->inputs_task_end : ds->n_tasks] -
+                             ds->task_begin[ds->inputs_task_begin];
+        const double input_bytes = (double)held * (double)tnmtl_dataset_example_size(ds) * (ds->pixels ? 1 : 4);
         if (!quiet)
-            fprintf(stderr, "%d processes (this one: tasks %d..%d): %.1f kB received per step\n",
-                    tnmtl_dist_size(cli_dist), s->model->task_begin, s->model->task_end - 1,
+            fprintf(stderr, "%d processes (this one: tasks %d..%d, inputs of %lld of %lld examples, %.1f MB): "
+                    "%.1f kB received per step\n", tnmtl_dist_size(cli_dist), s->model->task_begin,
+                    s->model->task_end - 1, (long long)held, (long long)ds->n_examples, input_bytes / 1e6,
                     s->received_per_step / 1e3);
     }
     if (st && ps.tty && !quiet) fputc('\n', stderr);

@@ -16,6 +16,9 @@
  *   - a norm large enough for OpenBLAS's threads agrees within 1e-5;
  *   - --dist-norm split agrees with one process within 1e-4;
  *   - a bad option is reported once, exit 2;
+ *   - each process reads its own tasks' data: Omniglot's PNG zip gives the
+ *     one-process model, and a corrupt image of process 1's tasks is
+ *     reported by process 1 alone;
  * and the task partition (tnmtl_dist_partition) on its own.
  * `make mpi-test` sets TNMTL_MPI_CLI; without it the MPI tests are skipped
  * (the partition test always runs). */
@@ -116,6 +119,65 @@ static void test_same_as_one_process(void **state)
         assert_true(strlen(m1) > 20);
         assert_string_equal(m1, m3);
     }
+    tu_rmtree(dir);
+}
+
+/* Each process reads its own tasks' data only: Omniglot's PNG zip gives the
+ * one-process model with 2 and 3 processes, process 0 reporting the inputs
+ * of its tasks alone; and a corrupt image among process 1's tasks stops
+ * the run, reported by process 1 alone (process 0 never reads it), with
+ * the file named, within seconds. */
+static void test_own_tasks_data(void **state)
+{
+    (void)state;
+    if (!mpi_cli()) skip();
+    const char *dir = tu_tmpdir();
+    char zip[1024], one[512], out1[65536], test1[8192];
+    snprintf(zip, sizeof zip, "%s", tu_shared_path("omniglot/images_background_small1.zip"));
+#define OG "train --data omniglot:%s --size 28 --batch 10 --steps 6 --seed 3 --method tucker --out %s"
+    snprintf(one, sizeof one, "%s/og-one", dir);
+    assert_int_equal(tu_cli_run(0, out1, sizeof out1, OG " --quiet", zip, one), 0);
+    prefix_until(test_part(out1), "\"sharing\"", test1, sizeof test1);
+    for (int P = 2; P <= 3; P++) {
+        char many[512], outP[65536], testP[8192];
+        snprintf(many, sizeof many, "%s/og-np%d", dir, P);
+        assert_int_equal(mpirun(P, 1, outP, sizeof outP, OG, zip, many), 0);
+        assert_same(one, many);
+        prefix_until(test_part(outP), "\"sharing\"", testP, sizeof testP);
+        assert_string_equal(test1, testP);
+        /* 5 alphabets of 24, 22, 24, 40, 26 characters x 20 drawings */
+        const char *line = strstr(outP, "(this one: tasks 0..");
+        assert_non_null(line);
+        long long held = 0, total = 0;
+        assert_int_equal(sscanf(strstr(line, "inputs of"), "inputs of %lld of %lld", &held, &total), 2);
+        assert_int_equal(total, 2720);
+        assert_true(held > 0 && held <= (P == 2 ? 1400 : 960));
+    }
+#undef OG
+    /* An image folder with a corrupt file in its last task (process 1's). */
+    char tree[600], cmd[2048], out[65536];
+    snprintf(tree, sizeof tree, "%s/img", dir);
+    snprintf(cmd, sizeof cmd, "for p in python3 /usr/bin/python3; do if $p -c 'import numpy' 2>/dev/null; then "
+             "exec $p scripts/make_image_tree.py '%s' --seed 7; fi; done; exit 77", tree);
+    const int rc = tu_run(cmd, 1, NULL, 0);
+    if (rc == 77) {
+        tu_rmtree(dir);
+        fprintf(stderr, "skipped the image folder: no python3 with numpy\n");
+        return;
+    }
+    assert_int_equal(rc, 0);
+    snprintf(cmd, sizeof cmd, "printf 'not an image' > '%s/tree/z\xc3\xa8" "bre \xc3\xbcn\xc3\xaf" "code/hiver/img_00.png'",
+             tree);
+    assert_int_equal(tu_run(cmd, 1, NULL, 0), 0);
+    const double t0 = tu_now();
+    const int code = mpirun(2, 1, out, sizeof out, "train --data images:%s/tree --steps 2 --out %s/img-run", tree, dir);
+    const double took = tu_now() - t0;
+    print_message("corrupt image on process 1: exit %d after %.1f s\n", code, took);
+    assert_int_not_equal(code, 0);
+    assert_true(took < 30);
+    assert_non_null(strstr(out, "process 1 of 2 failed"));
+    assert_non_null(strstr(out, "hiver/img_00.png"));
+    assert_null(strstr(out, "process 0 of 2"));
     tu_rmtree(dir);
 }
 
@@ -550,6 +612,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_partition),
         cmocka_unit_test(test_same_as_one_process),
+        cmocka_unit_test(test_own_tasks_data),
         cmocka_unit_test(test_resume_with_other_counts),
         cmocka_unit_test(test_compare),
         cmocka_unit_test(test_tune),
