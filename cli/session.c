@@ -59,6 +59,7 @@ static tnmtl_status build(session *s, tnmtl_error *err)
     if (!st) st = run_build_model(&s->opts, &s->ds, &s->split, &s->model, err);
     if (!st) st = run_spread_tasks(&s->opts, &s->ds, s->model, err);
     if (!st) st = tnmtl_optim_init(&s->optim, &s->opts.optim, s->model->n_params, err);
+    if (!st) st = tnmtl_mtl_own_optim(s->model, &s->optim, err); /* under mpirun: this process's part */
     return st;
 }
 
@@ -239,10 +240,10 @@ static tnmtl_status on_checkpoint(void *user, int64_t step, tnmtl_error *err)
 /* Parameters and optimiser moments all finite: a checkpoint of them loads. */
 static int state_is_finite(const session *s)
 {
-    const size_t n = (size_t)s->model->n_params;
+    const size_t n = (size_t)s->model->n_params, held = (size_t)s->optim.n_held;
     return tnmtl_first_nonfinite_f32(s->model->params, n) < 0 &&
-           (!s->optim.m || tnmtl_first_nonfinite_f32(s->optim.m, n) < 0) &&
-           (!s->optim.v || tnmtl_first_nonfinite_f32(s->optim.v, n) < 0);
+           (!s->optim.m || tnmtl_first_nonfinite_f32(s->optim.m, held) < 0) &&
+           (!s->optim.v || tnmtl_first_nonfinite_f32(s->optim.v, held) < 0);
 }
 
 tnmtl_status session_train(session *s, const char *out_dir, int quiet, volatile sig_atomic_t *stop,
@@ -283,10 +284,10 @@ tnmtl_status session_train(session *s, const char *out_dir, int quiet, volatile 
                              ds->task_begin[ds->inputs_task_begin];
         const double input_bytes = (double)held * (double)tnmtl_dataset_example_size(ds) * (ds->pixels ? 1 : 4);
         if (!quiet)
-            fprintf(stderr, "%d processes (this one: tasks %d..%d, inputs of %lld of %lld examples, %.1f MB): "
-                    "%.1f kB received per step\n", tnmtl_dist_size(cli_dist), s->model->task_begin,
-                    s->model->task_end - 1, (long long)held, (long long)ds->n_examples, input_bytes / 1e6,
-                    s->received_per_step / 1e3);
+            fprintf(stderr, "%d processes (this one: tasks %d..%d, inputs of %lld of %lld examples, %.1f MB, "
+                    "optimiser state %lld bytes): %.1f kB received per step\n", tnmtl_dist_size(cli_dist),
+                    s->model->task_begin, s->model->task_end - 1, (long long)held, (long long)ds->n_examples,
+                    input_bytes / 1e6, (long long)tnmtl_optim_bytes(&s->optim), s->received_per_step / 1e3);
     }
     if (st && ps.tty && !quiet) fputc('\n', stderr);
     const int interrupted = st && stop && *stop, diverged = st == TNMTL_ERR_NUMERIC;
@@ -390,6 +391,7 @@ tnmtl_status session_evaluate(session *s, const char *out_dir, cJSON **result, t
     if (tnmtl_dist_size(cli_dist) > 1) {
         cJSON_AddNumberToObject(r, "processes", tnmtl_dist_size(cli_dist));
         if (s->received_per_step > 0) cJSON_AddNumberToObject(r, "received_bytes_per_step", s->received_per_step);
+        cJSON_AddNumberToObject(r, "optimizer_bytes", (double)tnmtl_optim_bytes(&s->optim)); /* process 0's part */
     }
     cJSON_AddStringToObject(r, "metric", cls ? "accuracy" : "rmse");
     char *config = run_options_to_json(&s->opts);

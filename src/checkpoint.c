@@ -91,6 +91,13 @@ tnmtl_status tnmtl_checkpoint_save(const char *path, const tnmtl_mtl *m, const t
     char *sig = tnmtl_malloc(65536, "checkpoint signature", err);
     tnmtl_status st = TNMTL_ERR_NOMEM;
     if (!p || !t || !sig) goto done;
+    if (opt && (opt->ranges || opt->n != m->n_params)) {
+        st = tnmtl_fail(err, TNMTL_ERR_INVALID,
+                        "the optimiser holds the state of %lld of the %lld parameters; a checkpoint needs all of it "
+                        "(tnmtl_mtl_dist_sync gathers it on process 0)",
+                        (long long)opt->n_held, (long long)m->n_params);
+        goto done;
+    }
     int n = list_pieces(m, p, MAX_PIECES);
     if (n < 0) {
         st = tnmtl_fail(err, TNMTL_ERR_INTERNAL, "too many parameter tensors for a checkpoint");
@@ -216,6 +223,11 @@ tnmtl_status tnmtl_checkpoint_load(const char *path, tnmtl_mtl *m, tnmtl_optim *
     }
     const float *mom[2] = {NULL, NULL};
     if (opt) {
+        if (opt->n != m->n_params) {
+            st = tnmtl_fail(err, TNMTL_ERR_INTERNAL, "optimiser of %lld parameters, the model %lld", (long long)opt->n,
+                            (long long)m->n_params);
+            goto done;
+        }
         const char *want = opt->cfg.kind == TNMTL_OPTIM_SGD ? "sgd" : "adam";
         if (strcmp(kind_s, want)) {
             st = tnmtl_fail(err, TNMTL_ERR_FORMAT, "%s: optimiser state is '%s', the run uses '%s'", path, kind_s, want);
@@ -235,9 +247,20 @@ tnmtl_status tnmtl_checkpoint_load(const char *path, tnmtl_mtl *m, tnmtl_optim *
     }
     /* Everything checked: commit. */
     memcpy(m->params, params, (size_t)m->n_params * sizeof(float));
-    if (opt) {
-        if (mom[0]) memcpy(opt->m, mom[0], (size_t)m->n_params * sizeof(float));
-        if (mom[1]) memcpy(opt->v, mom[1], (size_t)m->n_params * sizeof(float));
+    if (opt) { /* the ranges of the state opt holds (all by default) */
+        const int64_t all[2] = {0, m->n_params};
+        const int64_t *held = opt->ranges ? opt->ranges : all;
+        const int n_held = opt->ranges ? opt->n_ranges : 1;
+        for (int k = 0; k < 2; k++) {
+            float *dst = k ? opt->v : opt->m;
+            if (!mom[k]) continue;
+            int64_t at = 0;
+            for (int r = 0; r < n_held; r++) {
+                const int64_t len = held[2 * r + 1] - held[2 * r];
+                memcpy(dst + at, mom[k] + held[2 * r], (size_t)len * sizeof(float));
+                at += len;
+            }
+        }
         opt->step = step;
     }
     st = TNMTL_OK;

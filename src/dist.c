@@ -187,6 +187,26 @@ tnmtl_status tnmtl_dist_allgather_f64(tnmtl_dist *d, double *buf, const int64_t 
     return allgather(d, buf, sizeof *buf, off, begin, err);
 }
 
+tnmtl_status tnmtl_dist_gather_f32(tnmtl_dist *d, int root, float *buf, const float *mine, const int64_t *off,
+                                   const int *begin, tnmtl_error *err)
+{
+    if (!d || d->size == 1) return TNMTL_OK;
+    int64_t recv = 0;
+    tnmtl_status st = gather_layout(d, off, begin, &recv, err);
+    if (st) return st;
+#ifdef TNMTL_MPI
+    if (d->rank == root)
+        MPI_Gatherv(MPI_IN_PLACE, 0, MPI_DATATYPE_NULL, buf + off[0], d->counts, d->displs, MPI_FLOAT, root, d->comm);
+    else
+        MPI_Gatherv(mine, d->counts[d->rank], MPI_FLOAT, NULL, NULL, NULL, MPI_FLOAT, root, d->comm);
+#else
+    (void)buf;
+    (void)mine;
+#endif
+    if (d->rank == root) d->bytes += (uint64_t)recv * sizeof(float);
+    return TNMTL_OK;
+}
+
 tnmtl_status tnmtl_dist_sum_ordered(tnmtl_dist *d, double *buf, int64_t n, tnmtl_error *err)
 {
     if (!d || d->size == 1) return TNMTL_OK;

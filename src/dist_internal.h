@@ -14,6 +14,12 @@ tnmtl_status tnmtl_dist_allgather_f32(tnmtl_dist *d, float *buf, const int64_t *
                                       tnmtl_error *err);
 tnmtl_status tnmtl_dist_allgather_f64(tnmtl_dist *d, double *buf, const int64_t *off, const int *begin,
                                       tnmtl_error *err);
+/* Process root receives the other processes' segments into buf (laid out
+ * as for the allgathers; its own segment stays as it is); every other
+ * process sends its segment, off[begin[rank+1]] - off[begin[rank]]
+ * elements, from mine (buf is not used there). */
+tnmtl_status tnmtl_dist_gather_f32(tnmtl_dist *d, int root, float *buf, const float *mine, const int64_t *off,
+                                   const int *begin, tnmtl_error *err);
 /* buf[n] <- the sum over the processes of their buf, added in rank order
  * (((b_0 + b_1) + b_2) + ...: the same bits on every process, for a given
  * P): a chain from process 0 to P-1, then a broadcast. */

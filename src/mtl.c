@@ -559,31 +559,18 @@ static tnmtl_status dist_gather_blocks(tnmtl_mtl *m, float *buf, int stacked_wei
     return TNMTL_OK;
 }
 
-tnmtl_status tnmtl_mtl_dist_sync(tnmtl_mtl *m, tnmtl_optim *opt, tnmtl_error *err)
+/* The parameters this process steps, ascending: its tasks' slices of the
+ * task-specific blocks (weights, then biases) and the whole of the
+ * hard-shared ones (whose gradient every process summed alike); all of
+ * them for one process.  ranges[4 * TNMTL_MAX_LAYERS]; returns their number. */
+static int own_ranges(const tnmtl_mtl *m, int64_t *ranges)
 {
-    if (!m->dist) return TNMTL_OK;
-    tnmtl_status st = dist_gather_blocks(m, m->params, 0, err);
-    if (!st && opt && opt->m) st = dist_gather_blocks(m, opt->m, 0, err);
-    if (!st && opt && opt->v) st = dist_gather_blocks(m, opt->v, 0, err);
-    return st;
-}
-
-/* x[n_tasks], one value per task, each process filling its own tasks': every
- * task's on every process. */
-static tnmtl_status dist_gather_per_task(tnmtl_mtl *m, double *x, tnmtl_error *err)
-{
+    if (!m->dist) {
+        ranges[0] = 0;
+        ranges[1] = m->n_params;
+        return 1;
+    }
     int64_t off[TNMTL_MAX_TASKS + 1];
-    for (int t = 0; t <= m->n_tasks; t++) off[t] = t;
-    return tnmtl_dist_allgather_f64(m->dist, x, off, m->dist_begin, err);
-}
-
-/* One optimiser step of this process's parameters: its tasks' slices of the
- * task-specific blocks and all of the hard-shared ones (whose gradient every
- * process summed alike), then the stacked weights are exchanged for the
- * next step's norm. */
-static tnmtl_status dist_optim_step(tnmtl_mtl *m, tnmtl_optim *opt, tnmtl_error *err)
-{
-    int64_t ranges[4 * TNMTL_MAX_LAYERS], off[TNMTL_MAX_TASKS + 1];
     int n = 0;
     for (int i = 0; i < m->n_blocks; i++) {
         const tnmtl_param_block *b = &m->blocks[i];
@@ -600,6 +587,84 @@ static tnmtl_status dist_optim_step(tnmtl_mtl *m, tnmtl_optim *opt, tnmtl_error 
             n++;
         }
     }
+    return n;
+}
+
+tnmtl_status tnmtl_mtl_own_optim(const tnmtl_mtl *m, tnmtl_optim *opt, tnmtl_error *err)
+{
+    if (opt->n != m->n_params)
+        return tnmtl_fail(err, TNMTL_ERR_INTERNAL, "optimiser holds %lld parameters, the model %lld",
+                          (long long)opt->n, (long long)m->n_params);
+    int64_t ranges[4 * TNMTL_MAX_LAYERS];
+    const int n = own_ranges(m, ranges);
+    return tnmtl_optim_set_ranges(opt, ranges, n, err);
+}
+
+/* Process 0 receives the moments of every process's tasks into buf (its
+ * whole-layout moments); the others send theirs from their own layout. */
+static tnmtl_status dist_gather_moments(tnmtl_mtl *m, const tnmtl_optim *opt, float *buf, tnmtl_error *err)
+{
+    int64_t off[TNMTL_MAX_TASKS + 1];
+    const int root = tnmtl_dist_rank(m->dist) == 0;
+    for (int i = 0; i < m->n_blocks; i++) {
+        if (m->blocks[i].shared) continue; /* the same on every process */
+        for (int bias = 0; bias < 2; bias++) {
+            block_task_offsets(m, i, bias, off);
+            const float *mine = NULL;
+            if (!root && off[m->task_end] > off[m->task_begin])
+                mine = buf + tnmtl_optim_index(opt, off[m->task_begin]);
+            tnmtl_status st = tnmtl_dist_gather_f32(m->dist, 0, buf, mine, off, m->dist_begin, err);
+            if (st) return st;
+        }
+    }
+    return TNMTL_OK;
+}
+
+tnmtl_status tnmtl_mtl_dist_sync(tnmtl_mtl *m, tnmtl_optim *opt, tnmtl_error *err)
+{
+    if (!m->dist) return TNMTL_OK;
+    tnmtl_status st = dist_gather_blocks(m, m->params, 0, err);
+    if (st || !opt || !opt->m) return st;
+    /* Process 0 takes the whole layout (the state of its own parameters
+     * kept); every other process must hold its own parameters' state.
+     * Checked together, so that no process waits in a gather alone. */
+    int64_t ranges[4 * TNMTL_MAX_LAYERS];
+    const int n = own_ranges(m, ranges);
+    if (tnmtl_dist_rank(m->dist) == 0) {
+        st = opt->n == m->n_params ? tnmtl_optim_set_ranges(opt, NULL, 0, err)
+                                   : tnmtl_fail(err, TNMTL_ERR_INTERNAL, "optimiser of %lld parameters, the model %lld",
+                                                (long long)opt->n, (long long)m->n_params);
+    } else {
+        for (int r = 0; r < n && !st; r++)
+            if (ranges[2 * r + 1] > ranges[2 * r] &&
+                (tnmtl_optim_index(opt, ranges[2 * r]) < 0 || tnmtl_optim_index(opt, ranges[2 * r + 1] - 1) < 0))
+                st = tnmtl_fail(err, TNMTL_ERR_INTERNAL, "process %d does not hold the optimiser state of its tasks",
+                                tnmtl_dist_rank(m->dist));
+    }
+    int failed[1] = {st != TNMTL_OK};
+    tnmtl_dist_any(m->dist, failed, 1);
+    if (st) return st;
+    if (failed[0]) return tnmtl_fail(err, TNMTL_ERR_INTERNAL, "another process could not gather the optimiser state");
+    st = dist_gather_moments(m, opt, opt->m, err);
+    if (!st && opt->v) st = dist_gather_moments(m, opt, opt->v, err);
+    return st;
+}
+
+/* x[n_tasks], one value per task, each process filling its own tasks': every
+ * task's on every process. */
+static tnmtl_status dist_gather_per_task(tnmtl_mtl *m, double *x, tnmtl_error *err)
+{
+    int64_t off[TNMTL_MAX_TASKS + 1];
+    for (int t = 0; t <= m->n_tasks; t++) off[t] = t;
+    return tnmtl_dist_allgather_f64(m->dist, x, off, m->dist_begin, err);
+}
+
+/* One optimiser step of this process's parameters (own_ranges), then the
+ * stacked weights are exchanged for the next step's norm. */
+static tnmtl_status dist_optim_step(tnmtl_mtl *m, tnmtl_optim *opt, tnmtl_error *err)
+{
+    int64_t ranges[4 * TNMTL_MAX_LAYERS];
+    const int n = own_ranges(m, ranges);
     tnmtl_optim_step_ranges(opt, m->params, m->grads, ranges, n);
     return dist_gather_blocks(m, m->params, 1, err);
 }
@@ -890,13 +955,18 @@ static tnmtl_status train_steps(tnmtl_mtl *m, tnmtl_optim *opt, const tnmtl_data
         }
         const int at_end = opt->step == cfg->steps;
         if (at_end || (cfg->save_every > 0 && opt->step % cfg->save_every == 0)) {
-            /* Distributed: the whole model reaches every process, the
-             * checkpoint callback (usually process 0's alone) saves it, and
-             * its outcome is everyone's. */
+            /* Distributed: the parameters reach every process and the
+             * whole optimiser state process 0, whose checkpoint callback
+             * (usually the only one) saves them; its outcome is everyone's. */
             if (m->dist && (st = tnmtl_mtl_dist_sync(m, opt, err))) return st;
             if (cfg->checkpoint) st = cfg->checkpoint(cfg->checkpoint_user, opt->step, err);
             if (m->dist) st = tnmtl_dist_share_status(m->dist, 0, st, err);
             if (st) return st;
+            /* process 0 drops the other processes' moments again */
+            if (m->dist && (st = tnmtl_mtl_own_optim(m, opt, err))) {
+                *collective = 0;
+                return st;
+            }
         }
     }
     return TNMTL_OK;
@@ -910,7 +980,10 @@ tnmtl_status tnmtl_train(tnmtl_mtl *m, tnmtl_optim *opt, const tnmtl_dataset *ds
                           (long long)opt->n, (long long)m->n_params);
     const int64_t first = opt->step;
     int collective = 1;
-    tnmtl_status st = train_steps(m, opt, ds, split, cfg, &collective, err);
+    /* a distributed process keeps only its own parameters' optimiser state */
+    tnmtl_status st = m->dist ? tnmtl_mtl_own_optim(m, opt, err) : TNMTL_OK;
+    if (st) collective = 0;
+    if (!st) st = train_steps(m, opt, ds, split, cfg, &collective, err);
     /* A distributed run stopped together (interrupted, diverged) leaves
      * every process with the whole model, to save or report it; a finished
      * one has it from its last step's checkpoint point.  The stop's message

@@ -6,6 +6,7 @@
  * and is compared with the one-process CLI (build/tnmtl, no MPI):
  *   - stl, ud, laf, tucker and tt with P = 1, 2, 3: the same checkpoint
  *     (parameters and Adam moments) and the same test accuracies; eval too;
+ *   - each process holds the optimiser state of its own parameters only;
  *   - compare: the one-process table, and finished runs read back with another P;
  *   - tune: the one-process choice and test accuracy, and its ledger read back;
  *   - a run saved with P = 2 resumes with P = 3, and with one process
@@ -178,6 +179,52 @@ static void test_own_tasks_data(void **state)
     assert_non_null(strstr(out, "process 1 of 2 failed"));
     assert_non_null(strstr(out, "hiver/img_00.png"));
     assert_null(strstr(out, "process 0 of 2"));
+    tu_rmtree(dir);
+}
+
+/* Each process keeps the optimiser state of the parameters it steps only
+ * (tnmtl_mtl_own_optim): process 0 of 2 and of 3 reports (stderr and
+ * "optimizer_bytes") 8 bytes (Adam) per parameter of its tasks, for LAF
+ * exactly its share of all, for UD that plus the hard-shared layer; the
+ * checkpoint, with the whole state gathered on process 0, is the one of
+ * one process. */
+static void test_own_optimiser_state(void **state)
+{
+    (void)state;
+    if (!mpi_cli()) skip();
+    static const char *const methods[] = {"laf", "ud"};
+    const char *dir = tu_tmpdir();
+    for (size_t k = 0; k < sizeof methods / sizeof methods[0]; k++) {
+        char one[512], out[65536];
+        snprintf(one, sizeof one, "%s/%s-one", dir, methods[k]);
+        const char *args = "--data synthetic:tasks=12 --batch 8 --seed 3 --steps 12 --save-every 5";
+        assert_int_equal(tu_cli_run(0, out, sizeof out, "train %s --method %s --quiet --out %s", args, methods[k], one), 0);
+        for (int P = 2; P <= 3; P++) {
+            char many[512];
+            snprintf(many, sizeof many, "%s/%s-np%d", dir, methods[k], P);
+            assert_int_equal(mpirun(P, 1, out, sizeof out, "train %s --method %s --out %s", args, methods[k], many), 0);
+            assert_same(one, many);
+            long long n_params = 0, held = 0, json_held = 0;
+            int n_tasks = 0, last = -1;
+            const char *a = strstr(out, " tasks, "), *b = strstr(out, "(this one: tasks 0.."),
+                       *c = strstr(out, "optimiser state "), *j = strstr(out, "\"optimizer_bytes\":");
+            assert_true(a && b && c && j);
+            while (a > out && a[-1] != ' ') a--;
+            assert_int_equal(sscanf(a, "%d tasks, %lld parameters", &n_tasks, &n_params), 2);
+            assert_int_equal(sscanf(b, "(this one: tasks 0..%d,", &last), 1);
+            assert_int_equal(sscanf(c, "optimiser state %lld bytes", &held), 1);
+            assert_int_equal(sscanf(strchr(j, ':') + 1, "%lld", &json_held), 1);
+            print_message("%s, %d processes: process 0 (tasks 0..%d of %d) holds %lld bytes of optimiser state, one "
+                          "process %lld\n", methods[k], P, last, n_tasks, held, 8 * n_params);
+            assert_int_equal(n_tasks, 12);
+            assert_int_equal(held, json_held);
+            assert_true(held < 8 * n_params);
+            if (k == 0) /* every task has as many parameters, none shared */
+                assert_int_equal(held, 8 * n_params / n_tasks * (last + 1));
+            else
+                assert_true(held > 8 * n_params / n_tasks * (last + 1));
+        }
+    }
     tu_rmtree(dir);
 }
 
@@ -613,6 +660,7 @@ int main(void)
         cmocka_unit_test(test_partition),
         cmocka_unit_test(test_same_as_one_process),
         cmocka_unit_test(test_own_tasks_data),
+        cmocka_unit_test(test_own_optimiser_state),
         cmocka_unit_test(test_resume_with_other_counts),
         cmocka_unit_test(test_compare),
         cmocka_unit_test(test_tune),

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "testutil.h"
 #include "tnmtl.h"
@@ -481,6 +482,149 @@ static void test_bad_config(void **state)
     assert_non_null(strstr(err.msg, "tuker"));
 }
 
+/* The ranges of the parameters a process of tasks tb .. te-1 steps, found
+ * from the task views: each block's weights, then its biases, of those
+ * tasks; a hard-shared block whole.  Returns their number. */
+static int part_ranges(const tnmtl_mtl *m, int tb, int te, int64_t *r)
+{
+    int n = 0;
+    for (int i = 0; i < m->n_blocks; i++) {
+        const tnmtl_param_block *b = &m->blocks[i];
+        for (int bias = 0; bias < 2; bias++)
+            for (int t = b->shared ? 0 : tb; t < (b->shared ? 1 : te); t++) {
+                const tnmtl_layer_params *v = &m->view[t * m->n_layers + b->layer];
+                const tnmtl_layer_info *li = tnmtl_net_layer(m->nets[t], b->layer);
+                r[2 * n] = (bias ? v->b : v->w) - m->params;
+                r[2 * n + 1] = r[2 * n] + (bias ? li->n_bias : li->n_weight);
+                n++;
+            }
+    }
+    return n;
+}
+
+/* What each process of a distributed run keeps (tnmtl_optim_set_ranges):
+ * two "processes" of one model, tasks {0} and {1, 2}, each holding the
+ * Adam state of its own parameters and of the hard-shared layer, step to
+ * the parameters and moments of one optimiser holding everything, bit for
+ * bit, holding n_params + n_shared values together, each fewer than
+ * n_params.  A checkpoint needs the whole state; one loads into a part. */
+static void test_optim_ranges(void **state)
+{
+    (void)state;
+    tnmtl_dataset ds;
+    tnmtl_split split;
+    make_data(&ds, &split);
+    tnmtl_mtl *a = make_model(TNMTL_METHOD_UD, 1, ARCH), *b = make_model(TNMTL_METHOD_UD, 1, ARCH);
+    assert_true(a->n_shared > 0);
+    const int64_t n = a->n_params;
+    const size_t bytes = (size_t)n * sizeof(float);
+    tnmtl_error err;
+    tnmtl_optim_config oc;
+    tnmtl_optim_defaults(TNMTL_OPTIM_ADAM, &oc);
+    oc.lr = 0.01;
+    tnmtl_optim whole, part[2];
+    assert_int_equal(tnmtl_optim_init(&whole, &oc, n, &err), TNMTL_OK);
+    assert_null(whole.ranges);
+    assert_int_equal(whole.n_held, n);
+    assert_int_equal(tnmtl_optim_bytes(&whole), 8 * n);
+    int64_t ranges[2][2 * 4 * 64];
+    const int tb[2] = {0, 1}, te[2] = {1, T};
+    float *copy[2];
+    for (int k = 0; k < 2; k++) {
+        const int nr = part_ranges(b, tb[k], te[k], ranges[k]);
+        assert_int_equal(tnmtl_optim_init(&part[k], &oc, n, &err), TNMTL_OK);
+        assert_int_equal(tnmtl_optim_set_ranges(&part[k], ranges[k], nr, &err), TNMTL_OK);
+        assert_true(part[k].n_held < n);
+        assert_int_equal(tnmtl_optim_bytes(&part[k]), 8 * part[k].n_held);
+        copy[k] = malloc(bytes);
+    }
+    assert_int_equal(part[0].n_held + part[1].n_held, n + a->n_shared);
+    for (int64_t s = 0; s < 8; s++) {
+        double loss, reg;
+        assert_int_equal(tnmtl_mtl_objective(a, &ds, &split, 5, s, 4, &loss, &reg, &err), TNMTL_OK);
+        tnmtl_optim_step(&whole, a->params, a->grads);
+        assert_int_equal(tnmtl_mtl_objective(b, &ds, &split, 5, s, 4, &loss, &reg, &err), TNMTL_OK);
+        for (int k = 0; k < 2; k++) { /* each process steps its part of its copy */
+            memcpy(copy[k], b->params, bytes);
+            tnmtl_optim_step(&part[k], copy[k], b->grads);
+        }
+        for (int k = 0; k < 2; k++) /* and the parts are put together */
+            for (int r = 0; r < part[k].n_ranges; r++)
+                memcpy(b->params + part[k].ranges[2 * r], copy[k] + part[k].ranges[2 * r],
+                       (size_t)(part[k].ranges[2 * r + 1] - part[k].ranges[2 * r]) * sizeof(float));
+    }
+    assert_memory_equal(a->params, b->params, bytes);
+    for (int k = 0; k < 2; k++)
+        for (int64_t i = 0; i < n; i++) {
+            const int64_t j = tnmtl_optim_index(&part[k], i);
+            if (j < 0) continue;
+            assert_memory_equal(&part[k].m[j], &whole.m[i], sizeof(float));
+            assert_memory_equal(&part[k].v[j], &whole.v[i], sizeof(float));
+        }
+    assert_int_equal(tnmtl_optim_index(&part[0], n), -1);
+    /* A checkpoint of a part is refused; process 0's part widened to the
+     * whole layout and given the other's state saves what one optimiser does. */
+    const char *dir = tu_tmpdir();
+    char one[600], two[600], path[700];
+    snprintf(one, sizeof one, "%s/one", dir);
+    snprintf(two, sizeof two, "%s/two", dir);
+    assert_int_equal(mkdir(one, 0755), 0);
+    assert_int_equal(mkdir(two, 0755), 0);
+    snprintf(path, sizeof path, "%s/%s", two, TNMTL_CHECKPOINT_FILE);
+    assert_int_equal(tnmtl_checkpoint_save(path, b, &part[0], NULL, &err), TNMTL_ERR_INVALID);
+    assert_non_null(strstr(err.msg, "needs all of it"));
+    assert_int_equal(tnmtl_optim_set_ranges(&part[0], NULL, 0, &err), TNMTL_OK);
+    assert_int_equal(part[0].n_held, n);
+    assert_null(part[0].ranges);
+    for (int64_t i = 0; i < n; i++) {
+        const int64_t j = tnmtl_optim_index(&part[1], i), j0 = tnmtl_optim_index(&part[0], i);
+        assert_int_equal(j0, i);
+        if (j < 0) continue;
+        part[0].m[i] = part[1].m[j];
+        part[0].v[i] = part[1].v[j];
+    }
+    assert_memory_equal(part[0].m, whole.m, bytes);
+    assert_memory_equal(part[0].v, whole.v, bytes);
+    assert_int_equal(tnmtl_checkpoint_save(path, b, &part[0], NULL, &err), TNMTL_OK);
+    snprintf(path, sizeof path, "%s/%s", one, TNMTL_CHECKPOINT_FILE);
+    assert_int_equal(tnmtl_checkpoint_save(path, a, &whole, NULL, &err), TNMTL_OK);
+    char why[512] = "";
+    if (!tu_same_checkpoint(one, two, why, sizeof why)) fail_msg("%s", why);
+    /* loaded into the second process's part: its state */
+    tnmtl_optim q;
+    assert_int_equal(tnmtl_optim_init(&q, &oc, n, &err), TNMTL_OK);
+    assert_int_equal(tnmtl_optim_set_ranges(&q, ranges[1], part_ranges(b, 1, T, ranges[1]), &err), TNMTL_OK);
+    assert_int_equal(tnmtl_checkpoint_load(path, b, &q, &err), TNMTL_OK);
+    assert_int_equal(q.step, 8);
+    assert_int_equal(q.n_held, part[1].n_held);
+    assert_memory_equal(q.m, part[1].m, (size_t)q.n_held * sizeof(float));
+    assert_memory_equal(q.v, part[1].v, (size_t)q.n_held * sizeof(float));
+    /* ranges out of order or outside are refused, opt unchanged; a range
+     * not held is not stepped */
+    const int64_t bad[4] = {10, 20, 5, 8}, outside[2] = {0, n + 1};
+    assert_int_equal(tnmtl_optim_set_ranges(&q, bad, 2, &err), TNMTL_ERR_INVALID);
+    assert_int_equal(tnmtl_optim_set_ranges(&q, outside, 1, &err), TNMTL_ERR_INVALID);
+    assert_int_equal(q.n_held, part[1].n_held);
+    memcpy(copy[0], b->params, bytes);
+    const int out = b->blocks[b->n_blocks - 1].layer; /* task 0's output weights, not held by q */
+    const int64_t w0 = b->view[out].w - b->params;
+    const int64_t task0[2] = {w0, w0 + tnmtl_net_layer(b->nets[0], out)->n_weight};
+    assert_int_equal(tnmtl_optim_index(&q, w0), -1);
+    tnmtl_optim_step_ranges(&q, copy[0], b->grads, task0, 1);
+    assert_memory_equal(copy[0], b->params, bytes);
+    tnmtl_optim_free(&q);
+    tnmtl_optim_free(&whole);
+    for (int k = 0; k < 2; k++) {
+        tnmtl_optim_free(&part[k]);
+        free(copy[k]);
+    }
+    tu_rmtree(dir);
+    tnmtl_mtl_free(a);
+    tnmtl_mtl_free(b);
+    tnmtl_split_free(&split);
+    tnmtl_dataset_free(&ds);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -492,6 +636,7 @@ int main(void)
         cmocka_unit_test(test_batches_are_pure), cmocka_unit_test(test_report),
         cmocka_unit_test(test_threads_do_not_change_results),
         cmocka_unit_test(test_reg_every),
+        cmocka_unit_test(test_optim_ranges),
         cmocka_unit_test(test_bad_config),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -25,13 +25,17 @@ extern "C" {
 #define TNMTL_CHECKPOINT_VERSION 1
 #define TNMTL_CHECKPOINT_FILE "checkpoint.safetensors"
 
-/* opt may be NULL (weights only). */
+/* opt may be NULL (weights only); else it must hold the whole optimiser
+ * state (opt->ranges NULL: on a distributed model, process 0 after
+ * tnmtl_mtl_dist_sync), or the save is refused (TNMTL_ERR_INVALID). */
 tnmtl_status tnmtl_checkpoint_save(const char *path, const tnmtl_mtl *m, const tnmtl_optim *opt,
                                    const char *config_json, tnmtl_error *err);
 /* The run configuration stored in the checkpoint (malloc'd string). */
 tnmtl_status tnmtl_checkpoint_read_config(const char *path, char **config_json, tnmtl_error *err);
 /* Restores the parameters (and, if opt is not NULL, the optimiser state and
- * step) into a model built from that configuration.  A foreign file, another
+ * step) into a model built from that configuration.  The file holds the
+ * whole optimiser state; an opt holding some ranges only
+ * (tnmtl_optim_set_ranges, tnmtl_mtl_own_optim) takes their part of it.  A foreign file, another
  * version, a different model signature, wrong sizes or non-finite values are
  * refused with a message, and m / opt are left untouched. */
 tnmtl_status tnmtl_checkpoint_load(const char *path, tnmtl_mtl *m, tnmtl_optim *opt, tnmtl_error *err);

@@ -12,10 +12,13 @@
  *     subgradient as one process does.
  * Nothing depends on arrival order or on P: the same seed gives the same
  * parameters, bit for bit, for any P and without MPI (tests/test_mpi.c).
- * The other parameters and the optimiser moments are exchanged only where a
- * whole model is needed (tnmtl_mtl_dist_sync: checkpoints, the end of
- * training, reports), so checkpoints are the single-process format: a run
- * saved with P processes resumes with Q, or without MPI.
+ * Each process holds the optimiser state (Adam's moments, SGD's velocity) of
+ * the parameters it steps only, about 1/P of it (tnmtl_mtl_own_optim).  The
+ * other parameters are exchanged only where a whole model is needed, and the
+ * optimiser state gathered on process 0 only where a checkpoint is saved
+ * (tnmtl_mtl_dist_sync: checkpoints, the end of training), so checkpoints
+ * are the single-process format: a run saved with P processes resumes with
+ * Q, or without MPI.
  *
  * Built with MPI (`make mpi`, -DTNMTL_MPI) a tnmtl_dist spans
  * MPI_COMM_WORLD; built without, tnmtl_dist_init gives one process and every

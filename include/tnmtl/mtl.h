@@ -162,10 +162,26 @@ tnmtl_status tnmtl_mtl_set_dist(tnmtl_mtl *m, tnmtl_dist *d, const int64_t *task
  * weights: less work and traffic per process, agreement with one process to
  * rounding (docs/performance.md, "Distributed training"). */
 void tnmtl_mtl_set_dist_norm(tnmtl_mtl *m, int split);
-/* Collective: every process receives the parameters of every task (and
- * opt's moments unless opt is NULL), so each holds the whole model as one
- * process would (to save, report or evaluate it). */
+/* Collective: every process receives the parameters of every task, so each
+ * holds the whole model as one process would (to report or evaluate it);
+ * unless opt is NULL, process 0 also receives the optimiser state of every
+ * task: its opt then holds all of it (tnmtl_optim_set_ranges with NULL, a
+ * transient n_params-sized m and v, to save a checkpoint), the others keep
+ * theirs (each must hold at least its own parameters', as
+ * tnmtl_mtl_own_optim leaves it).  tnmtl_train calls it at each checkpoint
+ * (process 0 holds only its own part again after the callback) and when all
+ * processes stop together (process 0 keeps the whole state, to save it). */
 tnmtl_status tnmtl_mtl_dist_sync(tnmtl_mtl *m, tnmtl_optim *opt, tnmtl_error *err);
+/* Makes opt (of m->n_params parameters) hold the state of the parameters
+ * this process steps only (tnmtl_optim_set_ranges): its tasks' slices of
+ * the task-specific blocks (weights [task_begin, task_end) of each block,
+ * then its biases) and the whole of each hard-shared block, at most
+ * 4 TNMTL_MAX_LAYERS ranges; of all of them without a tnmtl_dist (or with
+ * one process).  opt->n_held is then about n_params / P plus the shared
+ * blocks.  The state of those parameters is kept (a checkpoint loaded into
+ * the whole layout first, or into this one directly: tnmtl_checkpoint_load
+ * fills the ranges held).  tnmtl_train calls it on a distributed model. */
+tnmtl_status tnmtl_mtl_own_optim(const tnmtl_mtl *m, tnmtl_optim *opt, tnmtl_error *err);
 
 /* Copies stacked block b into out[n_w * T] with the task axis last; the
  * reverse adds a task-last gradient into the task-major gradient block. */
@@ -201,7 +217,11 @@ typedef struct tnmtl_train_config {
 /* Runs from opt->step to cfg->steps.  The minibatch of task t at step s is a
  * pure function of (seed, t, s), so a resumed run sees the same batches.
  * A non-finite loss or regulariser stops with TNMTL_ERR_NUMERIC naming the
- * step, before the parameters are touched. */
+ * step, before the parameters are touched.  On a distributed model (with
+ * tnmtl_mtl_set_dist) opt keeps only this process's state from the start
+ * (tnmtl_mtl_own_optim); at each checkpoint, and when all processes stop
+ * together, process 0's opt holds the whole state (tnmtl_mtl_dist_sync)
+ * for the checkpoint callback, which should therefore run on process 0. */
 tnmtl_status tnmtl_train(tnmtl_mtl *m, tnmtl_optim *opt, const tnmtl_dataset *ds,
                          const tnmtl_split *split, const tnmtl_train_config *cfg, tnmtl_error *err);
 

@@ -10,7 +10,10 @@
  *
  *   params, grads    n_params floats each (tnmtl/mtl.h layout), and for a
  *                    UD model the per-task copies of the shared gradients
- *   optim            n_moments x n_params floats (Adam 2, SGD 1)
+ *   optim            n_moments x n_params floats (Adam 2, SGD 1); a process
+ *                    of a distributed run holds its part only between
+ *                    checkpoints (tnmtl_mtl_own_optim), but process 0 holds
+ *                    all of it while one is saved, so this is the bound
  *   stack            the stacked-tensor scratch of the norm methods
  *                    (tensor + its gradient: 2 x largest n_w * T floats;
  *                    with reg_every > 1 also the kept subgradient of every
