@@ -42,6 +42,7 @@
 #include <lapacke.h>
 #include <math.h>
 #include <mpi.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -212,7 +213,10 @@ static int variant_scalapack(run *R)
     pdsyevd_("V", "L", &R->n, R->Al, &one, &one, R->desc, R->w, R->Zl, &one, &one, R->desc, R->work, &R->lwork,
              R->iwork, &R->liwork, &info, 1, 1);
     stage_end(R, S_SOLVE, t0);
-    if (info) fprintf(stderr, "bench_eig_mpi: pdsyevd info %d\n", info);
+    if (info) { /* the other processes may wait inside pdsyevd */
+        fprintf(stderr, "bench_eig_mpi: pdsyevd info %d\n", info);
+        MPI_Abort(MPI_COMM_WORLD, 1);
+    }
     stage_begin(&t0);
     gather(R, R->Zl, R->U);
     stage_end(R, S_GATHER_U, t0);
@@ -279,6 +283,7 @@ static int check(run *R, int v, const double *w_ref, double *scratch)
         printf("check %-10s eigenvalues vs replicated %.1e, U diag(w) U^T - G %.1e, M - G %.1e", name[v], ew, er, em);
         if (v == V_SCALAPACK) printf(", pdsyrk's M - G %.1e", ep);
         printf(" (max |.| over processes / largest eigenvalue)\n");
+        fflush(stdout);
     }
     return ew > CHECK_TOL || er > CHECK_TOL || em > CHECK_TOL || ep > CHECK_TOL;
 }
@@ -300,6 +305,15 @@ static void setup(run *R)
     const int zero = 0;
     R->mloc = numroc_(&R->n, &R->nb, &R->myrow, &zero, &R->nprow);
     R->nloc = numroc_(&R->n, &R->nb, &R->mycol, &zero, &R->npcol);
+    int holds = R->mloc > 0 && R->nloc > 0, all_hold;
+    MPI_Allreduce(&holds, &all_hold, 1, MPI_INT, MPI_MIN, MPI_COMM_WORLD);
+    if (!all_hold) { /* pdsyevd's results were wrong with an empty process (n 40, NB 64, P 2) */
+        if (R->rank == 0)
+            fprintf(stderr, "bench_eig_mpi: n %d leaves a process of the %d x %d grid without a %d x %d block; "
+                            "use a smaller -nb\n", R->n, R->nprow, R->npcol, R->nb, R->nb);
+        MPI_Finalize();
+        exit(2);
+    }
     int lld = R->mloc > 1 ? R->mloc : 1, info;
     descinit_(R->desc, &R->n, &R->n, &R->nb, &R->nb, &zero, &zero, &R->ctx, &lld, &info);
     if (info) {
@@ -345,7 +359,9 @@ static void setup(run *R)
         fprintf(stderr, "bench_eig_mpi: pdsyevd workspace query info %d\n", info);
         MPI_Abort(MPI_COMM_WORLD, 2);
     }
-    R->lwork = (int)wq + 1;
+    /* plus PDLASRT's max(n, mloc (nb + nloc)): the query leaves it out where
+     * nloc < nb (n 100, NB 64, P 2: "PDLASRT parameter number 9") */
+    R->lwork = (int)wq + 1 + (R->n > R->mloc * (R->nb + R->nloc) ? R->n : R->mloc * (R->nb + R->nloc));
     R->liwork = iq;
     R->work = alloc_doubles((size_t)R->lwork);
     memset(R->work, 0, (size_t)R->lwork * sizeof *R->work);
@@ -380,11 +396,13 @@ int main(int argc, char **argv)
     }
     if (!R.m) R.m = (int)lround(R.n * 3200.0 / 1936.0);
     setup(&R);
+    cpu_set_t cpus; /* mpirun may bind a process to one core (Open MPI 4: -np 1 and 2 do) */
+    int n_cpus = sched_getaffinity(0, sizeof cpus, &cpus) ? -1 : CPU_COUNT(&cpus);
     if (R.rank == 0) {
         printf("n %d, m %d, P %d (grid %d x %d, NB %d), OpenBLAS %s, core %s, %d thread(s) per process, "
-               "%d rounds (the first checked)\n",
+               "%d cpu(s) allowed to process 0, %d rounds (the first checked)\n",
                R.n, R.m, R.P, R.nprow, R.npcol, R.nb, openblas_get_config(), openblas_get_corename(),
-               openblas_get_num_threads(), R.reps);
+               openblas_get_num_threads(), n_cpus, R.reps);
         fflush(stdout);
     }
 
