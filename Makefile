@@ -9,11 +9,15 @@
 #   make mpi             the CLI for mpirun, tasks split over processes (build-mpi/tnmtl;
 #                        needs mpicc: Debian libopenmpi-dev); the plain build needs no MPI
 #   make mpi-test        build it and run tests/test_mpi against it (mpirun -np 1, 2, 3)
+#   make bench-eig-mpi   build-mpi/bench/bench_eig_mpi: the eigensolver replicated, broadcast
+#                        or ScaLAPACK (needs Debian libscalapack-openmpi-dev; not in make,
+#                        make mpi or CI; scripts/bench-eig-mpi.sh runs it)
 #   make fuzz            libFuzzer harnesses tests/fuzz/fuzz_*.c (clang, build-fuzz/)
 #   make fuzz-smoke      run each harness briefly over its corpus; fails on a finding
 #
 # Every src/*.c is part of the library, every cli/*.c part of the CLI,
-# every tests/test_*.c one test program, every bench/bench_*.c one benchmark,
+# every tests/test_*.c one test program, every bench/bench_*.c one benchmark
+# (but bench_eig_mpi.c, which needs MPI and ScaLAPACK: make bench-eig-mpi),
 # every examples/*.c one example program (public headers only).
 
 PREFIX  ?= /usr/local
@@ -45,7 +49,8 @@ LIB_SRC   := $(sort $(wildcard src/*.c))
 CLI_SRC   := $(sort $(wildcard cli/*.c))
 TEST_SRC  := $(sort $(wildcard tests/test_*.c))
 TEST_UTIL := $(sort $(filter-out $(TEST_SRC),$(wildcard tests/*.c)))
-BENCH_SRC := $(sort $(wildcard bench/bench_*.c))
+# bench_eig_mpi.c needs MPI and ScaLAPACK: built only by `make bench-eig-mpi`
+BENCH_SRC := $(sort $(filter-out bench/bench_eig_mpi.c,$(wildcard bench/bench_*.c)))
 EXAMPLE_SRC := $(sort $(wildcard examples/*.c))
 
 LIB_OBJ   := $(LIB_SRC:%.c=$(BUILD)/%.o)
@@ -169,6 +174,20 @@ mpi:
 	+$(MAKE) BUILD=build-mpi CC=$(MPICC) XCFLAGS="$(XCFLAGS) -DTNMTL_MPI" build-mpi/tnmtl
 mpi-test: mpi $(BUILD)/tests/test_mpi $(CLI)
 	TNMTL_CLI=$(abspath $(CLI)) TNMTL_MPI_CLI=$(abspath build-mpi/tnmtl) $(BUILD)/tests/test_mpi
+
+# The eigensolver benchmark (bench/bench_eig_mpi.c, issue 18): the MPI build's
+# library, linked with ScaLAPACK (BLACS included in Debian's).
+SCALAPACK_LIBS ?= -lscalapack-openmpi
+.PHONY: bench-eig-mpi
+bench-eig-mpi:
+	@command -v $(MPICC) >/dev/null || { echo "make bench-eig-mpi needs $(MPICC) (Debian: libopenmpi-dev openmpi-bin)" >&2; exit 1; }
+	@mkdir -p build-mpi && printf 'void pdsyevd_(void);\nint main(void) { pdsyevd_(); return 0; }\n' | \
+	    $(MPICC) -x c - -o build-mpi/scalapack-check $(SCALAPACK_LIBS) 2>/dev/null || \
+	    { echo "make bench-eig-mpi needs ScaLAPACK for Open MPI (Debian: apt-get install libscalapack-openmpi-dev; or set SCALAPACK_LIBS)" >&2; exit 1; }
+	@rm -f build-mpi/scalapack-check
+	+$(MAKE) BUILD=build-mpi CC=$(MPICC) XCFLAGS="$(XCFLAGS) -DTNMTL_MPI" build-mpi/bench/bench_eig_mpi
+$(BUILD)/bench/bench_eig_mpi: $(BUILD)/bench/bench_eig_mpi.o $(STATIC)
+	$(CC) $(LDFLAGS) -o $@ $< $(STATIC) $(SCALAPACK_LIBS) $(LIBS)
 
 # ---- the Python package (python/): extension built in place, pytest suite ----
 # Debian's interpreter (its numpy, pytest and torch), whatever python3 is first on PATH.

@@ -74,7 +74,10 @@ def main():
             eig = 9.0 * s ** 3 / F
             red = 2 * 8.0 * s * s / beta
             task = T_TASK_CORE * T / (P * cores)
-            eig_dist = eig / (0.5 * P)        # ScaLAPACK pdsyevd at 50% parallel efficiency
+            # ScaLAPACK pdsyevd at 50% parallel efficiency: an assumption.  Measured
+            # only with 2 processes on this 2-core machine (bench/bench_eig_mpi.c,
+            # n 1936, under load): about 15% against one core's dsyevd.
+            eig_dist = eig / (0.5 * P)
             print(f"{P:5d} {T:7d}  tasks {task:.4f}  gram+product {split:.3f}  eigen {eig:.3f}  "
                   f"reduce {red:.3f}  total {task + split + eig + red:.3f}; "
                   f"eigen over the nodes {eig_dist:.3f}, total {task + split + eig_dist + red:.3f}")
