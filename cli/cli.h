@@ -21,7 +21,8 @@ enum {
  * writes files and prints, the others compute their tasks. */
 extern tnmtl_dist *cli_dist;
 int cli_is_writer(void);
-/* This machine's cores divided among the run's processes on it (>= 1). */
+/* This machine's cores divided among the run's processes on it, at most
+ * the cores this process is bound to (>= 1). */
 int cli_cores_per_process(void);
 /* The last message cli_fail or cli_usage_error printed ("" if none): a
  * process that is not the writer prints it under its rank when it fails. */

@@ -4,6 +4,7 @@
 #include <cJSON.h>
 #include <errno.h>
 #include <math.h>
+#include <sched.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -36,7 +37,12 @@ int cli_is_writer(void)
 int cli_cores_per_process(void)
 {
     const long cpus = sysconf(_SC_NPROCESSORS_ONLN);
-    const int per = (int)(cpus > 0 ? cpus : 1) / tnmtl_dist_local_size(cli_dist);
+    int per = (int)(cpus > 0 ? cpus : 1) / tnmtl_dist_local_size(cli_dist);
+    /* mpirun may bind each process to fewer cores (Open MPI binds each of
+     * up to 2 processes to one core unless --bind-to none): threads beyond
+     * those would only take turns. */
+    cpu_set_t allowed;
+    if (sched_getaffinity(0, sizeof allowed, &allowed) == 0 && CPU_COUNT(&allowed) < per) per = CPU_COUNT(&allowed);
     return per > 1 ? per : 1;
 }
 
