@@ -18,9 +18,10 @@ Usage: scripts/mpi_cost_model.py        (prints the check and the projection)
 N_STACK = 200 + 9216
 N_W = 9216
 
-# Fitted on this machine (2 cores, AMD EPYC, bench-mpi.sh BENCH_STEPS=60):
+# Fitted on this machine (2 cores, AMD EPYC, bench-mpi.sh BENCH_STEPS=60, its first
+# run, with P=1 bound by Open MPI to one core: one core per process throughout):
 T_TASK_CORE = 71e-6     # s per task-step on one core (STL, P=2: 0.0142 s / 200 tasks)
-F_HERE = 51e9           # flop/s of the LAF norm on 2 cores (T=400: 5.1 Gflop in 0.100 s)
+F_HERE = 51e9           # flop/s of the LAF norm on one core (T=400: 5.1 Gflop in 0.100 s; the P=1 run was bound to a core)
 BETA_HERE = 4e9         # bytes/s between two processes of one machine (shared memory)
 
 MEASURED = {  # (method, T): (P=1 s/step, P=2 s/step, P=1 STL s/step)
