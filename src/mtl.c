@@ -356,15 +356,19 @@ static tnmtl_status regulariser_block_split(tnmtl_mtl *m, const tnmtl_param_bloc
     }
     for (int t = 0; t < To; t++) /* task-major [To][nw] -> task-last [nw][To] */
         for (int64_t j = 0; j < nw; j++) Wl[j * To + t] = w[(int64_t)(lo + t) * nw + j];
-    tnmtl_status st = tnmtl_dist_norm_eval(m->dist, nm, b->ndim, b->shape, m->task_begin, m->task_end, Wl, b->gamma,
-                                           value, want_grad ? Gl : NULL, err);
+    /* The whole tensor (gathered) for the terms that need it: ROWS, REPLICATED. */
     double replicated[TNMTL_NORM_MAX_NDIM] = {0};
-    int any = 0;
-    for (int i = 0; i < n_terms; i++)
-        if (!tnmtl_dist_norm_term_splits(nm, b->ndim, b->shape, i)) any |= (replicated[i] = b->gamma[i]) > 0;
+    int any = 0, whole = 0;
+    for (int i = 0; i < n_terms; i++) {
+        const tnmtl_dist_norm_term_kind kind = tnmtl_dist_norm_term_kind_of(nm, b->ndim, b->shape, i);
+        whole |= kind != TNMTL_DIST_TERM_SUM && b->gamma[i] > 0;
+        if (kind == TNMTL_DIST_TERM_REPLICATED) any |= (replicated[i] = b->gamma[i]) > 0;
+    }
+    if (whole) tnmtl_mtl_stack(m, b, w, m->stack);
+    tnmtl_status st = tnmtl_dist_norm_eval(m->dist, m->dist_begin, nm, b->ndim, b->shape, m->task_begin, m->task_end,
+                                           Wl, whole ? m->stack : NULL, b->gamma, value, want_grad ? Gl : NULL, err);
     if (!st && any) {
         double v;
-        tnmtl_mtl_stack(m, b, w, m->stack);
         st = tnmtl_norm_eval(nm, b->ndim, b->shape, m->stack, replicated, &v, NULL, want_grad ? m->stack_grad : NULL,
                              err);
         if (!st) {
