@@ -37,18 +37,40 @@
 #include "norm_internal.h"
 #include "util.h"
 
-tnmtl_dist_norm_term_kind tnmtl_dist_norm_term_kind_of(tnmtl_norm_method m, int ndim, const int64_t *shape, int term)
+tnmtl_dist_norm_term_kind tnmtl_dist_norm_term_kind_of(tnmtl_norm_method m, int ndim, const int64_t *shape, int term,
+                                                       int n_processes)
 {
     int64_t A, D, B;
     tnmtl_norm_term_view(m, ndim, shape, term, &A, &D, &B);
     if (B == 1) /* the task mode: the tasks (last axis) are the rows, D = T */
-        return A * B < D ? TNMTL_DIST_TERM_SUM : TNMTL_DIST_TERM_ROWS;
+        return A * B < D ? TNMTL_DIST_TERM_SUM : n_processes >= 3 ? TNMTL_DIST_TERM_ROWS : TNMTL_DIST_TERM_REPLICATED;
     return D <= A * B ? TNMTL_DIST_TERM_SUM : TNMTL_DIST_TERM_REPLICATED;
 }
 
 int tnmtl_dist_norm_term_splits(tnmtl_norm_method m, int ndim, const int64_t *shape, int term)
 {
-    return tnmtl_dist_norm_term_kind_of(m, ndim, shape, term) == TNMTL_DIST_TERM_SUM;
+    return tnmtl_dist_norm_term_kind_of(m, ndim, shape, term, 1) == TNMTL_DIST_TERM_SUM;
+}
+
+/* n pieces of bytes[i] each, 64-byte aligned, carved from s (grown when
+ * needed): piece[i]. */
+static tnmtl_status scratch_carve(tnmtl_dist_norm_scratch *s, int n, const size_t *bytes, void **piece,
+                                  tnmtl_error *err)
+{
+    size_t total = 0;
+    for (int i = 0; i < n; i++) total += (bytes[i] + 63) / 64 * 64;
+    if (total > s->cap) {
+        free(s->buf);
+        s->cap = 0;
+        if (!(s->buf = tnmtl_malloc(total, "norm scratch", err))) return TNMTL_ERR_NOMEM;
+        s->cap = total;
+    }
+    char *p = s->buf;
+    for (int i = 0; i < n; i++) {
+        piece[i] = p;
+        p += (bytes[i] + 63) / 64 * 64;
+    }
+    return TNMTL_OK;
 }
 
 /* The task mode with the tasks the smaller side (TNMTL_DIST_TERM_ROWS): X
@@ -61,31 +83,31 @@ int tnmtl_dist_norm_term_splits(tnmtl_norm_method m, int ndim, const int64_t *sh
  * so the product, the larger cost, is divided by P and the Gram costs
  * 2 T_p T C instead of T^2 C (a win from 3 processes on). */
 static tnmtl_status rows_term(tnmtl_dist *d, const int *dist_begin, int tb, int te, int64_t C, int64_t T,
-                              const float *W, double gamma, double *value, float *grad, tnmtl_error *err)
+                              const float *W, double gamma, double *value, float *grad,
+                              tnmtl_dist_norm_scratch *scratch, tnmtl_error *err)
 {
     const int64_t Tp = te - tb;
     tnmtl_status st = tnmtl_la_check_size(T, T, err);
     if (st) return st;
-    double *X = tnmtl_malloc((size_t)(T * C + 1) * sizeof *X, "unfolding", err);
-    float *Xf = X ? tnmtl_malloc((size_t)(T * C + 1) * sizeof *Xf, "unfolding", err) : NULL;
-    double *G = Xf ? tnmtl_calloc((size_t)(T * T), sizeof *G, "Gram matrix", err) : NULL;
-    double *lambda = G ? tnmtl_calloc((size_t)T, sizeof *lambda, "eigenvalues", err) : NULL;
-    int64_t *off = lambda ? tnmtl_malloc((size_t)(T + 1) * sizeof *off, "row offsets", err) : NULL;
-    double *Y = NULL, *M = NULL;
-    float *Mf = NULL, *P = NULL;
-    if (!off) {
-        st = TNMTL_ERR_NOMEM;
-        goto done;
-    }
+    /* X[T][C] double and float, G[T][T], lambda[T], off[T+1], Y[T][T],
+     * M[Tp][T] double and float, P[Tp][C] float */
+    const size_t bytes[9] = {(size_t)(T * C) * 8, (size_t)(T * C) * 4, (size_t)(T * T) * 8, (size_t)T * 8,
+                             (size_t)(T + 1) * 8, (size_t)(T * T) * 8, (size_t)(Tp * T) * 8, (size_t)(Tp * T) * 4,
+                             (size_t)(Tp * C) * 4};
+    void *piece[9];
+    if ((st = scratch_carve(scratch, 9, bytes, piece, err))) return st;
+    double *X = piece[0], *G = piece[2], *lambda = piece[3], *Y = piece[5], *M = piece[6];
+    float *Xf = piece[1], *Mf = piece[7], *P = piece[8];
+    int64_t *off = piece[4];
     tnmtl_la_unfold(W, C, T, 1, sizeof(float), Xf); /* W[C][T] -> X[T][C] */
     for (int64_t i = 0; i < T * C; i++) X[i] = Xf[i];
     cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)Tp, (int)T, (int)C, 1.0, X + tb * C, (int)C, X, (int)C,
                 0.0, G + tb * T, (int)T);
     for (int64_t t = 0; t <= T; t++) off[t] = t * T;
-    if ((st = tnmtl_dist_allgather_f64(d, G, off, dist_begin, err))) goto done;
+    if ((st = tnmtl_dist_allgather_f64(d, G, off, dist_begin, err))) return st;
     for (int64_t i = 1; i < T; i++)
         for (int64_t j = 0; j < i; j++) G[i * T + j] = G[j * T + i];
-    if ((st = tnmtl_la_syev(T, G, lambda, grad != NULL, err))) goto done;
+    if ((st = tnmtl_la_syev(T, G, lambda, grad != NULL, err))) return st;
     double smax = 0, v = 0;
     for (int64_t i = 0; i < T; i++) {
         const double s = sqrt(lambda[i] > 0 ? lambda[i] : 0);
@@ -93,7 +115,7 @@ static tnmtl_status rows_term(tnmtl_dist *d, const int *dist_begin, int tb, int 
         smax = s > smax ? s : smax;
     }
     *value = v;
-    if (!grad || smax == 0) goto done;
+    if (!grad || smax == 0) return TNMTL_OK;
     int64_t r = 0; /* retained eigenvectors: rows of G, weights gamma/sigma */
     for (int64_t i = 0; i < T; i++) {
         const double s = sqrt(lambda[i] > 0 ? lambda[i] : 0);
@@ -101,14 +123,6 @@ static tnmtl_status rows_term(tnmtl_dist *d, const int *dist_begin, int tb, int 
             if (r != i) memcpy(G + r * T, G + i * T, (size_t)T * sizeof *G);
             lambda[r++] = s;
         }
-    }
-    Y = tnmtl_malloc((size_t)(r * T + 1) * sizeof *Y, "projection", err);
-    M = Y ? tnmtl_malloc((size_t)(Tp * T + 1) * sizeof *M, "projection", err) : NULL;
-    Mf = M ? tnmtl_malloc((size_t)(Tp * T + 1) * sizeof *Mf, "projection", err) : NULL;
-    P = Mf ? tnmtl_malloc((size_t)(Tp * C + 1) * sizeof *P, "subgradient", err) : NULL;
-    if (!P) {
-        st = TNMTL_ERR_NOMEM;
-        goto done;
     }
     /* Y[r][T] = diag(gamma/sigma) U^T,  M[Tp][T] = U_p Y (double), then
      * P[Tp][C] = M X in single precision, as tnmtl_la_spectral_apply forms
@@ -121,17 +135,7 @@ static tnmtl_status rows_term(tnmtl_dist *d, const int *dist_begin, int tb, int 
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)Tp, (int)C, (int)T, 1.0f, Mf, (int)T, Xf, (int)C, 0.0f,
                 P, (int)C);
     tnmtl_la_fold_add(0, P, C, Tp, 1, 0, grad); /* P[Tp][C] -> grad[C][Tp] */
-done:
-    free(P);
-    free(Mf);
-    free(M);
-    free(Xf);
-    free(Y);
-    free(off);
-    free(lambda);
-    free(G);
-    free(X);
-    return st;
+    return TNMTL_OK;
 }
 
 /* One split term: its value (the same on every process) and, with grad,
@@ -230,7 +234,7 @@ done:
 tnmtl_status tnmtl_dist_norm_eval(tnmtl_dist *d, const int *dist_begin, tnmtl_norm_method m, int ndim,
                                   const int64_t *shape, int task_begin, int task_end, const float *W_local,
                                   const float *W, const double *gamma, double *value, float *grad_local,
-                                  tnmtl_error *err)
+                                  tnmtl_dist_norm_scratch *scratch, tnmtl_error *err)
 {
     int64_t local_shape[TNMTL_NORM_MAX_NDIM];
     memcpy(local_shape, shape, (size_t)ndim * sizeof *shape);
@@ -238,7 +242,7 @@ tnmtl_status tnmtl_dist_norm_eval(tnmtl_dist *d, const int *dist_begin, tnmtl_no
     const int n_terms = tnmtl_norm_n_terms(m, ndim);
     *value = 0;
     for (int i = 0; i < n_terms; i++) {
-        const tnmtl_dist_norm_term_kind kind = tnmtl_dist_norm_term_kind_of(m, ndim, shape, i);
+        const tnmtl_dist_norm_term_kind kind = tnmtl_dist_norm_term_kind_of(m, ndim, shape, i, tnmtl_dist_size(d));
         if (!(gamma[i] > 0) || kind == TNMTL_DIST_TERM_REPLICATED || (kind == TNMTL_DIST_TERM_ROWS && !W)) continue;
         double v = 0;
         tnmtl_status st;
@@ -248,7 +252,7 @@ tnmtl_status tnmtl_dist_norm_eval(tnmtl_dist *d, const int *dist_begin, tnmtl_no
             const int64_t T = shape[ndim - 1];
             int64_t C = 1;
             for (int k = 0; k < ndim - 1; k++) C *= shape[k];
-            st = rows_term(d, dist_begin, task_begin, task_end, C, T, W, gamma[i], &v, grad_local, err);
+            st = rows_term(d, dist_begin, task_begin, task_end, C, T, W, gamma[i], &v, grad_local, scratch, err);
         }
         if (st) {
             tnmtl_error_prefix(err, "term %d of the %s norm", i + 1, tnmtl_norm_method_name(m));

@@ -91,6 +91,7 @@ void tnmtl_mtl_free(tnmtl_mtl *m)
     free(m->stack);
     free(m->stack_grad);
     free(m->reg_cache);
+    free(m->dist_norm_scratch);
     for (int w = 0; w < m->n_threads && m->workers; w++) worker_free(&m->workers[w]);
     free(m->workers);
     free(m->shared_grads);
@@ -360,13 +361,18 @@ static tnmtl_status regulariser_block_split(tnmtl_mtl *m, const tnmtl_param_bloc
     double replicated[TNMTL_NORM_MAX_NDIM] = {0};
     int any = 0, whole = 0;
     for (int i = 0; i < n_terms; i++) {
-        const tnmtl_dist_norm_term_kind kind = tnmtl_dist_norm_term_kind_of(nm, b->ndim, b->shape, i);
+        const tnmtl_dist_norm_term_kind kind =
+            tnmtl_dist_norm_term_kind_of(nm, b->ndim, b->shape, i, tnmtl_dist_size(m->dist));
         whole |= kind != TNMTL_DIST_TERM_SUM && b->gamma[i] > 0;
         if (kind == TNMTL_DIST_TERM_REPLICATED) any |= (replicated[i] = b->gamma[i]) > 0;
     }
     if (whole) tnmtl_mtl_stack(m, b, w, m->stack);
+    tnmtl_dist_norm_scratch scratch = {m->dist_norm_scratch, m->dist_norm_scratch_bytes};
     tnmtl_status st = tnmtl_dist_norm_eval(m->dist, m->dist_begin, nm, b->ndim, b->shape, m->task_begin, m->task_end,
-                                           Wl, whole ? m->stack : NULL, b->gamma, value, want_grad ? Gl : NULL, err);
+                                           Wl, whole ? m->stack : NULL, b->gamma, value, want_grad ? Gl : NULL,
+                                           &scratch, err);
+    m->dist_norm_scratch = scratch.buf;
+    m->dist_norm_scratch_bytes = scratch.cap;
     if (!st && any) {
         double v;
         st = tnmtl_norm_eval(nm, b->ndim, b->shape, m->stack, replicated, &v, NULL, want_grad ? m->stack_grad : NULL,

@@ -133,6 +133,8 @@ typedef struct tnmtl_mtl {
     int *dist_begin;             /* [P+1]                                       */
     int task_begin, task_end;
     int dist_split_norms;        /* tnmtl_mtl_set_dist_norm                     */
+    void *dist_norm_scratch;     /* the split norm's buffers, kept between steps */
+    size_t dist_norm_scratch_bytes;
 } tnmtl_mtl;
 
 tnmtl_status tnmtl_mtl_create(const tnmtl_mtl_config *cfg, tnmtl_mtl **out, tnmtl_error *err);
@@ -159,8 +161,10 @@ tnmtl_status tnmtl_mtl_set_dist(tnmtl_mtl *m, tnmtl_dist *d, const int64_t *task
  * with fewer rows than columns, the task mode when the tasks outnumber a
  * task's weights) is computed from each process's own tasks, their Gram
  * parts summed in rank order, and only the other terms need the gathered
- * weights: less work and traffic per process, agreement with one process to
- * rounding (docs/performance.md, "Distributed training"). */
+ * weights; from 3 processes on, the task mode with fewer tasks than a
+ * task's weights is split by rows of its T x T Gram.  Less work and traffic
+ * per process, agreement with one process to rounding (docs/performance.md,
+ * "Distributed training"). */
 void tnmtl_mtl_set_dist_norm(tnmtl_mtl *m, int split);
 /* Collective: every process receives the parameters of every task, so each
  * holds the whole model as one process would (to report or evaluate it);
