@@ -20,9 +20,10 @@
  *   - each process reads its own tasks' data: Omniglot's PNG zip gives the
  *     one-process model, and a corrupt image of process 1's tasks is
  *     reported by process 1 alone;
- * and the task partition (tnmtl_dist_partition) on its own.
+ * and the task partition (tnmtl_dist_partition) and how the split norm
+ * computes each term (dist_norm.h) on their own.
  * `make mpi-test` sets TNMTL_MPI_CLI; without it the MPI tests are skipped
- * (the partition test always runs). */
+ * (those two always run). */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -44,6 +45,7 @@
 #include "tnmtl/checkpoint.h"
 #include "tnmtl/dist.h"
 #include "tnmtl/safetensors.h"
+#include "dist_norm.h"
 
 /* Minibatches, 8 tasks of unequal sizes (the embedded data), 30 steps. */
 #define RUN "--data synthetic --batch 8 --seed 2 --steps 30 --quiet"
@@ -654,10 +656,31 @@ static void test_partition(void **state)
     tnmtl_dist_finalize(d);
 }
 
+/* How --dist-norm split computes each term (no MPI needed): the fc layer of
+ * the synthetic model (288 x 32, tasks last) under LAF and Tucker.  The
+ * task mode is a sum over task blocks once the tasks outnumber a task's
+ * 9216 weights; below that its T x T Gram is split by rows from 3
+ * processes on and replicated with 2; Tucker's other modes are sums. */
+static void test_norm_term_kinds(void **state)
+{
+    (void)state;
+    int64_t shape[3] = {288, 32, 300};
+    assert_int_equal(tnmtl_dist_norm_term_kind_of(TNMTL_NORM_LAF, 3, shape, 0, 2), TNMTL_DIST_TERM_REPLICATED);
+    assert_int_equal(tnmtl_dist_norm_term_kind_of(TNMTL_NORM_LAF, 3, shape, 0, 3), TNMTL_DIST_TERM_ROWS);
+    assert_int_equal(tnmtl_dist_norm_term_kind_of(TNMTL_NORM_TUCKER, 3, shape, 2, 3), TNMTL_DIST_TERM_ROWS);
+    assert_int_equal(tnmtl_dist_norm_term_kind_of(TNMTL_NORM_TUCKER, 3, shape, 0, 3), TNMTL_DIST_TERM_SUM);
+    assert_int_equal(tnmtl_dist_norm_term_kind_of(TNMTL_NORM_TUCKER, 3, shape, 1, 2), TNMTL_DIST_TERM_SUM);
+    assert_false(tnmtl_dist_norm_term_splits(TNMTL_NORM_LAF, 3, shape, 0));
+    shape[2] = 10000;
+    assert_int_equal(tnmtl_dist_norm_term_kind_of(TNMTL_NORM_LAF, 3, shape, 0, 2), TNMTL_DIST_TERM_SUM);
+    assert_true(tnmtl_dist_norm_term_splits(TNMTL_NORM_LAF, 3, shape, 0));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_partition),
+        cmocka_unit_test(test_norm_term_kinds),
         cmocka_unit_test(test_same_as_one_process),
         cmocka_unit_test(test_own_tasks_data),
         cmocka_unit_test(test_own_optimiser_state),
