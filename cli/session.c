@@ -46,6 +46,12 @@ static tnmtl_status check_memory(const session *s, tnmtl_error *err)
     return st ? st : tnmtl_memory_check(&est, 0, err);
 }
 
+/* The examples whose inputs this process holds (its own tasks' under mpirun). */
+static int64_t held_inputs(const tnmtl_dataset *ds)
+{
+    return ds->task_begin[ds->inputs_task_end ? ds->inputs_task_end : ds->n_tasks] - ds->task_begin[ds->inputs_task_begin];
+}
+
 /* Data, split and an uninitialised model and optimiser for s->opts. */
 static tnmtl_status build(session *s, tnmtl_error *err)
 {
@@ -280,8 +286,7 @@ tnmtl_status session_train(session *s, const char *out_dir, int quiet, volatile 
     if (tnmtl_dist_size(cli_dist) > 1 && s->optim.step > step0) {
         s->received_per_step = (double)(tnmtl_dist_bytes(cli_dist) - bytes0) / (double)(s->optim.step - step0);
         const tnmtl_dataset *ds = &s->ds;
-        const int64_t held = ds->task_begin[ds->inputs_task_end ? ds->inputs_task_end : ds->n_tasks] -
-                             ds->task_begin[ds->inputs_task_begin];
+        const int64_t held = held_inputs(ds);
         const double input_bytes = (double)held * (double)tnmtl_dataset_example_size(ds) * (ds->pixels ? 1 : 4);
         if (!quiet)
             fprintf(stderr, "%d processes (this one: tasks %d..%d, inputs of %lld of %lld examples, %.1f MB, "
@@ -392,6 +397,7 @@ tnmtl_status session_evaluate(session *s, const char *out_dir, cJSON **result, t
         cJSON_AddNumberToObject(r, "processes", tnmtl_dist_size(cli_dist));
         if (s->received_per_step > 0) cJSON_AddNumberToObject(r, "received_bytes_per_step", s->received_per_step);
         cJSON_AddNumberToObject(r, "optimizer_bytes", (double)tnmtl_optim_bytes(&s->optim)); /* process 0's part */
+        cJSON_AddNumberToObject(r, "input_examples", (double)held_inputs(&s->ds));         /* process 0's too  */
     }
     cJSON_AddStringToObject(r, "metric", cls ? "accuracy" : "rmse");
     char *config = run_options_to_json(&s->opts);
