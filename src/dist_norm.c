@@ -52,6 +52,36 @@ int tnmtl_dist_norm_term_splits(tnmtl_norm_method m, int ndim, const int64_t *sh
     return tnmtl_dist_norm_term_kind_of(m, ndim, shape, term, 1) == TNMTL_DIST_TERM_SUM;
 }
 
+/* The sum of the singular values sigma_i = sqrt(max(lambda_i, 0)) of a
+ * Gram's eigenvalues lambda[p], their largest in *smax. */
+static double sigma_sum(const double *lambda, int64_t p, double *smax)
+{
+    double v = 0;
+    *smax = 0;
+    for (int64_t i = 0; i < p; i++) {
+        const double s = sqrt(lambda[i] > 0 ? lambda[i] : 0);
+        v += s;
+        *smax = s > *smax ? s : *smax;
+    }
+    return v;
+}
+
+/* The directions the subgradient keeps: the rows i of G[p][p]
+ * (eigenvectors) with sigma_i above the rank tolerance, packed first, and
+ * lambda[k] <- their sigma.  Returns their count. */
+static int64_t retain_directions(double *G, double *lambda, int64_t p, double smax)
+{
+    int64_t r = 0;
+    for (int64_t i = 0; i < p; i++) {
+        const double s = sqrt(lambda[i] > 0 ? lambda[i] : 0);
+        if (s > TNMTL_NORM_RANK_RTOL * smax) {
+            if (r != i) memcpy(G + r * p, G + i * p, (size_t)p * sizeof *G);
+            lambda[r++] = s;
+        }
+    }
+    return r;
+}
+
 /* n pieces of bytes[i] each, 64-byte aligned, carved from s (grown when
  * needed): piece[i]. */
 static tnmtl_status scratch_carve(tnmtl_dist_norm_scratch *s, int n, const size_t *bytes, void **piece,
@@ -105,25 +135,12 @@ static tnmtl_status rows_term(tnmtl_dist *d, const int *dist_begin, int tb, int 
                 0.0, G + tb * T, (int)T);
     for (int64_t t = 0; t <= T; t++) off[t] = t * T;
     if ((st = tnmtl_dist_allgather_f64(d, G, off, dist_begin, err))) return st;
-    for (int64_t i = 1; i < T; i++)
-        for (int64_t j = 0; j < i; j++) G[i * T + j] = G[j * T + i];
+    tnmtl_la_fill_lower(T, G);
     if ((st = tnmtl_la_syev(T, G, lambda, grad != NULL, err))) return st;
-    double smax = 0, v = 0;
-    for (int64_t i = 0; i < T; i++) {
-        const double s = sqrt(lambda[i] > 0 ? lambda[i] : 0);
-        v += s;
-        smax = s > smax ? s : smax;
-    }
-    *value = v;
+    double smax;
+    *value = sigma_sum(lambda, T, &smax);
     if (!grad || smax == 0) return TNMTL_OK;
-    int64_t r = 0; /* retained eigenvectors: rows of G, weights gamma/sigma */
-    for (int64_t i = 0; i < T; i++) {
-        const double s = sqrt(lambda[i] > 0 ? lambda[i] : 0);
-        if (s > TNMTL_NORM_RANK_RTOL * smax) {
-            if (r != i) memcpy(G + r * T, G + i * T, (size_t)T * sizeof *G);
-            lambda[r++] = s;
-        }
-    }
+    const int64_t r = retain_directions(G, lambda, T, smax);
     /* Y[r][T] = diag(gamma/sigma) U^T,  M[Tp][T] = U_p Y (double), then
      * P[Tp][C] = M X in single precision, as tnmtl_la_spectral_apply forms
      * the one-process subgradient. */
@@ -174,28 +191,13 @@ static tnmtl_status split_term(tnmtl_dist *d, tnmtl_norm_method m, int ndim, con
         else
             cblas_dsyrk(CblasRowMajor, CblasUpper, CblasNoTrans, (int)p, (int)C, 1.0, X, (int)C, 0.0, G, (int)p);
     }
-    for (int64_t i = 1; i < p; i++)
-        for (int64_t j = 0; j < i; j++) G[i * p + j] = G[j * p + i];
+    tnmtl_la_fill_lower(p, G);
     if ((st = tnmtl_dist_sum_ordered(d, G, p * p, err))) goto done;
     if ((st = tnmtl_la_syev(p, G, lambda, grad != NULL, err))) goto done;
-    double smax = 0, v = 0;
-    for (int64_t i = 0; i < p; i++) {
-        const double s = sqrt(lambda[i] > 0 ? lambda[i] : 0);
-        v += s;
-        smax = s > smax ? s : smax;
-    }
-    *value = v;
+    double smax;
+    *value = sigma_sum(lambda, p, &smax);
     if (!grad || q == 0 || smax == 0) goto done;
-    /* Retained directions: rows i of G (eigenvectors) with sigma_i above the
-     * rank tolerance, weights 1/sigma_i. */
-    int64_t r = 0;
-    for (int64_t i = 0; i < p; i++) {
-        const double s = sqrt(lambda[i] > 0 ? lambda[i] : 0);
-        if (s > TNMTL_NORM_RANK_RTOL * smax) {
-            if (r != i) memcpy(G + r * p, G + i * p, (size_t)p * sizeof *G);
-            lambda[r++] = s;
-        }
-    }
+    const int64_t r = retain_directions(G, lambda, p, smax); /* weights 1/sigma_i */
     Y = tnmtl_malloc((size_t)(r * q + 1) * sizeof *Y, "projection", err);
     double *P = Y ? tnmtl_malloc((size_t)(R * C + 1) * sizeof *P, "subgradient", err) : NULL;
     if (!P) {

@@ -29,7 +29,7 @@ int64_t tnmtl_la_small_side(int64_t R, int64_t C, int *rows_side)
     return R <= C ? R : C;
 }
 
-static void fill_lower(int64_t p, double *G) /* G[p][p]: copy upper to lower */
+void tnmtl_la_fill_lower(int64_t p, double *G)
 {
     for (int64_t i = 1; i < p; i++)
         for (int64_t j = 0; j < i; j++) G[i * p + j] = G[j * p + i];
@@ -41,7 +41,7 @@ void tnmtl_la_gram(int64_t R, int64_t C, const double *X, double *G)
         cblas_dsyrk(CblasRowMajor, CblasUpper, CblasNoTrans, (int)R, (int)C, 1.0, X, (int)C, 0.0, G, (int)R);
     else
         cblas_dsyrk(CblasRowMajor, CblasUpper, CblasTrans, (int)C, (int)R, 1.0, X, (int)C, 0.0, G, (int)C);
-    fill_lower(R <= C ? R : C, G);
+    tnmtl_la_fill_lower(R <= C ? R : C, G);
 }
 
 tnmtl_status tnmtl_la_syev(int64_t p, double *G, double *lambda, int want_vectors, tnmtl_error *err)
@@ -193,7 +193,7 @@ tnmtl_status tnmtl_la_spectral_apply(int f64, int64_t R, int64_t C, int64_t r, c
         if (f64) {
             double *m = M;
             cblas_dsyrk(CblasRowMajor, CblasUpper, CblasTrans, (int)p, (int)r, 1.0, B, (int)p, 0.0, m, (int)p);
-            fill_lower(p, m);
+            tnmtl_la_fill_lower(p, m);
         } else {
             float *m = M;
             cblas_ssyrk(CblasRowMajor, CblasUpper, CblasTrans, (int)p, (int)r, 1.0f, B, (int)p, 0.0f, m, (int)p);

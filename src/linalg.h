@@ -31,6 +31,8 @@ int64_t tnmtl_la_small_side(int64_t R, int64_t C, int *rows_side);
 /* G[p][p] (full symmetric) = X X^T or X^T X of X[R][C] (double). */
 void tnmtl_la_gram(int64_t R, int64_t C, const double *X, double *G);
 
+/* G[p][p] symmetric from its upper triangle (copied to the lower). */
+void tnmtl_la_fill_lower(int64_t p, double *G);
 /* Symmetric eigendecomposition of G[p][p] (full or upper triangle, row
  * major), eigenvalues ascending in lambda[p].  With want_vectors, G is
  * overwritten so that ROW i of G is the unit eigenvector of lambda[i]. */
