@@ -564,54 +564,40 @@ static void section_tuning(page *pg)
         fputs("</section>\n", pg->f);
         return;
     }
-    const int n = in->n_trials, cls = in->n_runs ? is_cls(&in->runs[0]) : 1;
-    svg_series ser[16];
-    double *x = calloc((size_t)n, sizeof *x), *y = calloc((size_t)n, sizeof *y);
-    const char *names[16];
-    int ns = 0, used = 0, logx = 1;
-    for (int i = 0; i < n; i++) logx &= in->trials[i].gamma > 0;
-    while (x && y && used < n && ns < 16) {
-        const char *m = NULL; /* the next method not drawn yet, its trials by gamma */
-        for (int i = 0; i < n && !m; i++) {
-            int k = 0;
-            while (k < ns && strcmp(names[k], in->trials[i].method)) k++;
-            if (k == ns) m = in->trials[i].method;
-        }
-        if (!m) break;
-        names[ns] = m;
-        double *xs = x + used, *ys = y + used;
-        int k = 0, mark = -1;
-        for (int i = 0; i < n; i++)
-            if (!strcmp(in->trials[i].method, m)) {
-                int j = k++;
-                while (j > 0 && xs[j - 1] > in->trials[i].gamma) xs[j] = xs[j - 1], ys[j] = ys[j - 1], j--;
-                xs[j] = in->trials[i].gamma, ys[j] = in->trials[i].val_metric * (cls ? 100 : 1);
-            }
-        for (int j = 0; j < k; j++)
-            for (int i = 0; i < n; i++)
-                if (in->trials[i].chosen && !strcmp(in->trials[i].method, m) && in->trials[i].gamma == xs[j]) mark = j;
-        ser[ns] = (svg_series){m, method_color(m), 0, k, xs, ys, mark};
-        used += k;
-        ns++;
-    }
     FILE *f = fig_begin(pg, "tuning");
     if (f) {
-        svg_panel p = {0, 0, 640, 320, "validation metric against gamma", "gamma", cls ? "validation accuracy %" : "validation RMSE",
-                       logx, 0};
-        svg_begin(f, 640, 320, p.title);
-        svg_lines(f, &p, ser, ns, 1);
-        svg_end(f);
-        fig_end(pg, "Each method's validation metric against gamma; the ringed point is the one tune chose.");
+        report_tuning_figure(f, in, 760, 360);
+        fig_end(pg, "Validation metric against gamma per regularised method: each gamma's last evaluation (along the "
+                    "path search, or at the last successive-halving rung it reached); dashed points: the same gamma "
+                    "trained from scratch to confirm it; dashed lines: the best STL and UD-MTL validation; ringed: "
+                    "the configuration tune chose.");
     }
-    fputs("<table>\n<tr><th>method</th><th>gamma</th><th>validation</th><th>chosen</th></tr>\n", pg->f);
-    for (int i = 0; i < n; i++) {
-        fputs("<tr><td>", pg->f);
-        h(pg, in->trials[i].method);
-        fprintf(pg->f, "</td><td>%g</td><td>%.4f</td><td>%s</td></tr>\n", in->trials[i].gamma, in->trials[i].val_metric,
-                in->trials[i].chosen ? "yes" : "");
+    fprintf(pg->f, "<table>\n<tr>%s<th>method</th><th>gamma</th><th>shared depth N</th><th>steps</th><th>validation %s</th>"
+                   "<th>run</th><th>chosen</th></tr>\n",
+            in->n_tunes > 1 ? "<th>tune folder</th>" : "", in->trials_cls ? "accuracy %" : "RMSE");
+    for (int i = 0; i < in->n_trials; i++) {
+        const rep_trial *t = &in->trials[i];
+        fputs("<tr>", pg->f);
+        if (in->n_tunes > 1) {
+            fputs("<td>", pg->f);
+            h(pg, in->tune_dirs[t->tune]);
+            fputs("</td>", pg->f);
+        }
+        fputs("<td>", pg->f);
+        h(pg, t->method);
+        fputs("</td><td>", pg->f);
+        if (isfinite(t->gamma)) fprintf(pg->f, "%g", t->gamma);
+        else fputs("-", pg->f);
+        fputs("</td><td>", pg->f);
+        if (t->share >= 0) fprintf(pg->f, "%d", t->share);
+        else fputs("-", pg->f);
+        fprintf(pg->f, "</td><td>%lld</td><td>", t->steps);
+        if (in->trials_cls) fprintf(pg->f, "%.2f", 100 * t->val);
+        else fprintf(pg->f, "%.4f", t->val);
+        fprintf(pg->f, "</td><td>%s</td><td>%s</td></tr>\n", t->scratch ? "from scratch" : "",
+                t->chosen ? "<b>yes</b>" : "");
     }
     fputs("</table>\n", pg->f);
-    free(x), free(y);
     fputs("</section>\n", pg->f);
 }
 
@@ -651,9 +637,11 @@ static tnmtl_status write_page(page *pg, tnmtl_error *err)
     h(pg, r0 ? r0->data : "tuning");
     fprintf(f, "</title>\n<style>%s</style>\n</head>\n<body>\n<h1>tnmtl report: ", page_style);
     h(pg, r0 ? r0->data : "tuning");
+    char tunings[48] = "";
+    if (in->n_tunes) snprintf(tunings, sizeof tunings, ", %d tuning%s", in->n_tunes, in->n_tunes > 1 ? "s" : "");
     fprintf(f, "</h1>\n<p>%d run(s)%s. Made by <code>tnmtl %s report</code>; every figure is also an SVG file with "
                "<code>--figures DIR</code>.</p>\n",
-            in->n_runs, in->n_trials ? ", one tuning" : "", TNMTL_VERSION);
+            in->n_runs, tunings, TNMTL_VERSION);
     fputs("<nav><a href=\"#overview\">overview</a><a href=\"#sharing\">how shared</a><a href=\"#relatedness\">who "
           "with whom</a><a href=\"#training\">training</a><a href=\"#comparison\">comparison</a><a "
           "href=\"#tuning\">tuning</a></nav>\n",

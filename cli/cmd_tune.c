@@ -36,6 +36,7 @@
 
 #include "cli.h"
 #include "dist_internal.h"
+#include "report.h"
 #include "run.h"
 #include "runfolder.h"
 #include "session.h"
@@ -509,64 +510,36 @@ static int write_trials(FILE *f, void *user)
     return ferror(f) ? -1 : 0;
 }
 
-/* SVG: validation metric (on the path, or at the last rung each gamma
- * reached) against log10 gamma,
- * one polyline per regularised method; the chosen point circled. */
+/* SVG: the report's tuning figure (cli/svg.c) of the rows write_trials
+ * writes, confirmations marked as such. */
 static int write_plot(FILE *f, void *user)
 {
     const table_job *j = user;
-    const double scale = j->ts->cls ? 100.0 : 1.0;
-    double gmin = INFINITY, gmax = -INFINITY, vmin = INFINITY, vmax = -INFINITY;
+    rep_input in = {.n_tunes = 1, .tune_dirs = (char *[]){(char *)j->ts->out}, .trials_cls = j->ts->cls};
+    int cap = 0;
     for (int i = 0; i < j->n; i++) {
+        int64_t steps[MAX_RUNGS * 4];
+        double val[MAX_RUNGS * 4], secs[MAX_RUNGS * 4];
         const candidate *c = &j->cand[i];
-        if (!isfinite(c->gamma) || !isfinite(c->val)) continue;
-        gmin = fmin(gmin, log10(c->gamma));
-        gmax = fmax(gmax, log10(c->gamma));
-        vmin = fmin(vmin, scale * c->val);
-        vmax = fmax(vmax, scale * c->val);
-    }
-    const int W = 640, H = 400, L = 70, R = 130, TOP = 30, B = 50;
-    fprintf(f, "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" height=\"%d\" font-family=\"sans-serif\" font-size=\"12\">\n", W, H);
-    fprintf(f, "<rect width=\"%d\" height=\"%d\" fill=\"white\"/>\n", W, H);
-    if (!(gmin <= gmax)) {
-        fprintf(f, "<text x=\"20\" y=\"40\">no gamma trials</text>\n</svg>\n");
-        return ferror(f) ? -1 : 0;
-    }
-    if (gmax - gmin < 1e-9) gmin -= 0.5, gmax += 0.5;
-    if (vmax - vmin < 1e-9) vmin -= 0.5, vmax += 0.5;
-    const double pw = W - L - R, ph = H - TOP - B;
-#define PX(g) (L + pw * ((g) - gmin) / (gmax - gmin))
-#define PY(v) (TOP + ph * (1 - ((v) - vmin) / (vmax - vmin)))
-    fprintf(f, "<line x1=\"%d\" y1=\"%d\" x2=\"%d\" y2=\"%d\" stroke=\"black\"/>\n", L, H - B, W - R, H - B);
-    fprintf(f, "<line x1=\"%d\" y1=\"%d\" x2=\"%d\" y2=\"%d\" stroke=\"black\"/>\n", L, TOP, L, H - B);
-    for (int e = (int)ceil(gmin); e <= (int)floor(gmax); e++)
-        fprintf(f, "<text x=\"%.1f\" y=\"%d\" text-anchor=\"middle\">1e%d</text>\n", PX(e), H - B + 18, e);
-    fprintf(f, "<text x=\"%.1f\" y=\"%d\" text-anchor=\"middle\">gamma (log scale)</text>\n", L + pw / 2, H - 10);
-    fprintf(f, "<text x=\"%d\" y=\"%.1f\" text-anchor=\"end\">%.2f</text>\n", L - 6, PY(vmax) + 4, vmax);
-    fprintf(f, "<text x=\"%d\" y=\"%.1f\" text-anchor=\"end\">%.2f</text>\n", L - 6, PY(vmin) + 4, vmin);
-    fprintf(f, "<text x=\"14\" y=\"%.1f\" transform=\"rotate(-90 14 %.1f)\" text-anchor=\"middle\">validation %s</text>\n",
-            TOP + ph / 2, TOP + ph / 2, j->ts->cls ? "accuracy %" : "RMSE");
-    static const char *const colour[] = {"#1b9e77", "#d95f02", "#7570b3", "#e7298a", "#66a61e"};
-    int line = 0;
-    for (int m = 0; m < MAX_METHODS; m++) {
-        int any = 0;
-        for (int i = 0; i < j->n; i++) {
-            const candidate *c = &j->cand[i];
-            if ((int)c->method != m || !isfinite(c->gamma) || !isfinite(c->val) || c->twin) continue;
-            if (!any) fprintf(f, "<polyline fill=\"none\" stroke=\"%s\" stroke-width=\"2\" points=\"", colour[m]);
-            fprintf(f, "%.1f,%.1f ", PX(log10(c->gamma)), PY(scale * c->val));
-            any = 1;
+        const int n = candidate_rows(j->ts, c, steps, val, secs, MAX_RUNGS * 4);
+        if (in.n_trials + n > cap) {
+            cap = 2 * (in.n_trials + n);
+            rep_trial *t = realloc(in.trials, (size_t)cap * sizeof *t);
+            if (!t) {
+                free(in.trials);
+                return -1;
+            }
+            in.trials = t;
         }
-        if (!any) continue;
-        fprintf(f, "\"/>\n<text x=\"%d\" y=\"%d\" fill=\"%s\">%s</text>\n", W - R + 10, TOP + 16 * line++ + 10,
-                colour[m], tnmtl_method_name((tnmtl_method)m));
+        for (int k = 0; k < n; k++) {
+            rep_trial *t = &in.trials[in.n_trials++];
+            *t = (rep_trial){.gamma = c->gamma, .share = c->share, .steps = steps[k], .val = val[k],
+                             .chosen = i == j->chosen && k == n - 1, .scratch = c->twin};
+            snprintf(t->method, sizeof t->method, "%s", tnmtl_method_name(c->method));
+        }
     }
-    if (j->chosen >= 0 && isfinite(j->cand[j->chosen].gamma))
-        fprintf(f, "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"6\" fill=\"none\" stroke=\"black\"/>\n",
-                PX(log10(j->cand[j->chosen].gamma)), PY(scale * j->cand[j->chosen].val));
-#undef PX
-#undef PY
-    fprintf(f, "<text x=\"%d\" y=\"18\">validation per gamma (along the path, or at its last rung); circle: the choice</text>\n</svg>\n", L);
+    report_tuning_figure(f, &in, 760, 360);
+    free(in.trials);
     return ferror(f) ? -1 : 0;
 }
 
@@ -869,8 +842,15 @@ int cmd_tune(int argc, char **argv)
     const int resumed = writers_flag(!st && stat(ckpt, &sb) == 0); /* (a failed writer stops everyone) */
     if (resumed) st = session_resume(&s, final_dir, &ds, &err);
     else if (!st) st = session_start(&s, &fo, &ds, &err);
+    const int reused = resumed && !had_final;
+    if (!st && writer && reused) runfolder_adopt(&final_rf, s.opts.run_id); /* the folder takes the trial's run */
     if (!st && (st = claim_run(&final_rf, final_dir, resumed && had_final, &s, &err))) session_free(&s);
-    if (!st && writer && resumed && !had_final) runfolder_adopt(&final_rf, s.opts.run_id); /* the reused trial's run */
+    if (!st && writer && reused) {
+        char trial_dir[4096], rel[256];
+        snprintf(rel, sizeof rel, "trials/%s/fold0", c->dir);
+        tune_path(&ts, rel, trial_dir, sizeof trial_dir);
+        st = session_take_history(&s, trial_dir, final_dir, &err);
+    }
     if (!st) {
         if (!quiet) fprintf(stderr, "fitting the choice on the whole training part: %s\n", final_dir);
         st = session_train(&s, final_dir, 1, &stop_requested, &err);

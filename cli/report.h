@@ -47,15 +47,24 @@ typedef struct rep_run {
 
 typedef struct rep_trial {       /* one row of a tune folder's trials.csv      */
     char method[16];
-    double gamma, val_metric;
+    double gamma;                /* NaN: no gamma (STL: a step count; UD: N)   */
+    int share;                   /* UD's shared depth N; -1 otherwise          */
+    long long steps;
+    double val;                  /* validation accuracy (0..1) or RMSE         */
     int chosen;
+    int scratch;                 /* the path search's from-scratch confirmation
+                                  * of a gamma its path reached first          */
+    int tune;                    /* index into rep_input.tune_dirs             */
 } rep_trial;
 
 typedef struct rep_input {
     int n_runs;
     rep_run *runs;
     int n_trials;
-    rep_trial *trials;
+    rep_trial *trials;           /* every tune folder's rows, in file order    */
+    int n_tunes;
+    char **tune_dirs;            /* [n_tunes]                                  */
+    int trials_cls;              /* the trials' metric: 1 accuracy, 0 RMSE     */
 } rep_input;
 
 /* Adds the runs of dir (a run folder, a compare folder of run folders, or a
@@ -75,6 +84,13 @@ void report_sort_runs(rep_input *in);
 void xml_escape(FILE *f, const char *s);
 /* Colour of a method's runs ("stl" grey, ...). */
 const char *method_color(const char *method);
+/* The tuning figure (w x h, svg_begin .. svg_end) of in's trials, shared by
+ * the report and tune's trials.svg: per tune folder and regularised method
+ * the validation metric against gamma (each gamma's last evaluation on the
+ * path or at its last rung), the from-scratch confirmations as dashed points,
+ * the best STL and UD validation as flat dashed references; the choice
+ * ringed (at the left end of its reference when STL or UD won). */
+void report_tuning_figure(FILE *f, const rep_input *in, double w, double h);
 
 typedef struct svg_series {
     const char *name, *color;

@@ -308,20 +308,57 @@ static tnmtl_status add_subruns(rep_input *in, const char *dir, int *found, tnmt
     return st;
 }
 
-/* A tune folder's trials.csv: columns method, gamma, val_metric, chosen (in
- * any order, others ignored). */
+/* A tune folder's trials.csv, as tune writes it (cli/cmd_tune.c):
+ *   method,gamma,share,steps,val_accuracy_pct|val_rmse,seconds,chosen
+ * gamma empty for STL and UD, share empty but for UD.  Each candidate's rows
+ * stand together (its evaluations in order of steps), and the path search's
+ * from-scratch confirmations follow the path; so a run of rows whose method,
+ * gamma and share an earlier run already had is a confirmation (scratch). */
+enum { TRIAL_METHOD, TRIAL_GAMMA, TRIAL_SHARE, TRIAL_STEPS, TRIAL_VAL, TRIAL_CHOSEN, TRIAL_COLUMNS };
+
+static int same_candidate(const rep_trial *a, const rep_trial *b)
+{
+    return a->tune == b->tune && !strcmp(a->method, b->method) && a->share == b->share &&
+           (a->gamma == b->gamma || (isnan(a->gamma) && isnan(b->gamma)));
+}
+
+static tnmtl_status parse_trial(char **field, const int *col, rep_trial *t, const char *path, int lineno, tnmtl_error *err)
+{
+    char *e[4];
+    const char *g = field[col[TRIAL_GAMMA]], *sh = field[col[TRIAL_SHARE]], *c = field[col[TRIAL_CHOSEN]];
+    snprintf(t->method, sizeof t->method, "%s", field[col[TRIAL_METHOD]]);
+    t->gamma = *g ? strtod(g, &e[0]) : NAN;
+    const long share = *sh ? strtol(sh, &e[1], 10) : -1;
+    t->steps = strtoll(field[col[TRIAL_STEPS]], &e[2], 10);
+    t->val = strtod(field[col[TRIAL_VAL]], &e[3]);
+    t->share = (int)share;
+    t->chosen = !strcmp(c, "1");
+    if (!t->method[0] || (*g && (*e[0] || !(t->gamma > 0))) || (*sh && (*e[1] || share < 0 || share > 1000)) ||
+        *e[2] || e[2] == field[col[TRIAL_STEPS]] || t->steps < 0 || *e[3] || e[3] == field[col[TRIAL_VAL]] ||
+        !(strcmp(c, "0") == 0 || t->chosen))
+        return tnmtl_fail(err, TNMTL_ERR_FORMAT, "%s: line %d: a method, gamma, share, steps, validation or chosen field is not valid",
+                          path, lineno);
+    return TNMTL_OK;
+}
+
 static tnmtl_status load_trials(rep_input *in, const char *dir, tnmtl_error *err)
 {
     char path[4096];
     snprintf(path, sizeof path, "%s/trials.csv", dir);
+    char **dirs = realloc(in->tune_dirs, (size_t)(in->n_tunes + 1) * sizeof *dirs);
+    if (!dirs) return tnmtl_fail(err, TNMTL_ERR_NOMEM, "out of memory");
+    in->tune_dirs = dirs;
+    if (!(dirs[in->n_tunes] = strdup(dir))) return tnmtl_fail(err, TNMTL_ERR_NOMEM, "out of memory");
+    const int tune = in->n_tunes++;
     unsigned char *text;
     size_t len;
     tnmtl_status st = tnmtl_read_file(path, MAX_CSV, &text, &len, err);
     if (st) return st;
     enum { MAXF = 64 };
+    static const char *const want[TRIAL_COLUMNS] = {"method", "gamma", "share", "steps", "val_accuracy_pct|val_rmse", "chosen"};
     char *field[MAXF], *line = (char *)text;
-    int col[4] = {-1, -1, -1, -1}, n_head = 0, lineno = 0;
-    static const char *const want[4] = {"method", "gamma", "val_metric", "chosen"};
+    int col[TRIAL_COLUMNS] = {-1, -1, -1, -1, -1, -1}, n_head = 0, lineno = 0, cls = -1;
+    const int first = in->n_trials;
     while (line && *line && !st) {
         char *next = strchr(line, '\n');
         if (next) *next++ = '\0';
@@ -329,33 +366,34 @@ static tnmtl_status load_trials(rep_input *in, const char *dir, tnmtl_error *err
         int n = split_csv(line, field, MAXF);
         if (lineno == 1) {
             n_head = n;
-            for (int i = 0; i < n; i++)
-                for (int k = 0; k < 4; k++)
-                    if (!strcmp(field[i], want[k])) col[k] = i;
-            for (int k = 0; k < 4 && !st; k++)
+            for (int i = 0; i < n; i++) {
+                for (int k = 0; k < TRIAL_COLUMNS; k++)
+                    if (k != TRIAL_VAL && !strcmp(field[i], want[k])) col[k] = i;
+                if (!strcmp(field[i], "val_accuracy_pct") || !strcmp(field[i], "val_rmse"))
+                    col[TRIAL_VAL] = i, cls = field[i][4] == 'a';
+            }
+            for (int k = 0; k < TRIAL_COLUMNS && !st; k++)
                 if (col[k] < 0) st = tnmtl_fail(err, TNMTL_ERR_FORMAT, "%s: no column '%s' in the header", path, want[k]);
+            if (!st && in->n_trials && cls != in->trials_cls)
+                st = tnmtl_fail(err, TNMTL_ERR_INVALID, "%s: tune folders with different metrics (accuracy and RMSE)", path);
+            in->trials_cls = cls;
         } else if (n != n_head) {
             st = tnmtl_fail(err, TNMTL_ERR_FORMAT, "%s: line %d has %d fields, the header %d", path, lineno, n, n_head);
         } else {
-            rep_trial t = {0};
-            char *e1, *e2;
-            snprintf(t.method, sizeof t.method, "%s", field[col[0]]);
-            t.gamma = strtod(field[col[1]], &e1);
-            t.val_metric = strtod(field[col[2]], &e2);
-            const char *c = field[col[3]];
-            t.chosen = !strcmp(c, "1") || !strcmp(c, "true");
-            if (*e1 || e1 == field[col[1]] || !(t.gamma >= 0) || *e2 || e2 == field[col[2]] ||
-                (!t.chosen && strcmp(c, "0") && strcmp(c, "false") && *c)) {
-                st = tnmtl_fail(err, TNMTL_ERR_FORMAT, "%s: line %d: gamma, val_metric or chosen is not valid", path, lineno);
-                break;
-            }
+            rep_trial t = {.tune = tune};
+            if ((st = parse_trial(field, col, &t, path, lineno, err))) break;
+            if (cls) t.val /= 100; /* the file has percent */
+            const rep_trial *prev = in->n_trials > first ? &in->trials[in->n_trials - 1] : NULL;
+            if (prev && same_candidate(prev, &t) && t.steps > prev->steps) t.scratch = prev->scratch; /* a later rung */
+            else
+                for (int i = first; i < in->n_trials && !t.scratch; i++) t.scratch = same_candidate(&in->trials[i], &t);
             rep_trial *tr = realloc(in->trials, (size_t)(in->n_trials + 1) * sizeof *tr);
             if (!tr) st = tnmtl_fail(err, TNMTL_ERR_NOMEM, "out of memory");
             else (in->trials = tr)[in->n_trials++] = t;
         }
         line = next;
     }
-    if (!st && in->n_trials == 0) st = tnmtl_fail(err, TNMTL_ERR_FORMAT, "%s: no trials", path);
+    if (!st && in->n_trials == first) st = tnmtl_fail(err, TNMTL_ERR_FORMAT, "%s: no trials", path);
     free(text);
     return st;
 }
@@ -431,5 +469,7 @@ void report_input_free(rep_input *in)
     }
     free(in->runs);
     free(in->trials);
+    for (int i = 0; i < in->n_tunes; i++) free(in->tune_dirs[i]);
+    free(in->tune_dirs);
     memset(in, 0, sizeof *in);
 }

@@ -213,6 +213,13 @@ static tnmtl_status save_history(const session *s, const char *dir, tnmtl_error 
     return st;
 }
 
+tnmtl_status session_take_history(session *s, const char *from_dir, const char *dir, tnmtl_error *err)
+{
+    history_free(&s->history);
+    tnmtl_status st = history_load(&s->history, from_dir, s->optim.step, err);
+    return st ? st : save_history(s, dir, err);
+}
+
 static tnmtl_status on_checkpoint(void *user, int64_t step, tnmtl_error *err)
 {
     progress_state *ps = user;

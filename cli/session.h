@@ -34,6 +34,9 @@ tnmtl_status session_resume(session *s, const char *dir, const tnmtl_dataset *da
 /* The run loaded from dir (session_resume) is the only one there: no file
  * of another run (runfolder_verify, naming the file). */
 tnmtl_status session_verify_folder(const session *s, const char *dir, tnmtl_error *err);
+/* The history of the run whose checkpoint was copied from from_dir into the
+ * session's claimed folder dir (tune's reused trial) goes with it. */
+tnmtl_status session_take_history(session *s, const char *from_dir, const char *dir, tnmtl_error *err);
 /* Trains up to opts.steps; with out_dir, checkpoints every save_every steps
  * and at the end.  Progress on stderr unless quiet.  With s->folder (claimed
  * for out_dir, opts.run_id its run id), a run replacing an earlier one saves

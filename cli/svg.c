@@ -352,3 +352,99 @@ void svg_heatmap(FILE *f, const char *title, int T, const double *R, char *const
     text(f, bx + 16, hy + bh, "start", 10, NULL, buf);
     svg_end(f);
 }
+
+/* ---- the tuning figure ----------------------------------------------------- */
+
+/* The series' label: the method (", from scratch" for confirmations), after
+ * the tune folder's name when several folders tuned that method. */
+static void trial_label(char *buf, size_t cap, const rep_input *in, int tune, const char *method, const char *what)
+{
+    int folders = 0;
+    for (int u = 0; u < in->n_tunes; u++)
+        for (int i = 0; i < in->n_trials; i++)
+            if (in->trials[i].tune == u && !strcmp(in->trials[i].method, method)) {
+                folders++;
+                break;
+            }
+    const char *base = strrchr(in->tune_dirs[tune], '/');
+    base = base && base[1] ? base + 1 : in->tune_dirs[tune];
+    if (folders > 1) snprintf(buf, cap, "%.16s: %s%s", base, method, what);
+    else snprintf(buf, cap, "%s%s", method, what);
+}
+
+void report_tuning_figure(FILE *f, const rep_input *in, double w, double h)
+{
+    static const char *const methods[] = {"stl", "ud", "laf", "tucker", "tt"};
+    const int n = in->n_trials, cap = in->n_tunes * 10;
+    const double unit = in->trials_cls ? 100 : 1;
+    double glo = INFINITY, ghi = -INFINITY;
+    for (int i = 0; i < n; i++)
+        if (isfinite(in->trials[i].gamma)) glo = fmin(glo, in->trials[i].gamma), ghi = fmax(ghi, in->trials[i].gamma);
+    svg_series *ser = calloc((size_t)cap + 1, sizeof *ser);
+    double *pool = malloc(sizeof *pool * (size_t)(2 * n + 4 * cap + 1));
+    char(*names)[64] = calloc((size_t)cap + 1, sizeof *names);
+    int ns = 0;
+    size_t used = 0;
+    for (int u = 0; u < in->n_tunes && ser && pool && names; u++)
+        for (int mi = 0; mi < 5; mi++) {
+            const char *m = methods[mi];
+            if (mi < 2) { /* STL, UD: their best validation as a flat reference across the gammas */
+                int best = -1, chosen = 0;
+                for (int i = 0; i < n; i++) {
+                    const rep_trial *t = &in->trials[i];
+                    chosen |= t->tune == u && !strcmp(t->method, m) && t->chosen;
+                    if (t->tune == u && !strcmp(t->method, m) && isfinite(t->val) &&
+                        (best < 0 || (in->trials_cls ? t->val > in->trials[best].val : t->val < in->trials[best].val)))
+                        best = i;
+                }
+                if (best < 0 || !(glo <= ghi)) continue;
+                char what[32];
+                if (mi == 0) snprintf(what, sizeof what, " (best)");
+                else snprintf(what, sizeof what, " (best, N = %d)", in->trials[best].share);
+                trial_label(names[ns], sizeof names[ns], in, u, m, what);
+                double *x = pool + used, *y = x + 2;
+                used += 4;
+                x[0] = glo, x[1] = ghi, y[0] = y[1] = unit * in->trials[best].val;
+                ser[ns] = (svg_series){names[ns], method_color(m), 1, 2, x, y, chosen ? 0 : -1};
+                ns++;
+                continue;
+            }
+            for (int scratch = 0; scratch < 2; scratch++) {
+                /* each gamma's last row (its last rung or path evaluation), sorted by gamma */
+#define SERIES_ROW(t) ((t)->tune == u && !strcmp((t)->method, m) && (t)->scratch == scratch && isfinite((t)->gamma))
+                int rows = 0;
+                for (int i = 0; i < n; i++) rows += SERIES_ROW(&in->trials[i]);
+                double *x = pool + used, *y = x + rows;
+                int k = 0, mark = -1;
+                for (int i = 0; i < n; i++) {
+                    const rep_trial *t = &in->trials[i];
+                    if (!SERIES_ROW(t)) continue;
+                    int j = 0;
+                    while (j < k && x[j] < t->gamma) j++;
+                    if (j == k || x[j] != t->gamma) {
+                        memmove(x + j + 1, x + j, sizeof *x * (size_t)(k - j));
+                        memmove(y + j + 1, y + j, sizeof *y * (size_t)(k - j));
+                        if (mark >= j) mark++;
+                        k++;
+                    }
+                    x[j] = t->gamma, y[j] = unit * t->val;
+                    if (t->chosen) mark = j;
+                    else if (mark == j) mark = -1;
+                }
+#undef SERIES_ROW
+                if (!k) continue;
+                used += 2 * (size_t)rows;
+                trial_label(names[ns], sizeof names[ns], in, u, m, scratch ? ", scratch" : "");
+                ser[ns] = (svg_series){names[ns], method_color(m), scratch, k, x, y, mark};
+                ns++;
+            }
+        }
+    svg_begin(f, w, h, "validation against gamma");
+    const svg_panel p = {0, 0, w, h, "validation against gamma (ringed: the choice)", "gamma",
+                         in->trials_cls ? "validation accuracy %" : "validation RMSE", 1, 0};
+    svg_lines(f, &p, ser, ns, 1);
+    svg_end(f);
+    free(ser);
+    free(pool);
+    free(names);
+}

@@ -1,5 +1,5 @@
 /* test_report.c - `tnmtl report` end to end: the page of a real compare run
- * plus a handmade tune folder has every section and no external reference,
+ * plus a real tune folder has every section and no external reference,
  * every SVG figure is well-formed XML (also with task names that need
  * escaping), train keeps and resumes its per-step history, bad input exits 2
  * with no page written, and the page renders in headless Chromium from
@@ -49,18 +49,20 @@ static int count(const char *hay, const char *needle)
 
 static const char *const sections[] = {"overview", "sharing", "relatedness", "training", "comparison", "tuning"};
 
-/* A compare folder (STL and Tucker, with a validation part) and a tune folder. */
+/* A compare folder (STL and Tucker, with a validation part) and a real tune
+ * folder of the same data: STL's steps, UD's depths and LAF's gamma path,
+ * with validation drawn from the examples outside the training part, so the
+ * chosen trial is the final model (reused, not refitted). */
 static int setup(void **state)
 {
     if (tu_group_setup_tmpdir(state)) return -1;
     if (tnmtl(1, "compare --data synthetic --methods stl,tucker --steps 30 --val-frac 0.25 --out %s/cmp --quiet", D))
         return -1;
-    char cmd[2048];
-    snprintf(cmd, sizeof cmd,
-             "mkdir -p %s/tune && printf 'method,gamma,val_metric,chosen,seconds\\n"
-             "tucker,0.001,0.70,0,1\\ntucker,0.01,0.78,1,1\\ntucker,0.1,0.74,0,1\\nlaf,0.01,0.71,1,1\\n' > %s/tune/trials.csv",
-             D, D);
-    return tu_run(cmd, 1, out, sizeof out) ? -1 : 0;
+    return tnmtl(1, "tune --data synthetic --methods stl,ud,laf --steps 30 --gamma-count 4 --val-from-test 2 "
+                    "--out %s/tune --quiet",
+                 D)
+               ? -1
+               : 0;
 }
 
 static void test_page_sections(void **state)
@@ -112,6 +114,52 @@ static void check_svgs(const char *dir, int at_least)
              dir);
     assert_int_equal(tu_run(cmd, 1, out, sizeof out), 0);
     assert_true(atoi(out) >= at_least);
+}
+
+/* The tune folder alone: its trials.csv as tune writes it (STL and UD rows
+ * without gamma, the path's from-scratch confirmation) and its final run,
+ * the reused trial's checkpoint with that run's identity and history. */
+static void test_tune_folder(void **state)
+{
+    (void)state;
+    snprintf(path, sizeof path, "%s/tune.html", D);
+    assert_int_equal(tnmtl(1, "report %s/tune --out %s --figures %s/tunefigs", D, path, D), 0);
+    char *html = slurp(path, NULL);
+    assert_non_null(strstr(html, "1 run(s), 1 tuning."));
+    snprintf(path2, sizeof path2, "%s/tune/trials.csv", D);
+    char *csv = slurp(path2, NULL);
+    const int rows = count(csv, "\n") - 1, scratch = count(html, "<td>from scratch</td>");
+    assert_true(rows >= 8);
+    /* the table: one row per line of trials.csv, one chosen; the path's confirmations */
+    const char *tuning = strstr(html, "<section id=\"tuning\">");
+    assert_non_null(tuning);
+    assert_int_equal(count(tuning, "<tr><td>"), rows);
+    assert_int_equal(count(html, "<b>yes</b>"), 1);
+    assert_int_equal(count(csv, ",1\n"), 1);
+    assert_true(scratch >= 1);
+    assert_true(count(tuning, "<td>stl</td><td>-</td><td>-</td>") >= 2); /* STL: steps, no gamma or N */
+    free(csv);
+    free(html);
+    /* The figure (also tune's own trials.svg): LAF's path and its
+     * confirmation, STL's and UD's best as references, the choice ringed. */
+    const char *figs[] = {"tunefigs/tuning.svg", "tune/trials.svg"};
+    for (int i = 0; i < 2; i++) {
+        snprintf(path, sizeof path, "%s/%s", D, figs[i]);
+        char *svg = slurp(path, NULL);
+        assert_non_null(strstr(svg, ">laf</text>"));
+        assert_non_null(strstr(svg, ">laf, scratch</text>"));
+        assert_non_null(strstr(svg, ">stl (best)</text>"));
+        assert_non_null(strstr(svg, ">ud (best, N = "));
+        assert_int_equal(count(svg, "r=\"7\" fill=\"none\" stroke=\"#000\""), 1);
+        free(svg);
+    }
+    snprintf(path, sizeof path, "%s/tunefigs", D);
+    check_svgs(path, 5);
+    /* The final folder holds the chosen trial's training history. */
+    snprintf(path, sizeof path, "%s/tune/final/history.csv", D);
+    char *h = slurp(path, NULL);
+    assert_non_null(strstr(h, "\n30,"));
+    free(h);
 }
 
 /* Shell command (followed by run folders) that makes them look like runs
@@ -247,6 +295,16 @@ static void test_bad_input(void **state)
     assert_int_equal(tnmtl(1, "train --data synthetic --data-seed 7 --method stl --steps 3 --out %s/other --quiet", D), 0);
     snprintf(args, sizeof args, "%s/cmp %s/other", D, D);
     expect_refused(args, "runs of different data");
+    /* trials.csv: a column missing, a field that is not a number */
+    snprintf(cmd, sizeof cmd,
+             "mkdir -p %s/t1 %s/t2 && printf 'method,gamma,share,steps,seconds,chosen\\nlaf,0.1,,30,1,1\\n' > %s/t1/trials.csv && "
+             "printf 'method,gamma,share,steps,val_rmse,seconds,chosen\\nlaf,0.1x,,30,1.5,1,1\\n' > %s/t2/trials.csv",
+             D, D, D, D);
+    assert_int_equal(tu_run(cmd, 1, out, sizeof out), 0);
+    snprintf(args, sizeof args, "%s/t1", D);
+    expect_refused(args, "no column 'val_accuracy_pct|val_rmse'");
+    snprintf(args, sizeof args, "%s/t2", D);
+    expect_refused(args, "line 2: a method, gamma");
     snprintf(args, sizeof args, "%s/cmp --bogus", D);
     expect_refused(args, "unknown option");
 }
@@ -349,6 +407,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_page_sections),
         cmocka_unit_test(test_svg_well_formed),
+        cmocka_unit_test(test_tune_folder),
         cmocka_unit_test(test_old_run),
         cmocka_unit_test(test_history),
         cmocka_unit_test(test_bad_input),
