@@ -5,11 +5,16 @@
 set -eu
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh
-make -j2 all
-make test
-make python-test
-make mpi-test   # the MPI build under mpirun -np 1, 2, 3 against the one-process CLI
+timed() { # a step and its wall time
+    t0=$(date +%s)
+    "$@"
+    echo "[test.sh] $* : $(( $(date +%s) - t0 )) s"
+}
+timed make -j2 all
+timed make test
+timed make python-test
+timed make mpi-test   # the MPI build under mpirun -np 1, 2, 3 against the one-process CLI
 if [ "${1:-}" = "--asan" ]; then
-    make -j2 SANITIZE=1 tests build-asan/tnmtl
-    TNMTL_CLI="$PWD/build-asan/tnmtl" scripts/run-tests.sh build-asan/tests/test_*
+    timed make -j2 SANITIZE=1 tests build-asan/tnmtl
+    TNMTL_CLI="$PWD/build-asan/tnmtl" timed scripts/run-tests.sh build-asan/tests/test_*
 fi
