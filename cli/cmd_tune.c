@@ -182,9 +182,14 @@ static cJSON *tune_read_json(const tune_state *ts, const char *rel, int *bad, tn
 
 static const char *part_metric_name(int cls) { return cls ? "accuracy" : "rmse"; }
 
-/* Mean validation metric of a session's model. */
+/* Mean validation metric of a session's model (NaN if a task's is): the
+ * one session_train measured at the last step, else measured now. */
 static tnmtl_status validation_metric(session *s, double *out, tnmtl_error *err)
 {
+    if (s->val_step == s->optim.step) {
+        *out = s->val_mean;
+        return TNMTL_OK;
+    }
     const int T = s->ds.n_tasks;
     double *metric = tnmtl_calloc((size_t)T, sizeof(double), "metrics", err), loss, sum = 0;
     if (!metric) return TNMTL_ERR_NOMEM;
@@ -480,33 +485,70 @@ static int candidate_rows(const tune_state *ts, const candidate *c, int64_t *ste
     return n;
 }
 
+/* Every candidate's evaluations as the rows of trials.csv, in candidate
+ * order (a candidate's by ascending steps), with each row's seconds in
+ * (*secs)[k]; NULL when out of memory.  Both writers below use them. */
+static rep_trial *trial_rows(const table_job *j, int *n_rows, double **secs)
+{
+    int n = 0, cap = 0;
+    rep_trial *rows = NULL;
+    double *sec = NULL;
+    for (int i = 0; i < j->n; i++) {
+        const candidate *c = &j->cand[i];
+        int64_t steps[MAX_RUNGS * 4];
+        double val[MAX_RUNGS * 4], s[MAX_RUNGS * 4];
+        const int m = candidate_rows(j->ts, c, steps, val, s, MAX_RUNGS * 4);
+        if (n + m > cap) {
+            cap = 2 * (n + m);
+            rep_trial *r = realloc(rows, (size_t)cap * sizeof *r);
+            if (r) rows = r;
+            double *q = realloc(sec, (size_t)cap * sizeof *q);
+            if (q) sec = q;
+            if (!r || !q) {
+                free(rows);
+                free(sec);
+                return NULL;
+            }
+        }
+        for (int k = 0; k < m; k++, n++) {
+            rows[n] = (rep_trial){.gamma = c->gamma, .share = c->share, .steps = steps[k], .val = val[k],
+                                  .chosen = i == j->chosen && k == m - 1, .scratch = c->twin};
+            snprintf(rows[n].method, sizeof rows[n].method, "%s", tnmtl_method_name(c->method));
+            sec[n] = s[k];
+        }
+    }
+    if (!rows) rows = malloc(sizeof *rows); /* no rows: an empty table, not an error */
+    *n_rows = n;
+    *secs = sec;
+    return rows;
+}
+
 static int write_trials(FILE *f, void *user)
 {
     const table_job *j = user;
     const double scale = j->ts->cls ? 100.0 : 1.0;
     const char *metric = j->ts->cls ? "val_accuracy_pct" : "val_rmse";
+    int n;
+    double *secs;
+    rep_trial *rows = trial_rows(j, &n, &secs);
+    if (!rows) return -1;
     if (j->csv) fprintf(f, "method,gamma,share,steps,%s,seconds,chosen\n", metric);
     else
         fprintf(f, "| method | gamma | share N | steps | validation %s | seconds | chosen |\n|---|---|---|---|---|---|---|\n",
                 j->ts->cls ? "accuracy %" : "RMSE");
-    for (int i = 0; i < j->n; i++) {
-        const candidate *c = &j->cand[i];
-        int64_t steps[MAX_RUNGS * 4];
-        double val[MAX_RUNGS * 4], secs[MAX_RUNGS * 4];
-        const int n = candidate_rows(j->ts, c, steps, val, secs, MAX_RUNGS * 4);
-        for (int k = 0; k < n; k++) {
-            const int chosen = i == j->chosen && k == n - 1;
-            char g[32] = "", sh[16] = "";
-            if (isfinite(c->gamma)) snprintf(g, sizeof g, "%.6g", c->gamma);
-            if (c->share >= 0) snprintf(sh, sizeof sh, "%d", c->share);
-            if (j->csv)
-                fprintf(f, "%s,%s,%s,%lld,%.4f,%.3f,%d\n", tnmtl_method_name(c->method), g, sh, (long long)steps[k],
-                        scale * val[k], secs[k], chosen);
-            else
-                fprintf(f, "| %s | %s | %s | %lld | %.2f | %.1f | %s |\n", tnmtl_method_name(c->method), g[0] ? g : "-",
-                        sh[0] ? sh : "-", (long long)steps[k], scale * val[k], secs[k], chosen ? "**yes**" : "");
-        }
+    for (int k = 0; k < n; k++) {
+        const rep_trial *t = &rows[k];
+        char g[32] = "", sh[16] = "";
+        if (isfinite(t->gamma)) snprintf(g, sizeof g, "%.6g", t->gamma);
+        if (t->share >= 0) snprintf(sh, sizeof sh, "%d", t->share);
+        if (j->csv)
+            fprintf(f, "%s,%s,%s,%lld,%.4f,%.3f,%d\n", t->method, g, sh, t->steps, scale * t->val, secs[k], t->chosen);
+        else
+            fprintf(f, "| %s | %s | %s | %lld | %.2f | %.1f | %s |\n", t->method, g[0] ? g : "-", sh[0] ? sh : "-",
+                    t->steps, scale * t->val, secs[k], t->chosen ? "**yes**" : "");
     }
+    free(rows);
+    free(secs);
     return ferror(f) ? -1 : 0;
 }
 
@@ -516,30 +558,11 @@ static int write_plot(FILE *f, void *user)
 {
     const table_job *j = user;
     rep_input in = {.n_tunes = 1, .tune_dirs = (char *[]){(char *)j->ts->out}, .trials_cls = j->ts->cls};
-    int cap = 0;
-    for (int i = 0; i < j->n; i++) {
-        int64_t steps[MAX_RUNGS * 4];
-        double val[MAX_RUNGS * 4], secs[MAX_RUNGS * 4];
-        const candidate *c = &j->cand[i];
-        const int n = candidate_rows(j->ts, c, steps, val, secs, MAX_RUNGS * 4);
-        if (in.n_trials + n > cap) {
-            cap = 2 * (in.n_trials + n);
-            rep_trial *t = realloc(in.trials, (size_t)cap * sizeof *t);
-            if (!t) {
-                free(in.trials);
-                return -1;
-            }
-            in.trials = t;
-        }
-        for (int k = 0; k < n; k++) {
-            rep_trial *t = &in.trials[in.n_trials++];
-            *t = (rep_trial){.gamma = c->gamma, .share = c->share, .steps = steps[k], .val = val[k],
-                             .chosen = i == j->chosen && k == n - 1, .scratch = c->twin};
-            snprintf(t->method, sizeof t->method, "%s", tnmtl_method_name(c->method));
-        }
-    }
+    double *secs;
+    if (!(in.trials = trial_rows(j, &in.n_trials, &secs))) return -1;
     report_tuning_figure(f, &in, 760, 360);
     free(in.trials);
+    free(secs);
     return ferror(f) ? -1 : 0;
 }
 

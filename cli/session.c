@@ -73,6 +73,7 @@ static tnmtl_status build(session *s, tnmtl_error *err)
 static void session_clear(session *s, const tnmtl_dataset *data)
 {
     memset(s, 0, sizeof *s);
+    s->val_step = -1;
     if (data) {
         s->ds = *data;
         s->borrowed_data = 1;
@@ -151,6 +152,10 @@ static void record_history(progress_state *ps, const tnmtl_progress *p)
         if (metric && !tnmtl_mtl_evaluate(s->model, &s->ds, &s->split, TNMTL_PART_VAL, metric, &loss,
                                           &ps->history_err)) {
             row.val_metric = mean_of(metric, T);
+            double sum = 0;
+            for (int t = 0; t < T; t++) sum += metric[t];
+            s->val_step = p->step;
+            s->val_mean = sum / T;
         }
         free(metric);
     }

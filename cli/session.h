@@ -22,6 +22,9 @@ typedef struct session {
     runfolder *folder;          /* the claimed out_dir (NULL: none): checkpoints and
                                    reports go through its identity and replacement */
     run_history history;        /* per-step rows, saved with checkpoints  */
+    int64_t val_step;           /* the last step session_train measured the
+                                   validation part at (-1: none), and its */
+    double val_mean;            /* mean metric over tasks (NaN if any is)  */
 } session;
 
 /* Loads the data (or uses the caller's, which must outlive the session),
