@@ -102,7 +102,6 @@ typedef struct tune_state {
     int quiet;
     cJSON *ledger;                /* {"DIR/foldF@STEPS": {"val":, "seconds":}}           */
     int n_evals;                  /* evaluations made (or read) so far                  */
-    double seconds;               /* training + evaluation seconds of this invocation   */
 } tune_state;
 
 static volatile sig_atomic_t stop_requested;
@@ -232,6 +231,22 @@ static tnmtl_status claim_run(runfolder *rf, const char *dir, int resumed, sessi
     return TNMTL_OK;
 }
 
+/* Seconds the ledger records for the evaluations of trial folder rel
+ * ("trials/DIR/foldF") below `steps` (its earlier rungs). */
+static double ledger_seconds(const tune_state *ts, const char *rel, int64_t steps)
+{
+    const size_t len = strlen(rel);
+    double sum = 0;
+    const cJSON *rec;
+    cJSON_ArrayForEach(rec, ts->ledger)
+    {
+        if (strncmp(rec->string, rel, len) || rec->string[len] != '@' || atoll(rec->string + len + 1) >= steps) continue;
+        const cJSON *sec = cJSON_GetObjectItemCaseSensitive(rec, "seconds");
+        if (cJSON_IsNumber(sec)) sum += sec->valuedouble;
+    }
+    return sum;
+}
+
 /* Trains candidate c's fold to `steps` (resuming its folder) and scores it;
  * reads the result from the ledger when it was made before. */
 static tnmtl_status evaluate_fold(tune_state *ts, const candidate *c, const candidate *from, int fold, int64_t steps,
@@ -249,7 +264,7 @@ static tnmtl_status evaluate_fold(tune_state *ts, const candidate *c, const cand
     }
     tune_path(ts, rel, dir, sizeof dir);
     snprintf(ckpt, sizeof ckpt, "%s/%s", dir, TNMTL_CHECKPOINT_FILE);
-    const double t0 = tnmtl_now();
+    double t0 = tnmtl_now();
     session s;
     struct stat sb;
     const int resumed = writers_flag(stat(ckpt, &sb) == 0);
@@ -266,6 +281,9 @@ static tnmtl_status evaluate_fold(tune_state *ts, const candidate *c, const cand
             session_free(&s);
         }
         if (!st) s.opts.steps = steps;
+        /* A killed evaluation's training before its checkpoint counts too:
+         * the history's time, less the earlier rungs the ledger has. */
+        if (!st) t0 -= fmax(0, history_elapsed(&s.history) - ledger_seconds(ts, rel, steps));
     } else {
         run_options o = candidate_options(ts, c, fold, steps);
         st = session_start(&s, &o, ts->ds, err);
@@ -288,7 +306,6 @@ static tnmtl_status evaluate_fold(tune_state *ts, const candidate *c, const cand
     runfolder_release(&rf);
     if (st) return st;
     *seconds = tnmtl_now() - t0;
-    ts->seconds += *seconds;
     cJSON *r = cJSON_AddObjectToObject(ts->ledger, key);
     cJSON_AddItemToObject(r, "val", isfinite(*val) ? cJSON_CreateNumber(*val) : cJSON_CreateNull());
     cJSON_AddNumberToObject(r, "seconds", *seconds);
@@ -806,7 +823,6 @@ int cmd_tune(int argc, char **argv)
                 ts.folds ? "k-fold" : "held-out", rungs, eta);
 
     /* The search: per method, the best candidate on validation. */
-    const double t0 = tnmtl_now();
     int best_of[MAX_METHODS], chosen = -1;
     for (int k = 0, first = 0; k < n_methods && !st; k++) {
         int count = 0;
@@ -820,7 +836,14 @@ int cmd_tune(int argc, char **argv)
             chosen = best_of[k];
         first += count;
     }
-    const double search_seconds = tnmtl_now() - t0;
+    /* The whole search's cost, across the invocations of a resumed tune. */
+    double search_seconds = 0;
+    const cJSON *rec;
+    cJSON_ArrayForEach(rec, ts.ledger)
+    {
+        const cJSON *sec = cJSON_GetObjectItemCaseSensitive(rec, "seconds");
+        if (cJSON_IsNumber(sec)) search_seconds += sec->valuedouble;
+    }
     if (!st && chosen < 0) st = tnmtl_fail(&err, TNMTL_ERR_NUMERIC, "no candidate gave a finite validation metric");
     if (st) {
         if (stop_requested) {

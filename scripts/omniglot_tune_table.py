@@ -4,8 +4,18 @@ output: per seed, each method's test accuracy (%) with the setting chosen on
 validation, and the paired gain of each method over tuned STL; then the mean
 and standard deviation over the seeds where every method is done.
 
-    scripts/omniglot_tune_table.py [OUT_DIR]     (default runs/omniglot-tune)
+    scripts/omniglot_tune_table.py [OUT_DIR]          (default runs/omniglot-tune)
+    scripts/omniglot_tune_table.py --cost [OUT_DIR]
+
+--cost prints instead the search cost of each finished LAF, Tucker and TT tune
+(docs/performance.md "Tuning cost"): the seconds of all its evaluations (the
+sum of trials.csv's seconds, which is search_seconds when the tune ran in one
+go) against one training run of the method, which is a from-scratch run of
+--steps inside the same search (the weakest gamma, the path's start, and the
+chosen gamma's confirmation), so both are timed under the same load; and the
+steps trained, in units of --steps.
 """
+import csv
 import json
 import os
 import statistics
@@ -33,8 +43,53 @@ def load(out, seed, method):
     return 100 * d["test"]["mean_accuracy"], setting
 
 
+def search_cost(out, seed, method):
+    """(search s, weakest-gamma run s, chosen run s, steps trained / S, evaluations)."""
+    try:
+        with open(os.path.join(out, f"seed{seed}-{method}.json")) as f:
+            d = json.load(f)
+        with open(os.path.join(out, f"seed{seed}-{method}", "trials.csv")) as f:
+            rows = list(csv.DictReader(f))
+    except (OSError, ValueError):
+        return None  # not finished
+    S = int(rows[0]["steps"])  # the path's start: the weakest gamma, from scratch
+    trained, prev, seen = 0, 0, set()
+    for r in rows:
+        steps, gamma = int(r["steps"]), r["gamma"]
+        if gamma in seen:  # a confirmation: the same gamma again, from scratch
+            trained += steps
+        else:  # the path: each gamma continues from its neighbour's step count
+            trained += steps - prev
+            prev = steps
+            seen.add(gamma)
+    chosen = [float(r["seconds"]) for r in rows if r["chosen"] == "1" and int(r["steps"]) == S]
+    if "test" not in d:
+        return None
+    return (sum(float(r["seconds"]) for r in rows), float(rows[0]["seconds"]), chosen[0] if chosen else float("nan"),
+            trained / S, len(rows))
+
+
+def cost_table(out):
+    print("| tune | search s | run s, weakest gamma | run s, chosen gamma | search / mean run | "
+          "search / chosen run | steps trained | evaluations |")
+    print("|---" * 8 + "|")
+    for method in ("laf", "tucker", "tt"):
+        for seed in range(10):
+            c = search_cost(out, seed, method)
+            if c is None:
+                continue
+            search, weak, chosen, trained, evals = c
+            mean = (weak + chosen) / 2
+            print(f"| {method} seed {seed} | {search:.0f} | {weak:.0f} | {chosen:.0f} | {search / mean:.2f}x | "
+                  f"{search / chosen:.2f}x | {trained:.2f} S | {evals} |")
+
+
 def main():
-    out = sys.argv[1] if len(sys.argv) > 1 else "runs/omniglot-tune"
+    args = sys.argv[1:]
+    if args and args[0] == "--cost":
+        cost_table(args[1] if len(args) > 1 else "runs/omniglot-tune")
+        return
+    out = args[0] if args else "runs/omniglot-tune"
     rows = {}
     for seed in range(10):
         r = {m: load(out, seed, m) for m in METHODS}

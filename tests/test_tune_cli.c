@@ -203,6 +203,20 @@ static void test_killed_tune_resumes(void **state)
     fprintf(stderr, "tune was %s", out);
     assert_non_null(strstr(out, "killed"));
     assert_int_equal(tnmtl(0, SMALL_TUNE " --out %s", b), 0);
+    /* Its search_seconds is the whole search's: the killed invocation's
+     * evaluations count too, as trials.csv lists them (seconds to 3 places). */
+    cJSON *r = parse_out();
+    const cJSON *search = cJSON_GetObjectItemCaseSensitive(r, "search_seconds");
+    assert_true(cJSON_IsNumber(search));
+    char sums[128];
+    snprintf(cmd, sizeof cmd, "awk -F, 'NR > 1 { s += $6; n++ } END { printf \"%%.6f %%d\", s, n }' '%s/trials.csv'", b);
+    assert_int_equal(tu_run(cmd, 0, sums, sizeof sums), 0);
+    double listed;
+    int rows;
+    assert_int_equal(sscanf(sums, "%lf %d", &listed, &rows), 2);
+    fprintf(stderr, "search_seconds %.4f, trials.csv %.4f over %d rows\n", search->valuedouble, listed, rows);
+    assert_true(rows >= 6 && fabs(search->valuedouble - listed) <= 0.0005 * rows + 1e-9);
+    cJSON_Delete(r);
     trials_without_seconds(a, ta, sizeof ta);
     trials_without_seconds(b, tb, sizeof tb);
     assert_string_equal(ta, tb);
