@@ -166,6 +166,28 @@ static void test_planted_best_found(void **state)
     assert_int_equal((int)cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(r, "chosen"), "steps")->valuedouble, 300);
     assert_int_equal(laf_at_edge(r), fabs(gamma - 1e-4) < 1e-12 || fabs(gamma - 10) < 1e-9);
     cJSON_Delete(r);
+    /* The path: the weakest gamma 300 steps from scratch, each next one 300/5
+     * more from its neighbour (the path two runs, docs/performance.md); then
+     * the confirmations, 300 each. */
+    char *save = NULL;
+    snprintf(path, sizeof path, "%s/trials.csv", dir);
+    read_text(path, text, sizeof text);
+    int path_rows = 0, confirmations = 0;
+    for (char *line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+        char meth[16];
+        double g, v;
+        int steps;
+        if (sscanf(line, "%15[^,],%lf,,%d,%lf", meth, &g, &steps, &v) != 4 || strcmp(meth, "laf")) continue;
+        if (path_rows < 6) {
+            assert_int_equal(steps, 300 + 60 * path_rows);
+            path_rows++;
+        } else {
+            assert_int_equal(steps, 300);
+            confirmations++;
+        }
+    }
+    assert_int_equal(path_rows, 6);
+    assert_true(confirmations >= 1 && confirmations <= 2);
     /* Two gammas: whichever wins is at an end of the range, and is flagged. */
     snprintf(dir, sizeof dir, "%s/planted-edge", tu_group_dir);
     assert_int_equal(tnmtl(0, "tune --data csv:%s " PLANTED_OPTS " --methods laf --gamma-range 1e-6,1e-5 "
