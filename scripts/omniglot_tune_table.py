@@ -4,8 +4,13 @@ output: per seed, each method's test accuracy (%) with the setting chosen on
 validation, and the paired gain of each method over tuned STL; then the mean
 and standard deviation over the seeds where every method is done.
 
-    scripts/omniglot_tune_table.py [OUT_DIR]          (default runs/omniglot-tune)
+    scripts/omniglot_tune_table.py [OUT_DIR ...]      (default runs/omniglot-tune)
     scripts/omniglot_tune_table.py --cost [OUT_DIR]
+
+With several OUT_DIRs (the same experiment run with other training settings,
+e.g. `BATCH=0 scripts/omniglot-tune.sh` for the full batch), each seed and
+method takes the tune whose choice validates best: the setting is chosen on
+validation too, never on test.  A cell waits until every directory has it.
 
 --cost prints instead the search cost of each finished LAF, Tucker and TT tune
 (docs/performance.md "Tuning cost"): the seconds of all its evaluations (the
@@ -40,7 +45,30 @@ def load(out, seed, method):
         setting = f"share {chosen.get('share', '?')}"
     else:
         setting = f"gamma {chosen['gamma']:.3g}"
-    return 100 * d["test"]["mean_accuracy"], setting
+    return 100 * d["test"]["mean_accuracy"], setting, chosen["val_accuracy"], batch_label(out, seed, method)
+
+
+def batch_label(out, seed, method):
+    """The tune's training batch, from its tune.json: "full batch" or "batch N"."""
+    try:
+        with open(os.path.join(out, f"seed{seed}-{method}", "tune.json")) as f:
+            batch = json.load(f)["options"]["batch"]
+    except (OSError, ValueError, KeyError):
+        return "?"
+    return "full batch" if batch == 0 else f"batch {batch}"
+
+
+def load_chosen(outs, seed, method):
+    """load() of the directory whose tune validates best; with one directory
+    its own; a missing or running tune in any directory wins (not done)."""
+    results = [load(out, seed, method) for out in outs]
+    for r in results:
+        if not isinstance(r, tuple):
+            return r
+    best = max(results, key=lambda r: r[2])  # validation accuracy only
+    if len(outs) > 1:
+        return best[0], f"{best[1]}, {best[3]}"
+    return best[0], best[1]
 
 
 def search_cost(out, seed, method):
@@ -89,10 +117,10 @@ def main():
     if args and args[0] == "--cost":
         cost_table(args[1] if len(args) > 1 else "runs/omniglot-tune")
         return
-    out = args[0] if args else "runs/omniglot-tune"
+    outs = args or ["runs/omniglot-tune"]
     rows = {}
     for seed in range(10):
-        r = {m: load(out, seed, m) for m in METHODS}
+        r = {m: load_chosen(outs, seed, m) for m in METHODS}
         if isinstance(r["stl"], tuple):
             rows[seed] = r
     print("| seed | " + " | ".join(m.upper() if m != "tucker" else "Tucker" for m in METHODS) +
