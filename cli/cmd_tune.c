@@ -181,24 +181,6 @@ static cJSON *tune_read_json(const tune_state *ts, const char *rel, int *bad, tn
 
 static const char *part_metric_name(int cls) { return cls ? "accuracy" : "rmse"; }
 
-/* Mean validation metric of a session's model (NaN if a task's is): the
- * one session_train measured at the last step, else measured now. */
-static tnmtl_status validation_metric(session *s, double *out, tnmtl_error *err)
-{
-    if (s->val_step == s->optim.step) {
-        *out = s->val_mean;
-        return TNMTL_OK;
-    }
-    const int T = s->ds.n_tasks;
-    double *metric = tnmtl_calloc((size_t)T, sizeof(double), "metrics", err), loss, sum = 0;
-    if (!metric) return TNMTL_ERR_NOMEM;
-    tnmtl_status st = tnmtl_mtl_evaluate(s->model, &s->ds, &s->split, TNMTL_PART_VAL, metric, &loss, err);
-    for (int t = 0; t < T; t++) sum += metric[t];
-    free(metric);
-    *out = st ? NAN : sum / T;
-    return st;
-}
-
 /* The run options of candidate c on fold f (f < 0: the whole training part). */
 static run_options candidate_options(const tune_state *ts, const candidate *c, int fold, int64_t steps)
 {
@@ -232,15 +214,17 @@ static tnmtl_status claim_run(runfolder *rf, const char *dir, int resumed, sessi
 }
 
 /* Seconds the ledger records for the evaluations of trial folder rel
- * ("trials/DIR/foldF") below `steps` (its earlier rungs). */
+ * ("trials/DIR/foldF") below `steps` (its earlier rungs); rel NULL: for every
+ * evaluation, the whole search's. */
 static double ledger_seconds(const tune_state *ts, const char *rel, int64_t steps)
 {
-    const size_t len = strlen(rel);
+    const size_t len = rel ? strlen(rel) : 0;
     double sum = 0;
     const cJSON *rec;
     cJSON_ArrayForEach(rec, ts->ledger)
     {
-        if (strncmp(rec->string, rel, len) || rec->string[len] != '@' || atoll(rec->string + len + 1) >= steps) continue;
+        if (rel && (strncmp(rec->string, rel, len) || rec->string[len] != '@' || atoll(rec->string + len + 1) >= steps))
+            continue;
         const cJSON *sec = cJSON_GetObjectItemCaseSensitive(rec, "seconds");
         if (cJSON_IsNumber(sec)) sum += sec->valuedouble;
     }
@@ -301,7 +285,7 @@ static tnmtl_status evaluate_fold(tune_state *ts, const candidate *c, const cand
         return st;
     }
     st = session_train(&s, dir, 1, &stop_requested, err);
-    if (!st) st = validation_metric(&s, val, err);
+    if (!st) st = session_validation_mean(&s, val, err);
     session_free(&s);
     runfolder_release(&rf);
     if (st) return st;
@@ -837,13 +821,7 @@ int cmd_tune(int argc, char **argv)
         first += count;
     }
     /* The whole search's cost, across the invocations of a resumed tune. */
-    double search_seconds = 0;
-    const cJSON *rec;
-    cJSON_ArrayForEach(rec, ts.ledger)
-    {
-        const cJSON *sec = cJSON_GetObjectItemCaseSensitive(rec, "seconds");
-        if (cJSON_IsNumber(sec)) search_seconds += sec->valuedouble;
-    }
+    const double search_seconds = ledger_seconds(&ts, NULL, 0);
     if (!st && chosen < 0) st = tnmtl_fail(&err, TNMTL_ERR_NUMERIC, "no candidate gave a finite validation metric");
     if (st) {
         if (stop_requested) {

@@ -137,6 +137,13 @@ static void format_duration(double sec, char *buf, size_t cap)
 }
 
 static double mean_of(const double *x, int n);
+/* The mean of x[n], NaN if any is. */
+static double strict_mean(const double *x, int n)
+{
+    double sum = 0;
+    for (int i = 0; i < n; i++) sum += x[i];
+    return sum / n;
+}
 
 /* Appends the step to the run's history (with --out); the validation
  * metric every ps->every steps and at checkpoints. */
@@ -152,10 +159,8 @@ static void record_history(progress_state *ps, const tnmtl_progress *p)
         if (metric && !tnmtl_mtl_evaluate(s->model, &s->ds, &s->split, TNMTL_PART_VAL, metric, &loss,
                                           &ps->history_err)) {
             row.val_metric = mean_of(metric, T);
-            double sum = 0;
-            for (int t = 0; t < T; t++) sum += metric[t];
             s->val_step = p->step;
-            s->val_mean = sum / T;
+            s->val_mean = strict_mean(metric, T);
         }
         free(metric);
     }
@@ -329,6 +334,21 @@ tnmtl_status session_train(session *s, const char *out_dir, int quiet, volatile 
             }
         }
     }
+    return st;
+}
+
+tnmtl_status session_validation_mean(session *s, double *out, tnmtl_error *err)
+{
+    if (s->val_step == s->optim.step) { /* session_train measured it at this step */
+        *out = s->val_mean;
+        return TNMTL_OK;
+    }
+    const int T = s->ds.n_tasks;
+    double *metric = tnmtl_calloc((size_t)T, sizeof(double), "metrics", err), loss;
+    if (!metric) return TNMTL_ERR_NOMEM;
+    tnmtl_status st = tnmtl_mtl_evaluate(s->model, &s->ds, &s->split, TNMTL_PART_VAL, metric, &loss, err);
+    *out = st ? NAN : strict_mean(metric, T);
+    free(metric);
     return st;
 }
 

@@ -24,7 +24,7 @@ typedef struct session {
     run_history history;        /* per-step rows, saved with checkpoints  */
     int64_t val_step;           /* the last step session_train measured the
                                    validation part at (-1: none), and its */
-    double val_mean;            /* mean metric over tasks (NaN if any is)  */
+    double val_mean;            /* session_validation_mean then           */
 } session;
 
 /* Loads the data (or uses the caller's, which must outlive the session),
@@ -54,6 +54,10 @@ tnmtl_status session_save(const session *s, const char *dir, tnmtl_error *err);
  * results.json and the sharing report files there (recorded in s->folder's
  * manifest when set). */
 tnmtl_status session_evaluate(session *s, const char *out_dir, cJSON **result, tnmtl_error *err);
+/* The model's validation metric averaged over the tasks (NaN if a task's
+ * is): the one session_train measured for the history at the current step,
+ * else measured now. */
+tnmtl_status session_validation_mean(session *s, double *out, tnmtl_error *err);
 /* Per-layer sharing summary table. */
 void session_print_sharing(session *s, FILE *f);
 void session_free(session *s);

@@ -80,6 +80,8 @@ def search_cost(out, seed, method):
             rows = list(csv.DictReader(f))
     except (OSError, ValueError):
         return None  # not finished
+    if "test" not in d:
+        return None
     S = int(rows[0]["steps"])  # the path's start: the weakest gamma, from scratch
     trained, prev, seen = 0, 0, set()
     for r in rows:
@@ -91,8 +93,6 @@ def search_cost(out, seed, method):
             prev = steps
             seen.add(gamma)
     chosen = [float(r["seconds"]) for r in rows if r["chosen"] == "1" and int(r["steps"]) == S]
-    if "test" not in d:
-        return None
     return (sum(float(r["seconds"]) for r in rows), float(rows[0]["seconds"]), chosen[0] if chosen else float("nan"),
             trained / S, len(rows))
 
