@@ -620,6 +620,46 @@ static tnmtl_status claim_table(runfolder *rf, runfolder_mode mode, int what, co
     return st;
 }
 
+/* A run killed before its first checkpoint was complete: the history written
+ * just before that checkpoint made a manifest, which gains the model's
+ * signature only when the checkpoint is saved; there is no checkpoint and no
+ * results.  Nothing of it can be resumed, so nothing is lost by starting
+ * again. */
+static int unsaved_start(const char *dir)
+{
+    checkpoint_info ci;
+    read_checkpoint_info(dir, &ci);
+    char path[PATH_CAP];
+    join(path, sizeof path, dir, "results.json");
+    struct stat sb;
+    if (ci.present || stat(path, &sb) == 0) return 0;
+    cJSON *m = load_manifest(dir);
+    const char *kind = m ? json_string(m, "kind") : NULL;
+    const int yes = kind && !strcmp(kind, "run") && json_string(m, "run_id") && !json_string(m, "signature");
+    cJSON_Delete(m);
+    return yes;
+}
+
+/* Removes an unsaved start: the files its manifest lists or was writing, then
+ * the manifest (temp files of the killed writes go with the next write). */
+static void drop_unsaved_start(const char *dir)
+{
+    cJSON *m = load_manifest(dir);
+    char path[PATH_CAP];
+    const cJSON *e;
+    cJSON_ArrayForEach(e, cJSON_GetObjectItemCaseSensitive(m, "files"))
+    {
+        const char *name = json_string(e, "name");
+        if (name && is_report_name(name)) join(path, sizeof path, dir, name), unlink(path);
+    }
+    cJSON_ArrayForEach(e, cJSON_GetObjectItemCaseSensitive(m, "writing"))
+    if (cJSON_IsString(e) && is_report_name(e->valuestring)) join(path, sizeof path, dir, e->valuestring), unlink(path);
+    cJSON_Delete(m);
+    join(path, sizeof path, dir, RUNFOLDER_MANIFEST);
+    unlink(path);
+    sync_dir(dir);
+}
+
 tnmtl_status runfolder_claim(runfolder *rf, const char *dir, const char *kind, runfolder_mode mode, const char *config,
                              tnmtl_error *err)
 {
@@ -643,6 +683,14 @@ tnmtl_status runfolder_claim(runfolder *rf, const char *dir, const char *kind, r
     if ((st = take_lock(rf, err)) || (st = recover(rf, err))) {
         runfolder_release(rf);
         return st;
+    }
+    if (is_run && unsaved_start(dir)) {
+        if (mode == RUNFOLDER_RESUME) {
+            runfolder_release(rf);
+            return tnmtl_fail(err, TNMTL_ERR_INVALID, "%s holds a run killed before its first checkpoint: nothing of "
+                              "it was saved to resume; start it again with its command, without --resume", dir);
+        }
+        drop_unsaved_start(dir);
     }
     char desc[1024];
     const int what = describe(dir, desc, sizeof desc);

@@ -424,6 +424,63 @@ static void test_history_killed_mid_write(void **state)
     tu_rmtree(dir);
 }
 
+/* Makes run folder dir look as a run SIGKILLed while writing its first
+ * checkpoint leaves it: the history written just before that checkpoint and
+ * the manifest it made (no model signature yet), a checkpoint's temp file,
+ * nothing else. */
+static void make_unsaved_start(const char *dir)
+{
+    snapshot s;
+    take_snapshot(dir, 1, &s);
+    char path[600];
+    for (int i = 0; i < s.n; i++)
+        if (strcmp(s.name[i], "history.csv") && strcmp(s.name[i], "run.json")) path_of(path, sizeof path, dir, s.name[i]), unlink(path);
+    free_snapshot(&s);
+    cJSON *m = read_json_file(dir, "run.json"), *files = cJSON_CreateArray(), *e;
+    cJSON_ArrayForEach(e, cJSON_GetObjectItemCaseSensitive(m, "files"))
+    {
+        const cJSON *n = cJSON_GetObjectItemCaseSensitive(e, "name");
+        if (cJSON_IsString(n) && !strcmp(n->valuestring, "history.csv")) cJSON_AddItemToArray(files, cJSON_Duplicate(e, 1));
+    }
+    cJSON_ReplaceItemInObjectCaseSensitive(m, "files", files);
+    cJSON_DeleteItemFromObjectCaseSensitive(m, "signature");
+    write_json_file(dir, "run.json", m);
+    cJSON_Delete(m);
+    path_of(path, sizeof path, dir, TNMTL_CHECKPOINT_FILE ".tmp.4242");
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fputs("half a checkpoint", f);
+    fclose(f);
+}
+
+/* Killed while writing its first checkpoint, a run has nothing to resume:
+ * --resume says so (exit 2), and the same command, or a compare that owns the
+ * folder, starts it again there (it used to be refused as "files of a run",
+ * leaving the folder stuck; tests/test_killed_runs.c hit it at random). */
+static void test_killed_in_first_checkpoint(void **state)
+{
+    (void)state;
+    char dir[256], cmp[256], sub[600], tmp[600], id[64];
+    fresh_dir(dir, sizeof dir);
+    assert_int_equal(tnmtl("train " QUICK " --method laf --save-every 10 --out %s", dir), 0);
+    make_unsaved_start(dir);
+    assert_int_equal(tnmtl("train --resume %s --quiet", dir), 2);
+    assert_non_null(strstr(out, "killed before its first checkpoint"));
+    assert_int_equal(tnmtl("train " QUICK " --method laf --save-every 10 --out %s", dir), 0);
+    assert_one_run(dir, id);
+    path_of(tmp, sizeof tmp, dir, TNMTL_CHECKPOINT_FILE ".tmp.4242");
+    assert_false(tu_exists(tmp)); /* the next write cleaned it up */
+    tu_rmtree(dir);
+    /* a compare's run, the same */
+    fresh_dir(cmp, sizeof cmp);
+    assert_int_equal(tnmtl("compare " QUICK " --methods stl --seeds 0 --out %s", cmp), 0);
+    path_of(sub, sizeof sub, cmp, "stl-seed0");
+    make_unsaved_start(sub);
+    assert_int_equal(tnmtl("compare " QUICK " --methods stl --seeds 0 --out %s", cmp), 0);
+    assert_one_run(sub, id);
+    tu_rmtree(cmp);
+}
+
 /* A switch stopped between the rename of the new checkpoint and the removal
  * of the earlier run's files (built by hand): readers refuse it and say how
  * to complete it, the next writer completes it; a marker whose checkpoint
@@ -738,6 +795,7 @@ int main(void)
         cmocka_unit_test(test_overwrite_killed_around_the_switch),
         cmocka_unit_test(test_half_done_switch_is_completed_or_undone),
         cmocka_unit_test(test_history_killed_mid_write),
+        cmocka_unit_test(test_killed_in_first_checkpoint),
         cmocka_unit_test(test_two_train_writers),
         cmocka_unit_test(test_two_compare_writers),
         cmocka_unit_test(test_mixed_folder_refused),
