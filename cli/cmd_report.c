@@ -572,7 +572,8 @@ static void section_tuning(page *pg)
                     "trained from scratch to confirm it; dashed lines: the best STL and UD-MTL validation; ringed: "
                     "the configuration tune chose.");
     }
-    fprintf(pg->f, "<table>\n<tr>%s<th>method</th><th>gamma</th><th>shared depth N</th><th>steps</th><th>validation %s</th>"
+    fprintf(pg->f, "<table>\n<tr>%s<th>method</th><th>gamma</th><th>shared depth N</th><th>batch</th><th>steps</th>"
+                   "<th>validation %s</th>"
                    "<th>run</th><th>chosen</th></tr>\n",
             in->n_tunes > 1 ? "<th>tune folder</th>" : "", in->trials_cls ? "accuracy %" : "RMSE");
     for (int i = 0; i < in->n_trials; i++) {
@@ -591,6 +592,9 @@ static void section_tuning(page *pg)
         fputs("</td><td>", pg->f);
         if (t->share >= 0) fprintf(pg->f, "%d", t->share);
         else fputs("-", pg->f);
+        fputs("</td><td>", pg->f);
+        if (t->batch > 0) fprintf(pg->f, "%d", t->batch);
+        else fputs(t->batch == 0 ? "full" : "-", pg->f);
         fprintf(pg->f, "</td><td>%lld</td><td>", t->steps);
         if (in->trials_cls) fprintf(pg->f, "%.2f", 100 * t->val);
         else fprintf(pg->f, "%.4f", t->val);

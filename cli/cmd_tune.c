@@ -18,8 +18,8 @@
  *   tune.json            the tune's options; a tune with other options refuses it
  *   ledger.json          every finished evaluation (trial, fold, steps): the resume state
  *   trials/NAME/foldF/   the trials' run folders (checkpoints)
- *   trials.csv, .md      every evaluation: method, gamma, share, steps, validation
- *                        metric, seconds, chosen
+ *   trials.csv, .md      every evaluation: method, gamma, share, batch, steps,
+ *                        validation metric, seconds, chosen
  *   trials.svg           validation metric against gamma, one line per method
  *   chosen.json          the chosen configuration, for `train --config`
  *   final/               the chosen configuration fitted: checkpoint, results.json,
@@ -44,7 +44,8 @@
 #include "util.h"
 
 #define MAX_METHODS 5
-#define MAX_CANDIDATES 160
+#define MAX_BATCHES 4
+#define MAX_CANDIDATES 400
 #define MAX_RUNGS 8
 
 static const char tune_usage[] =
@@ -73,6 +74,10 @@ static const char tune_usage[] =
     "                       the weakest gamma (one or two runs) | halving: successive\n"
     "                       halving (below; it favours weak gammas, which learn faster\n"
     "                       early: docs/results.md) | grid: every gamma the full --steps\n"
+    "  --batches LIST       comma list of batch sizes (examples per task per step, 0 = full\n"
+    "                       batch; at most 4) to search too: each method's search runs\n"
+    "                       once per batch size, and validation picks among them (instead\n"
+    "                       of --batch; costs that many searches)\n"
     "  --rungs R            successive-halving rungs (default 3); UD's depths always use it\n"
     "  --eta E              keep the best 1/E at each rung (default 3)\n"
     "  --quiet              no progress lines\n\n"
@@ -86,6 +91,7 @@ typedef struct candidate {
     double gamma;                 /* laf/tucker/tt: the gamma; NAN otherwise          */
     int share;                    /* ud: N; -1 otherwise                               */
     int64_t steps;                /* stl: this candidate's step count; else --steps    */
+    int batch;                    /* examples per task per step (0: full batch)        */
     char dir[64];                 /* run folder under trials/ (stl: the shared path)    */
     double val;                   /* validation metric at its last evaluation          */
     int64_t val_steps;            /* steps of that evaluation                          */
@@ -99,6 +105,7 @@ typedef struct tune_state {
     const tnmtl_dataset *ds;
     int folds;                    /* 0: one held-out validation part                    */
     int cls;                      /* classification: higher is better                   */
+    int batches_searched;         /* --batches: candidates differ in batch size         */
     int quiet;
     cJSON *ledger;                /* {"DIR/foldF@STEPS": {"val":, "seconds":}}           */
     int n_evals;                  /* evaluations made (or read) so far                  */
@@ -191,6 +198,7 @@ static run_options candidate_options(const tune_state *ts, const candidate *c, i
     if (c->method == TNMTL_METHOD_UD) o.set_mask |= RUN_SET_SHARE;
     o.steps = steps;
     o.set_mask |= RUN_SET_STEPS; /* not the data source's default */
+    o.batch = c->batch;
     o.folds = fold >= 0 ? ts->folds : 0;
     o.fold = fold >= 0 && ts->folds ? fold : 0;
     return o;
@@ -296,11 +304,13 @@ static tnmtl_status evaluate_fold(tune_state *ts, const candidate *c, const cand
     return tune_write_json(ts, "ledger.json", ts->ledger, err);
 }
 
-static void candidate_label(const candidate *c, char *buf, size_t cap)
+static void candidate_label(const tune_state *ts, const candidate *c, char *buf, size_t cap)
 {
-    if (c->method == TNMTL_METHOD_UD) snprintf(buf, cap, "ud N=%d", c->share);
-    else if (c->method == TNMTL_METHOD_STL) snprintf(buf, cap, "stl steps=%lld", (long long)c->steps);
-    else snprintf(buf, cap, "%s gamma=%.3g", tnmtl_method_name(c->method), c->gamma);
+    char batch[24] = "";
+    if (ts->batches_searched) snprintf(batch, sizeof batch, " batch=%d", c->batch);
+    if (c->method == TNMTL_METHOD_UD) snprintf(buf, cap, "ud N=%d%s", c->share, batch);
+    else if (c->method == TNMTL_METHOD_STL) snprintf(buf, cap, "stl steps=%lld%s", (long long)c->steps, batch);
+    else snprintf(buf, cap, "%s gamma=%.3g%s", tnmtl_method_name(c->method), c->gamma, batch);
 }
 
 /* Candidate c at `steps` (warm-started from `from` when not NULL), averaged
@@ -321,7 +331,7 @@ static tnmtl_status evaluate(tune_state *ts, candidate *c, const candidate *from
     ts->n_evals++;
     if (!ts->quiet) {
         char label[96];
-        candidate_label(c, label, sizeof label);
+        candidate_label(ts, c, label, sizeof label);
         fprintf(stderr, "trial %3d  %-22s steps %6lld  validation %s %.4f  (%d fold%s, %.1f s)\n", ts->n_evals, label,
                 (long long)steps, part_metric_name(ts->cls), c->val, nf, nf > 1 ? "s" : "", secs);
     }
@@ -512,7 +522,7 @@ static rep_trial *trial_rows(const table_job *j, int *n_rows, double **secs)
             }
         }
         for (int k = 0; k < m; k++, n++) {
-            rows[n] = (rep_trial){.gamma = c->gamma, .share = c->share, .steps = steps[k], .val = val[k],
+            rows[n] = (rep_trial){.gamma = c->gamma, .share = c->share, .batch = c->batch, .steps = steps[k], .val = val[k],
                                   .chosen = i == j->chosen && k == m - 1, .scratch = c->twin};
             snprintf(rows[n].method, sizeof rows[n].method, "%s", tnmtl_method_name(c->method));
             sec[n] = s[k];
@@ -533,20 +543,23 @@ static int write_trials(FILE *f, void *user)
     double *secs;
     rep_trial *rows = trial_rows(j, &n, &secs);
     if (!rows) return -1;
-    if (j->csv) fprintf(f, "method,gamma,share,steps,%s,seconds,chosen\n", metric);
+    if (j->csv) fprintf(f, "method,gamma,share,batch,steps,%s,seconds,chosen\n", metric);
     else
-        fprintf(f, "| method | gamma | share N | steps | validation %s | seconds | chosen |\n|---|---|---|---|---|---|---|\n",
-                j->ts->cls ? "accuracy %" : "RMSE");
+        fprintf(f, "| method | gamma | share N | batch | steps | validation %s | seconds | chosen |\n"
+                   "|---|---|---|---|---|---|---|---|\n", j->ts->cls ? "accuracy %" : "RMSE");
     for (int k = 0; k < n; k++) {
         const rep_trial *t = &rows[k];
-        char g[32] = "", sh[16] = "";
+        char g[32] = "", sh[16] = "", batch[16] = "full";
         if (isfinite(t->gamma)) snprintf(g, sizeof g, "%.6g", t->gamma);
         if (t->share >= 0) snprintf(sh, sizeof sh, "%d", t->share);
+        if (t->batch > 0) snprintf(batch, sizeof batch, "%d", t->batch);
         if (j->csv)
-            fprintf(f, "%s,%s,%s,%lld,%.4f,%.3f,%d\n", t->method, g, sh, t->steps, scale * t->val, secs[k], t->chosen);
+            fprintf(f, "%s,%s,%s,%d,%lld,%.4f,%.3f,%d\n", t->method, g, sh, t->batch, t->steps, scale * t->val, secs[k],
+                    t->chosen);
         else
-            fprintf(f, "| %s | %s | %s | %lld | %.2f | %.1f | %s |\n", t->method, g[0] ? g : "-", sh[0] ? sh : "-",
-                    t->steps, scale * t->val, secs[k], t->chosen ? "**yes**" : "");
+            fprintf(f, "| %s | %s | %s | %s | %lld | %.2f | %.1f | %s |\n", t->method, g[0] ? g : "-", sh[0] ? sh : "-",
+                    batch, t->steps, scale * t->val,
+                    secs[k], t->chosen ? "**yes**" : "");
     }
     free(rows);
     free(secs);
@@ -583,63 +596,85 @@ static tnmtl_status count_shareable(const run_options *o, const tnmtl_dataset *d
     return TNMTL_OK;
 }
 
-/* The candidates of every method, in method order. */
-static tnmtl_status make_candidates(const tune_state *ts, const tnmtl_method *methods, int n_methods, double glo,
-                                    double ghi, int gcount, int rungs, int eta, int path, candidate *cand, int *n,
-                                    tnmtl_error *err)
+/* The candidates of every method, in method order, and within a method per
+ * batch size (in --batches order): each (method, batch) group is searched on
+ * its own.  A searched batch size is part of each run folder's name. */
+static tnmtl_status make_candidates(const tune_state *ts, const tnmtl_method *methods, int n_methods,
+                                    const int *batches, int n_batches, double glo, double ghi, int gcount, int rungs,
+                                    int eta, int path, candidate *cand, int *n, tnmtl_error *err)
 {
     *n = 0;
-    for (int k = 0; k < n_methods; k++) {
-        const tnmtl_method m = methods[k];
-        int count = gcount;
-        int n_share = 0;
-        if (m == TNMTL_METHOD_UD) {
-            tnmtl_status st = count_shareable(&ts->base, ts->ds, &n_share, err);
-            if (st) return st;
-            count = n_share;
-        }
-        if (*n + count > MAX_CANDIDATES)
-            return tnmtl_fail(err, TNMTL_ERR_INVALID, "more than %d candidates: lower --gamma-count", MAX_CANDIDATES);
-        for (int i = 0; i < count; i++) {
-            candidate *c = &cand[(*n)++];
-            memset(c, 0, sizeof *c);
-            c->method = m;
-            c->gamma = NAN;
-            c->share = -1;
-            c->steps = ts->base.steps;
-            c->val = NAN;
+    for (int k = 0; k < n_methods; k++)
+        for (int b = 0; b < n_batches; b++) {
+            const tnmtl_method m = methods[k];
+            const char *name = tnmtl_method_name(m);
+            char bs[24] = ""; /* the batch suffix of the folder names */
+            if (ts->batches_searched) snprintf(bs, sizeof bs, "-b%d", batches[b]);
+            int count = gcount;
             if (m == TNMTL_METHOD_UD) {
-                c->share = i + 1;
-                snprintf(c->dir, sizeof c->dir, "ud-n%d", c->share);
-            } else if (m == TNMTL_METHOD_STL) {
-                /* Log-spaced from the first rung's budget to --steps. */
-                const double lo = (double)ts->base.steps / pow((double)eta, (double)(rungs - 1)), hi = (double)ts->base.steps;
-                const double s = count > 1 ? lo * pow(hi / lo, (double)i / (count - 1)) : ts->base.steps;
-                c->steps = (int64_t)llround(s);
-                if (c->steps < 1) c->steps = 1;
-                if (i > 0 && c->steps <= cand[*n - 2].steps) { /* tiny --steps: no repeats */
-                    (*n)--;
-                    continue;
-                }
-                snprintf(c->dir, sizeof c->dir, "stl-path");
-            } else {
-                c->gamma = gcount > 1 ? glo * pow(ghi / glo, (double)i / (gcount - 1)) : glo;
-                snprintf(c->dir, sizeof c->dir, "%s-g%.4g%s", tnmtl_method_name(m), c->gamma, path ? "-path" : "");
+                tnmtl_status st = count_shareable(&ts->base, ts->ds, &count, err);
+                if (st) return st;
             }
-        }
-        if (path && m != TNMTL_METHOD_STL && m != TNMTL_METHOD_UD) { /* the from-scratch twins */
-            if (*n + count > MAX_CANDIDATES)
-                return tnmtl_fail(err, TNMTL_ERR_INVALID, "more than %d candidates: lower --gamma-count", MAX_CANDIDATES);
+            const int twins = path && m != TNMTL_METHOD_STL && m != TNMTL_METHOD_UD;
+            if (*n + (twins ? 2 : 1) * count > MAX_CANDIDATES)
+                return tnmtl_fail(err, TNMTL_ERR_INVALID, "more than %d candidates: lower --gamma-count or give fewer "
+                                  "--batches", MAX_CANDIDATES);
             for (int i = 0; i < count; i++) {
-                candidate *c = &cand[*n];
-                *c = cand[*n - count];
-                c->twin = 1;
-                snprintf(c->dir, sizeof c->dir, "%s-g%.4g", tnmtl_method_name(m), c->gamma);
-                (*n)++;
+                candidate *c = &cand[(*n)++];
+                memset(c, 0, sizeof *c);
+                c->method = m;
+                c->gamma = NAN;
+                c->share = -1;
+                c->steps = ts->base.steps;
+                c->batch = batches[b];
+                c->val = NAN;
+                if (m == TNMTL_METHOD_UD) {
+                    c->share = i + 1;
+                    snprintf(c->dir, sizeof c->dir, "ud-n%d%s", c->share, bs);
+                } else if (m == TNMTL_METHOD_STL) {
+                    /* Log-spaced from the first rung's budget to --steps. */
+                    const double lo = (double)ts->base.steps / pow((double)eta, (double)(rungs - 1)),
+                                 hi = (double)ts->base.steps;
+                    const double s = count > 1 ? lo * pow(hi / lo, (double)i / (count - 1)) : ts->base.steps;
+                    c->steps = (int64_t)llround(s);
+                    if (c->steps < 1) c->steps = 1;
+                    if (i > 0 && c->steps <= cand[*n - 2].steps) { /* tiny --steps: no repeats */
+                        (*n)--;
+                        continue;
+                    }
+                    snprintf(c->dir, sizeof c->dir, "stl-path%s", bs);
+                } else {
+                    c->gamma = gcount > 1 ? glo * pow(ghi / glo, (double)i / (gcount - 1)) : glo;
+                    snprintf(c->dir, sizeof c->dir, "%s-g%.4g%s%s", name, c->gamma, bs, path ? "-path" : "");
+                }
             }
+            if (twins) /* the from-scratch twins */
+                for (int i = 0; i < count; i++) {
+                    candidate *c = &cand[*n];
+                    *c = cand[*n - count];
+                    c->twin = 1;
+                    snprintf(c->dir, sizeof c->dir, "%s-g%.4g%s", name, c->gamma, bs);
+                    (*n)++;
+                }
         }
-    }
     return TNMTL_OK;
+}
+
+/* --batches: distinct batch sizes, 0 (full batch) or more examples per task. */
+static tnmtl_status parse_batches(const char *s, int *batches, int *n, tnmtl_error *err)
+{
+    double v[MAX_BATCHES];
+    tnmtl_status st = cli_parse_double_list("--batches", s, v, MAX_BATCHES, n, err);
+    for (int i = 0; i < *n && !st; i++) {
+        if (!(v[i] >= 0 && v[i] <= (1 << 20) && v[i] == floor(v[i])))
+            return tnmtl_fail(err, TNMTL_ERR_INVALID, "--batches: %g is not a batch size (0 = full batch, or a "
+                              "number of examples per task)", v[i]);
+        batches[i] = (int)v[i];
+        for (int j = 0; j < i; j++)
+            if (batches[j] == batches[i])
+                return tnmtl_fail(err, TNMTL_ERR_INVALID, "--batches: %d is listed twice", batches[i]);
+    }
+    return st;
 }
 
 static tnmtl_status parse_range(const char *s, double *lo, double *hi, tnmtl_error *err)
@@ -666,6 +701,7 @@ int cmd_tune(int argc, char **argv)
                                          TNMTL_METHOD_TT};
     int n_methods = 5, quiet = 0, folds = 3, folds_set = 0, rungs = 3, eta = 3, gcount = 9, path = 1;
     double glo = 1e-4, ghi = 1.0;
+    int batches[MAX_BATCHES], n_batches = 0; /* --batches; none: the one --batch */
     const char *out_dir = NULL;
     tnmtl_error err = {0};
     for (int i = 1; i < argc; i++) {
@@ -679,7 +715,7 @@ int cmd_tune(int argc, char **argv)
             continue;
         }
         static const char *const own[] = {"--methods", "--gamma-range", "--gamma-count", "--folds", "--rungs", "--eta", "--out",
-                                          "--search"};
+                                          "--search", "--batches"};
         int is_own = 0;
         for (size_t k = 0; k < sizeof own / sizeof own[0]; k++) is_own |= !strcmp(a, own[k]);
         if (is_own) {
@@ -696,6 +732,7 @@ int cmd_tune(int argc, char **argv)
             } else if (!strcmp(a, "--rungs") && !(st = cli_parse_int(a, v, 1, MAX_RUNGS, &n, &err))) rungs = (int)n;
             else if (!strcmp(a, "--eta") && !(st = cli_parse_int(a, v, 2, 16, &n, &err))) eta = (int)n;
             else if (!strcmp(a, "--out")) out_dir = v;
+            else if (!strcmp(a, "--batches")) st = parse_batches(v, batches, &n_batches, &err);
             else if (!strcmp(a, "--search")) {
                 if (!strcmp(v, "halving")) path = 0;
                 else if (!strcmp(v, "path")) path = 1;
@@ -713,6 +750,11 @@ int cmd_tune(int argc, char **argv)
     }
     if (!out_dir) return cli_usage_error("tune", "--out DIR is required (trials, checkpoints and the result go there)");
     if (glo == ghi && gcount > 1) return cli_usage_error("tune", "--gamma-range: empty range %g,%g for %d values", glo, ghi, gcount);
+    if (n_batches && (o.set_mask & RUN_SET_BATCH))
+        return cli_usage_error("tune", "--batch and --batches exclude each other (--batches searches the batch size)");
+    if (n_batches && o.epochs > 0)
+        return cli_usage_error("tune", "--epochs with --batches: an epoch is a different number of steps per batch "
+                               "size; give --steps");
     /* Validation: a held-out part when asked for (omniglot: 2 drawings per
      * character from the non-training ones), else K folds. */
     if (o.folds) return cli_usage_error("tune", "use tune's --folds K (without --fold)");
@@ -741,6 +783,8 @@ int cmd_tune(int argc, char **argv)
     if (!cand) st = tnmtl_fail(&err, TNMTL_ERR_NOMEM, "out of memory");
     if (!st) st = run_finalise(&o, &ds, &err);
     ts.base = o;
+    ts.batches_searched = n_batches > 0;
+    if (!n_batches) batches[n_batches++] = o.batch;
     if (!st && ts.folds) {
         run_options f0 = o;
         f0.folds = ts.folds;
@@ -749,7 +793,9 @@ int cmd_tune(int argc, char **argv)
         tnmtl_split_free(&split);
     }
     int n = 0;
-    if (!st) st = make_candidates(&ts, methods, n_methods, glo, ghi, gcount, rungs, eta, path, cand, &n, &err);
+    if (!st)
+        st = make_candidates(&ts, methods, n_methods, batches, n_batches, glo, ghi, gcount, rungs, eta, path, cand, &n,
+                             &err);
     /* The tune's identity: a folder made with other options is refused. */
     cJSON *ident = cJSON_CreateObject();
     char *base_json = run_options_to_json(&o);
@@ -764,6 +810,10 @@ int cmd_tune(int argc, char **argv)
     cJSON_AddNumberToObject(ident, "rungs", rungs);
     cJSON_AddNumberToObject(ident, "eta", eta);
     cJSON_AddStringToObject(ident, "search", path ? "path" : "halving");
+    if (ts.batches_searched) { /* (absent otherwise: the folders of tunes before --batches still resume) */
+        cJSON *bl = cJSON_AddArrayToObject(ident, "batches");
+        for (int b = 0; b < n_batches; b++) cJSON_AddItemToArray(bl, cJSON_CreateNumber(batches[b]));
+    }
     int bad = 0;
     const int writer = cli_is_writer(); /* under mpirun the writer reads the folder, the others its ledger */
     cJSON *stored = st || !writer ? NULL : tune_read_json(&ts, "tune.json", &bad, &err);
@@ -806,19 +856,26 @@ int cmd_tune(int argc, char **argv)
         fprintf(stderr, "tune on %s: %d candidates, %s validation, %d rung(s), eta %d\n", ds.source, n,
                 ts.folds ? "k-fold" : "held-out", rungs, eta);
 
-    /* The search: per method, the best candidate on validation. */
+    /* The search: per method and batch size, the best candidate on
+     * validation; per method, the best over its batch sizes. */
     int best_of[MAX_METHODS], chosen = -1;
     for (int k = 0, first = 0; k < n_methods && !st; k++) {
-        int count = 0;
-        while (first + count < n && cand[first + count].method == methods[k]) count++;
-        int b = -1;
-        if (methods[k] == TNMTL_METHOD_STL) st = stl_path(&ts, cand + first, count, &b, &err);
-        else if (path && methods[k] != TNMTL_METHOD_UD) st = gamma_path(&ts, cand + first, count / 2, 2, &b, &err);
-        else st = halving(&ts, cand + first, count, rungs, eta, &b, &err);
-        best_of[k] = b >= 0 ? first + b : -1;
+        best_of[k] = -1;
+        for (int g = 0; g < n_batches && !st; g++) {
+            int count = 0;
+            while (first + count < n && cand[first + count].method == methods[k] &&
+                   cand[first + count].batch == batches[g])
+                count++;
+            int b = -1;
+            if (methods[k] == TNMTL_METHOD_STL) st = stl_path(&ts, cand + first, count, &b, &err);
+            else if (path && methods[k] != TNMTL_METHOD_UD) st = gamma_path(&ts, cand + first, count / 2, 2, &b, &err);
+            else st = halving(&ts, cand + first, count, rungs, eta, &b, &err);
+            if (!st && b >= 0 && (best_of[k] < 0 || better(&ts, cand[first + b].val, cand[best_of[k]].val)))
+                best_of[k] = first + b;
+            first += count;
+        }
         if (!st && best_of[k] >= 0 && (chosen < 0 || better(&ts, cand[best_of[k]].val, cand[chosen].val)))
             chosen = best_of[k];
-        first += count;
     }
     /* The whole search's cost, across the invocations of a resumed tune. */
     const double search_seconds = ledger_seconds(&ts, NULL, 0);
@@ -899,6 +956,7 @@ int cmd_tune(int argc, char **argv)
         if (isfinite(c->gamma)) cJSON_AddNumberToObject(ch, "gamma", c->gamma);
         if (c->share >= 0) cJSON_AddNumberToObject(ch, "share", c->share);
         cJSON_AddNumberToObject(ch, "steps", (double)c->steps);
+        cJSON_AddNumberToObject(ch, "batch", c->batch);
         cJSON_AddNumberToObject(ch, ts.cls ? "val_accuracy" : "val_rmse", c->val);
         cJSON *per = cJSON_AddArrayToObject(outj, "best_per_method");
         for (int k = 0; k < n_methods; k++) {
@@ -909,6 +967,7 @@ int cmd_tune(int argc, char **argv)
             if (isfinite(b->gamma)) cJSON_AddNumberToObject(e, "gamma", b->gamma);
             if (b->share >= 0) cJSON_AddNumberToObject(e, "share", b->share);
             cJSON_AddNumberToObject(e, "steps", (double)b->steps);
+            cJSON_AddNumberToObject(e, "batch", b->batch);
             cJSON_AddNumberToObject(e, ts.cls ? "val_accuracy" : "val_rmse", b->val);
             /* The best gamma at an end of the searched range: the best may lie beyond it. */
             const int edge = isfinite(b->gamma) && gcount > 1 &&

@@ -49,6 +49,8 @@ typedef struct rep_trial {       /* one row of a tune folder's trials.csv      *
     char method[16];
     double gamma;                /* NaN: no gamma (STL: a step count; UD: N)   */
     int share;                   /* UD's shared depth N; -1 otherwise          */
+    int batch;                   /* examples per task per step, 0 full batch;
+                                  * -1: the file has no batch column           */
     long long steps;
     double val;                  /* validation accuracy (0..1) or RMSE         */
     int chosen;

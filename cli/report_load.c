@@ -309,16 +309,17 @@ static tnmtl_status add_subruns(rep_input *in, const char *dir, int *found, tnmt
 }
 
 /* A tune folder's trials.csv, as tune writes it (cli/cmd_tune.c):
- *   method,gamma,share,steps,val_accuracy_pct|val_rmse,seconds,chosen
- * gamma empty for STL and UD, share empty but for UD.  Each candidate's rows
+ *   method,gamma,share,batch,steps,val_accuracy_pct|val_rmse,seconds,chosen
+ * gamma empty for STL and UD, share empty but for UD; batch absent in the
+ * folders of tunes made before it was searched.  Each candidate's rows
  * stand together (its evaluations in order of steps), and the path search's
  * from-scratch confirmations follow the path; so a run of rows whose method,
  * gamma and share an earlier run already had is a confirmation (scratch). */
-enum { TRIAL_METHOD, TRIAL_GAMMA, TRIAL_SHARE, TRIAL_STEPS, TRIAL_VAL, TRIAL_CHOSEN, TRIAL_COLUMNS };
+enum { TRIAL_METHOD, TRIAL_GAMMA, TRIAL_SHARE, TRIAL_STEPS, TRIAL_VAL, TRIAL_CHOSEN, TRIAL_COLUMNS, TRIAL_BATCH = TRIAL_COLUMNS };
 
 static int same_candidate(const rep_trial *a, const rep_trial *b)
 {
-    return a->tune == b->tune && !strcmp(a->method, b->method) && a->share == b->share &&
+    return a->tune == b->tune && !strcmp(a->method, b->method) && a->share == b->share && a->batch == b->batch &&
            (a->gamma == b->gamma || (isnan(a->gamma) && isnan(b->gamma)));
 }
 
@@ -333,6 +334,15 @@ static tnmtl_status parse_trial(char **field, const int *col, rep_trial *t, cons
     t->val = strtod(field[col[TRIAL_VAL]], &e[3]);
     t->share = (int)share;
     t->chosen = !strcmp(c, "1");
+    t->batch = -1;
+    if (col[TRIAL_BATCH] >= 0) { /* an optional column */
+        const char *b = field[col[TRIAL_BATCH]];
+        char *eb;
+        const long batch = strtol(b, &eb, 10);
+        if (!*b || *eb || batch < 0 || batch > (1L << 20))
+            return tnmtl_fail(err, TNMTL_ERR_FORMAT, "%s: line %d: batch '%s' is not a batch size", path, lineno, b);
+        t->batch = (int)batch;
+    }
     if (!t->method[0] || (*g && (*e[0] || !(t->gamma > 0))) || (*sh && (*e[1] || share < 0 || share > 1000)) ||
         *e[2] || e[2] == field[col[TRIAL_STEPS]] || t->steps < 0 || *e[3] || e[3] == field[col[TRIAL_VAL]] ||
         !(strcmp(c, "0") == 0 || t->chosen))
@@ -357,7 +367,7 @@ static tnmtl_status load_trials(rep_input *in, const char *dir, tnmtl_error *err
     enum { MAXF = 64 };
     static const char *const want[TRIAL_COLUMNS] = {"method", "gamma", "share", "steps", "val_accuracy_pct|val_rmse", "chosen"};
     char *field[MAXF], *line = (char *)text;
-    int col[TRIAL_COLUMNS] = {-1, -1, -1, -1, -1, -1}, n_head = 0, lineno = 0, cls = -1;
+    int col[TRIAL_COLUMNS + 1] = {-1, -1, -1, -1, -1, -1, -1}, n_head = 0, lineno = 0, cls = -1;
     const int first = in->n_trials;
     while (line && *line && !st) {
         char *next = strchr(line, '\n');
@@ -371,6 +381,7 @@ static tnmtl_status load_trials(rep_input *in, const char *dir, tnmtl_error *err
                     if (k != TRIAL_VAL && !strcmp(field[i], want[k])) col[k] = i;
                 if (!strcmp(field[i], "val_accuracy_pct") || !strcmp(field[i], "val_rmse"))
                     col[TRIAL_VAL] = i, cls = field[i][4] == 'a';
+                if (!strcmp(field[i], "batch")) col[TRIAL_BATCH] = i;
             }
             for (int k = 0; k < TRIAL_COLUMNS && !st; k++)
                 if (col[k] < 0) st = tnmtl_fail(err, TNMTL_ERR_FORMAT, "%s: no column '%s' in the header", path, want[k]);

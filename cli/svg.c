@@ -372,10 +372,38 @@ static void trial_label(char *buf, size_t cap, const rep_input *in, int tune, co
     else snprintf(buf, cap, "%s%s", method, what);
 }
 
+/* The method's colour in the shade of its k-th searched batch size (the
+ * method's own colour first, then a light, a dark and a darker one). */
+static const char *batch_color(const char *method, int k)
+{
+    static const char *const names[] = {"stl", "ud", "laf", "tucker", "tt"};
+    static const char *const shades[][3] = {{"#c7c7c7", "#4d4d4d", "#262626"}, {"#c5b0d5", "#5e3c82", "#3b2552"},
+                                            {"#98df8a", "#1a6b1a", "#0d3d0d"}, {"#aec7e8", "#114a73", "#092a42"},
+                                            {"#ff9896", "#8c1a1b", "#520f10"}};
+    for (int i = 0; i < 5 && k > 0; i++)
+        if (!strcmp(method, names[i])) return shades[i][(k - 1) % 3];
+    return method_color(method);
+}
+
+/* The distinct batch sizes of tune u's rows, in order of appearance (at most
+ * cap; one -1 for a file without the column). */
+static int tune_batches(const rep_input *in, int u, int *batches, int cap)
+{
+    int nb = 0;
+    for (int i = 0; i < in->n_trials; i++) {
+        const rep_trial *t = &in->trials[i];
+        int k = 0;
+        while (k < nb && batches[k] != t->batch) k++;
+        if (t->tune == u && k == nb && nb < cap) batches[nb++] = t->batch;
+    }
+    return nb;
+}
+
 void report_tuning_figure(FILE *f, const rep_input *in, double w, double h)
 {
     static const char *const methods[] = {"stl", "ud", "laf", "tucker", "tt"};
-    const int n = in->n_trials, cap = in->n_tunes * 10;
+    enum { MAX_TUNE_BATCHES = 8 };
+    const int n = in->n_trials, cap = in->n_tunes * 10 * MAX_TUNE_BATCHES;
     const double unit = in->trials_cls ? 100 : 1;
     double glo = INFINITY, ghi = -INFINITY;
     for (int i = 0; i < n; i++)
@@ -385,60 +413,72 @@ void report_tuning_figure(FILE *f, const rep_input *in, double w, double h)
     char(*names)[64] = calloc((size_t)cap + 1, sizeof *names);
     int ns = 0;
     size_t used = 0;
-    for (int u = 0; u < in->n_tunes && ser && pool && names; u++)
-        for (int mi = 0; mi < 5; mi++) {
-            const char *m = methods[mi];
-            if (mi < 2) { /* STL, UD: their best validation as a flat reference across the gammas */
-                int best = -1, chosen = 0;
-                for (int i = 0; i < n; i++) {
-                    const rep_trial *t = &in->trials[i];
-                    chosen |= t->tune == u && !strcmp(t->method, m) && t->chosen;
-                    if (t->tune == u && !strcmp(t->method, m) && isfinite(t->val) &&
-                        (best < 0 || (in->trials_cls ? t->val > in->trials[best].val : t->val < in->trials[best].val)))
-                        best = i;
-                }
-                if (best < 0 || !(glo <= ghi)) continue;
-                char what[32];
-                if (mi == 0) snprintf(what, sizeof what, " (best)");
-                else snprintf(what, sizeof what, " (best, N = %d)", in->trials[best].share);
-                trial_label(names[ns], sizeof names[ns], in, u, m, what);
-                double *x = pool + used, *y = x + 2;
-                used += 4;
-                x[0] = glo, x[1] = ghi, y[0] = y[1] = unit * in->trials[best].val;
-                ser[ns] = (svg_series){names[ns], method_color(m), 1, 2, x, y, chosen ? 0 : -1};
-                ns++;
-                continue;
-            }
-            for (int scratch = 0; scratch < 2; scratch++) {
-                /* each gamma's last row (its last rung or path evaluation), sorted by gamma */
-#define SERIES_ROW(t) ((t)->tune == u && !strcmp((t)->method, m) && (t)->scratch == scratch && isfinite((t)->gamma))
-                int rows = 0;
-                for (int i = 0; i < n; i++) rows += SERIES_ROW(&in->trials[i]);
-                double *x = pool + used, *y = x + rows;
-                int k = 0, mark = -1;
-                for (int i = 0; i < n; i++) {
-                    const rep_trial *t = &in->trials[i];
-                    if (!SERIES_ROW(t)) continue;
-                    int j = 0;
-                    while (j < k && x[j] < t->gamma) j++;
-                    if (j == k || x[j] != t->gamma) {
-                        memmove(x + j + 1, x + j, sizeof *x * (size_t)(k - j));
-                        memmove(y + j + 1, y + j, sizeof *y * (size_t)(k - j));
-                        if (mark >= j) mark++;
-                        k++;
+    for (int u = 0; u < in->n_tunes && ser && pool && names; u++) {
+        int batches[MAX_TUNE_BATCHES];
+        const int nb = tune_batches(in, u, batches, MAX_TUNE_BATCHES);
+        for (int bi = 0; bi < nb; bi++) {
+            for (int mi = 0; mi < 5; mi++) {
+                const char *m = methods[mi];
+                char bs[24] = ""; /* several batch sizes searched: each its own series */
+                if (nb > 1 && batches[bi] > 0) snprintf(bs, sizeof bs, ", batch %d", batches[bi]);
+                else if (nb > 1) snprintf(bs, sizeof bs, ", full batch");
+#define TUNE_ROW(t) ((t)->tune == u && (t)->batch == batches[bi] && !strcmp((t)->method, m))
+                if (mi < 2) { /* STL, UD: their best validation as a flat reference across the gammas */
+                    int best = -1, chosen = 0;
+                    for (int i = 0; i < n; i++) {
+                        const rep_trial *t = &in->trials[i];
+                        chosen |= TUNE_ROW(t) && t->chosen;
+                        if (TUNE_ROW(t) && isfinite(t->val) &&
+                            (best < 0 || (in->trials_cls ? t->val > in->trials[best].val : t->val < in->trials[best].val)))
+                            best = i;
                     }
-                    x[j] = t->gamma, y[j] = unit * t->val;
-                    if (t->chosen) mark = j;
-                    else if (mark == j) mark = -1;
+                    if (best < 0 || !(glo <= ghi)) continue;
+                    char what[48];
+                    if (mi == 0) snprintf(what, sizeof what, " (best%s)", bs);
+                    else snprintf(what, sizeof what, " (best, N = %d%s)", in->trials[best].share, bs);
+                    trial_label(names[ns], sizeof names[ns], in, u, m, what);
+                    double *x = pool + used, *y = x + 2;
+                    used += 4;
+                    x[0] = glo, x[1] = ghi, y[0] = y[1] = unit * in->trials[best].val;
+                    ser[ns] = (svg_series){names[ns], batch_color(m, bi), 1, 2, x, y, chosen ? 0 : -1};
+                    ns++;
+                    continue;
                 }
+                for (int scratch = 0; scratch < 2; scratch++) {
+                    /* each gamma's last row (its last rung or path evaluation), sorted by gamma */
+#define SERIES_ROW(t) (TUNE_ROW(t) && (t)->scratch == scratch && isfinite((t)->gamma))
+                    int rows = 0;
+                    for (int i = 0; i < n; i++) rows += SERIES_ROW(&in->trials[i]);
+                    double *x = pool + used, *y = x + rows;
+                    int k = 0, mark = -1;
+                    for (int i = 0; i < n; i++) {
+                        const rep_trial *t = &in->trials[i];
+                        if (!SERIES_ROW(t)) continue;
+                        int j = 0;
+                        while (j < k && x[j] < t->gamma) j++;
+                        if (j == k || x[j] != t->gamma) {
+                            memmove(x + j + 1, x + j, sizeof *x * (size_t)(k - j));
+                            memmove(y + j + 1, y + j, sizeof *y * (size_t)(k - j));
+                            if (mark >= j) mark++;
+                            k++;
+                        }
+                        x[j] = t->gamma, y[j] = unit * t->val;
+                        if (t->chosen) mark = j;
+                        else if (mark == j) mark = -1;
+                    }
 #undef SERIES_ROW
-                if (!k) continue;
-                used += 2 * (size_t)rows;
-                trial_label(names[ns], sizeof names[ns], in, u, m, scratch ? ", scratch" : "");
-                ser[ns] = (svg_series){names[ns], method_color(m), scratch, k, x, y, mark};
-                ns++;
+                    if (!k) continue;
+                    used += 2 * (size_t)rows;
+                    char what[48];
+                    snprintf(what, sizeof what, "%s%s", bs, scratch ? ", scratch" : "");
+                    trial_label(names[ns], sizeof names[ns], in, u, m, what);
+                    ser[ns] = (svg_series){names[ns], batch_color(m, bi), scratch, k, x, y, mark};
+                    ns++;
+                }
+#undef TUNE_ROW
             }
         }
+    }
     svg_begin(f, w, h, "validation against gamma");
     const svg_panel p = {0, 0, w, h, "validation against gamma (ringed: the choice)", "gamma",
                          in->trials_cls ? "validation accuracy %" : "validation RMSE", 1, 0};

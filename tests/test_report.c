@@ -138,7 +138,22 @@ static void test_tune_folder(void **state)
     assert_int_equal(count(csv, ",1\n"), 1);
     assert_true(scratch >= 1);
     assert_true(count(tuning, "<td>stl</td><td>-</td><td>-</td>") >= 2); /* STL: steps, no gamma or N */
+    assert_non_null(strstr(tuning, "<th>batch</th>"));
     free(csv);
+    free(html);
+    /* A trials.csv from before tune searched the batch size (no batch
+     * column) still reports, its batch unknown. */
+    char cmd[4096];
+    snprintf(path, sizeof path, "%s/oldtune", D);
+    snprintf(cmd, sizeof cmd, "mkdir -p %s/oldtune && cut -d, -f1-3,5- %s/tune/trials.csv > %s/oldtune/trials.csv", D, D, D);
+    assert_int_equal(tu_run(cmd, 1, out, sizeof out), 0);
+    snprintf(path2, sizeof path2, "%s/oldtune.html", D);
+    assert_int_equal(tnmtl(1, "report %s --out %s", path, path2), 0);
+    html = slurp(path2, NULL);
+    tuning = strstr(html, "<section id=\"tuning\">");
+    assert_non_null(tuning);
+    assert_int_equal(count(tuning, "<tr><td>"), rows);
+    assert_true(count(tuning, "<td>stl</td><td>-</td><td>-</td><td>-</td>") >= 2);
     free(html);
     /* The figure (also tune's own trials.svg): LAF's path and its
      * confirmation, STL's and UD's best as references, the choice ringed. */
@@ -305,6 +320,16 @@ static void test_bad_input(void **state)
     expect_refused(args, "no column 'val_accuracy_pct|val_rmse'");
     snprintf(args, sizeof args, "%s/t2", D);
     expect_refused(args, "line 2: a method, gamma");
+    /* the batch column (tune --batches): optional, but a batch size when there */
+    snprintf(cmd, sizeof cmd,
+             "mkdir -p %s/t3 %s/t4 && printf 'method,gamma,share,batch,steps,val_rmse,seconds,chosen\nlaf,0.1,,x,30,1.5,1,1\n' "
+             "> %s/t3/trials.csv && printf 'method,gamma,share,batch,steps,val_rmse,seconds,chosen\nlaf,0.1,,-2,30,1.5,1,1\n' "
+             "> %s/t4/trials.csv", D, D, D, D);
+    assert_int_equal(tu_run(cmd, 1, out, sizeof out), 0);
+    snprintf(args, sizeof args, "%s/t3", D);
+    expect_refused(args, "line 2: batch 'x' is not a batch size");
+    snprintf(args, sizeof args, "%s/t4", D);
+    expect_refused(args, "line 2: batch '-2' is not a batch size");
     snprintf(args, sizeof args, "%s/cmp --bogus", D);
     expect_refused(args, "unknown option");
 }

@@ -88,7 +88,7 @@ static void read_text(const char *path, char *buf, size_t cap)
 static void trials_without_seconds(const char *dir, char *buf, size_t cap)
 {
     char cmd[1024];
-    snprintf(cmd, sizeof cmd, "cut -d, -f1-5,7 '%s/trials.csv'", dir);
+    snprintf(cmd, sizeof cmd, "cut -d, -f1-6,8 '%s/trials.csv'", dir);
     assert_int_equal(tu_run(cmd, 0, buf, cap), 0);
 }
 
@@ -128,13 +128,13 @@ static void test_planted_best_found(void **state)
     /* The choice is the best of the last rung in trials.csv. */
     char text[1 << 14];
     trials_without_seconds(dir, text, sizeof text);
-    assert_non_null(strstr(text, "method,gamma,share,steps,val_rmse,chosen"));
+    assert_non_null(strstr(text, "method,gamma,share,batch,steps,val_rmse,chosen"));
     double best = INFINITY, chosen_val = NAN;
     for (char *save = NULL, *line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
         char meth[16];
         double g, v;
         int steps, ch;
-        if (sscanf(line, "%15[^,],%lf,,%d,%lf,%d", meth, &g, &steps, &v, &ch) != 5) continue;
+        if (sscanf(line, "%15[^,],%lf,,%*d,%d,%lf,%d", meth, &g, &steps, &v, &ch) != 5) continue;
         if (steps == 300 && v < best) best = v;
         if (ch) chosen_val = v;
     }
@@ -177,7 +177,7 @@ static void test_planted_best_found(void **state)
         char meth[16];
         double g, v;
         int steps;
-        if (sscanf(line, "%15[^,],%lf,,%d,%lf", meth, &g, &steps, &v) != 4 || strcmp(meth, "laf")) continue;
+        if (sscanf(line, "%15[^,],%lf,,%*d,%d,%lf", meth, &g, &steps, &v) != 4 || strcmp(meth, "laf")) continue;
         if (path_rows < 6) {
             assert_int_equal(steps, 300 + 60 * path_rows);
             path_rows++;
@@ -231,7 +231,7 @@ static void test_killed_tune_resumes(void **state)
     const cJSON *search = cJSON_GetObjectItemCaseSensitive(r, "search_seconds");
     assert_true(cJSON_IsNumber(search));
     char sums[128];
-    snprintf(cmd, sizeof cmd, "awk -F, 'NR > 1 { s += $6; n++ } END { printf \"%%.6f %%d\", s, n }' '%s/trials.csv'", b);
+    snprintf(cmd, sizeof cmd, "awk -F, 'NR > 1 { s += $7; n++ } END { printf \"%%.6f %%d\", s, n }' '%s/trials.csv'", b);
     assert_int_equal(tu_run(cmd, 0, sums, sizeof sums), 0);
     double listed;
     int rows;
@@ -309,6 +309,75 @@ static void test_no_test_leakage(void **state)
     }
 }
 
+/* --batches: one search per batch size, the choice the best over all of
+ * them on validation.  STL alone, so every row is a candidate (its path's
+ * step counts): the chosen row is the best of trials.csv, both batch sizes
+ * were trained (their rows differ), chosen.json carries the batch, and
+ * train --config retrains the tuned model. */
+static void test_batches_searched(void **state)
+{
+    (void)state;
+    char csv[600], dir[600], text[1 << 14];
+    snprintf(csv, sizeof csv, "%s/planted-batches.csv", tu_group_dir);
+    snprintf(dir, sizeof dir, "%s/batches", tu_group_dir);
+    write_planted(csv, NULL);
+#define BATCH_TUNE "tune --data csv:%s " PLANTED_OPTS " --methods stl --folds 2 --out %s"
+    assert_int_equal(tnmtl(0, BATCH_TUNE " --batches 2,0", csv, dir), 0);
+    cJSON *r = parse_out();
+    const cJSON *cb = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(r, "chosen"), "batch");
+    assert_true(cJSON_IsNumber(cb));
+    trials_without_seconds(dir, text, sizeof text);
+    double best = INFINITY, chosen_val = NAN, val_of[2][16];
+    int best_batch = -1, chosen_batch = -1, rows_of[2] = {0, 0};
+    for (char *save = NULL, *line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+        char meth[16];
+        int batch, steps, ch;
+        double v;
+        if (sscanf(line, "%15[^,],,,%d,%d,%lf,%d", meth, &batch, &steps, &v, &ch) != 5) continue;
+        assert_true(batch == 2 || batch == 0);
+        const int g = batch == 0;
+        assert_true(rows_of[g] < 16);
+        val_of[g][rows_of[g]++] = v;
+        if (v < best) best = v, best_batch = batch;
+        if (ch) chosen_val = v, chosen_batch = batch;
+    }
+    fprintf(stderr, "batches 2,0: chose batch %d (val rmse %.4f)\n", chosen_batch, chosen_val);
+    assert_true(rows_of[0] >= 2 && rows_of[0] == rows_of[1]);
+    int differ = 0;
+    for (int k = 0; k < rows_of[0]; k++) differ |= val_of[0][k] != val_of[1][k];
+    assert_true(differ); /* each batch size trained as itself */
+    assert_true(chosen_val == best);
+    assert_int_equal(chosen_batch, best_batch);
+    assert_int_equal((int)cb->valuedouble, chosen_batch);
+    char path[700];
+    snprintf(path, sizeof path, "%s/chosen.json", dir);
+    char cfg_text[1 << 14];
+    read_text(path, cfg_text, sizeof cfg_text);
+    cJSON *cfg = cJSON_Parse(cfg_text);
+    assert_non_null(cfg);
+    assert_int_equal((int)cJSON_GetObjectItemCaseSensitive(cfg, "batch")->valuedouble, chosen_batch);
+    cJSON_Delete(cfg);
+    assert_int_equal(tnmtl(0, "train --config %s --quiet", path), 0);
+    cJSON *t = parse_out();
+    const double retrained = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(t, "test"), "mean_rmse")->valuedouble;
+    const double tuned = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(r, "test"), "mean_rmse")->valuedouble;
+    assert_true(fabs(retrained - tuned) < 1e-9);
+    cJSON_Delete(t);
+    cJSON_Delete(r);
+    /* Rerun: everything from the ledger, the same choice; the batch sizes in
+     * another order, or none, are another tune and refused. */
+    assert_int_equal(tnmtl(0, BATCH_TUNE " --batches 2,0", csv, dir), 0);
+    r = parse_out();
+    assert_int_equal((int)cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(r, "chosen"), "batch")->valuedouble,
+                     chosen_batch);
+    cJSON_Delete(r);
+    assert_int_equal(tnmtl(1, BATCH_TUNE " --batches 0,2", csv, dir), 2);
+    assert_non_null(strstr(out, "other options"));
+    assert_int_equal(tnmtl(1, BATCH_TUNE, csv, dir), 2);
+    assert_non_null(strstr(out, "other options"));
+#undef BATCH_TUNE
+}
+
 static void test_bad_options(void **state)
 {
     (void)state;
@@ -329,6 +398,13 @@ static void test_bad_options(void **state)
         {"--gamma 0.1", "tune chooses"},
         {"--rungs 0", "--rungs"},
         {"--search random", "--search"},
+        {"--batches ''", "--batches: empty list"},
+        {"--batches 8,8", "listed twice"},
+        {"--batches 2.5", "not a batch size"},
+        {"--batches -1", "not a batch size"},
+        {"--batches 1,2,3,4,5", "more than 4"},
+        {"--batches 4,0 --batch 8", "exclude each other"},
+        {"--batches 4,0 --epochs 2", "give --steps"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         assert_int_equal(tnmtl(1, "tune --data synthetic --steps 10 %s --out %s", cases[i].args, dir), 2);
@@ -433,6 +509,7 @@ int main(void)
         cmocka_unit_test(test_fold_and_gamma_scale_options),
         cmocka_unit_test(test_planted_best_found),
         cmocka_unit_test(test_no_test_leakage),
+        cmocka_unit_test(test_batches_searched),
         cmocka_unit_test(test_killed_tune_resumes),
         cmocka_unit_test(test_one_writer),
     };
