@@ -522,8 +522,8 @@ static rep_trial *trial_rows(const table_job *j, int *n_rows, double **secs)
             }
         }
         for (int k = 0; k < m; k++, n++) {
-            rows[n] = (rep_trial){.gamma = c->gamma, .share = c->share, .batch = c->batch, .steps = steps[k], .val = val[k],
-                                  .chosen = i == j->chosen && k == m - 1, .scratch = c->twin};
+            rows[n] = (rep_trial){.gamma = c->gamma, .share = c->share, .batch = c->batch, .steps = steps[k],
+                                  .val = val[k], .chosen = i == j->chosen && k == m - 1, .scratch = c->twin};
             snprintf(rows[n].method, sizeof rows[n].method, "%s", tnmtl_method_name(c->method));
             sec[n] = s[k];
         }
@@ -558,8 +558,7 @@ static int write_trials(FILE *f, void *user)
                     t->chosen);
         else
             fprintf(f, "| %s | %s | %s | %s | %lld | %.2f | %.1f | %s |\n", t->method, g[0] ? g : "-", sh[0] ? sh : "-",
-                    batch, t->steps, scale * t->val,
-                    secs[k], t->chosen ? "**yes**" : "");
+                    batch, t->steps, scale * t->val, secs[k], t->chosen ? "**yes**" : "");
     }
     free(rows);
     free(secs);

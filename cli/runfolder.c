@@ -650,10 +650,16 @@ static void drop_unsaved_start(const char *dir)
     cJSON_ArrayForEach(e, cJSON_GetObjectItemCaseSensitive(m, "files"))
     {
         const char *name = json_string(e, "name");
-        if (name && is_report_name(name)) join(path, sizeof path, dir, name), unlink(path);
+        if (!name || !is_report_name(name)) continue;
+        join(path, sizeof path, dir, name);
+        unlink(path);
     }
     cJSON_ArrayForEach(e, cJSON_GetObjectItemCaseSensitive(m, "writing"))
-    if (cJSON_IsString(e) && is_report_name(e->valuestring)) join(path, sizeof path, dir, e->valuestring), unlink(path);
+    {
+        if (!cJSON_IsString(e) || !is_report_name(e->valuestring)) continue;
+        join(path, sizeof path, dir, e->valuestring);
+        unlink(path);
+    }
     cJSON_Delete(m);
     join(path, sizeof path, dir, RUNFOLDER_MANIFEST);
     unlink(path);

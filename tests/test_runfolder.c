@@ -433,14 +433,18 @@ static void make_unsaved_start(const char *dir)
     snapshot s;
     take_snapshot(dir, 1, &s);
     char path[600];
-    for (int i = 0; i < s.n; i++)
-        if (strcmp(s.name[i], "history.csv") && strcmp(s.name[i], "run.json")) path_of(path, sizeof path, dir, s.name[i]), unlink(path);
+    for (int i = 0; i < s.n; i++) {
+        if (!strcmp(s.name[i], "history.csv") || !strcmp(s.name[i], "run.json")) continue;
+        path_of(path, sizeof path, dir, s.name[i]);
+        unlink(path);
+    }
     free_snapshot(&s);
     cJSON *m = read_json_file(dir, "run.json"), *files = cJSON_CreateArray(), *e;
     cJSON_ArrayForEach(e, cJSON_GetObjectItemCaseSensitive(m, "files"))
     {
         const cJSON *n = cJSON_GetObjectItemCaseSensitive(e, "name");
-        if (cJSON_IsString(n) && !strcmp(n->valuestring, "history.csv")) cJSON_AddItemToArray(files, cJSON_Duplicate(e, 1));
+        if (cJSON_IsString(n) && !strcmp(n->valuestring, "history.csv"))
+            cJSON_AddItemToArray(files, cJSON_Duplicate(e, 1));
     }
     cJSON_ReplaceItemInObjectCaseSensitive(m, "files", files);
     cJSON_DeleteItemFromObjectCaseSensitive(m, "signature");
