@@ -401,6 +401,17 @@ static tnmtl_status regulariser_pass(tnmtl_mtl *m, int add_grad, float *cache, d
     for (int i = 0; i < m->n_blocks; i++) {
         const tnmtl_param_block *b = &m->blocks[i];
         if (!b->stacked) continue;
+        /* No term weighs anything (gamma 0, e.g. tune's unregularised start of
+         * the gamma path): value and subgradient 0, at the cost of STL. */
+        int weighted = 0;
+        for (int t = 0; t < tnmtl_norm_n_terms(norm_of(m->cfg.method), b->ndim); t++) weighted |= b->gamma[t] > 0;
+        if (!weighted) {
+            if (c) {
+                memset(c, 0, (size_t)(b->n_w * m->n_tasks) * sizeof *c);
+                c += b->n_w * m->n_tasks;
+            }
+            continue;
+        }
         if (m->dist && m->dist_split_norms) {
             const size_t n = (size_t)(b->n_w * m->n_tasks);
             if (c) memset(c, 0, n * sizeof *c);

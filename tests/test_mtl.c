@@ -482,6 +482,41 @@ static void test_bad_config(void **state)
     assert_non_null(strstr(err.msg, "tuker"));
 }
 
+/* gamma 0: the norms weigh nothing, so a LAF, Tucker or TT model's objective
+ * is STL's, loss and gradient bit for bit, and its regulariser 0 (tune's gamma
+ * path starts there, at the cost of STL: the norms are skipped). */
+static void test_gamma_zero_is_stl(void **state)
+{
+    (void)state;
+    tnmtl_dataset ds;
+    tnmtl_split split;
+    make_data(&ds, &split);
+    tnmtl_error err;
+    tnmtl_mtl *stl = make_model(TNMTL_METHOD_STL, 0, ARCH);
+    double loss0, reg0;
+    assert_int_equal(tnmtl_mtl_objective(stl, &ds, &split, 3, 0, 4, &loss0, &reg0, &err), TNMTL_OK);
+    const tnmtl_method methods[] = {TNMTL_METHOD_LAF, TNMTL_METHOD_TUCKER, TNMTL_METHOD_TT};
+    for (int k = 0; k < 3; k++) {
+        tnmtl_mtl_config c = stl->cfg;
+        c.method = methods[k];
+        c.gamma = 0;
+        tnmtl_mtl *m;
+        assert_int_equal(tnmtl_mtl_create(&c, &m, &err), TNMTL_OK);
+        assert_int_equal(tnmtl_mtl_init(m, 11, &err), TNMTL_OK);
+        assert_int_equal(m->n_params, stl->n_params);
+        assert_memory_equal(m->params, stl->params, (size_t)m->n_params * sizeof(float));
+        double loss, reg;
+        assert_int_equal(tnmtl_mtl_objective(m, &ds, &split, 3, 0, 4, &loss, &reg, &err), TNMTL_OK);
+        assert_true(loss == loss0);
+        assert_true(reg == 0);
+        assert_memory_equal(m->grads, stl->grads, (size_t)m->n_params * sizeof(float));
+        tnmtl_mtl_free(m);
+    }
+    tnmtl_mtl_free(stl);
+    tnmtl_split_free(&split);
+    tnmtl_dataset_free(&ds);
+}
+
 /* The ranges of the parameters a process of tasks tb .. te-1 steps, found
  * from the task views: each block's weights, then its biases, of those
  * tasks; a hard-shared block whole.  Returns their number. */
@@ -638,6 +673,7 @@ int main(void)
         cmocka_unit_test(test_reg_every),
         cmocka_unit_test(test_optim_ranges),
         cmocka_unit_test(test_bad_config),
+        cmocka_unit_test(test_gamma_zero_is_stl),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
