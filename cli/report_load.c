@@ -314,7 +314,7 @@ static tnmtl_status add_subruns(rep_input *in, const char *dir, int *found, tnmt
  * folders of tunes made before it was searched.  Each candidate's rows
  * stand together (its evaluations in order of steps), and the path search's
  * from-scratch confirmations follow the path; so a run of rows whose method,
- * gamma and share an earlier run already had is a confirmation (scratch). */
+ * gamma, share and batch an earlier run already had is a confirmation (scratch). */
 enum { TRIAL_METHOD, TRIAL_GAMMA, TRIAL_SHARE, TRIAL_STEPS, TRIAL_VAL, TRIAL_CHOSEN, TRIAL_COLUMNS };
 enum { TRIAL_BATCH = TRIAL_COLUMNS }; /* optional: after the required ones */
 

@@ -401,8 +401,8 @@ static tnmtl_status regulariser_pass(tnmtl_mtl *m, int add_grad, float *cache, d
     for (int i = 0; i < m->n_blocks; i++) {
         const tnmtl_param_block *b = &m->blocks[i];
         if (!b->stacked) continue;
-        /* No term weighs anything (gamma 0, e.g. tune's unregularised start of
-         * the gamma path): value and subgradient 0, at the cost of STL. */
+        /* No term weighs anything (gamma 0, or a gamma table's zero row):
+         * value and subgradient 0, at the cost of STL. */
         int weighted = 0;
         for (int t = 0; t < tnmtl_norm_n_terms(norm_of(m->cfg.method), b->ndim); t++) weighted |= b->gamma[t] > 0;
         if (!weighted) {

@@ -483,8 +483,8 @@ static void test_bad_config(void **state)
 }
 
 /* gamma 0: the norms weigh nothing, so a LAF, Tucker or TT model's objective
- * is STL's, loss and gradient bit for bit, and its regulariser 0 (tune's gamma
- * path starts there, at the cost of STL: the norms are skipped). */
+ * is STL's, loss and gradient bit for bit, and its regulariser 0 (the norms
+ * are skipped, so it also costs what STL does). */
 static void test_gamma_zero_is_stl(void **state)
 {
     (void)state;
