@@ -138,6 +138,18 @@ static void legend(FILE *f, double x, double y, int n, const char *const *names,
 
 enum { PAD_L = 52, PAD_R = 12, PAD_T = 24, PAD_B = 40, LEGEND_W = 120 };
 
+/* The legend's width for series names: LEGEND_W, or wider for long names (10 px
+ * text, about 5.6 px a character, after the 20 px sample line), at most half
+ * the panel. */
+static double legend_width(const svg_panel *p, const svg_series *s, int n)
+{
+    size_t longest = 0;
+    for (int i = 0; i < n; i++)
+        if (s[i].name && strlen(s[i].name) > longest) longest = strlen(s[i].name);
+    const double w = 30 + 5.6 * (double)longest;
+    return w < LEGEND_W ? LEGEND_W : w > 0.5 * p->w ? 0.5 * p->w : w;
+}
+
 void svg_lines(FILE *f, const svg_panel *p, const svg_series *s, int n, int with_legend)
 {
     double xlo = INFINITY, xhi = -INFINITY, ylo = INFINITY, yhi = -INFINITY;
@@ -151,7 +163,7 @@ void svg_lines(FILE *f, const svg_panel *p, const svg_series *s, int n, int with
     fit_scale(&sx, xlo, xhi, p->logx);
     fit_scale(&sy, ylo, yhi, p->logy);
     if (!p->logy && sy.lo > 0 && sy.lo < 0.3 * sy.hi) sy.lo = 0;
-    sx.a = p->x + PAD_L, sx.b = p->x + p->w - PAD_R - (with_legend ? LEGEND_W : 0);
+    sx.a = p->x + PAD_L, sx.b = p->x + p->w - PAD_R - (with_legend ? legend_width(p, s, n) : 0);
     sy.a = p->y + p->h - PAD_B, sy.b = p->y + PAD_T;
     axes(f, p, &sx, &sy, 1, 1);
     if (!(xlo <= xhi)) text(f, 0.5 * (sx.a + sx.b), 0.5 * (sy.a + sy.b), "middle", 11, NULL, "no data");
