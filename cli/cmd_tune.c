@@ -332,7 +332,8 @@ static tnmtl_status evaluate(tune_state *ts, candidate *c, const candidate *from
     if (!ts->quiet) {
         char label[96];
         candidate_label(ts, c, label, sizeof label);
-        fprintf(stderr, "trial %3d  %-22s steps %6lld  validation %s %.4f  (%d fold%s, %.1f s)\n", ts->n_evals, label,
+        fprintf(stderr, "trial %3d  %-*s steps %6lld  validation %s %.4f  (%d fold%s, %.1f s)\n", ts->n_evals,
+                ts->batches_searched ? 30 : 22, label,
                 (long long)steps, part_metric_name(ts->cls), c->val, nf, nf > 1 ? "s" : "", secs);
     }
     return TNMTL_OK;
