@@ -357,7 +357,9 @@ static void test_overwrite_killed_before_first_checkpoint(void **state)
 /* --overwrite with a checkpoint every step, SIGKILLed at random moments
  * around its first checkpoint: after every kill the folder holds the earlier
  * run byte for byte or the new run's checkpoint; the next writer completes a
- * half-done switch. */
+ * half-done switch.  The kill comes within a window that widens by a quarter
+ * after each kill that lands before the switch, so that a slow machine (or a
+ * sanitizer build under load) reaches the switch too. */
 static void test_overwrite_killed_around_the_switch(void **state)
 {
     (void)state;
@@ -369,10 +371,11 @@ static void test_overwrite_killed_around_the_switch(void **state)
     take_snapshot(dir, 0, &before);
     srand(11);
     int kills_before = 0, switched = 0;
+    long window_us = 150000; /* the first checkpoint comes within it on an idle machine */
     for (int k = 0; k < 40 && !switched; k++) {
         pid_t pid = tu_spawn(NULL, "train --data synthetic --arch fc256 --batch 2 --steps 100000 --save-every 1 "
                                    "--method stl --quiet --overwrite --out %s", dir);
-        usleep((useconds_t)(rand() % 150000));
+        usleep((useconds_t)(rand() % window_us));
         kill(pid, SIGKILL);
         assert_int_equal(tu_wait_exit(pid), 1000 + SIGKILL);
         checkpoint_run_id(dir, id);
@@ -380,6 +383,10 @@ static void test_overwrite_killed_around_the_switch(void **state)
             assert_unchanged(dir, &before, 0);
             assert_int_equal(tnmtl("eval --model %s", dir), 0);
             kills_before++;
+            window_us += window_us / 4;
+            if (window_us > 5000000) {
+                window_us = 5000000; /* 5 s at most */
+            }
         } else {
             switched = 1;
         }
