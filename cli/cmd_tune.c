@@ -292,6 +292,10 @@ static tnmtl_status evaluate_fold(tune_state *ts, const candidate *c, const cand
         runfolder_release(&rf);
         return st;
     }
+    /* The validation curve (every steps/20) only where the trial may be the
+     * final model as one run from scratch; a warm start or an early rung is
+     * scored at its end alone (docs/performance.md, "Tuning cost"). */
+    s.val_at_end_only = from != NULL || steps < ts->base.steps;
     st = session_train(&s, dir, 1, &stop_requested, err);
     if (!st) st = session_validation_mean(&s, val, err);
     session_free(&s);

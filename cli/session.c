@@ -146,13 +146,14 @@ static double strict_mean(const double *x, int n)
 }
 
 /* Appends the step to the run's history (with --out); the validation
- * metric every ps->every steps and at checkpoints. */
+ * metric at the last step, at checkpoints and, unless s->val_at_end_only,
+ * every ps->every steps. */
 static void record_history(progress_state *ps, const tnmtl_progress *p)
 {
     session *s = ps->s;
     const int T = s->ds.n_tasks;
     history_row row = {p->step, p->loss, p->reg, NAN, ps->elapsed0 + p->elapsed};
-    const int due = p->step == p->steps || p->step % ps->every == 0 ||
+    const int due = p->step == p->steps || (!s->val_at_end_only && p->step % ps->every == 0) ||
                     (s->opts.save_every > 0 && p->step % s->opts.save_every == 0);
     if (due && s->split.begin[TNMTL_PART_VAL][T] > 0) {
         double *metric = malloc((size_t)T * sizeof *metric), loss;

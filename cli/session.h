@@ -25,6 +25,10 @@ typedef struct session {
     int64_t val_step;           /* the last step session_train measured the
                                    validation part at (-1: none), and its */
     double val_mean;            /* session_validation_mean then           */
+    int val_at_end_only;        /* session_train measures the validation part
+                                   only at its last step and at checkpoints,
+                                   not every steps/20 (tune's warm starts and
+                                   early rungs, whose curve nothing reads)   */
 } session;
 
 /* Loads the data (or uses the caller's, which must outlive the session),

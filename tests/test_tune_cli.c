@@ -92,6 +92,27 @@ static void trials_without_seconds(const char *dir, char *buf, size_t cap)
     assert_int_equal(tu_run(cmd, 0, buf, cap), 0);
 }
 
+/* Rows of a run's history.csv with a validation metric; *last: the step of
+ * the last of them. */
+static int history_val_rows(const char *path, int *last)
+{
+    FILE *f = fopen(path, "r");
+    assert_non_null(f);
+    char line[256];
+    int n = 0;
+    *last = -1;
+    while (fgets(line, sizeof line, f)) {
+        int step;
+        double loss, reg, val;
+        if (sscanf(line, "%d,%lf,%lf,%lf", &step, &loss, &reg, &val) == 4) {
+            n++;
+            *last = step;
+        }
+    }
+    fclose(f);
+    return n;
+}
+
 static int exists(const char *path)
 {
     struct stat sb;
@@ -188,6 +209,15 @@ static void test_planted_best_found(void **state)
     }
     assert_int_equal(path_rows, 6);
     assert_true(confirmations >= 1 && confirmations <= 2);
+    /* The weakest gamma's run from scratch records the validation curve (it
+     * may be the final model); a warm start is scored at its end alone. */
+    int last;
+    snprintf(path, sizeof path, "%s/trials/laf-g0.0001-path/fold0/history.csv", dir);
+    assert_true(history_val_rows(path, &last) >= 20);
+    assert_int_equal(last, 300);
+    snprintf(path, sizeof path, "%s/trials/laf-g0.001-path/fold0/history.csv", dir);
+    assert_int_equal(history_val_rows(path, &last), 1);
+    assert_int_equal(last, 360);
     /* Two gammas: whichever wins is at an end of the range, and is flagged. */
     snprintf(dir, sizeof dir, "%s/planted-edge", tu_group_dir);
     assert_int_equal(tnmtl(0, "tune --data csv:%s " PLANTED_OPTS " --methods laf --gamma-range 1e-6,1e-5 "
