@@ -462,6 +462,29 @@ static tnmtl_status reuse_trial(const tune_state *ts, const candidate *c, const 
     return st;
 }
 
+/* A final/ left by an earlier run of this tune must hold the choice (it
+ * does unless the tune was made by another version of tnmtl whose search
+ * chose otherwise): resuming it would test one model under another's name. */
+static tnmtl_status final_holds_choice(const char *final_ckpt, const run_options *fo, tnmtl_error *err)
+{
+    char *config = NULL;
+    tnmtl_status st = tnmtl_checkpoint_read_config(final_ckpt, &config, err);
+    if (st) return st;
+    run_options o;
+    st = run_options_from_json(config, &o, err);
+    free(config);
+    if (st) return st;
+    if (o.method == fo->method && o.ud_share == fo->ud_share && o.batch == fo->batch && o.steps == fo->steps &&
+        fabs(o.gamma - fo->gamma) <= 1e-12 * fabs(fo->gamma))
+        return TNMTL_OK;
+    return tnmtl_fail(err, TNMTL_ERR_INVALID,
+                      "%s holds %s (gamma %g, share %d, batch %d, %lld steps) but the choice is %s (gamma %g, "
+                      "share %d, batch %d, %lld steps): it was fitted by a tune that chose otherwise (another "
+                      "version of tnmtl); move the folder's final/ away to fit the choice",
+                      final_ckpt, tnmtl_method_name(o.method), o.gamma, o.ud_share, o.batch, (long long)o.steps,
+                      tnmtl_method_name(fo->method), fo->gamma, fo->ud_share, fo->batch, (long long)fo->steps);
+}
+
 /* ---- tables ---- */
 
 typedef struct table_job {
@@ -932,6 +955,7 @@ int cmd_tune(int argc, char **argv)
     const int had_final = writers_flag(stat(ckpt, &sb) == 0);
     if (writer)
         st = runfolder_claim(&final_rf, final_dir, "run", had_final ? RUNFOLDER_RESUME : RUNFOLDER_NEW, NULL, &err);
+    if (!st && had_final) st = final_holds_choice(ckpt, &fo, &err); /* every process reads the same file */
     if (!st && writer && !had_final && !ts.folds && ts.base.val_frac == 0)
         st = reuse_trial(&ts, c, ckpt, &err); /* the winner trained on the whole training part already */
     const int resumed = writers_flag(!st && stat(ckpt, &sb) == 0); /* (a failed writer stops everyone) */

@@ -319,7 +319,20 @@ static void test_path_confirms_runner_up(void **state)
     fclose(f);
     free(text);
 
+    /* final/ holds the fit of the first choice: the rerun chooses otherwise
+     * (below), so it refuses to resume that model under the new choice's
+     * name, and fits the choice once final/ is moved away. */
+    assert_int_not_equal(tnmtl(1, RUNNER_UP_TUNE, csv, dir), 0);
+    assert_non_null(strstr(out, "final/ away"));
+    char moved[700];
+    snprintf(path, sizeof path, "%s/final", dir);
+    snprintf(moved, sizeof moved, "%s/final-first-choice", dir);
+    assert_int_equal(rename(path, moved), 0);
     assert_int_equal(tnmtl(0, RUNNER_UP_TUNE, csv, dir), 0);
+    cJSON *r = parse_out();
+    double gamma;
+    assert_string_equal(chosen_method(r, &gamma), "laf");
+    cJSON_Delete(r);
     trial_row after[MAX_ROWS];
     assert_int_equal(laf_rows(dir, after), 6 + 2); /* the runner-up confirmed too */
     assert_true(fabs(after[on_path].val - (first.val - 1.0)) < 1e-3); /* trials.csv: 4 decimals */
@@ -334,6 +347,11 @@ static void test_path_confirms_runner_up(void **state)
     const double best = fmin(after[0].val, fmin(after[6].val, after[7].val));
     assert_true(chosen == 0 || chosen >= 6);
     assert_true(after[chosen].val == best);
+    /* On this data the runner-up is the better gamma from scratch, so the
+     * choice moved to it, and the fit in final/ is of it. */
+    assert_true(after[runner_up].val < first.val);
+    assert_int_equal(chosen, runner_up);
+    assert_true(fabs(gamma - after[runner_up].gamma) < 1e-6 * gamma);
     fprintf(stderr, "runner-up: confirmed gamma %g (%.4f) and %g (%.4f), chose %g\n", first.gamma, first.val,
             after[runner_up].gamma, after[runner_up].val, after[chosen].gamma);
 }
