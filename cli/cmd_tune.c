@@ -71,8 +71,8 @@ static const char tune_usage[] =
     "                       scratch, each next warm-started from its neighbour for\n"
     "                       steps/(n-1) more (two runs' cost); the path's best are then\n"
     "                       trained from scratch until one beats the weakest gamma and\n"
-    "                       validates as well as on the path (one or two runs; the best\n"
-    "                       from scratch is chosen) | halving: successive\n"
+    "                       validates as well as the path's next did on the path (one or\n"
+    "                       two runs; the best from scratch is chosen) | halving: successive\n"
     "                       halving (below; it favours weak gammas, which learn faster\n"
     "                       early: docs/results.md) | grid: every gamma the full --steps\n"
     "  --batches LIST       comma list of batch sizes (examples per task per step, 0 = full\n"
@@ -392,9 +392,9 @@ static tnmtl_status halving(tune_state *ts, candidate *cand, int n, int rungs, i
  * weaker gammas suits, so the path only ranks: its candidates are then
  * trained from scratch (their twins, cand[n .. 2n)) in path order, at most
  * `verify` of them, until one holds: it is the best run from scratch so far
- * (the weakest gamma is one already) and validates at least as well as on the
- * path.  The best run from scratch is chosen.  cand[2n]: n path candidates,
- * then their twins. */
+ * (the weakest gamma is one already) and validates at least as well as the
+ * path's next gamma on the path.  The best run from scratch is chosen.
+ * cand[2n]: n path candidates, then their twins. */
 static tnmtl_status gamma_path(tune_state *ts, candidate *cand, int n, int verify, int *best, tnmtl_error *err)
 {
     *best = 0;
@@ -410,7 +410,6 @@ static tnmtl_status gamma_path(tune_state *ts, candidate *cand, int n, int verif
     }
     for (int r = 0, tried = 0; r < n && tried < verify; r++) {
         if (order[r] == 0) continue; /* the weakest gamma is a from-scratch run already */
-        const candidate *on_path = &cand[order[r]];
         candidate *t = &cand[n + order[r]];
         tnmtl_status st = evaluate(ts, t, NULL, ts->base.steps, err);
         if (st) return st;
@@ -418,11 +417,14 @@ static tnmtl_status gamma_path(tune_state *ts, candidate *cand, int n, int verif
         /* The best from-scratch run wins (ties: the weakest gamma gives way,
          * an earlier confirmation does not). */
         if (better(ts, t->val, cand[*best].val) || (*best == 0 && t->val == cand[0].val)) *best = n + order[r];
-        /* It holds when it is that best and validates from scratch at least
-         * as well as on the path; short of its path value, the warm start
-         * flattered it and the path's next is confirmed too (docs/results.md,
-         * "TT's gamma on seeds 7 and 9"). */
-        if (*best == n + order[r] && !better(ts, on_path->val, t->val)) break;
+        /* It holds when it is that best and keeps its place in the path's
+         * ranking: from scratch it validates at least as well as the path's
+         * next gamma did on the path.  Below that, the warm start flattered
+         * it, and the next is confirmed too (docs/results.md, "TT's gamma on
+         * seeds 7 and 9"). */
+        int next = r + 1;
+        while (next < n && order[next] == 0) next++;
+        if (*best == n + order[r] && (next == n || !better(ts, cand[order[next]].val, t->val))) break;
     }
     return TNMTL_OK;
 }
