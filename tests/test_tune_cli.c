@@ -131,6 +131,31 @@ static int laf_at_edge(const cJSON *r)
     return -1;
 }
 
+/* The LAF rows of a path tune's trials.csv: the path's n rows, then the
+ * confirmations from scratch.  Returns the number of rows. */
+enum { MAX_ROWS = 16 };
+typedef struct {
+    double gamma, val;
+    int steps, chosen;
+} trial_row;
+
+static int laf_rows(const char *dir, trial_row *rows)
+{
+    char text[1 << 14], *save = NULL;
+    trials_without_seconds(dir, text, sizeof text);
+    int n = 0;
+    for (char *line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+        char meth[16];
+        trial_row r;
+        if (sscanf(line, "%15[^,],%lf,,%*d,%d,%lf,%d", meth, &r.gamma, &r.steps, &r.val, &r.chosen) != 5 ||
+            strcmp(meth, "laf"))
+            continue;
+        assert_true(n < MAX_ROWS);
+        rows[n++] = r;
+    }
+    return n;
+}
+
 static void test_planted_best_found(void **state)
 {
     (void)state;
@@ -190,25 +215,11 @@ static void test_planted_best_found(void **state)
     /* The path: the weakest gamma 300 steps from scratch, each next one 300/5
      * more from its neighbour (the path two runs, docs/performance.md); then
      * the confirmations, 300 each. */
-    char *save = NULL;
-    snprintf(path, sizeof path, "%s/trials.csv", dir);
-    read_text(path, text, sizeof text);
-    int path_rows = 0, confirmations = 0;
-    for (char *line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
-        char meth[16];
-        double g, v;
-        int steps;
-        if (sscanf(line, "%15[^,],%lf,,%*d,%d,%lf", meth, &g, &steps, &v) != 4 || strcmp(meth, "laf")) continue;
-        if (path_rows < 6) {
-            assert_int_equal(steps, 300 + 60 * path_rows);
-            path_rows++;
-        } else {
-            assert_int_equal(steps, 300);
-            confirmations++;
-        }
-    }
-    assert_int_equal(path_rows, 6);
-    assert_true(confirmations >= 1 && confirmations <= 2);
+    trial_row rows[MAX_ROWS];
+    const int n_rows = laf_rows(dir, rows);
+    for (int i = 0; i < 6; i++) assert_int_equal(rows[i].steps, 300 + 60 * i);
+    for (int i = 6; i < n_rows; i++) assert_int_equal(rows[i].steps, 300);
+    assert_true(n_rows >= 6 + 1 && n_rows <= 6 + 2); /* one or two confirmations */
     /* The weakest gamma's run from scratch records the validation curve (it
      * may be the final model); a warm start is scored at its end alone. */
     int last;
@@ -232,31 +243,6 @@ static void test_planted_best_found(void **state)
     trials_without_seconds(dir, text, sizeof text);
     assert_non_null(strstr(text, ",667,"));
     assert_non_null(strstr(text, ",2000,"));
-}
-
-/* The LAF rows of a path tune's trials.csv: the path's n rows, then the
- * confirmations from scratch.  Returns the number of rows. */
-enum { MAX_ROWS = 16 };
-typedef struct {
-    double gamma, val;
-    int steps, chosen;
-} trial_row;
-
-static int laf_rows(const char *dir, trial_row *rows)
-{
-    char text[1 << 14], *save = NULL;
-    trials_without_seconds(dir, text, sizeof text);
-    int n = 0;
-    for (char *line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
-        char meth[16];
-        trial_row r;
-        if (sscanf(line, "%15[^,],%lf,,%*d,%d,%lf,%d", meth, &r.gamma, &r.steps, &r.val, &r.chosen) != 5 ||
-            strcmp(meth, "laf"))
-            continue;
-        assert_true(n < MAX_ROWS);
-        rows[n++] = r;
-    }
-    return n;
 }
 
 /* In a LAF path tune's ledger (the resume state, which a rerun reads instead
