@@ -535,7 +535,7 @@ static tnmtl_status recover(runfolder *rf, tnmtl_error *err)
     read_checkpoint_info(rf->dir, &ci);
     if (ci.readable && !strcmp(ci.run_id, marker)) {
         runfolder tmp = *rf;
-        snprintf(tmp.run_id, sizeof tmp.run_id, "%s", marker);
+        snprintf(tmp.run_id, sizeof tmp.run_id, "%.*s", (int)sizeof tmp.run_id - 1, marker);
         tmp.config = NULL;
         return finish_switch(&tmp, ci.signature, err);
     }

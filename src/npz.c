@@ -322,7 +322,7 @@ static tnmtl_status load(zip_t *za, const char *path, size_t max_bytes, npz_arra
         return st;
     }
     if (pixels) out->pixel_scale = 1.0f / 255.0f;
-    snprintf(out->source, sizeof out->source, "npz:%.200s (%s)", path, shape);
+    snprintf(out->source, sizeof out->source, "npz:%.190s (%.55s)", path, shape);
     for (int64_t i = 0; i < n; i++) {
         const int64_t e = dest[i];
         if (classify) out->label[e] = (int)get_int(y, i);

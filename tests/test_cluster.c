@@ -44,6 +44,7 @@ static void check_planted(int n_blocks, const int *sizes, uint64_t seed)
 {
     int n = 0;
     for (int b = 0; b < n_blocks; b++) n += sizes[b];
+    if (n < 1 || n > 4096) fail_msg("planted clustering of %d points", n);
     int *block = malloc((size_t)n * sizeof *block);
     for (int b = 0, i = 0; b < n_blocks; b++)
         for (int k = 0; k < sizes[b]; k++) block[i++] = b;
