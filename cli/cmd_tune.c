@@ -18,8 +18,8 @@
  *   tune.json            the tune's options; a tune with other options refuses it
  *   ledger.json          every finished evaluation (trial, fold, steps): the resume state
  *   trials/NAME/foldF/   the trials' run folders (checkpoints)
- *   trials.csv, .md      every evaluation: method, gamma, share, batch, steps,
- *                        validation metric, seconds, chosen
+ *   trials.csv, .md      every evaluation the search asked for: method, gamma,
+ *                        share, batch, steps, validation metric, seconds, chosen
  *   trials.svg           validation metric against gamma, one line per method
  *   chosen.json          the chosen configuration, for `train --config`
  *   final/               the chosen configuration fitted: checkpoint, results.json,
@@ -98,6 +98,12 @@ typedef struct candidate {
     int64_t val_steps;            /* steps of that evaluation                          */
     int alive;
     int twin;                     /* path search: the from-scratch twin of the candidate n_gammas before */
+    /* This search's evaluations of it (ascending steps): its rows of
+     * trials.csv.  The ledger may hold more, made by a build whose search
+     * asked for other evaluations. */
+    int n_evals;
+    int64_t eval_steps[MAX_RUNGS];
+    double eval_val[MAX_RUNGS], eval_seconds[MAX_RUNGS];
 } candidate;
 
 typedef struct tune_state {
@@ -110,6 +116,7 @@ typedef struct tune_state {
     int quiet;
     cJSON *ledger;                /* {"DIR/foldF@STEPS": {"val":, "seconds":}}           */
     int n_evals;                  /* evaluations made (or read) so far                  */
+    double search_seconds;        /* their seconds, across the invocations of a resumed tune */
 } tune_state;
 
 static volatile sig_atomic_t stop_requested;
@@ -227,12 +234,12 @@ static tnmtl_status claim_run(runfolder *rf, const char *dir, int resumed, sessi
  * evaluation, the whole search's. */
 static double ledger_seconds(const tune_state *ts, const char *rel, int64_t steps)
 {
-    const size_t len = rel ? strlen(rel) : 0;
+    const size_t len = strlen(rel);
     double sum = 0;
     const cJSON *rec;
     cJSON_ArrayForEach(rec, ts->ledger)
     {
-        if (rel && (strncmp(rec->string, rel, len) || rec->string[len] != '@' || atoll(rec->string + len + 1) >= steps))
+        if ((strncmp(rec->string, rel, len) || rec->string[len] != '@' || atoll(rec->string + len + 1) >= steps))
             continue;
         const cJSON *sec = cJSON_GetObjectItemCaseSensitive(rec, "seconds");
         if (cJSON_IsNumber(sec)) sum += sec->valuedouble;
@@ -334,6 +341,15 @@ static tnmtl_status evaluate(tune_state *ts, candidate *c, const candidate *from
     c->val = sum / nf;
     c->val_steps = steps;
     ts->n_evals++;
+    ts->search_seconds += secs;
+    int k = c->n_evals; /* halving's rungs ascend; a repeated step count replaces its row */
+    if (k > 0 && c->eval_steps[k - 1] == steps) k--;
+    if (k < MAX_RUNGS) {
+        c->eval_steps[k] = steps;
+        c->eval_val[k] = c->val;
+        c->eval_seconds[k] = secs;
+        c->n_evals = k + 1;
+    }
     if (!ts->quiet) {
         char label[96];
         candidate_label(ts, c, label, sizeof label);
@@ -497,45 +513,6 @@ typedef struct table_job {
     int csv;
 } table_job;
 
-/* Every evaluation in the ledger of candidate c (ascending steps): steps[k],
- * mean val[k], summed seconds[k]. */
-static int candidate_rows(const tune_state *ts, const candidate *c, int64_t *steps, double *val, double *secs, int cap)
-{
-    const int nf = ts->folds ? ts->folds : 1;
-    int n = 0;
-    const cJSON *rec;
-    char prefix[128];
-    snprintf(prefix, sizeof prefix, "trials/%s/fold0@", c->dir);
-    cJSON_ArrayForEach(rec, ts->ledger)
-    {
-        if (strncmp(rec->string, prefix, strlen(prefix)) || n >= cap) continue;
-        const int64_t s = atoll(rec->string + strlen(prefix));
-        if (c->method == TNMTL_METHOD_STL && s != c->steps) continue;
-        double v = 0, sec = 0;
-        int ok = 1;
-        for (int f = 0; f < nf; f++) {
-            char key[320];
-            snprintf(key, sizeof key, "trials/%s/fold%d@%lld", c->dir, f, (long long)s);
-            const cJSON *r = cJSON_GetObjectItemCaseSensitive(ts->ledger, key);
-            const cJSON *rv = cJSON_GetObjectItemCaseSensitive(r, "val"), *rs = cJSON_GetObjectItemCaseSensitive(r, "seconds");
-            ok &= r != NULL;
-            v += cJSON_IsNumber(rv) ? rv->valuedouble : NAN;
-            sec += cJSON_IsNumber(rs) ? rs->valuedouble : 0;
-        }
-        if (!ok) continue;
-        int k = n++;
-        for (; k > 0 && steps[k - 1] > s; k--) {
-            steps[k] = steps[k - 1];
-            val[k] = val[k - 1];
-            secs[k] = secs[k - 1];
-        }
-        steps[k] = s;
-        val[k] = v / nf;
-        secs[k] = sec;
-    }
-    return n;
-}
-
 /* Every candidate's evaluations as the rows of trials.csv, in candidate
  * order (a candidate's by ascending steps), with each row's seconds in
  * (*secs)[k]; NULL when out of memory.  Both writers below use them. */
@@ -546,9 +523,7 @@ static rep_trial *trial_rows(const table_job *j, int *n_rows, double **secs)
     double *sec = NULL;
     for (int i = 0; i < j->n; i++) {
         const candidate *c = &j->cand[i];
-        int64_t steps[MAX_RUNGS * 4];
-        double val[MAX_RUNGS * 4], s[MAX_RUNGS * 4];
-        const int m = candidate_rows(j->ts, c, steps, val, s, MAX_RUNGS * 4);
+        const int m = c->n_evals;
         if (n + m > cap) {
             cap = 2 * (n + m);
             rep_trial *r = realloc(rows, (size_t)cap * sizeof *r);
@@ -562,10 +537,10 @@ static rep_trial *trial_rows(const table_job *j, int *n_rows, double **secs)
             }
         }
         for (int k = 0; k < m; k++, n++) {
-            rows[n] = (rep_trial){.gamma = c->gamma, .share = c->share, .batch = c->batch, .steps = steps[k],
-                                  .val = val[k], .chosen = i == j->chosen && k == m - 1, .scratch = c->twin};
+            rows[n] = (rep_trial){.gamma = c->gamma, .share = c->share, .batch = c->batch, .steps = c->eval_steps[k],
+                                  .val = c->eval_val[k], .chosen = i == j->chosen && k == m - 1, .scratch = c->twin};
             snprintf(rows[n].method, sizeof rows[n].method, "%s", tnmtl_method_name(c->method));
-            sec[n] = s[k];
+            sec[n] = c->eval_seconds[k];
         }
     }
     if (!rows) rows = malloc(sizeof *rows); /* no rows: an empty table, not an error */
@@ -916,8 +891,6 @@ int cmd_tune(int argc, char **argv)
         if (!st && best_of[k] >= 0 && (chosen < 0 || better(&ts, cand[best_of[k]].val, cand[chosen].val)))
             chosen = best_of[k];
     }
-    /* The whole search's cost, across the invocations of a resumed tune. */
-    const double search_seconds = ledger_seconds(&ts, NULL, 0);
     if (!st && chosen < 0) st = tnmtl_fail(&err, TNMTL_ERR_NUMERIC, "no candidate gave a finite validation metric");
     if (st) {
         if (stop_requested) {
@@ -1022,7 +995,7 @@ int cmd_tune(int argc, char **argv)
         cJSON_AddStringToObject(outj, "validation", ts.folds ? "k-fold" : "held-out");
         cJSON_AddNumberToObject(outj, "folds", ts.folds);
         cJSON_AddNumberToObject(outj, "evaluations", ts.n_evals);
-        cJSON_AddNumberToObject(outj, "search_seconds", search_seconds);
+        cJSON_AddNumberToObject(outj, "search_seconds", ts.search_seconds);
         cJSON_AddNumberToObject(outj, "final_train_seconds", s.train_seconds);
         const cJSON *test = cJSON_GetObjectItemCaseSensitive(result, "test");
         cJSON_AddItemToObject(outj, "test", test ? cJSON_Duplicate(test, 1) : cJSON_CreateNull());

@@ -245,10 +245,9 @@ static void test_planted_best_found(void **state)
     assert_non_null(strstr(text, ",2000,"));
 }
 
-/* In a LAF path tune's ledger (the resume state, which a rerun reads instead
- * of training), sets gamma g's path value, fold by fold, to `factor` times
- * the value of gamma g_conf's run from scratch. */
-static void plant_path_value(const char *dir, double g, double g_conf, double factor)
+/* A tune folder's ledger.json (the resume state, which a rerun reads
+ * instead of training), parsed; written back (and freed) by ledger_write. */
+static cJSON *ledger_read(const char *dir)
 {
     char path[700];
     snprintf(path, sizeof path, "%s/ledger.json", dir);
@@ -257,6 +256,28 @@ static void plant_path_value(const char *dir, double g, double g_conf, double fa
     cJSON *ledger = cJSON_Parse(text);
     free(text);
     assert_non_null(ledger);
+    return ledger;
+}
+
+static void ledger_write(const char *dir, cJSON *ledger)
+{
+    char path[700];
+    snprintf(path, sizeof path, "%s/ledger.json", dir);
+    char *text = cJSON_Print(ledger);
+    cJSON_Delete(ledger);
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fputs(text, f);
+    fclose(f);
+    free(text);
+}
+
+/* In a LAF path tune's ledger (the resume state, which a rerun reads instead
+ * of training), sets gamma g's path value, fold by fold, to `factor` times
+ * the value of gamma g_conf's run from scratch. */
+static void plant_path_value(const char *dir, double g, double g_conf, double factor)
+{
+    cJSON *ledger = ledger_read(dir);
     double conf[2] = {NAN, NAN};
     cJSON *rec;
     cJSON_ArrayForEach(rec, ledger)
@@ -280,13 +301,37 @@ static void plant_path_value(const char *dir, double g, double g_conf, double fa
         }
     }
     assert_int_equal(planted, 2); /* two folds */
-    text = cJSON_Print(ledger);
-    cJSON_Delete(ledger);
-    FILE *f = fopen(path, "w");
-    assert_non_null(f);
-    fputs(text, f);
-    fclose(f);
-    free(text);
+    ledger_write(dir, ledger);
+}
+
+/* Adds to a LAF path tune's ledger a run from scratch of gamma g (its two
+ * folds, at 300 steps) that the search never asked for, as a build with
+ * another search rule may have left it: validation `val`, `seconds`. */
+static void plant_unasked_run(const char *dir, double g, double val, double seconds)
+{
+    cJSON *ledger = ledger_read(dir);
+    char keys[2][320];
+    int found = 0;
+    const cJSON *rec;
+    cJSON_ArrayForEach(rec, ledger)
+    {
+        double kg;
+        int fold;
+        const char *cut = strstr(rec->string, "-path/");
+        if (cut && sscanf(rec->string, "trials/laf-g%lf-path/fold%d@", &kg, &fold) == 2 &&
+            fabs(kg - g) < 1e-3 * g && fold >= 0 && fold < 2) {
+            snprintf(keys[fold], sizeof keys[fold], "%.*s/fold%d@300", (int)(cut - rec->string), rec->string, fold);
+            found++;
+        }
+    }
+    assert_int_equal(found, 2);
+    for (int f = 0; f < 2; f++) {
+        assert_null(cJSON_GetObjectItemCaseSensitive(ledger, keys[f]));
+        cJSON *r = cJSON_AddObjectToObject(ledger, keys[f]);
+        cJSON_AddNumberToObject(r, "val", val);
+        cJSON_AddNumberToObject(r, "seconds", seconds);
+    }
+    ledger_write(dir, ledger);
 }
 
 /* A confirmation stands when, from scratch, it keeps its place in the path's
@@ -313,6 +358,24 @@ static void test_path_confirms_runner_up(void **state)
         if (fabs(before[i].gamma - first.gamma) > 1e-9 * first.gamma && (second < 0 || before[i].val < before[second].val))
             second = i;
     assert_true(second > 0 && first.val <= before[second].val); /* ... and keeps its place */
+
+    /* trials.csv and search_seconds hold the evaluations this search asked
+     * for, not whatever else the ledger holds: a run from scratch of a gamma
+     * this rule never confirms, planted as the best and dearest of all,
+     * leaves both (and the choice) as they were. */
+    int unasked = 1;
+    while (before[unasked].gamma == first.gamma || unasked == second) unasked++;
+    plant_unasked_run(dir, before[unasked].gamma, 1e-3, 1e6);
+    assert_int_equal(tnmtl(0, RUNNER_UP_TUNE, csv, dir), 0);
+    cJSON *rerun = parse_out();
+    const cJSON *search = cJSON_GetObjectItemCaseSensitive(rerun, "search_seconds");
+    assert_true(cJSON_IsNumber(search) && search->valuedouble < 1e5);
+    cJSON_Delete(rerun);
+    trial_row unasked_rows[MAX_ROWS];
+    assert_int_equal(laf_rows(dir, unasked_rows), 6 + 1);
+    for (int i = 0; i < 7; i++)
+        assert_true(unasked_rows[i].gamma == before[i].gamma && unasked_rows[i].val == before[i].val &&
+                    unasked_rows[i].chosen == before[i].chosen);
 
     /* Short of its own path value but still ahead of the next's: it stands. */
     plant_path_value(dir, first.gamma, first.gamma, 0.5);
