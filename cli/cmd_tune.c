@@ -69,7 +69,7 @@ static const char tune_usage[] =
     "                       (omniglot default: --val-from-test 2, docs/results.md)\n"
     "  --search S           path (default): the gammas in ascending order, the first from\n"
     "                       scratch, each next warm-started from its neighbour for\n"
-    "                       steps/(n-1) more (two runs' cost); the path's best are then\n"
+    "                       steps/n more (under two runs' cost); the path's best are then\n"
     "                       trained from scratch until one beats the weakest gamma and\n"
     "                       validates as well as the path's next did on the path (one or\n"
     "                       two runs; the best from scratch is chosen) | halving: successive\n"
@@ -400,8 +400,9 @@ static tnmtl_status halving(tune_state *ts, candidate *cand, int n, int rungs, i
 
 /* The gamma path, as regularisation-path solvers walk it: the weakest gamma
  * trains --steps from scratch, each next (stronger) gamma continues from its
- * neighbour's checkpoint for steps / (n - 1) more, so the path costs two runs
- * whatever n.  A strong gamma is judged on a model that already fits the
+ * neighbour's checkpoint for ceil(steps / n) more, so the path costs under
+ * two runs whatever n, and with one confirmation the search stays under
+ * three with room for each evaluation's fixed cost (docs/performance.md).  A strong gamma is judged on a model that already fits the
  * data, not on how slowly it starts from scratch (which misleads halving's
  * early rungs: docs/results.md).  A warm start can also carry a gamma that
  * collapses the model from scratch, or flatter one that a model fitted by
@@ -414,7 +415,7 @@ static tnmtl_status halving(tune_state *ts, candidate *cand, int n, int rungs, i
 static tnmtl_status gamma_path(tune_state *ts, candidate *cand, int n, int verify, int *best, tnmtl_error *err)
 {
     *best = 0;
-    const int64_t seg = n > 1 ? (ts->base.steps + n - 2) / (n - 1) : 0;
+    const int64_t seg = n > 1 ? (ts->base.steps + n - 1) / n : 0;
     int order[MAX_CANDIDATES];
     for (int i = 0; i < n; i++) {
         tnmtl_status st = evaluate(ts, &cand[i], i ? &cand[i - 1] : NULL, ts->base.steps + i * seg, err);
