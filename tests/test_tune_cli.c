@@ -245,6 +245,17 @@ static void test_planted_best_found(void **state)
     assert_non_null(strstr(text, ",2000,"));
 }
 
+/* A LAF path tune of the planted data (6 gammas, 2 folds) in the group's
+ * folder NAME; csv[600] and dir[600] receive the data file and the folder. */
+#define PATH_TUNE "tune --data csv:%s " PLANTED_OPTS " --methods laf --gamma-range 1e-4,10 --gamma-count 6 --folds 2 --out %s"
+static void planted_path_tune(const char *name, char *csv, char *dir)
+{
+    snprintf(csv, 600, "%s/%s.csv", tu_group_dir, name);
+    snprintf(dir, 600, "%s/%s", tu_group_dir, name);
+    write_planted(csv, NULL);
+    assert_int_equal(tnmtl(0, PATH_TUNE, csv, dir), 0);
+}
+
 /* A tune folder's ledger.json (the resume state, which a rerun reads
  * instead of training), parsed; written back (and freed) by ledger_write. */
 static cJSON *ledger_read(const char *dir)
@@ -344,11 +355,7 @@ static void test_path_confirms_runner_up(void **state)
 {
     (void)state;
     char csv[600], dir[600], path[700];
-    snprintf(csv, sizeof csv, "%s/planted-runner-up.csv", tu_group_dir);
-    snprintf(dir, sizeof dir, "%s/planted-runner-up", tu_group_dir);
-    write_planted(csv, NULL);
-#define RUNNER_UP_TUNE "tune --data csv:%s " PLANTED_OPTS " --methods laf --gamma-range 1e-4,10 --gamma-count 6 --folds 2 --out %s"
-    assert_int_equal(tnmtl(0, RUNNER_UP_TUNE, csv, dir), 0);
+    planted_path_tune("planted-runner-up", csv, dir);
     trial_row before[MAX_ROWS];
     assert_int_equal(laf_rows(dir, before), 6 + 1); /* one confirmation ... */
     const trial_row first = before[6];
@@ -366,7 +373,7 @@ static void test_path_confirms_runner_up(void **state)
     int unasked = 1;
     while (before[unasked].gamma == first.gamma || unasked == second) unasked++;
     plant_unasked_run(dir, before[unasked].gamma, 1e-3, 1e6);
-    assert_int_equal(tnmtl(0, RUNNER_UP_TUNE, csv, dir), 0);
+    assert_int_equal(tnmtl(0, PATH_TUNE, csv, dir), 0);
     cJSON *rerun = parse_out();
     const cJSON *search = cJSON_GetObjectItemCaseSensitive(rerun, "search_seconds");
     assert_true(cJSON_IsNumber(search) && search->valuedouble < 1e5);
@@ -379,7 +386,7 @@ static void test_path_confirms_runner_up(void **state)
 
     /* Short of its own path value but still ahead of the next's: it stands. */
     plant_path_value(dir, first.gamma, first.gamma, 0.5);
-    assert_int_equal(tnmtl(0, RUNNER_UP_TUNE, csv, dir), 0);
+    assert_int_equal(tnmtl(0, PATH_TUNE, csv, dir), 0);
     trial_row again_rows[MAX_ROWS];
     assert_int_equal(laf_rows(dir, again_rows), 6 + 1);
     assert_true(again_rows[6].chosen && again_rows[6].gamma == first.gamma);
@@ -389,13 +396,13 @@ static void test_path_confirms_runner_up(void **state)
     /* final/ holds the fit of the first choice: the rerun chooses otherwise
      * (below), so it refuses to resume that model under the new choice's
      * name, and fits the choice once final/ is moved away. */
-    assert_int_equal(tnmtl(1, RUNNER_UP_TUNE, csv, dir), 2);
+    assert_int_equal(tnmtl(1, PATH_TUNE, csv, dir), 2);
     assert_non_null(strstr(out, "final/ away"));
     char moved[700];
     snprintf(path, sizeof path, "%s/final", dir);
     snprintf(moved, sizeof moved, "%s/final-first-choice", dir);
     assert_int_equal(rename(path, moved), 0);
-    assert_int_equal(tnmtl(0, RUNNER_UP_TUNE, csv, dir), 0);
+    assert_int_equal(tnmtl(0, PATH_TUNE, csv, dir), 0);
     cJSON *r = parse_out();
     double gamma;
     assert_string_equal(chosen_method(r, &gamma), "laf");
@@ -421,6 +428,44 @@ static void test_path_confirms_runner_up(void **state)
     assert_true(fabs(gamma - after[runner_up].gamma) < 1e-6 * gamma);
     fprintf(stderr, "runner-up: confirmed gamma %g (%.4f) and %g (%.4f), chose %g\n", first.gamma, first.val,
             after[runner_up].gamma, after[runner_up].val, after[chosen].gamma);
+}
+
+/* A gamma path walked by a version before 89ea6db (segments of
+ * steps/(n-1): 60 steps here, now 50) is refused by name, not resumed at
+ * other step counts, and the folder is left as it was. */
+static void test_earlier_path_refused(void **state)
+{
+    (void)state;
+    char csv[600], dir[600], path[700];
+    planted_path_tune("planted-earlier", csv, dir);
+    cJSON *ledger = ledger_read(dir);
+    int moved = 0;
+    for (int f = 0; f < 2; f++) { /* the first warm segment, as the earlier version keyed it */
+        char key[128], old_key[128];
+        snprintf(key, sizeof key, "trials/laf-g0.001-path/fold%d@350", f);
+        snprintf(old_key, sizeof old_key, "trials/laf-g0.001-path/fold%d@360", f);
+        cJSON *rec = cJSON_DetachItemFromObjectCaseSensitive(ledger, key);
+        if (rec) {
+            cJSON_AddItemToObject(ledger, old_key, rec);
+            moved++;
+        }
+    }
+    assert_int_equal(moved, 2);
+    ledger_write(dir, ledger);
+    snprintf(path, sizeof path, "%s/ledger.json", dir);
+    char *before = tu_read_file(path, NULL);
+    char trials_before[1 << 14], trials_after[1 << 14];
+    trials_without_seconds(dir, trials_before, sizeof trials_before);
+    assert_int_equal(tnmtl(1, PATH_TUNE, csv, dir), 2);
+    assert_non_null(strstr(out, "steps/(n-1)"));
+    char *after = tu_read_file(path, NULL);
+    assert_non_null(before);
+    assert_non_null(after);
+    assert_string_equal(before, after);
+    trials_without_seconds(dir, trials_after, sizeof trials_after);
+    assert_string_equal(trials_before, trials_after);
+    free(before);
+    free(after);
 }
 
 #define SMALL_TUNE "tune --data synthetic --steps 40 --methods stl,ud,laf --gamma-count 4 --folds 2 --quiet"
@@ -728,6 +773,7 @@ int main(void)
         cmocka_unit_test(test_fold_and_gamma_scale_options),
         cmocka_unit_test(test_planted_best_found),
         cmocka_unit_test(test_path_confirms_runner_up),
+        cmocka_unit_test(test_earlier_path_refused),
         cmocka_unit_test(test_no_test_leakage),
         cmocka_unit_test(test_batches_searched),
         cmocka_unit_test(test_killed_tune_resumes),
