@@ -230,8 +230,7 @@ static tnmtl_status claim_run(runfolder *rf, const char *dir, int resumed, sessi
 }
 
 /* Seconds the ledger records for the evaluations of trial folder rel
- * ("trials/DIR/foldF") below `steps` (its earlier rungs); rel NULL: for every
- * evaluation, the whole search's. */
+ * ("trials/DIR/foldF") below `steps` (its earlier rungs). */
 static double ledger_seconds(const tune_state *ts, const char *rel, int64_t steps)
 {
     const size_t len = strlen(rel);
@@ -239,7 +238,7 @@ static double ledger_seconds(const tune_state *ts, const char *rel, int64_t step
     const cJSON *rec;
     cJSON_ArrayForEach(rec, ts->ledger)
     {
-        if ((strncmp(rec->string, rel, len) || rec->string[len] != '@' || atoll(rec->string + len + 1) >= steps))
+        if (strncmp(rec->string, rel, len) || rec->string[len] != '@' || atoll(rec->string + len + 1) >= steps)
             continue;
         const cJSON *sec = cJSON_GetObjectItemCaseSensitive(rec, "seconds");
         if (cJSON_IsNumber(sec)) sum += sec->valuedouble;
@@ -402,7 +401,8 @@ static tnmtl_status halving(tune_state *ts, candidate *cand, int n, int rungs, i
  * trains --steps from scratch, each next (stronger) gamma continues from its
  * neighbour's checkpoint for ceil(steps / n) more, so the path costs under
  * two runs whatever n, and with one confirmation the search stays under
- * three with room for each evaluation's fixed cost (docs/performance.md).  A strong gamma is judged on a model that already fits the
+ * three with room for each evaluation's fixed cost (docs/performance.md).
+ * A strong gamma is judged on a model that already fits the
  * data, not on how slowly it starts from scratch (which misleads halving's
  * early rungs: docs/results.md).  A warm start can also carry a gamma that
  * collapses the model from scratch, or flatter one that a model fitted by
