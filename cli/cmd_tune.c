@@ -419,13 +419,15 @@ static tnmtl_status gamma_path(tune_state *ts, candidate *cand, int n, int verif
     /* Before 89ea6db the segments were ceil(steps/(n-1)); such a path
      * cannot be resumed step for step, so it is refused by name. */
     const int64_t old_seg = n > 1 ? (ts->base.steps + n - 2) / (n - 1) : 0;
-    char old_key[320];
-    snprintf(old_key, sizeof old_key, "trials/%s/fold0@%lld", n > 1 ? cand[1].dir : "", (long long)(ts->base.steps + old_seg));
-    if (n > 1 && old_seg != seg && cJSON_HasObjectItem(ts->ledger, old_key))
-        return tnmtl_fail(err, TNMTL_ERR_INVALID,
-                          "%s holds a gamma path walked in segments of steps/(n-1) by an earlier tnmtl (before "
-                          "89ea6db); this one walks ceil(steps/n): finish the tune with that version, or use "
-                          "another --out", ts->out);
+    if (old_seg != seg) {
+        char old_key[320];
+        snprintf(old_key, sizeof old_key, "trials/%s/fold0@%lld", cand[1].dir, (long long)(ts->base.steps + old_seg));
+        if (cJSON_HasObjectItem(ts->ledger, old_key))
+            return tnmtl_fail(err, TNMTL_ERR_INVALID,
+                              "%s holds a gamma path walked in segments of steps/(n-1) by an earlier tnmtl (before "
+                              "89ea6db); this one walks ceil(steps/n): finish the tune with that version, or use "
+                              "another --out", ts->out);
+    }
     int order[MAX_CANDIDATES];
     for (int i = 0; i < n; i++) {
         tnmtl_status st = evaluate(ts, &cand[i], i ? &cand[i - 1] : NULL, ts->base.steps + i * seg, err);
