@@ -2,7 +2,9 @@
 """The tuned Omniglot table of docs/results.md from scripts/omniglot-tune.sh's
 output: per seed, each method's test accuracy (%) with the setting chosen on
 validation, and the paired gain of each method over tuned STL; then the mean
-and standard deviation over the seeds where every method is done.
+and standard deviation over the seeds where every method is done (and over
+those where STL and the three norms are, and STL, UD and LAF).  OUT_DIR may be
+a folder of results/ (scripts/keep-tune-results.sh): the summaries suffice.
 
     scripts/omniglot_tune_table.py [OUT_DIR ...]      (default runs/omniglot-tune)
     scripts/omniglot_tune_table.py --cost [OUT_DIR]
@@ -130,7 +132,8 @@ def main():
         cells = [f"{r[m][0]:.2f} ({r[m][1]})" if isinstance(r[m], tuple) else (r[m] or "not yet") for m in METHODS]
         gains = [f"{r[m][0] - r['stl'][0]:+.2f}" if isinstance(r[m], tuple) else "" for m in ("laf", "tucker", "tt")]
         print(f"| {seed} | " + " | ".join(cells) + " | " + " | ".join(gains) + " |")
-    for label, methods in (("all five methods", METHODS), ("STL, UD, LAF", ["stl", "ud", "laf"])):
+    for label, methods in (("all five methods", METHODS), ("STL and the three norms", ["stl", "laf", "tucker", "tt"]),
+                           ("STL, UD, LAF", ["stl", "ud", "laf"])):
         done = [r for r in rows.values() if all(isinstance(r[m], tuple) for m in methods)]
         if not done:
             continue
