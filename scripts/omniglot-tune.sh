@@ -6,7 +6,10 @@
 # (training set unchanged: 2 per character; docs/results.md).  One tune per
 # method and seed, so each method's tuned test accuracy is in
 # OUT/seedS-METHOD.json ("test") and the chosen gamma in its "chosen".
-# Killed or stopped, the same command resumes.
+# Killed or stopped, the same command resumes.  KEEP=DIR also keeps each
+# finished tune's summary in DIR (scripts/keep-tune-results.sh, e.g. a folder
+# of results/) and skips the tunes already kept there, so that the experiment
+# resumes on another machine, or after its run folders are lost.
 #   scripts/omniglot-tune.sh [SEEDS] [OUT_DIR] [METHODS]
 #   (defaults "0 1 2 3 4 5 6 7 8 9", runs/omniglot-tune, "stl ud laf tucker tt")
 # BATCH=0 trains full-batch (all training drawings every step) instead of the
@@ -18,11 +21,21 @@ out=${2:-runs/omniglot-tune}
 methods=${3:-stl ud laf tucker tt}
 data=${TNMTL_SHARED_DATA:-../shared/data}/omniglot
 batch=${BATCH:-10}
+keep=${KEEP:-}
 make -j2 cli >/dev/null
 mkdir -p "$out"
 for s in $seeds; do
     for m in $methods; do
+        if [ -n "$keep" ] && [ -f "$keep/seed$s-$m.json" ]; then
+            kept=$(python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))["options"]["batch"])' \
+                "$keep/seed$s-$m/tune.json")
+            [ "$kept" = "$batch" ] ||
+                { echo "$0: $keep/seed$s-$m was tuned with batch $kept, not $batch" >&2; exit 2; }
+            echo "seed $s $m: kept in $keep" >&2
+            continue
+        fi
         build/tnmtl tune --data "omniglot:$data" --batch "$batch" --steps 400 --seed "$s" --methods "$m" \
             --out "$out/seed$s-$m" > "$out/seed$s-$m.json"
+        [ -z "$keep" ] || scripts/keep-tune-results.sh "$out" "$keep" > /dev/null
     done
 done
