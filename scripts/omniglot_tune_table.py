@@ -7,12 +7,17 @@ those where STL and the three norms are, and STL, UD and LAF).  OUT_DIR may be
 a folder of results/ (scripts/keep-tune-results.sh): the summaries suffice.
 
     scripts/omniglot_tune_table.py [OUT_DIR ...]      (default runs/omniglot-tune)
+    scripts/omniglot_tune_table.py --each OUT_DIR OUT_DIR ...
     scripts/omniglot_tune_table.py --cost [OUT_DIR]
 
 With several OUT_DIRs (the same experiment run with other training settings,
 e.g. `BATCH=0 scripts/omniglot-tune.sh` for the full batch), each seed and
 method takes the tune whose choice validates best: the setting is chosen on
 validation too, never on test.  A cell waits until every directory has it.
+
+--each prints instead, per seed and method, every directory's tune side by side
+(its setting, validation and test accuracy), the one validation chooses marked
+with *, so that the choice between the directories can be checked.
 
 --cost prints instead the search cost of each finished LAF, Tucker and TT tune
 (docs/performance.md "Tuning cost"): the seconds of all its evaluations (the
@@ -114,8 +119,25 @@ def cost_table(out):
                   f"{search / chosen:.2f}x | {trained:.2f} S | {evals} |")
 
 
+def each_table(outs):
+    print("| seed | method | " + " | ".join(f"{os.path.basename(os.path.normpath(o))}: setting, validation / test %"
+                                           for o in outs) + " |")
+    print("|---" * (len(outs) + 2) + "|")
+    for seed in range(10):
+        for m in METHODS:
+            results = [load(out, seed, m) for out in outs]
+            if not all(isinstance(r, tuple) for r in results):
+                continue  # not every directory has it yet
+            best = max(range(len(outs)), key=lambda i: results[i][2])
+            cells = [f"{'*' if i == best else ''}{r[1]}, {100 * r[2]:.2f} / {r[0]:.2f}" for i, r in enumerate(results)]
+            print(f"| {seed} | {m} | " + " | ".join(cells) + " |")
+
+
 def main():
     args = sys.argv[1:]
+    if args and args[0] == "--each":
+        each_table(args[1:])
+        return
     if args and args[0] == "--cost":
         cost_table(args[1] if len(args) > 1 else "runs/omniglot-tune")
         return
