@@ -65,6 +65,12 @@ def batch_label(out, seed, method):
     return "full batch" if batch == 0 else f"batch {batch}"
 
 
+def validation_best(results):
+    """Index of the finished tune that validates best (ties: the first): the
+    choice between directories, on validation accuracy only."""
+    return max(range(len(results)), key=lambda i: results[i][2])
+
+
 def load_chosen(outs, seed, method):
     """load() of the directory whose tune validates best; with one directory
     its own; a missing or running tune in any directory wins (not done)."""
@@ -72,7 +78,7 @@ def load_chosen(outs, seed, method):
     for r in results:
         if not isinstance(r, tuple):
             return r
-    best = max(results, key=lambda r: r[2])  # validation accuracy only
+    best = results[validation_best(results)]
     if len(outs) > 1:
         return best[0], f"{best[1]}, {best[3]}"
     return best[0], best[1]
@@ -128,7 +134,7 @@ def each_table(outs):
             results = [load(out, seed, m) for out in outs]
             if not all(isinstance(r, tuple) for r in results):
                 continue  # not every directory has it yet
-            best = max(range(len(outs)), key=lambda i: results[i][2])
+            best = validation_best(results)
             cells = [f"{'*' if i == best else ''}{r[1]}, {100 * r[2]:.2f} / {r[0]:.2f}" for i, r in enumerate(results)]
             print(f"| {seed} | {m} | " + " | ".join(cells) + " |")
 
