@@ -598,7 +598,8 @@ static void section_tuning(page *pg)
         fprintf(pg->f, "</td><td>%lld</td><td>", t->steps);
         if (in->trials_cls) fprintf(pg->f, "%.2f", 100 * t->val);
         else fprintf(pg->f, "%.4f", t->val);
-        fprintf(pg->f, "</td><td>%s</td><td>%s</td></tr>\n", t->scratch ? "from scratch" : "",
+        fprintf(pg->f, "</td><td>%s</td><td>%s</td></tr>\n",
+                t->stopped ? "from scratch, stopped behind the weakest gamma" : t->scratch ? "from scratch" : "",
                 t->chosen ? "<b>yes</b>" : "");
     }
     fputs("</table>\n", pg->f);

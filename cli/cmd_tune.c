@@ -72,7 +72,8 @@ static const char tune_usage[] =
     "                       steps/n more (under two runs' cost); the path's best are then\n"
     "                       trained from scratch until one beats the weakest gamma and\n"
     "                       validates as well as the path's next did on the path (one or\n"
-    "                       two runs; the best from scratch is chosen) | halving: successive\n"
+    "                       two runs; the best from scratch is chosen; one that falls under\n"
+    "                       half the weakest gamma's validation stops there) | halving: successive\n"
     "                       halving (below; it favours weak gammas, which learn faster\n"
     "                       early: docs/results.md) | grid: every gamma the full --steps\n"
     "  --batches LIST       comma list of batch sizes (examples per task per step, 0 = full\n"
@@ -96,6 +97,8 @@ typedef struct candidate {
     char dir[64];                 /* run folder under trials/ (stl: the shared path)    */
     double val;                   /* validation metric at its last evaluation          */
     int64_t val_steps;            /* steps of that evaluation                          */
+    int64_t stopped_at;           /* a confirmation stopped behind the path's start: the
+                                     step it stopped at (0: none); never chosen         */
     int alive;
     int twin;                     /* path search: the from-scratch twin of the candidate n_gammas before */
     /* This search's evaluations of it (ascending steps): its rows of
@@ -246,11 +249,44 @@ static double ledger_seconds(const tune_state *ts, const char *rel, int64_t step
     return sum;
 }
 
-/* Trains candidate c's fold to `steps` (resuming its folder) and scores it;
- * reads the result from the ledger when it was made before. */
-static tnmtl_status evaluate_fold(tune_state *ts, const candidate *c, const candidate *from, int fold, int64_t steps,
-                                  double *val, double *seconds, tnmtl_error *err)
+/* A confirmation from scratch that falls clearly behind the path's start
+ * stops there: from a tenth of its steps on, a point of its validation curve
+ * under half the start's at the same step (RMSE: over twice).  The start is
+ * the weakest gamma, trained from scratch on the same fold with the same
+ * steps, batches and seed, so the two curves are measured alike; a strong
+ * gamma that collapses the model from scratch falls to chance within a few
+ * tenths of the run, where the confirmations that held on Omniglot never
+ * fell under 0.99 of the start past the first tenth (docs/results.md, "A
+ * confirmation that collapses stops early").  It saves most of a run of
+ * the second-confirmation case. */
+typedef struct behind_rule {
+    const tune_state *ts;
+    run_history start;            /* the path start's history on this fold */
+    int64_t from_step;            /* no verdict before it: steps/10         */
+} behind_rule;
+
+static int behind_start(void *user, int64_t step, double val)
 {
+    const behind_rule *b = user;
+    if (step < b->from_step) return 0;
+    for (size_t i = 0; i < b->start.n; i++)
+        if (b->start.rows[i].step == step) {
+            const double ref = b->start.rows[i].val_metric;
+            if (!isfinite(ref)) return 0;
+            return b->ts->cls ? val < 0.5 * ref : val > 2 * ref;
+        }
+    return 0;
+}
+
+/* Trains candidate c's fold to `steps` (resuming its folder) and scores it;
+ * reads the result from the ledger when it was made before.  start: for a
+ * confirmation from scratch, the path's start, which it stops behind
+ * (behind_start; *stopped_at the step, else 0). */
+static tnmtl_status evaluate_fold(tune_state *ts, const candidate *c, const candidate *from, const candidate *start,
+                                  int fold, int64_t steps, double *val, double *seconds, int64_t *stopped_at,
+                                  tnmtl_error *err)
+{
+    *stopped_at = 0;
     char rel[256], key[320], dir[4096], ckpt[4200];
     snprintf(rel, sizeof rel, "trials/%s/fold%d", c->dir, fold);
     snprintf(key, sizeof key, "%s@%lld", rel, (long long)steps);
@@ -259,6 +295,8 @@ static tnmtl_status evaluate_fold(tune_state *ts, const candidate *c, const cand
         const cJSON *v = cJSON_GetObjectItemCaseSensitive(rec, "val"), *sec = cJSON_GetObjectItemCaseSensitive(rec, "seconds");
         *val = cJSON_IsNumber(v) ? v->valuedouble : NAN;
         *seconds = cJSON_IsNumber(sec) ? sec->valuedouble : 0;
+        const cJSON *at = cJSON_GetObjectItemCaseSensitive(rec, "stopped_at");
+        if (cJSON_IsNumber(at)) *stopped_at = (int64_t)at->valuedouble;
         return TNMTL_OK;
     }
     tune_path(ts, rel, dir, sizeof dir);
@@ -303,8 +341,19 @@ static tnmtl_status evaluate_fold(tune_state *ts, const candidate *c, const cand
      * final model as one run from scratch; a warm start or an early rung is
      * scored at its end alone (docs/performance.md, "Tuning cost"). */
     s.val_at_end_only = from != NULL || steps < ts->base.steps;
-    st = session_train(&s, dir, 1, &stop_requested, err);
+    behind_rule rule = {.ts = ts, .from_step = steps / 10};
+    if (start) {
+        char start_dir[4096];
+        snprintf(rel, sizeof rel, "trials/%s/fold%d", start->dir, fold);
+        tune_path(ts, rel, start_dir, sizeof start_dir);
+        st = history_load(&rule.start, start_dir, steps, err);
+        s.halt = behind_start;
+        s.halt_user = &rule;
+    }
+    if (!st) st = session_train(&s, dir, 1, &stop_requested, err);
     if (!st) st = session_validation_mean(&s, val, err);
+    *stopped_at = s.halted_at;
+    history_free(&rule.start);
     session_free(&s);
     runfolder_release(&rf);
     if (st) return st;
@@ -312,6 +361,7 @@ static tnmtl_status evaluate_fold(tune_state *ts, const candidate *c, const cand
     cJSON *r = cJSON_AddObjectToObject(ts->ledger, key);
     cJSON_AddItemToObject(r, "val", isfinite(*val) ? cJSON_CreateNumber(*val) : cJSON_CreateNull());
     cJSON_AddNumberToObject(r, "seconds", *seconds);
+    if (*stopped_at) cJSON_AddNumberToObject(r, "stopped_at", (double)*stopped_at);
     return tune_write_json(ts, "ledger.json", ts->ledger, err);
 }
 
@@ -325,19 +375,26 @@ static void candidate_label(const tune_state *ts, const candidate *c, char *buf,
 }
 
 /* Candidate c at `steps` (warm-started from `from` when not NULL), averaged
- * over the folds; one progress line. */
-static tnmtl_status evaluate(tune_state *ts, candidate *c, const candidate *from, int64_t steps, tnmtl_error *err)
+ * over the folds; one progress line.  A confirmation from scratch (start:
+ * the path's start) stops at the first fold where it falls behind the start
+ * (behind_start): scored on the folds trained, at the step it stopped. */
+static tnmtl_status evaluate(tune_state *ts, candidate *c, const candidate *from, const candidate *start, int64_t steps,
+                             tnmtl_error *err)
 {
     const int nf = ts->folds ? ts->folds : 1;
     double sum = 0, secs = 0;
-    for (int f = 0; f < nf; f++) {
+    int done = 0;
+    c->stopped_at = 0;
+    while (done < nf && !c->stopped_at) {
         double v, s;
-        tnmtl_status st = evaluate_fold(ts, c, from, f, steps, &v, &s, err);
+        tnmtl_status st = evaluate_fold(ts, c, from, start, done, steps, &v, &s, &c->stopped_at, err);
         if (st) return st;
         sum += v;
         secs += s;
+        done++;
     }
-    c->val = sum / nf;
+    if (c->stopped_at) steps = c->stopped_at;
+    c->val = sum / done;
     c->val_steps = steps;
     ts->n_evals++;
     ts->search_seconds += secs;
@@ -352,9 +409,10 @@ static tnmtl_status evaluate(tune_state *ts, candidate *c, const candidate *from
     if (!ts->quiet) {
         char label[96];
         candidate_label(ts, c, label, sizeof label);
-        fprintf(stderr, "trial %3d  %-*s steps %6lld  validation %s %.4f  (%d fold%s, %.1f s)\n", ts->n_evals,
-                ts->batches_searched ? 30 : 22, label,
-                (long long)steps, part_metric_name(ts->cls), c->val, nf, nf > 1 ? "s" : "", secs);
+        fprintf(stderr, "trial %3d  %-*s steps %6lld  validation %s %.4f  (%d fold%s, %.1f s)%s\n", ts->n_evals,
+                ts->batches_searched ? 30 : 22, label, (long long)steps, part_metric_name(ts->cls), c->val, done,
+                done > 1 ? "s" : "", secs,
+                c->stopped_at ? "  stopped: behind the weakest gamma from scratch (half its validation)" : "");
     }
     return TNMTL_OK;
 }
@@ -372,7 +430,7 @@ static tnmtl_status halving(tune_state *ts, candidate *cand, int n, int rungs, i
         if (steps < 1) steps = 1;
         for (int i = 0; i < n; i++) {
             if (!cand[i].alive) continue;
-            tnmtl_status st = evaluate(ts, &cand[i], NULL, steps, err);
+            tnmtl_status st = evaluate(ts, &cand[i], NULL, NULL, steps, err);
             if (st) return st;
         }
         if (r == rungs - 1) break;
@@ -411,6 +469,10 @@ static tnmtl_status halving(tune_state *ts, candidate *cand, int n, int rungs, i
  * `verify` of them, until one holds: it is the best run from scratch so far
  * (the weakest gamma is one already) and validates at least as well as the
  * path's next gamma on the path.  The best run from scratch is chosen.
+ * A confirmation that falls clearly behind the start as it trains (a gamma
+ * that collapses the model from scratch) stops there and is out
+ * (behind_start): the second-confirmation case costs a tenth or two of a
+ * run for it instead of a whole one.
  * cand[2n]: n path candidates, then their twins. */
 static tnmtl_status gamma_path(tune_state *ts, candidate *cand, int n, int verify, int *best, tnmtl_error *err)
 {
@@ -430,7 +492,7 @@ static tnmtl_status gamma_path(tune_state *ts, candidate *cand, int n, int verif
     }
     int order[MAX_CANDIDATES];
     for (int i = 0; i < n; i++) {
-        tnmtl_status st = evaluate(ts, &cand[i], i ? &cand[i - 1] : NULL, ts->base.steps + i * seg, err);
+        tnmtl_status st = evaluate(ts, &cand[i], i ? &cand[i - 1] : NULL, NULL, ts->base.steps + i * seg, err);
         if (st) return st;
         cand[i].alive = 1;
         int k = i; /* insertion into the path ranking */
@@ -440,12 +502,14 @@ static tnmtl_status gamma_path(tune_state *ts, candidate *cand, int n, int verif
     for (int r = 0, tried = 0; r < n && tried < verify; r++) {
         if (order[r] == 0) continue; /* the weakest gamma is a from-scratch run already */
         candidate *t = &cand[n + order[r]];
-        tnmtl_status st = evaluate(ts, t, NULL, ts->base.steps, err);
+        tnmtl_status st = evaluate(ts, t, NULL, &cand[0], ts->base.steps, err);
         if (st) return st;
         tried++;
         /* The best from-scratch run wins (ties: the weakest gamma gives way,
-         * an earlier confirmation does not). */
-        if (better(ts, t->val, cand[*best].val) || (*best == 0 && t->val == cand[0].val)) *best = n + order[r];
+         * an earlier confirmation does not); one stopped behind the start
+         * (behind_start) is out, and the next is confirmed. */
+        if (!t->stopped_at && (better(ts, t->val, cand[*best].val) || (*best == 0 && t->val == cand[0].val)))
+            *best = n + order[r];
         /* It holds when it is that best and keeps its place in the path's
          * ranking: from scratch it validates at least as well as the path's
          * next gamma did on the path.  Below that, the warm start flattered
@@ -463,7 +527,7 @@ static tnmtl_status stl_path(tune_state *ts, candidate *cand, int n, int *best, 
 {
     *best = -1;
     for (int i = 0; i < n; i++) {
-        tnmtl_status st = evaluate(ts, &cand[i], NULL, cand[i].steps, err);
+        tnmtl_status st = evaluate(ts, &cand[i], NULL, NULL, cand[i].steps, err);
         if (st) return st;
         cand[i].alive = 1;
         if (*best < 0 || better(ts, cand[i].val, cand[*best].val)) *best = i;
@@ -551,7 +615,8 @@ static rep_trial *trial_rows(const table_job *j, int *n_rows, double **secs)
         }
         for (int k = 0; k < m; k++, n++) {
             rows[n] = (rep_trial){.gamma = c->gamma, .share = c->share, .batch = c->batch, .steps = c->eval_steps[k],
-                                  .val = c->eval_val[k], .chosen = i == j->chosen && k == m - 1, .scratch = c->twin};
+                                  .val = c->eval_val[k], .chosen = i == j->chosen && k == m - 1, .scratch = c->twin,
+                                  .stopped = c->stopped_at > 0 && k == m - 1};
             snprintf(rows[n].method, sizeof rows[n].method, "%s", tnmtl_method_name(c->method));
             sec[n] = c->eval_seconds[k];
         }
@@ -585,8 +650,9 @@ static int write_trials(FILE *f, void *user)
             fprintf(f, "%s,%s,%s,%d,%lld,%.4f,%.3f,%d\n", t->method, g, sh, t->batch, t->steps, scale * t->val, secs[k],
                     t->chosen);
         else
-            fprintf(f, "| %s | %s | %s | %s | %lld | %.2f | %.1f | %s |\n", t->method, g[0] ? g : "-", sh[0] ? sh : "-",
-                    batch, t->steps, scale * t->val, secs[k], t->chosen ? "**yes**" : "");
+            fprintf(f, "| %s | %s | %s | %s | %lld%s | %.2f | %.1f | %s |\n", t->method, g[0] ? g : "-",
+                    sh[0] ? sh : "-", batch, t->steps, t->stopped ? " (stopped)" : "",
+                    scale * t->val, secs[k], t->chosen ? "**yes**" : "");
     }
     free(rows);
     free(secs);

@@ -56,6 +56,8 @@ typedef struct rep_trial {       /* one row of a tune folder's trials.csv      *
     int chosen;
     int scratch;                 /* the path search's from-scratch confirmation
                                   * of a gamma its path reached first          */
+    int stopped;                 /* such a confirmation stopped short, behind the
+                                  * path's start (fewer steps than the start)  */
     int tune;                    /* index into rep_input.tune_dirs             */
 } rep_trial;
 

@@ -314,7 +314,9 @@ static tnmtl_status add_subruns(rep_input *in, const char *dir, int *found, tnmt
  * folders of tunes made before it was searched.  Each candidate's rows
  * stand together (its evaluations in order of steps), and the path search's
  * from-scratch confirmations follow the path; so a run of rows whose method,
- * gamma, share and batch an earlier run already had is a confirmation (scratch). */
+ * gamma, share and batch an earlier run already had is a confirmation
+ * (scratch), and one with fewer steps than its method's first row (the path's
+ * start) stopped behind it. */
 enum { TRIAL_METHOD, TRIAL_GAMMA, TRIAL_SHARE, TRIAL_STEPS, TRIAL_VAL, TRIAL_CHOSEN, TRIAL_COLUMNS };
 enum { TRIAL_BATCH = TRIAL_COLUMNS }; /* optional: after the required ones */
 
@@ -399,6 +401,11 @@ static tnmtl_status load_trials(rep_input *in, const char *dir, tnmtl_error *err
             if (prev && same_candidate(prev, &t) && t.steps > prev->steps) t.scratch = prev->scratch; /* a later rung */
             else
                 for (int i = first; i < in->n_trials && !t.scratch; i++) t.scratch = same_candidate(&in->trials[i], &t);
+            for (int i = first; i < in->n_trials && t.scratch; i++)
+                if (!strcmp(in->trials[i].method, t.method) && in->trials[i].batch == t.batch) {
+                    t.stopped = t.steps < in->trials[i].steps;
+                    break;
+                }
             rep_trial *tr = realloc(in->trials, (size_t)(in->n_trials + 1) * sizeof *tr);
             if (!tr) st = tnmtl_fail(err, TNMTL_ERR_NOMEM, "out of memory");
             else (in->trials = tr)[in->n_trials++] = t;

@@ -126,6 +126,8 @@ typedef struct progress_state {
     double elapsed0;        /* training seconds of earlier sessions */
     tnmtl_status history_st; /* first failure to record the history */
     tnmtl_error history_err;
+    volatile sig_atomic_t *stop; /* the caller's stop request (signals)  */
+    volatile int halt;      /* what tnmtl_train polls: the stop request, or s->halt's verdict */
 } progress_state;
 
 static void format_duration(double sec, char *buf, size_t cap)
@@ -162,6 +164,8 @@ static void record_history(progress_state *ps, const tnmtl_progress *p)
             row.val_metric = mean_of(metric, T);
             s->val_step = p->step;
             s->val_mean = strict_mean(metric, T);
+            if (s->halt && isfinite(row.val_metric) && s->halt(s->halt_user, p->step, row.val_metric))
+                s->halted_at = p->step;
         }
         free(metric);
     }
@@ -172,6 +176,7 @@ static void on_progress(void *user, const tnmtl_progress *p)
 {
     progress_state *ps = user;
     if (ps->out_dir) record_history(ps, p);
+    ps->halt = (ps->stop && *ps->stop) || ps->s->halted_at > 0;
     if (ps->quiet) return;
     const int64_t done = p->step, total = p->steps;
     /* elapsed covers the steps since this session (re)started training. */
@@ -282,6 +287,17 @@ tnmtl_status session_train(session *s, const char *out_dir, int quiet, volatile 
     ps.last_saved = s->optim.step;
     ps.first_step = s->optim.step;
     ps.elapsed0 = history_elapsed(&s->history);
+    ps.stop = stop;
+    ps.halt = stop && *stop;
+    s->halted_at = 0;
+    if (s->halt && out_dir && s->history.n > 0) { /* resumed where it halted before */
+        const history_row *last = &s->history.rows[s->history.n - 1];
+        if (last->step == s->optim.step && last->step > 0 && isfinite(last->val_metric) &&
+            s->halt(s->halt_user, last->step, last->val_metric)) {
+            s->halted_at = last->step;
+            return TNMTL_OK;
+        }
+    }
     tnmtl_train_config tc = {0};
     tc.steps = s->opts.steps;
     tc.batch = s->opts.batch;
@@ -291,7 +307,7 @@ tnmtl_status session_train(session *s, const char *out_dir, int quiet, volatile 
     tc.progress_user = &ps;
     tc.checkpoint = out_dir && cli_is_writer() ? on_checkpoint : NULL; /* tnmtl_train gathers the model first */
     tc.checkpoint_user = &ps;
-    tc.stop = (const volatile int *)stop;
+    tc.stop = &ps.halt;
     if (!quiet)
         fprintf(stderr, "training %s on %s: %d tasks, %lld parameters, steps %lld..%lld\n",
                 tnmtl_method_name(s->opts.method), s->ds.source, s->ds.n_tasks, (long long)s->model->n_params,
@@ -314,6 +330,11 @@ tnmtl_status session_train(session *s, const char *out_dir, int quiet, volatile 
     }
     if (st && ps.tty && !quiet) fputc('\n', stderr);
     const int interrupted = st && stop && *stop, diverged = st == TNMTL_ERR_NUMERIC;
+    if (st && !interrupted && !diverged && s->halted_at > 0 && s->optim.step == s->halted_at) {
+        /* s->halt ended it: its step is kept as a checkpoint, like an end */
+        if (!out_dir || !cli_is_writer() || s->optim.step == ps.last_saved) return TNMTL_OK;
+        return on_checkpoint(&ps, s->optim.step, err);
+    }
     if ((interrupted || diverged) && out_dir && s->folder && s->folder->replacing) {
         /* Stopped before its first checkpoint: the earlier run is kept. */
         const size_t n = strlen(err->msg);
