@@ -290,11 +290,14 @@ tnmtl_status session_train(session *s, const char *out_dir, int quiet, volatile 
     ps.stop = stop;
     ps.halt = stop && *stop;
     s->halted_at = 0;
-    if (s->halt && out_dir && s->history.n > 0) { /* resumed where it halted before */
-        const history_row *last = &s->history.rows[s->history.n - 1];
-        if (last->step == s->optim.step && last->step > 0 && isfinite(last->val_metric) &&
-            s->halt(s->halt_user, last->step, last->val_metric)) {
-            s->halted_at = last->step;
+    if (s->halt && out_dir) { /* resumed: the curve so far goes to halt, and where it halted before it stays */
+        int64_t halted = 0;
+        for (size_t i = 0; i < s->history.n; i++) {
+            const history_row *r = &s->history.rows[i];
+            if (isfinite(r->val_metric)) halted = s->halt(s->halt_user, r->step, r->val_metric) ? r->step : 0;
+        }
+        if (halted > 0 && halted == s->optim.step) {
+            s->halted_at = s->optim.step;
             return TNMTL_OK;
         }
     }

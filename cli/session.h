@@ -29,9 +29,9 @@ typedef struct session {
                                    only at its last step and at checkpoints,
                                    not every steps/20 (tune's warm starts and
                                    early rungs, whose curve nothing reads)   */
-    /* Optional: asked at each point of the validation curve (step, mean
-     * validation metric as history.csv has it) whether training should stop
-     * there; tune's confirmations that fall clearly behind (cli/cmd_tune.c). */
+    /* Optional: asked at each point of the validation curve, in order (step,
+     * mean validation metric as history.csv has it), whether training should
+     * stop there; tune's confirmations that fall clearly behind (cli/cmd_tune.c). */
     int (*halt)(void *user, int64_t step, double val);
     void *halt_user;
     int64_t halted_at;          /* the step halt stopped training at (0: none) */
@@ -53,8 +53,9 @@ tnmtl_status session_take_history(session *s, const char *from_dir, const char *
 /* Trains up to opts.steps; with out_dir, checkpoints every save_every steps
  * and at the end.  With s->halt set, a point of the validation curve (out_dir
  * only) that it answers non-zero ends training there: the step is saved as
- * a checkpoint, s->halted_at names it and the call returns OK; a run resumed
- * at such a point (its checkpoint's history row) trains no further.  Progress on stderr unless quiet.  With s->folder (claimed
+ * a checkpoint, s->halted_at names it and the call returns OK.  A resumed
+ * run's curve so far is put to s->halt first, in order; if it answers
+ * non-zero at the checkpoint's step, the run trains no further.  Progress on stderr unless quiet.  With s->folder (claimed
  * for out_dir, opts.run_id its run id), a run replacing an earlier one saves
  * nothing when stopped or diverged before its first checkpoint: the earlier
  * run stays. */

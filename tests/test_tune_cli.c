@@ -431,65 +431,92 @@ static void test_path_confirms_runner_up(void **state)
 }
 
 /* A confirmation from scratch that falls under the path start's validation
- * curve by a factor 2 (RMSE: over twice the start's at the same step), from
- * a tenth of its steps on, stops there and is out: the next is confirmed,
+ * curve by a factor 2 (RMSE: over twice the start's at the same step) at two
+ * points in a row, from a tenth of its steps on, stops there and is out: the next is confirmed,
  * and the best run from scratch is chosen among the others (a collapsing
  * gamma costs a tenth of a run, not a whole one; docs/results.md).  The
  * planted tune's confirmations never fall so far behind (it chose one, at
  * 300 steps: test_path_confirms_runner_up); here the start's curve is
- * planted at a quarter of its RMSE from step 30 on, the confirmations are
- * forgotten (ledger and folders) and the same command reruns them. */
-static void test_confirmation_stops_behind_start(void **state)
+ * planted at a quarter of its RMSE, first at step 30 alone (one point behind:
+ * no stop), then from step 30 on; each time the confirmations are forgotten
+ * (ledger and folders) and the same command reruns them. */
+static void forget_confirmations(const char *dir)
 {
-    (void)state;
-    char csv[600], dir[600], cmd[4096];
-    planted_path_tune("planted-behind", csv, dir);
-    trial_row before[MAX_ROWS];
-    assert_int_equal(laf_rows(dir, before), 6 + 1);
-    assert_true(before[6].chosen && before[6].steps == 300);
-    snprintf(cmd, sizeof cmd,
-             "cd '%s/trials' && for f in 0 1; do h=laf-g0.0001-path/fold$f/history.csv; "
-             "awk -F, -v OFS=, 'NR > 1 && $1 >= 30 && $4 != \"\" { $4 = $4 / 4 } 1' $h > $h.new && mv $h.new $h; done "
-             "&& rm -rf $(ls | grep -v -- -path) && mv ../final ../final-before",
-             dir);
+    char cmd[1024];
+    snprintf(cmd, sizeof cmd, "cd '%s/trials' && rm -rf $(ls | grep -v -- -path)", dir);
     assert_int_equal(tu_run(cmd, 0, out, sizeof out), 0);
     cJSON *ledger = ledger_read(dir), *rec = ledger->child;
-    while (rec) { /* the confirmations' evaluations go: the rerun makes them again */
+    while (rec) {
         cJSON *next = rec->next;
         if (!strstr(rec->string, "-path/")) cJSON_Delete(cJSON_DetachItemViaPointer(ledger, rec));
         rec = next;
     }
     ledger_write(dir, ledger);
+}
+
+/* Divides the start's (the weakest gamma's) validation RMSE by 4 on both
+ * folds at the steps that awk condition `when` selects ($1: the step). */
+static void plant_start_curve(const char *dir, const char *when)
+{
+    char cmd[4096];
+    snprintf(cmd, sizeof cmd,
+             "cd '%s/trials' && for f in 0 1; do h=laf-g0.0001-path/fold$f/history.csv; "
+             "awk -F, -v OFS=, 'NR > 1 && %s && $4 != \"\" { $4 = $4 / 4 } 1' $h > $h.new && mv $h.new $h; done",
+             dir, when);
+    assert_int_equal(tu_run(cmd, 0, out, sizeof out), 0);
+}
+
+static void test_confirmation_stops_behind_start(void **state)
+{
+    (void)state;
+    char csv[600], dir[600];
+    planted_path_tune("planted-behind", csv, dir);
+    trial_row before[MAX_ROWS], once[MAX_ROWS];
+    assert_int_equal(laf_rows(dir, before), 6 + 1);
+    assert_true(before[6].chosen && before[6].steps == 300);
+    /* Behind at one point: it trains on, to the same result. */
+    plant_start_curve(dir, "$1 == 30");
+    forget_confirmations(dir);
+    assert_int_equal(tnmtl(0, PATH_TUNE, csv, dir), 0);
+    assert_int_equal(laf_rows(dir, once), 6 + 1);
+    for (int i = 0; i < 7; i++)
+        assert_true(once[i].val == before[i].val && once[i].steps == before[i].steps && once[i].chosen == before[i].chosen);
+    /* Behind from step 30 on: stopped at the second point, 45. */
+    plant_start_curve(dir, "$1 > 30");
+    forget_confirmations(dir);
+    char path[700], md[700], text[1 << 14];
+    snprintf(path, sizeof path, "%s/final", dir);
+    snprintf(md, sizeof md, "%s/final-before", dir);
+    assert_int_equal(rename(path, md), 0); /* the choice changes (test_path_confirms_runner_up) */
     assert_int_equal(tnmtl(0, PATH_TUNE, csv, dir), 0);
     trial_row after[MAX_ROWS];
     assert_int_equal(laf_rows(dir, after), 6 + 2); /* two confirmations, both stopped */
     for (int i = 0; i < 6; i++) assert_true(after[i].val == before[i].val && after[i].steps == before[i].steps);
     for (int i = 6; i < 8; i++) {
-        assert_int_equal(after[i].steps, 30); /* the first curve point from a tenth on */
+        assert_int_equal(after[i].steps, 45); /* the second curve point from a tenth on */
         assert_false(after[i].chosen);
     }
     assert_true(after[0].chosen); /* the weakest gamma: the one run from scratch left */
-    /* The ledger: fold 0 stopped at 30, fold 1 never trained; the folder's
-     * checkpoint and history end at step 30. */
-    ledger = ledger_read(dir);
+    /* The ledger: fold 0 stopped at 45, fold 1 never trained; the folder's
+     * checkpoint and history end at step 45. */
+    cJSON *ledger = ledger_read(dir), *rec;
     int stopped = 0;
     cJSON_ArrayForEach(rec, ledger)
     {
         if (strstr(rec->string, "-path/")) continue;
         assert_non_null(strstr(rec->string, "/fold0@300"));
         const cJSON *at = cJSON_GetObjectItemCaseSensitive(rec, "stopped_at");
-        assert_true(cJSON_IsNumber(at) && at->valuedouble == 30);
+        assert_true(cJSON_IsNumber(at) && at->valuedouble == 45);
         stopped++;
     }
     assert_int_equal(stopped, 2);
-    char path[700], md[700], text[1 << 14];
     int last;
     snprintf(path, sizeof path, "%s/trials/laf-g%g/fold0/history.csv", dir, after[6].gamma);
-    assert_int_equal(history_val_rows(path, &last), 2); /* steps 15 and 30 */
-    assert_int_equal(last, 30);
+    assert_int_equal(history_val_rows(path, &last), 3); /* steps 15, 30 and 45 */
+    assert_int_equal(last, 45);
     snprintf(md, sizeof md, "%s/trials.md", dir);
     read_text(md, text, sizeof text);
-    assert_non_null(strstr(text, "| 30 (stopped) |"));
+    assert_non_null(strstr(text, "| 45 (stopped) |"));
     /* The report reads the stop from trials.csv (fewer steps than the start). */
     char page[1 << 17];
     assert_int_equal(tnmtl(0, "report %s --out %s/behind.html", dir, tu_group_dir), 0);
@@ -502,8 +529,9 @@ static void test_confirmation_stops_behind_start(void **state)
      * rerun finds the stop in the run's history and trains no further. */
     trial_row stopped_rows[MAX_ROWS];
     memcpy(stopped_rows, after, sizeof after);
-    rec = ledger->child;
-    while (rec) {
+    cJSON_Delete(ledger);
+    ledger = ledger_read(dir);
+    for (rec = ledger->child; rec;) {
         cJSON *next = rec->next;
         if (!strstr(rec->string, "-path/")) cJSON_Delete(cJSON_DetachItemViaPointer(ledger, rec));
         rec = next;
@@ -514,9 +542,9 @@ static void test_confirmation_stops_behind_start(void **state)
     for (int i = 0; i < 8; i++)
         assert_true(after[i].val == stopped_rows[i].val && after[i].steps == stopped_rows[i].steps &&
                     after[i].chosen == stopped_rows[i].chosen);
-    assert_int_equal(history_val_rows(path, &last), 2);
-    assert_int_equal(last, 30);
-    fprintf(stderr, "behind the start: gammas %g and %g stopped at step 30 (RMSE %.4f, %.4f), chose %g\n",
+    assert_int_equal(history_val_rows(path, &last), 3);
+    assert_int_equal(last, 45);
+    fprintf(stderr, "behind the start: gammas %g and %g stopped at step 45 (RMSE %.4f, %.4f), chose %g\n",
             after[6].gamma, after[7].gamma, after[6].val, after[7].val, after[0].gamma);
 }
 
