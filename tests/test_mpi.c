@@ -435,6 +435,52 @@ static void test_tune(void **state)
     tu_rmtree(dir);
 }
 
+/* A confirmation that stops behind the path's start (cli/cmd_tune.c,
+ * behind_start) stops at the same step under mpirun: the start's validation
+ * curve is planted at 4 times its value, the confirmations are forgotten,
+ * and the same tune reruns them with one process and with two. */
+static void test_tune_stop(void **state)
+{
+    (void)state;
+    if (!mpi_cli()) skip();
+    const char *dir = tu_tmpdir();
+    char one[512], many[512], out[65536], a[4096], b[4096], cmd[4096];
+    snprintf(one, sizeof one, "%s/one", dir);
+    snprintf(many, sizeof many, "%s/many", dir);
+    const char *args = "--methods laf --gamma-count 4 --steps 40 --batch 8 --val-frac 0.3 --quiet";
+    assert_int_equal(tu_cli_run(0, out, sizeof out, "tune %s --out %s", args, one), 0);
+    snprintf(cmd, sizeof cmd,
+             "cd '%s' && h=trials/laf-g0.0001-path/fold0/history.csv && "
+             "awk -F, -v OFS=, 'NR > 1 && $4 != \"\" { $4 = 4 * $4 } 1' $h > $h.new && mv $h.new $h && "
+             "rm -rf final $(ls -d trials/* | grep -v -- -path) && "
+             "python3 -c 'import json; l = json.load(open(\"ledger.json\")); "
+             "json.dump({k: v for k, v in l.items() if \"-path/\" in k}, open(\"ledger.json\", \"w\"))' && "
+             "cp -a '%s' '%s'",
+             one, one, many);
+    assert_int_equal(tu_run(cmd, 0, out, sizeof out), 0);
+    assert_int_equal(tu_cli_run(0, out, sizeof out, "tune %s --out %s", args, one), 0);
+    tune_outcome(out, a, sizeof a);
+    assert_int_equal(mpirun(2, 0, out, sizeof out, "tune %s --out %s", args, many), 0);
+    tune_outcome(out, b, sizeof b);
+    print_message("stopped confirmations, one process: %s\ntwo processes: %s\n", a, b);
+    assert_string_equal(a, b);
+    char ta[8192], tb[8192];
+    snprintf(cmd, sizeof cmd, "cut -d, -f1-6,8 '%s/trials.csv'", one);
+    assert_int_equal(tu_run(cmd, 0, ta, sizeof ta), 0);
+    snprintf(cmd, sizeof cmd, "cut -d, -f1-6,8 '%s/trials.csv'", many);
+    assert_int_equal(tu_run(cmd, 0, tb, sizeof tb), 0);
+    assert_string_equal(ta, tb);
+    /* both confirmations stopped at the second curve point from a tenth of
+     * the steps (2 steps apart): step 6 */
+    assert_non_null(strstr(ta, "\nlaf,0.00215443,,8,6,"));
+    assert_non_null(strstr(ta, "\nlaf,1,,8,6,"));
+    char fa[600], fb[600];
+    snprintf(fa, sizeof fa, "%s/final", one);
+    snprintf(fb, sizeof fb, "%s/final", many);
+    assert_same(fa, fb);
+    tu_rmtree(dir);
+}
+
 static void test_resume_with_other_counts(void **state)
 {
     (void)state;
@@ -689,6 +735,7 @@ int main(void)
         cmocka_unit_test(test_resume_with_other_counts),
         cmocka_unit_test(test_compare),
         cmocka_unit_test(test_tune),
+        cmocka_unit_test(test_tune_stop),
         cmocka_unit_test(test_large_norm_within_bound),
         cmocka_unit_test(test_split_norm_agrees),
         cmocka_unit_test(test_interrupted),
