@@ -418,7 +418,7 @@ static tnmtl_status evaluate(tune_state *ts, candidate *c, const candidate *from
         fprintf(stderr, "trial %3d  %-*s steps %6lld  validation %s %.4f  (%d fold%s, %.1f s)%s\n", ts->n_evals,
                 ts->batches_searched ? 30 : 22, label, (long long)steps, part_metric_name(ts->cls), c->val, done,
                 done > 1 ? "s" : "", secs,
-                c->stopped_at ? "  stopped: behind the weakest gamma from scratch (half its validation)" : "");
+                c->stopped_at ? "  stopped: clearly behind the weakest gamma's run" : "");
     }
     return TNMTL_OK;
 }
@@ -477,8 +477,8 @@ static tnmtl_status halving(tune_state *ts, candidate *cand, int n, int rungs, i
  * path's next gamma on the path.  The best run from scratch is chosen.
  * A confirmation that falls clearly behind the start as it trains (a gamma
  * that collapses the model from scratch) stops there and is out
- * (behind_start): the second-confirmation case costs a tenth or two of a
- * run for it instead of a whole one.
+ * (behind_start): in the second-confirmation case it costs a sixth of a
+ * run or so instead of a whole one.
  * cand[2n]: n path candidates, then their twins. */
 static tnmtl_status gamma_path(tune_state *ts, candidate *cand, int n, int verify, int *best, tnmtl_error *err)
 {
