@@ -3,7 +3,7 @@
 output: per seed, each method's test accuracy (%) with the setting chosen on
 validation, and the paired gain of each method over tuned STL; then the mean
 and standard deviation over the seeds where every method is done (and over
-those where STL and the three norms are, and STL, UD and LAF).  OUT_DIR may be
+those where STL and the three norms are, STL, UD and LAF, and STL and LAF).  OUT_DIR may be
 a folder of results/ (scripts/keep-tune-results.sh): the summaries suffice.
 
     scripts/omniglot_tune_table.py [OUT_DIR ...]      (default runs/omniglot-tune)
@@ -161,7 +161,7 @@ def main():
         gains = [f"{r[m][0] - r['stl'][0]:+.2f}" if isinstance(r[m], tuple) else "" for m in ("laf", "tucker", "tt")]
         print(f"| {seed} | " + " | ".join(cells) + " | " + " | ".join(gains) + " |")
     for label, methods in (("all five methods", METHODS), ("STL and the three norms", ["stl", "laf", "tucker", "tt"]),
-                           ("STL, UD, LAF", ["stl", "ud", "laf"])):
+                           ("STL, UD, LAF", ["stl", "ud", "laf"]), ("STL and LAF", ["stl", "laf"])):
         done = [r for r in rows.values() if all(isinstance(r[m], tuple) for m in methods)]
         if not done:
             continue
