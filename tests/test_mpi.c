@@ -408,6 +408,19 @@ static void tune_outcome(const char *out, char *buf, size_t cap)
     cJSON_Delete(j);
 }
 
+/* `tune ARGS` in folder one with one process and in folder many with two:
+ * the same choice and test accuracy (tune_outcome) in a[cap]. */
+static void tune_one_and_two(const char *args, const char *one, const char *many, char *a, size_t cap)
+{
+    char out[65536], b[4096];
+    assert_int_equal(tu_cli_run(0, out, sizeof out, "tune %s --out %s", args, one), 0);
+    tune_outcome(out, a, cap);
+    assert_int_equal(mpirun(2, 0, out, sizeof out, "tune %s --out %s", args, many), 0);
+    tune_outcome(out, b, sizeof b);
+    print_message("one process: %s\ntwo processes: %s\n", a, b);
+    assert_string_equal(a, b);
+}
+
 /* `tune` under mpirun: the one-process choice and test accuracy; rerun
  * with another P it reads its ledger back to the same outcome. */
 static void test_tune(void **state)
@@ -419,12 +432,7 @@ static void test_tune(void **state)
     snprintf(one, sizeof one, "%s/one", dir);
     snprintf(many, sizeof many, "%s/many", dir);
     const char *args = "--methods stl,ud,laf --steps 30 --batch 8 --quiet";
-    assert_int_equal(tu_cli_run(0, out, sizeof out, "tune %s --out %s", args, one), 0);
-    tune_outcome(out, a, sizeof a);
-    assert_int_equal(mpirun(2, 0, out, sizeof out, "tune %s --out %s", args, many), 0);
-    tune_outcome(out, b, sizeof b);
-    print_message("one process: %s\ntwo processes: %s\n", a, b);
-    assert_string_equal(a, b);
+    tune_one_and_two(args, one, many, a, sizeof a);
     assert_int_equal(mpirun(3, 0, out, sizeof out, "tune %s --out %s", args, many), 0);
     tune_outcome(out, b, sizeof b);
     assert_string_equal(a, b);
@@ -444,7 +452,7 @@ static void test_tune_stop(void **state)
     (void)state;
     if (!mpi_cli()) skip();
     const char *dir = tu_tmpdir();
-    char one[512], many[512], out[65536], a[4096], b[4096], cmd[4096];
+    char one[512], many[512], out[65536], a[4096], cmd[4096];
     snprintf(one, sizeof one, "%s/one", dir);
     snprintf(many, sizeof many, "%s/many", dir);
     const char *args = "--methods laf --gamma-count 4 --steps 40 --batch 8 --val-frac 0.3 --quiet";
@@ -458,12 +466,7 @@ static void test_tune_stop(void **state)
              "cp -a '%s' '%s'",
              one, one, many);
     assert_int_equal(tu_run(cmd, 0, out, sizeof out), 0);
-    assert_int_equal(tu_cli_run(0, out, sizeof out, "tune %s --out %s", args, one), 0);
-    tune_outcome(out, a, sizeof a);
-    assert_int_equal(mpirun(2, 0, out, sizeof out, "tune %s --out %s", args, many), 0);
-    tune_outcome(out, b, sizeof b);
-    print_message("stopped confirmations, one process: %s\ntwo processes: %s\n", a, b);
-    assert_string_equal(a, b);
+    tune_one_and_two(args, one, many, a, sizeof a);
     char ta[8192], tb[8192];
     snprintf(cmd, sizeof cmd, "cut -d, -f1-6,8 '%s/trials.csv'", one);
     assert_int_equal(tu_run(cmd, 0, ta, sizeof ta), 0);
