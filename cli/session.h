@@ -55,10 +55,10 @@ tnmtl_status session_take_history(session *s, const char *from_dir, const char *
  * only) that it answers non-zero ends training there: the step is saved as
  * a checkpoint, s->halted_at names it and the call returns OK.  A resumed
  * run's curve so far is put to s->halt first, in order; if it answers
- * non-zero at the checkpoint's step, the run trains no further.  Progress on stderr unless quiet.  With s->folder (claimed
- * for out_dir, opts.run_id its run id), a run replacing an earlier one saves
- * nothing when stopped or diverged before its first checkpoint: the earlier
- * run stays. */
+ * non-zero at the checkpoint's step, the run trains no further.  Progress
+ * on stderr unless quiet.  With s->folder (claimed for out_dir, opts.run_id
+ * its run id), a run replacing an earlier one saves nothing when stopped or
+ * diverged before its first checkpoint: the earlier run stays. */
 tnmtl_status session_train(session *s, const char *out_dir, int quiet, volatile sig_atomic_t *stop,
                            tnmtl_error *err);
 /* Writes dir/checkpoint.safetensors (the options as JSON, parameters,

@@ -457,14 +457,10 @@ static void test_tune_stop(void **state)
     snprintf(many, sizeof many, "%s/many", dir);
     const char *args = "--methods laf --gamma-count 4 --steps 40 --batch 8 --val-frac 0.3 --quiet";
     assert_int_equal(tu_cli_run(0, out, sizeof out, "tune %s --out %s", args, one), 0);
-    snprintf(cmd, sizeof cmd,
-             "cd '%s' && h=trials/laf-g0.0001-path/fold0/history.csv && "
-             "awk -F, -v OFS=, 'NR > 1 && $4 != \"\" { $4 = 4 * $4 } 1' $h > $h.new && mv $h.new $h && "
-             "rm -rf final $(ls -d trials/* | grep -v -- -path) && "
-             "python3 -c 'import json; l = json.load(open(\"ledger.json\")); "
-             "json.dump({k: v for k, v in l.items() if \"-path/\" in k}, open(\"ledger.json\", \"w\"))' && "
-             "cp -a '%s' '%s'",
-             one, one, many);
+    snprintf(cmd, sizeof cmd, "%s/trials/laf-g0.0001-path/fold0/history.csv", one);
+    assert_int_equal(tu_history_scale_val(cmd, "1", 4), 0);
+    assert_int_equal(tu_tune_forget_confirmations(one, 1), 0);
+    snprintf(cmd, sizeof cmd, "rm -rf '%s/final' && cp -a '%s' '%s'", one, one, many);
     assert_int_equal(tu_run(cmd, 0, out, sizeof out), 0);
     tune_one_and_two(args, one, many, a, sizeof a);
     char ta[8192], tb[8192];

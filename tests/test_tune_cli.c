@@ -430,42 +430,28 @@ static void test_path_confirms_runner_up(void **state)
             after[runner_up].gamma, after[runner_up].val, after[chosen].gamma);
 }
 
-/* A confirmation from scratch that falls under the path start's validation
- * curve by a factor 2 (RMSE: over twice the start's at the same step) at two
- * points in a row, from a tenth of its steps on, stops there and is out: the next is confirmed,
- * and the best run from scratch is chosen among the others (a collapsing
- * gamma costs a tenth of a run, not a whole one; docs/results.md).  The
- * planted tune's confirmations never fall so far behind (it chose one, at
- * 300 steps: test_path_confirms_runner_up); here the start's curve is
- * planted at a quarter of its RMSE, first at step 30 alone (one point behind:
- * no stop), then from step 30 on; each time the confirmations are forgotten
- * (ledger and folders) and the same command reruns them. */
-static void forget_confirmations(const char *dir)
-{
-    char cmd[1024];
-    snprintf(cmd, sizeof cmd, "cd '%s/trials' && rm -rf $(ls | grep -v -- -path)", dir);
-    assert_int_equal(tu_run(cmd, 0, out, sizeof out), 0);
-    cJSON *ledger = ledger_read(dir), *rec = ledger->child;
-    while (rec) {
-        cJSON *next = rec->next;
-        if (!strstr(rec->string, "-path/")) cJSON_Delete(cJSON_DetachItemViaPointer(ledger, rec));
-        rec = next;
-    }
-    ledger_write(dir, ledger);
-}
-
 /* Divides the start's (the weakest gamma's) validation RMSE by 4 on both
  * folds at the steps that awk condition `when` selects ($1: the step). */
 static void plant_start_curve(const char *dir, const char *when)
 {
-    char cmd[4096];
-    snprintf(cmd, sizeof cmd,
-             "cd '%s/trials' && for f in 0 1; do h=laf-g0.0001-path/fold$f/history.csv; "
-             "awk -F, -v OFS=, 'NR > 1 && %s && $4 != \"\" { $4 = $4 / 4 } 1' $h > $h.new && mv $h.new $h; done",
-             dir, when);
-    assert_int_equal(tu_run(cmd, 0, out, sizeof out), 0);
+    char path[700];
+    for (int f = 0; f < 2; f++) {
+        snprintf(path, sizeof path, "%s/trials/laf-g0.0001-path/fold%d/history.csv", dir, f);
+        assert_int_equal(tu_history_scale_val(path, when, 0.25), 0);
+    }
 }
 
+/* A confirmation from scratch that falls under the path start's validation
+ * curve by a factor 2 (RMSE: over twice the start's at the same step) at two
+ * points in a row, from a tenth of its steps on, stops there and is out: the
+ * next is confirmed, and the best run from scratch is chosen among the others
+ * (a collapsing gamma costs a sixth of a run, not a whole one;
+ * docs/results.md).  The planted tune's confirmations never fall so far
+ * behind (it chose one, at 300 steps: test_path_confirms_runner_up); here the
+ * start's curve is planted at a quarter of its RMSE, first at step 30 alone
+ * (one point behind: no stop), then from step 30 on; each time the
+ * confirmations are forgotten (ledger and folders) and the same command
+ * reruns them. */
 static void test_confirmation_stops_behind_start(void **state)
 {
     (void)state;
@@ -476,14 +462,14 @@ static void test_confirmation_stops_behind_start(void **state)
     assert_true(before[6].chosen && before[6].steps == 300);
     /* Behind at one point: it trains on, to the same result. */
     plant_start_curve(dir, "$1 == 30");
-    forget_confirmations(dir);
+    assert_int_equal(tu_tune_forget_confirmations(dir, 1), 0);
     assert_int_equal(tnmtl(0, PATH_TUNE, csv, dir), 0);
     assert_int_equal(laf_rows(dir, once), 6 + 1);
     for (int i = 0; i < 7; i++)
         assert_true(once[i].val == before[i].val && once[i].steps == before[i].steps && once[i].chosen == before[i].chosen);
     /* Behind from step 30 on: stopped at the second point, 45. */
     plant_start_curve(dir, "$1 > 30");
-    forget_confirmations(dir);
+    assert_int_equal(tu_tune_forget_confirmations(dir, 1), 0);
     char path[700], md[700], text[1 << 14];
     snprintf(path, sizeof path, "%s/final", dir);
     snprintf(md, sizeof md, "%s/final-before", dir);
@@ -530,13 +516,7 @@ static void test_confirmation_stops_behind_start(void **state)
     trial_row stopped_rows[MAX_ROWS];
     memcpy(stopped_rows, after, sizeof after);
     cJSON_Delete(ledger);
-    ledger = ledger_read(dir);
-    for (rec = ledger->child; rec;) {
-        cJSON *next = rec->next;
-        if (!strstr(rec->string, "-path/")) cJSON_Delete(cJSON_DetachItemViaPointer(ledger, rec));
-        rec = next;
-    }
-    ledger_write(dir, ledger);
+    assert_int_equal(tu_tune_forget_confirmations(dir, 0), 0);
     assert_int_equal(tnmtl(0, PATH_TUNE, csv, dir), 0);
     assert_int_equal(laf_rows(dir, after), 6 + 2);
     for (int i = 0; i < 8; i++)

@@ -1,5 +1,7 @@
 /* testutil.c - helpers shared by the test programs. */
 #include "testutil.h"
+
+#include <cJSON.h>
 #include "tnmtl/checkpoint.h"
 #include "tnmtl/safetensors.h"
 
@@ -93,6 +95,41 @@ int tu_cli_run(int merge_stderr, char *out, size_t cap, const char *fmt, ...)
     va_end(ap);
     snprintf(cmd, sizeof cmd, "%s %s", tu_cli(), args);
     return tu_run(cmd, merge_stderr, out, cap);
+}
+
+int tu_tune_forget_confirmations(const char *dir, int folders)
+{
+    char path[4096], cmd[8192], out[256];
+    if (folders) {
+        snprintf(cmd, sizeof cmd, "cd '%s/trials' && rm -rf $(ls | grep -v -- -path)", dir);
+        if (tu_run(cmd, 0, out, sizeof out)) return -1;
+    }
+    snprintf(path, sizeof path, "%s/ledger.json", dir);
+    char *text = tu_read_file(path, NULL);
+    cJSON *ledger = text ? cJSON_Parse(text) : NULL;
+    free(text);
+    if (!ledger) return -1;
+    for (cJSON *rec = ledger->child, *next; rec; rec = next) {
+        next = rec->next;
+        if (!strstr(rec->string, "-path/")) cJSON_Delete(cJSON_DetachItemViaPointer(ledger, rec));
+    }
+    text = cJSON_Print(ledger);
+    cJSON_Delete(ledger);
+    FILE *f = text ? fopen(path, "w") : NULL;
+    int bad = !f || fputs(text, f) < 0;
+    if (f && fclose(f)) bad = 1;
+    free(text);
+    return bad ? -1 : 0;
+}
+
+int tu_history_scale_val(const char *path, const char *when, double factor)
+{
+    char cmd[8192], out[256];
+    snprintf(cmd, sizeof cmd,
+             "awk -F, -v OFS=, 'NR > 1 && (%s) && $4 != \"\" { $4 = %.17g * $4 } 1' '%s' > '%s.new' && "
+             "mv '%s.new' '%s'",
+             when, factor, path, path, path, path);
+    return tu_run(cmd, 0, out, sizeof out);
 }
 
 char *tu_read_file(const char *path, size_t *len)

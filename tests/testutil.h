@@ -57,6 +57,15 @@ char *tu_read_file(const char *path, size_t *len);
  * the same tensors bit for bit (parameters and optimiser state); else 0 with
  * the first difference in why[cap]. */
 int tu_same_checkpoint(const char *dir_a, const char *dir_b, char *why, size_t cap);
+/* In `tnmtl tune` folder dir, forgets the gamma path's confirmations (the
+ * trials whose folder name does not end in -path): their ledger.json
+ * entries and, with `folders`, their trial folders, so that the same tune
+ * command makes them again.  0 on success. */
+int tu_tune_forget_confirmations(const char *dir, int folders);
+/* Multiplies the validation metric (4th column) of the history.csv at path
+ * by factor on the rows that awk condition `when` selects ($1: the step).
+ * 0 on success. */
+int tu_history_scale_val(const char *path, const char *when, double factor);
 /* Max |a-b| / (atol + rtol*|b|) over n doubles: <= 1 means within tolerance. */
 double tu_max_rel_err(const double *a, const double *b, size_t n, double atol, double rtol);
 
