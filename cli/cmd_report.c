@@ -263,7 +263,7 @@ static void section_sharing(page *pg, const rep_input *in)
                 int n = 0;
                 for (int j = 0; j < S->n && n < MAX_PLOT_POINTS; j += stride) x[n] = j + 1, y[n++] = S->sv[j];
                 ser[ns++] = (svg_series){in->runs[i].label, method_color(in->runs[i].method),
-                                         !strcmp(in->runs[i].method, "stl"), n, x, y, -1};
+                                         !strcmp(in->runs[i].method, "stl") ? SVG_DASHED : SVG_SOLID, n, x, y, -1};
             }
             char ptitle[160];
             const rep_spectrum *S0 = &L0->unf[u];
@@ -408,7 +408,7 @@ static void section_training(page *pg, const rep_input *in)
                     xv[nv] = (double)hi->rows[k].step,
                     yv[nv++] = hi->rows[k].val_metric * (is_cls(&in->runs[i]) ? 100 : 1);
             const char *c = method_color(in->runs[i].method);
-            const int dash = !strcmp(in->runs[i].method, "stl");
+            const int dash = !strcmp(in->runs[i].method, "stl") ? SVG_DASHED : SVG_SOLID;
             ser[i] = (svg_series){in->runs[i].label, c, dash, n, x, yl, -1};
             ser[nr + i] = (svg_series){in->runs[i].label, c, dash, n, x, yr, -1};
             ser[2 * nr + i] = (svg_series){in->runs[i].label, c, dash, nv, xv, yv, -1};
@@ -568,9 +568,10 @@ static void section_tuning(page *pg)
     if (f) {
         report_tuning_figure(f, in, 760, 360);
         fig_end(pg, "Validation metric against gamma per regularised method: each gamma's last evaluation (along the "
-                    "path search, or at the last successive-halving rung it reached); dashed points: the same gamma "
-                    "trained from scratch to confirm it; dashed lines: the best STL and UD-MTL validation; ringed: "
-                    "the configuration tune chose.");
+                    "path search, or at the last successive-halving rung it reached), joined; open circles: the same "
+                    "gamma trained from scratch to confirm it; crosses: such a confirmation stopped early, behind the "
+                    "weakest gamma's run, at its last validation; dashed lines: the best STL and UD-MTL validation; "
+                    "ringed: the configuration tune chose.");
     }
     fprintf(pg->f, "<table>\n<tr>%s<th>method</th><th>gamma</th><th>shared depth N</th><th>batch</th><th>steps</th>"
                    "<th>validation %s</th>"

@@ -91,14 +91,20 @@ const char *method_color(const char *method);
 /* The tuning figure (w x h, svg_begin .. svg_end) of in's trials, shared by
  * the report and tune's trials.svg: per tune folder and regularised method
  * the validation metric against gamma (each gamma's last evaluation on the
- * path or at its last rung), the from-scratch confirmations as dashed points,
- * the best STL and UD validation as flat dashed references; the choice
- * ringed (at the left end of its reference when STL or UD won). */
+ * path or at its last rung) as a line, the from-scratch confirmations as
+ * open circles (crosses: stopped behind the path's start, at their last
+ * validation), the best STL and UD validation as flat dashed references; the
+ * choice ringed (at the left end of its reference when STL or UD won). */
 void report_tuning_figure(FILE *f, const rep_input *in, double w, double h);
+
+/* How a series is drawn: a line (solid or dashed) through its points, or
+ * its points alone (open circles, or crosses) where they are separate
+ * measurements that no line should join. */
+enum { SVG_SOLID, SVG_DASHED, SVG_POINTS, SVG_CROSSES };
 
 typedef struct svg_series {
     const char *name, *color;
-    int dashed;
+    int style;                   /* SVG_SOLID .. SVG_CROSSES                   */
     int n;
     const double *x, *y;         /* NaN y: no point (the line breaks)          */
     int mark;                    /* index of a point to ring, or -1            */

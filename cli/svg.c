@@ -126,12 +126,28 @@ static void axes(FILE *f, const svg_panel *p, const scale *sx, const scale *sy, 
     }
 }
 
+/* A point marker of a SVG_POINTS (open circle) or SVG_CROSSES series. */
+static void marker(FILE *f, int style, double x, double y, const char *color)
+{
+    if (style == SVG_CROSSES)
+        fprintf(f, "<path class=\"cross\" d=\"M%.1f %.1fL%.1f %.1fM%.1f %.1fL%.1f %.1f\" stroke=\"%s\" stroke-width=\"2\"/>\n", x - 4, y - 4,
+                x + 4, y + 4, x - 4, y + 4, x + 4, y - 4, color);
+    else
+        fprintf(f, "<circle class=\"open\" cx=\"%.1f\" cy=\"%.1f\" r=\"4\" fill=\"#fff\" stroke=\"%s\" stroke-width=\"1.8\"/>\n", x, y,
+                color);
+}
+
+/* styles: each entry's SVG_* (NULL: all solid); lines drawn as a sample
+ * line, points as their marker. */
 static void legend(FILE *f, double x, double y, int n, const char *const *names, const char *const *colors,
-                   const int *dashed)
+                   const int *styles)
 {
     for (int i = 0; i < n; i++) {
-        fprintf(f, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"%s\" stroke-width=\"2.5\"%s/>\n", x,
-                y + 14 * i - 4, x + 16, y + 14 * i - 4, colors[i], dashed && dashed[i] ? " stroke-dasharray=\"4 3\"" : "");
+        const int st = styles ? styles[i] : SVG_SOLID;
+        if (st >= SVG_POINTS) marker(f, st, x + 8, y + 14 * i - 4, colors[i]);
+        else
+            fprintf(f, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"%s\" stroke-width=\"2.5\"%s/>\n",
+                    x, y + 14 * i - 4, x + 16, y + 14 * i - 4, colors[i], st == SVG_DASHED ? " stroke-dasharray=\"4 3\"" : "");
         text(f, x + 20, y + 14 * i, "start", 10, NULL, names[i]);
     }
 }
@@ -168,23 +184,30 @@ void svg_lines(FILE *f, const svg_panel *p, const svg_series *s, int n, int with
     axes(f, p, &sx, &sy, 1, 1);
     if (!(xlo <= xhi)) text(f, 0.5 * (sx.a + sx.b), 0.5 * (sy.a + sy.b), "middle", 11, NULL, "no data");
     for (int i = 0; i < n; i++) {
-        fprintf(f, "<path fill=\"none\" stroke=\"%s\" stroke-width=\"1.6\"%s d=\"", s[i].color,
-                s[i].dashed ? " stroke-dasharray=\"5 3\"" : "");
-        int pen = 0, points = 0;
-        for (int k = 0; k < s[i].n; k++) {
-            const double x = s[i].x[k], y = s[i].y[k];
-            if (!isfinite(x) || !isfinite(y) || (p->logx && x <= 0) || (p->logy && y <= 0)) {
-                pen = 0;
-                continue;
+#define DRAWN(k) (isfinite(s[i].x[k]) && isfinite(s[i].y[k]) && !(p->logx && s[i].x[k] <= 0) && !(p->logy && s[i].y[k] <= 0))
+        int points = 0;
+        for (int k = 0; k < s[i].n; k++) points += DRAWN(k);
+        if (s[i].style < SVG_POINTS) {
+            fprintf(f, "<path fill=\"none\" stroke=\"%s\" stroke-width=\"1.6\"%s d=\"", s[i].color,
+                    s[i].style == SVG_DASHED ? " stroke-dasharray=\"5 3\"" : "");
+            for (int k = 0, pen = 0; k < s[i].n; k++) {
+                if (!DRAWN(k)) {
+                    pen = 0;
+                    continue;
+                }
+                fprintf(f, "%s%.1f %.1f", pen ? "L" : "M", to_px(&sx, s[i].x[k]), to_px(&sy, s[i].y[k]));
+                pen = 1;
             }
-            fprintf(f, "%s%.1f %.1f", pen ? "L" : "M", to_px(&sx, x), to_px(&sy, y));
-            pen = 1, points++;
+            fputs("\"/>\n", f);
         }
-        fputs("\"/>\n", f);
-        for (int k = 0; k < s[i].n && points < 40; k++) /* dots when sparse: a single point shows */
-            if (isfinite(s[i].x[k]) && isfinite(s[i].y[k]) && !(p->logy && s[i].y[k] <= 0))
+        for (int k = 0; k < s[i].n; k++) {
+            if (!DRAWN(k)) continue;
+            if (s[i].style >= SVG_POINTS) marker(f, s[i].style, to_px(&sx, s[i].x[k]), to_px(&sy, s[i].y[k]), s[i].color);
+            else if (points < 40) /* dots on a sparse line: a single point shows */
                 fprintf(f, "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"2.5\" fill=\"%s\"/>\n", to_px(&sx, s[i].x[k]),
                         to_px(&sy, s[i].y[k]), s[i].color);
+        }
+#undef DRAWN
         const int m = s[i].mark;
         if (m >= 0 && m < s[i].n && isfinite(s[i].y[m]))
             fprintf(f, "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"7\" fill=\"none\" stroke=\"#000\" stroke-width=\"2\"/>\n",
@@ -192,9 +215,9 @@ void svg_lines(FILE *f, const svg_panel *p, const svg_series *s, int n, int with
     }
     if (with_legend) {
         const char *names[64], *colors[64];
-        int dashed[64], k = n < 64 ? n : 64;
-        for (int i = 0; i < k; i++) names[i] = s[i].name, colors[i] = s[i].color, dashed[i] = s[i].dashed;
-        legend(f, sx.b + 10, p->y + PAD_T + 10, k, names, colors, dashed);
+        int styles[64], k = n < 64 ? n : 64;
+        for (int i = 0; i < k; i++) names[i] = s[i].name, colors[i] = s[i].color, styles[i] = s[i].style;
+        legend(f, sx.b + 10, p->y + PAD_T + 10, k, names, colors, styles);
     }
 }
 
@@ -452,13 +475,16 @@ void report_tuning_figure(FILE *f, const rep_input *in, double w, double h)
                     double *x = pool + used, *y = x + 2;
                     used += 4;
                     x[0] = glo, x[1] = ghi, y[0] = y[1] = unit * in->trials[best].val;
-                    ser[ns] = (svg_series){names[ns], batch_color(m, bi), 1, 2, x, y, chosen ? 0 : -1};
+                    ser[ns] = (svg_series){names[ns], batch_color(m, bi), SVG_DASHED, 2, x, y, chosen ? 0 : -1};
                     ns++;
                     continue;
                 }
-                for (int scratch = 0; scratch < 2; scratch++) {
+                /* the path (or halving's rungs) as a line; the confirmations from
+                 * scratch as points, those stopped behind the start apart */
+                for (int kind = 0; kind < 3; kind++) {
                     /* each gamma's last row (its last rung or path evaluation), sorted by gamma */
-#define SERIES_ROW(t) (TUNE_ROW(t) && (t)->scratch == scratch && isfinite((t)->gamma))
+#define SERIES_ROW(t) \
+    (TUNE_ROW(t) && (t)->scratch == (kind > 0) && (t)->stopped == (kind == 2) && isfinite((t)->gamma))
                     int rows = 0;
                     for (int i = 0; i < n; i++) rows += SERIES_ROW(&in->trials[i]);
                     double *x = pool + used, *y = x + rows;
@@ -482,9 +508,11 @@ void report_tuning_figure(FILE *f, const rep_input *in, double w, double h)
                     if (!k) continue;
                     used += 2 * (size_t)rows;
                     char what[48];
-                    snprintf(what, sizeof what, "%s%s", bs, scratch ? ", scratch" : "");
+                    static const char *const kinds[] = {"", ", scratch", ", scratch, stopped"};
+                    static const int styles[] = {SVG_SOLID, SVG_POINTS, SVG_CROSSES};
+                    snprintf(what, sizeof what, "%s%s", bs, kinds[kind]);
                     trial_label(names[ns], sizeof names[ns], in, u, m, what);
-                    ser[ns] = (svg_series){names[ns], batch_color(m, bi), scratch, k, x, y, mark};
+                    ser[ns] = (svg_series){names[ns], batch_color(m, bi), styles[kind], k, x, y, mark};
                     ns++;
                 }
 #undef TUNE_ROW

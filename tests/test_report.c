@@ -40,13 +40,6 @@ static char *slurp(const char *p, size_t *len)
     return b;
 }
 
-static int count(const char *hay, const char *needle)
-{
-    int n = 0;
-    for (const char *p = hay; (p = strstr(p, needle)); p++) n++;
-    return n;
-}
-
 static const char *const sections[] = {"overview", "sharing", "relatedness", "training", "comparison", "tuning"};
 
 /* A compare folder (STL and Tucker, with a validation part) and a real tune
@@ -76,12 +69,12 @@ static void test_page_sections(void **state)
     for (int i = 0; i < 6; i++) {
         char id[64];
         snprintf(id, sizeof id, "<section id=\"%s\">", sections[i]);
-        assert_int_equal(count(html, id), 1);
+        assert_int_equal(tu_count(html, id), 1);
     }
     /* Content, not just headings: bars, spectra, a heat map with hover data,
      * curves, the gain chart and the tuning curve with its chosen point. */
-    assert_true(count(html, "class=\"hm-hit\"") >= 2);
-    assert_true(count(html, "HM[\"h0\"]={o:[") == 1);
+    assert_true(tu_count(html, "class=\"hm-hit\"") >= 2);
+    assert_true(tu_count(html, "HM[\"h0\"]={o:[") == 1);
     assert_non_null(strstr(html, "(spectra_layer0.svg)"));
     assert_non_null(strstr(html, "(training.svg)"));
     assert_non_null(strstr(html, "(gain_per_task.svg)"));
@@ -89,14 +82,14 @@ static void test_page_sections(void **state)
     assert_non_null(strstr(html, "Most related pairs"));
     assert_non_null(strstr(html, "g1-t1"));
     /* Nothing outside the file: the only URL is the SVG namespace. */
-    const int ns = count(html, "xmlns=\"http://www.w3.org/2000/svg\"");
+    const int ns = tu_count(html, "xmlns=\"http://www.w3.org/2000/svg\"");
     assert_true(ns >= 8);
-    assert_int_equal(count(html, "http://") + count(html, "https://"), ns);
-    assert_int_equal(count(html, "src="), 0);
-    assert_int_equal(count(html, "<link"), 0);
-    assert_int_equal(count(html, "url("), 0);
-    assert_int_equal(count(html, "@import"), 0);
-    assert_int_equal(count(html, "href=\"") , count(html, "href=\"#"));
+    assert_int_equal(tu_count(html, "http://") + tu_count(html, "https://"), ns);
+    assert_int_equal(tu_count(html, "src="), 0);
+    assert_int_equal(tu_count(html, "<link"), 0);
+    assert_int_equal(tu_count(html, "url("), 0);
+    assert_int_equal(tu_count(html, "@import"), 0);
+    assert_int_equal(tu_count(html, "href=\""), tu_count(html, "href=\"#"));
     free(html);
 }
 
@@ -128,16 +121,17 @@ static void test_tune_folder(void **state)
     assert_non_null(strstr(html, "1 run(s), 1 tuning."));
     snprintf(path2, sizeof path2, "%s/tune/trials.csv", D);
     char *csv = slurp(path2, NULL);
-    const int rows = count(csv, "\n") - 1, scratch = count(html, "<td>from scratch</td>");
+    const int rows = tu_count(csv, "\n") - 1, scratch = tu_count(html, "<td>from scratch</td>"),
+              stopped = tu_count(html, "<td>from scratch, stopped");
     assert_true(rows >= 8);
     /* the table: one row per line of trials.csv, one chosen; the path's confirmations */
     const char *tuning = strstr(html, "<section id=\"tuning\">");
     assert_non_null(tuning);
-    assert_int_equal(count(tuning, "<tr><td>"), rows);
-    assert_int_equal(count(html, "<b>yes</b>"), 1);
-    assert_int_equal(count(csv, ",1\n"), 1);
+    assert_int_equal(tu_count(tuning, "<tr><td>"), rows);
+    assert_int_equal(tu_count(html, "<b>yes</b>"), 1);
+    assert_int_equal(tu_count(csv, ",1\n"), 1);
     assert_true(scratch >= 1);
-    assert_true(count(tuning, "<td>stl</td><td>-</td><td>-</td>") >= 2); /* STL: steps, no gamma or N */
+    assert_true(tu_count(tuning, "<td>stl</td><td>-</td><td>-</td>") >= 2); /* STL: steps, no gamma or N */
     assert_non_null(strstr(tuning, "<th>batch</th>"));
     free(csv);
     free(html);
@@ -152,8 +146,8 @@ static void test_tune_folder(void **state)
     html = slurp(path2, NULL);
     tuning = strstr(html, "<section id=\"tuning\">");
     assert_non_null(tuning);
-    assert_int_equal(count(tuning, "<tr><td>"), rows);
-    assert_true(count(tuning, "<td>stl</td><td>-</td><td>-</td><td>-</td>") >= 2);
+    assert_int_equal(tu_count(tuning, "<tr><td>"), rows);
+    assert_true(tu_count(tuning, "<td>stl</td><td>-</td><td>-</td><td>-</td>") >= 2);
     free(html);
     /* The figure (also tune's own trials.svg): LAF's path and its
      * confirmation, STL's and UD's best as references, the choice ringed. */
@@ -163,9 +157,14 @@ static void test_tune_folder(void **state)
         char *svg = slurp(path, NULL);
         assert_non_null(strstr(svg, ">laf</text>"));
         assert_non_null(strstr(svg, ">laf, scratch</text>"));
+        /* each confirmation a marker, no line joining them: an open circle,
+         * a cross where it stopped behind the start (one more of each kind
+         * in the legend) */
+        assert_int_equal(tu_count(svg, "<circle class=\"open\""), scratch + (scratch > 0));
+        assert_int_equal(tu_count(svg, "<path class=\"cross\""), stopped + (stopped > 0));
         assert_non_null(strstr(svg, ">stl (best)</text>"));
         assert_non_null(strstr(svg, ">ud (best, N = "));
-        assert_int_equal(count(svg, "r=\"7\" fill=\"none\" stroke=\"#000\""), 1);
+        assert_int_equal(tu_count(svg, "r=\"7\" fill=\"none\" stroke=\"#000\""), 1);
         free(svg);
     }
     snprintf(path, sizeof path, "%s/tunefigs", D);
@@ -242,7 +241,7 @@ static void test_history(void **state)
     snprintf(path, sizeof path, "%s/cmp/tucker-seed0/history.csv", D);
     char *h = slurp(path, NULL);
     assert_int_equal(strncmp(h, "step,data_loss,regulariser,val_metric,elapsed_s\n", 48), 0);
-    assert_int_equal(count(h, "\n"), 31);
+    assert_int_equal(tu_count(h, "\n"), 31);
     assert_non_null(strstr(h, "\n30,"));
     free(h);
     assert_int_equal(tnmtl(1, "train --data synthetic --method tucker --steps 10 --val-frac 0.25 --out %s/h --quiet", D), 0);
@@ -263,7 +262,7 @@ static void test_history(void **state)
     assert_int_equal(tu_run(cmd, 1, out, sizeof out), 0);
     assert_int_equal(tnmtl(1, "train --resume %s/h --steps 20 --quiet", D), 0);
     h = slurp(path, NULL);
-    assert_int_equal(count(h, "\n"), 21);
+    assert_int_equal(tu_count(h, "\n"), 21);
     int step = 0, prev = 0;
     double elapsed = 0, prev_elapsed = 0;
     for (char *line = strchr(h, '\n') + 1; *line; line = strchr(line, '\n') + 1) {

@@ -511,6 +511,13 @@ static void test_confirmation_stops_behind_start(void **state)
     const char *mark = strstr(page, "from scratch, stopped behind the weakest gamma");
     assert_non_null(mark);
     assert_non_null(strstr(mark + 1, "from scratch, stopped behind the weakest gamma"));
+    /* ... and its figure (also the tune's trials.svg) draws the two as crosses
+     * (one more in the legend), apart from the confirmations that ran on. */
+    snprintf(md, sizeof md, "%s/trials.svg", dir);
+    read_text(md, page, sizeof page);
+    assert_int_equal(tu_count(page, "<path class=\"cross\""), 2 + 1);
+    assert_non_null(strstr(page, ">laf, scratch, stopped</text>"));
+    assert_null(strstr(page, ">laf, scratch</text>"));
     /* Killed after the stop's checkpoint, before the ledger had it: the
      * rerun finds the stop in the run's history and trains no further. */
     trial_row stopped_rows[MAX_ROWS];

@@ -216,6 +216,13 @@ void tu_read_text(const char *path, char *buf, size_t cap)
     fclose(f);
 }
 
+int tu_count(const char *hay, const char *needle)
+{
+    int n = 0;
+    for (const char *p = hay; (p = strstr(p, needle)); p++) n++;
+    return n;
+}
+
 int tu_same_checkpoint(const char *dir_a, const char *dir_b, char *why, size_t cap)
 {
     tnmtl_st_file *f[2] = {NULL, NULL};

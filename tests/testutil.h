@@ -50,6 +50,8 @@ double tu_now(void);
 int tu_exists(const char *path);
 /* The text of a file (up to cap-1 bytes) into buf; "" if unreadable. */
 void tu_read_text(const char *path, char *buf, size_t cap);
+/* How many times needle occurs in hay (overlapping occurrences counted). */
+int tu_count(const char *hay, const char *needle);
 /* The whole file in a malloc'd buffer, NUL-terminated (the terminator is
  * not counted in *len, which may be NULL); NULL if it cannot be read. */
 char *tu_read_file(const char *path, size_t *len);
