@@ -130,11 +130,15 @@ static void axes(FILE *f, const svg_panel *p, const scale *sx, const scale *sy, 
 static void marker(FILE *f, int style, double x, double y, const char *color)
 {
     if (style == SVG_CROSSES)
-        fprintf(f, "<path class=\"cross\" d=\"M%.1f %.1fL%.1f %.1fM%.1f %.1fL%.1f %.1f\" stroke=\"%s\" stroke-width=\"2\"/>\n", x - 4, y - 4,
-                x + 4, y + 4, x - 4, y + 4, x + 4, y - 4, color);
+        fprintf(f,
+                "<path class=\"cross\" d=\"M%.1f %.1fL%.1f %.1fM%.1f %.1fL%.1f %.1f\" stroke=\"%s\" "
+                "stroke-width=\"2\"/>\n",
+                x - 4, y - 4, x + 4, y + 4, x - 4, y + 4, x + 4, y - 4, color);
     else
-        fprintf(f, "<circle class=\"open\" cx=\"%.1f\" cy=\"%.1f\" r=\"4\" fill=\"#fff\" stroke=\"%s\" stroke-width=\"1.8\"/>\n", x, y,
-                color);
+        fprintf(f,
+                "<circle class=\"open\" cx=\"%.1f\" cy=\"%.1f\" r=\"4\" fill=\"#fff\" stroke=\"%s\" "
+                "stroke-width=\"1.8\"/>\n",
+                x, y, color);
 }
 
 /* styles: each entry's SVG_* (NULL: all solid); lines drawn as a sample
@@ -147,7 +151,8 @@ static void legend(FILE *f, double x, double y, int n, const char *const *names,
         if (st >= SVG_POINTS) marker(f, st, x + 8, y + 14 * i - 4, colors[i]);
         else
             fprintf(f, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"%s\" stroke-width=\"2.5\"%s/>\n",
-                    x, y + 14 * i - 4, x + 16, y + 14 * i - 4, colors[i], st == SVG_DASHED ? " stroke-dasharray=\"4 3\"" : "");
+                    x, y + 14 * i - 4, x + 16, y + 14 * i - 4, colors[i],
+                    st == SVG_DASHED ? " stroke-dasharray=\"4 3\"" : "");
         text(f, x + 20, y + 14 * i, "start", 10, NULL, names[i]);
     }
 }
@@ -184,7 +189,8 @@ void svg_lines(FILE *f, const svg_panel *p, const svg_series *s, int n, int with
     axes(f, p, &sx, &sy, 1, 1);
     if (!(xlo <= xhi)) text(f, 0.5 * (sx.a + sx.b), 0.5 * (sy.a + sy.b), "middle", 11, NULL, "no data");
     for (int i = 0; i < n; i++) {
-#define DRAWN(k) (isfinite(s[i].x[k]) && isfinite(s[i].y[k]) && !(p->logx && s[i].x[k] <= 0) && !(p->logy && s[i].y[k] <= 0))
+#define DRAWN(k) \
+    (isfinite(s[i].x[k]) && isfinite(s[i].y[k]) && !(p->logx && s[i].x[k] <= 0) && !(p->logy && s[i].y[k] <= 0))
         int points = 0;
         for (int k = 0; k < s[i].n; k++) points += DRAWN(k);
         if (s[i].style < SVG_POINTS) {
@@ -202,7 +208,8 @@ void svg_lines(FILE *f, const svg_panel *p, const svg_series *s, int n, int with
         }
         for (int k = 0; k < s[i].n; k++) {
             if (!DRAWN(k)) continue;
-            if (s[i].style >= SVG_POINTS) marker(f, s[i].style, to_px(&sx, s[i].x[k]), to_px(&sy, s[i].y[k]), s[i].color);
+            if (s[i].style >= SVG_POINTS)
+                marker(f, s[i].style, to_px(&sx, s[i].x[k]), to_px(&sy, s[i].y[k]), s[i].color);
             else if (points < 40) /* dots on a sparse line: a single point shows */
                 fprintf(f, "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"2.5\" fill=\"%s\"/>\n", to_px(&sx, s[i].x[k]),
                         to_px(&sy, s[i].y[k]), s[i].color);
