@@ -9,6 +9,7 @@ a folder of results/ (scripts/keep-tune-results.sh): the summaries suffice.
     scripts/omniglot_tune_table.py [OUT_DIR ...]      (default runs/omniglot-tune)
     scripts/omniglot_tune_table.py --each OUT_DIR OUT_DIR ...
     scripts/omniglot_tune_table.py --cost [OUT_DIR]
+    scripts/omniglot_tune_table.py --searches [OUT_DIR]
 
 With several OUT_DIRs (the same experiment run with other training settings,
 e.g. `BATCH=0 scripts/omniglot-tune.sh` for the full batch), each seed and
@@ -26,6 +27,14 @@ go) against one training run of the method, which is a from-scratch run of
 --steps inside the same search (the weakest gamma, the path's start, and the
 chosen gamma's confirmation), so both are timed under the same load; and the
 steps trained, in units of --steps.
+
+--searches prints instead how each finished LAF, Tucker and TT gamma-path search
+came to its choice (the "Full batch" table of docs/results.md): the path's two
+best gammas (validation % on the path), the confirmations from scratch in the
+order the search made them (a stopped one with the step it stopped at, a
+confirmation under the path's next with that value), the choice's validation /
+test %, its gain over the STL tune of the same OUT_DIR, the steps trained and
+the search's seconds over the mean of its two runs from scratch.
 """
 import csv
 import json
@@ -84,17 +93,24 @@ def load_chosen(outs, seed, method):
     return best[0], best[1]
 
 
-def search_cost(out, seed, method):
-    """(search s, weakest-gamma run s, chosen run s, steps trained / S, evaluations)."""
+def finished_tune(out, seed, method):
+    """(the tune's JSON, its trials.csv rows), or None while it is not finished."""
     try:
         with open(os.path.join(out, f"seed{seed}-{method}.json")) as f:
             d = json.load(f)
         with open(os.path.join(out, f"seed{seed}-{method}", "trials.csv")) as f:
             rows = list(csv.DictReader(f))
     except (OSError, ValueError):
-        return None  # not finished
-    if "test" not in d:
         return None
+    return (d, rows) if "test" in d and rows else None
+
+
+def search_cost(out, seed, method):
+    """(search s, weakest-gamma run s, chosen run s, steps trained / S, evaluations)."""
+    tune = finished_tune(out, seed, method)
+    if tune is None:
+        return None
+    rows = tune[1]
     S = int(rows[0]["steps"])  # the path's start: the weakest gamma, from scratch
     trained, prev, seen = 0, 0, set()
     for r in rows:
@@ -125,6 +141,61 @@ def cost_table(out):
                   f"{search / chosen:.2f}x | {trained:.2f} S | {evals} |")
 
 
+def gamma_label(g):
+    return f"{float(g):.3g}"
+
+
+def search_row(out, seed, method):
+    """One row of the --searches table, or None while the tune is not finished."""
+    tune, stl = finished_tune(out, seed, method), load(out, seed, "stl")
+    cost = search_cost(out, seed, method)
+    if tune is None or cost is None:
+        return None
+    d, rows = tune
+    S = int(rows[0]["steps"])
+    path, confirmations = [], []
+    for r in rows:
+        if any(p["gamma"] == r["gamma"] for p in path):
+            confirmations.append(r)  # the same gamma again: from scratch
+        else:
+            path.append(r)
+    ranked = sorted(path, key=lambda r: -float(r["val_accuracy_pct"]))  # stable: ties to the earlier
+    path_val = {r["gamma"]: float(r["val_accuracy_pct"]) for r in path}
+    order = [p["gamma"] for p in ranked]
+    conf = []
+    for r in sorted(confirmations, key=lambda r: order.index(r["gamma"])):  # the search confirms in path order
+        g, val = r["gamma"], float(r["val_accuracy_pct"])
+        if int(r["steps"]) < S:
+            conf.append(f"{gamma_label(g)}: stopped at {r['steps']} ({val:.2f})")
+            continue
+        text = f"{gamma_label(g)}: {val:.2f}"
+        rank = order.index(g)
+        if rank + 1 < len(ranked):
+            nxt = ranked[rank + 1]
+            if val < float(nxt["val_accuracy_pct"]):
+                text += f", under {gamma_label(nxt['gamma'])}'s {float(nxt['val_accuracy_pct']):.2f} on the path"
+        conf.append(text)
+    chosen = d["chosen"]
+    test = 100 * d["test"]["mean_accuracy"]
+    gain = f"{test - stl[0]:+.2f}" if isinstance(stl, tuple) else "?"
+    search, weak, chosen_s, trained, _ = cost
+    first_two = ", ".join(f"{gamma_label(r['gamma'])} ({path_val[r['gamma']]:.2f})" for r in ranked[:2])
+    return (f"| {'Tucker' if method == 'tucker' else method.upper()} seed {seed} | {first_two} | {'; '.join(conf)} | "
+            f"{gamma_label(chosen['gamma'])}: {100 * chosen['val_accuracy']:.2f} / {test:.2f} | {gain} | "
+            f"{trained:.2f} S, {search / ((weak + chosen_s) / 2):.2f}x |")
+
+
+def searches_table(out):
+    print("| tune | path's first two (validation % on the path) | confirmations | choice: validation / test % | "
+          "gain | steps, search / mean run |")
+    print("|---|---|---|---|---:|---|")
+    for seed in range(10):
+        for method in ("laf", "tucker", "tt"):
+            row = search_row(out, seed, method)
+            if row:
+                print(row)
+
+
 def each_table(outs):
     print("| seed | method | " + " | ".join(f"{os.path.basename(os.path.normpath(o))}: setting, validation / test %"
                                            for o in outs) + " |")
@@ -143,6 +214,9 @@ def main():
     args = sys.argv[1:]
     if args and args[0] == "--each":
         each_table(args[1:])
+        return
+    if args and args[0] == "--searches":
+        searches_table(args[1] if len(args) > 1 else "runs/omniglot-tune")
         return
     if args and args[0] == "--cost":
         cost_table(args[1] if len(args) > 1 else "runs/omniglot-tune")
