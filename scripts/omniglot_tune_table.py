@@ -105,22 +105,22 @@ def finished_tune(out, seed, method):
     return (d, rows) if "test" in d and rows else None
 
 
-def search_cost(out, seed, method):
-    """(search s, weakest-gamma run s, chosen run s, steps trained / S, evaluations)."""
-    tune = finished_tune(out, seed, method)
-    if tune is None:
-        return None
-    rows = tune[1]
-    S = int(rows[0]["steps"])  # the path's start: the weakest gamma, from scratch
-    trained, prev, seen = 0, 0, set()
+def path_and_confirmations(rows):
+    """trials.csv's rows split into the path (each gamma's first row, whose steps
+    are the path's total so far) and the confirmations (the same gamma again,
+    trained from scratch)."""
+    path, confirmations = [], []
     for r in rows:
-        steps, gamma = int(r["steps"]), r["gamma"]
-        if gamma in seen:  # a confirmation: the same gamma again, from scratch
-            trained += steps
-        else:  # the path: each gamma continues from its neighbour's step count
-            trained += steps - prev
-            prev = steps
-            seen.add(gamma)
+        (confirmations if any(p["gamma"] == r["gamma"] for p in path) else path).append(r)
+    return path, confirmations
+
+
+def search_cost(rows):
+    """(search s, weakest-gamma run s, chosen run s, steps trained / S, evaluations)
+    of a finished tune's trials.csv rows."""
+    S = int(rows[0]["steps"])  # the path's start: the weakest gamma, from scratch
+    path, confirmations = path_and_confirmations(rows)
+    trained = int(path[-1]["steps"]) + sum(int(r["steps"]) for r in confirmations)
     chosen = [float(r["seconds"]) for r in rows if r["chosen"] == "1" and int(r["steps"]) == S]
     return (sum(float(r["seconds"]) for r in rows), float(rows[0]["seconds"]), chosen[0] if chosen else float("nan"),
             trained / S, len(rows))
@@ -132,10 +132,10 @@ def cost_table(out):
     print("|---" * 8 + "|")
     for method in ("laf", "tucker", "tt"):
         for seed in range(10):
-            c = search_cost(out, seed, method)
-            if c is None:
+            tune = finished_tune(out, seed, method)
+            if tune is None:
                 continue
-            search, weak, chosen, trained, evals = c
+            search, weak, chosen, trained, evals = search_cost(tune[1])
             mean = (weak + chosen) / 2
             print(f"| {method} seed {seed} | {search:.0f} | {weak:.0f} | {chosen:.0f} | {search / mean:.2f}x | "
                   f"{search / chosen:.2f}x | {trained:.2f} S | {evals} |")
@@ -147,20 +147,13 @@ def gamma_label(g):
 
 def search_row(out, seed, method):
     """One row of the --searches table, or None while the tune is not finished."""
-    tune, stl = finished_tune(out, seed, method), load(out, seed, "stl")
-    cost = search_cost(out, seed, method)
-    if tune is None or cost is None:
+    tune = finished_tune(out, seed, method)
+    if tune is None:
         return None
     d, rows = tune
     S = int(rows[0]["steps"])
-    path, confirmations = [], []
-    for r in rows:
-        if any(p["gamma"] == r["gamma"] for p in path):
-            confirmations.append(r)  # the same gamma again: from scratch
-        else:
-            path.append(r)
+    path, confirmations = path_and_confirmations(rows)
     ranked = sorted(path, key=lambda r: -float(r["val_accuracy_pct"]))  # stable: ties to the earlier
-    path_val = {r["gamma"]: float(r["val_accuracy_pct"]) for r in path}
     order = [p["gamma"] for p in ranked]
     conf = []
     for r in sorted(confirmations, key=lambda r: order.index(r["gamma"])):  # the search confirms in path order
@@ -177,9 +170,10 @@ def search_row(out, seed, method):
         conf.append(text)
     chosen = d["chosen"]
     test = 100 * d["test"]["mean_accuracy"]
+    stl = load(out, seed, "stl")
     gain = f"{test - stl[0]:+.2f}" if isinstance(stl, tuple) else "?"
-    search, weak, chosen_s, trained, _ = cost
-    first_two = ", ".join(f"{gamma_label(r['gamma'])} ({path_val[r['gamma']]:.2f})" for r in ranked[:2])
+    search, weak, chosen_s, trained, _ = search_cost(rows)
+    first_two = ", ".join(f"{gamma_label(r['gamma'])} ({float(r['val_accuracy_pct']):.2f})" for r in ranked[:2])
     return (f"| {'Tucker' if method == 'tucker' else method.upper()} seed {seed} | {first_two} | {'; '.join(conf)} | "
             f"{gamma_label(chosen['gamma'])}: {100 * chosen['val_accuracy']:.2f} / {test:.2f} | {gain} | "
             f"{trained:.2f} S, {search / ((weak + chosen_s) / 2):.2f}x |")

@@ -9,11 +9,15 @@ import sys
 from conftest import ROOT
 
 
-def script_rows(*args):
+def script_output(*args):
     p = subprocess.run([sys.executable, os.path.join(ROOT, "scripts", "omniglot_tune_table.py"), *args],
                        cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert p.returncode == 0, p.stderr
-    return [line for line in p.stdout.splitlines() if line.startswith("|")]
+    return p.stdout
+
+
+def script_rows(*args):
+    return [line for line in script_output(*args).splitlines() if line.startswith("|")]
 
 
 def docs_table(after):
@@ -50,12 +54,10 @@ def test_stl_laf_choice_between_batches_is_the_scripts_output():
 def test_readme_full_batch_row_is_the_scripts_means():
     """The README's full-batch row: STL and LAF over the seeds where both are
     done, Tucker and TT (and their gains) over those where the three norms are."""
-    out = subprocess.run([sys.executable, os.path.join(ROOT, "scripts", "omniglot_tune_table.py"),
-                          "results/omniglot-tune-full-batch"], cwd=ROOT, capture_output=True, text=True,
-                         timeout=60).stdout
+    out = script_output("results/omniglot-tune-full-batch")
 
     def means(label):
-        line = next(line for line in out.splitlines() if line.endswith(label) or f"with {label} done" in line)
+        line = next(line for line in out.splitlines() if f"with {label} done" in line)
         n = int(re.search(r"over the (\d+) seeds", line).group(1))
         acc = dict(re.findall(r"(\w+) (\d+\.\d\d) \+-", line))
         gain = dict(re.findall(r"gain (\w+) ([+-]\d+\.\d\d)", line))
