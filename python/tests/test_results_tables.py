@@ -2,7 +2,7 @@
 tunes of results/ are what scripts/omniglot_tune_table.py prints from them: a
 kept tune added without its row, or a figure edited by hand, fails here."""
 import os
-import re
+import shutil
 import subprocess
 import sys
 
@@ -34,11 +34,39 @@ def docs_table(after):
     return rows
 
 
-def test_full_batch_tucker_tt_searches_table_is_the_scripts_output():
-    printed = script_rows("--searches", "results/omniglot-tune-full-batch")
-    expected = printed[:2] + [r for r in printed[2:] if r.startswith(("| Tucker ", "| TT "))]
-    assert len(expected) > 2, "results/omniglot-tune-full-batch holds no Tucker or TT tune"
-    assert docs_table("--searches results/omniglot-tune-full-batch") == expected
+def run_update(root, *args):
+    return subprocess.run([sys.executable, os.path.join(root, "scripts", "update_results_docs.py"), *args],
+                          cwd=root, capture_output=True, text=True, timeout=120)
+
+
+def test_generated_docs_are_what_the_kept_tunes_give():
+    """docs/results.md's full-batch Tucker/TT table and the README's full-batch
+    row are scripts/update_results_docs.py's output from results/."""
+    p = run_update(ROOT, "--check")
+    assert p.returncode == 0, p.stdout + p.stderr
+
+
+def test_update_results_docs_finds_and_mends_a_changed_figure(tmp_path):
+    """On a copy of the files it reads, a digit changed by hand in either
+    generated part fails --check, and a rewrite restores the original."""
+    for d in ("scripts", "docs", "results"):
+        os.mkdir(tmp_path / d)
+    for f in ("scripts/omniglot_tune_table.py", "scripts/update_results_docs.py", "docs/results.md", "README.md"):
+        shutil.copy(os.path.join(ROOT, f), tmp_path / f)
+    shutil.copytree(os.path.join(ROOT, "results", "omniglot-tune-full-batch"),
+                    tmp_path / "results" / "omniglot-tune-full-batch")
+    originals = {f: (tmp_path / f).read_text() for f in ("README.md", "docs/results.md")}
+    row = next(line for line in originals["README.md"].splitlines() if line.startswith("| tuned on validation, full batch"))
+    table_row = next(line for line in originals["docs/results.md"].splitlines() if line.startswith("| TT seed 0 |"))
+    for f, line in (("README.md", row), ("docs/results.md", table_row)):
+        changed = line.replace("+6.", "+5.", 1)
+        assert changed != line
+        (tmp_path / f).write_text(originals[f].replace(line, changed))
+        p = run_update(str(tmp_path), "--check")
+        assert p.returncode == 1 and f in p.stdout, p.stdout + p.stderr
+        assert run_update(str(tmp_path)).returncode == 0
+        assert (tmp_path / f).read_text() == originals[f]
+    assert run_update(str(tmp_path), "--check").returncode == 0
 
 
 def test_stl_laf_choice_between_batches_is_the_scripts_output():
@@ -49,27 +77,3 @@ def test_stl_laf_choice_between_batches_is_the_scripts_output():
         assert row in printed, f"docs/results.md has a row the kept tunes do not give: {row}"
     laf_stl = [r for r in printed[2:] if r.split("|")[2].strip() in ("stl", "laf")]
     assert documented[2:] == laf_stl
-
-
-def test_readme_full_batch_row_is_the_scripts_means():
-    """The README's full-batch row: STL and LAF over the seeds where both are
-    done, Tucker and TT (and their gains) over those where the three norms are."""
-    out = script_output("results/omniglot-tune-full-batch")
-
-    def means(label):
-        line = next(line for line in out.splitlines() if f"with {label} done" in line)
-        n = int(re.search(r"over the (\d+) seeds", line).group(1))
-        acc = dict(re.findall(r"(\w+) (\d+\.\d\d) \+-", line))
-        gain = dict(re.findall(r"gain (\w+) ([+-]\d+\.\d\d)", line))
-        return n, acc, gain
-
-    n_laf, acc_laf, gain_laf = means("STL and LAF")
-    n_norms, acc_norms, gain_norms = means("STL and the three norms")
-    readme = open(os.path.join(ROOT, "README.md")).read()
-    row = next(line for line in readme.splitlines() if line.startswith("| tuned on validation, full batch"))
-    cells = [c.strip().replace("*", "") for c in row.strip("|").split("|")]
-    assert cells[1] == f"0-{n_laf - 1}; Tucker, TT 0-{n_norms - 1}"
-    assert cells[2] == acc_laf["stl"]
-    assert cells[4] == f"{acc_laf['laf']} ({gain_laf['laf']})"
-    assert cells[5] == f"{acc_norms['tucker']} ({gain_norms['tucker']})"
-    assert cells[6] == f"{acc_norms['tt']} ({gain_norms['tt']})"

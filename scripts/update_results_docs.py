@@ -1,0 +1,116 @@
+#!/usr/bin/python3
+"""Rewrite the parts of the docs that are made from the kept Omniglot tunes of
+results/, after a tune has been kept there (results/README.md):
+
+- docs/results.md: the full-batch Tucker/TT table under the line
+  `scripts/omniglot_tune_table.py --searches results/omniglot-tune-full-batch`
+  (the script's Tucker and TT rows);
+- README.md: the row "tuned on validation, full batch": STL and LAF means over
+  the seeds where both are done, Tucker and TT (and their gains over STL) over
+  those where the three norms are, as `scripts/omniglot_tune_table.py
+  results/omniglot-tune-full-batch` prints them; a mean at or above the paper's
+  figure for that norm is bold.
+
+python/tests/test_results_tables.py checks both against the script, so a kept
+tune whose rows were not written fails the tests.
+
+    scripts/update_results_docs.py          rewrite, and list what changed
+    scripts/update_results_docs.py --check  exit 1 if a rewrite would change anything
+"""
+import os
+import re
+import subprocess
+import sys
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+FULL_BATCH = "results/omniglot-tune-full-batch"
+SEARCHES_KEY = f"scripts/omniglot_tune_table.py --searches {FULL_BATCH}"
+README_ROW = "| tuned on validation, full batch"
+PAPER = {"laf": 35.65, "tucker": 35.50, "tt": 35.33}  # the paper's mean test accuracy %
+
+
+def table_script(*args):
+    p = subprocess.run([sys.executable, os.path.join(ROOT, "scripts", "omniglot_tune_table.py"), *args],
+                       cwd=ROOT, capture_output=True, text=True, check=True)
+    return p.stdout
+
+
+def searches_rows():
+    printed = [line for line in table_script("--searches", FULL_BATCH).splitlines() if line.startswith("|")]
+    return printed[:2] + [r for r in printed[2:] if r.startswith(("| Tucker ", "| TT "))]
+
+
+def replace_table(text, after, rows):
+    """text with the Markdown table that follows the line holding `after` replaced by rows."""
+    lines = text.split("\n")
+    start = next(i for i, line in enumerate(lines) if after in line)
+    first = next(i for i in range(start + 1, len(lines)) if lines[i].startswith("|"))
+    end = first
+    while end < len(lines) and lines[end].startswith("|"):
+        end += 1
+    return "\n".join(lines[:first] + rows + lines[end:])
+
+
+def means(out, label):
+    """(seeds, accuracy per method, gain per method) of the script's line
+    'mean over the N seeds with LABEL done: ...'."""
+    line = next(line for line in out.splitlines() if f"with {label} done" in line)
+    n = int(re.search(r"over the (\d+) seeds", line).group(1))
+    acc = dict(re.findall(r"(\w+) (\d+\.\d\d) \+-", line))
+    gain = dict(re.findall(r"gain (\w+) ([+-]\d+\.\d\d)", line))
+    return n, acc, gain
+
+
+def readme_row(old_row):
+    out = table_script(FULL_BATCH)
+    n_laf, acc_laf, gain_laf = means(out, "STL and LAF")
+    n_norms, acc_norms, gain_norms = means(out, "STL and the three norms")
+
+    def cell(method, acc, gain):
+        value = acc[method] if float(acc[method]) < PAPER[method] else f"**{acc[method]}**"
+        return f"{value} ({gain[method]})"
+
+    seeds = f"0-{n_laf - 1}" if n_norms == n_laf else f"0-{n_laf - 1}; Tucker, TT 0-{n_norms - 1}"
+    cells = [c.strip() for c in old_row.strip().strip("|").split("|")]
+    cells[1:7] = [seeds, acc_laf["stl"], cells[3], cell("laf", acc_laf, gain_laf),
+                  cell("tucker", acc_norms, gain_norms), cell("tt", acc_norms, gain_norms)]
+    return "|" + "|".join(f" {c} " if c else " " for c in cells) + "|"
+
+
+def rewrite(path, change):
+    full = os.path.join(ROOT, path)
+    with open(full) as f:
+        old = f.read()
+    new = change(old)
+    return path, old, new
+
+
+def main():
+    check = sys.argv[1:] == ["--check"]
+    if sys.argv[1:] and not check:
+        sys.exit(__doc__)
+
+    def readme(text):
+        lines = text.split("\n")
+        i = next(i for i, line in enumerate(lines) if line.startswith(README_ROW))
+        lines[i] = readme_row(lines[i])
+        return "\n".join(lines)
+
+    edits = [rewrite("docs/results.md", lambda t: replace_table(t, SEARCHES_KEY, searches_rows())),
+             rewrite("README.md", readme)]
+    changed = [path for path, old, new in edits if new != old]
+    if check:
+        for path in changed:
+            print(f"{path} is not what the kept tunes give: run scripts/update_results_docs.py")
+        sys.exit(1 if changed else 0)
+    for path, old, new in edits:
+        if new != old:
+            tmp = os.path.join(ROOT, path + ".tmp")
+            with open(tmp, "w") as f:
+                f.write(new)
+            os.replace(tmp, os.path.join(ROOT, path))
+    print("rewritten: " + (", ".join(changed) if changed else "nothing, the docs already match"))
+
+
+if __name__ == "__main__":
+    main()
