@@ -211,8 +211,8 @@ PYTHON ?= /usr/bin/python3
 .PHONY: python python-test
 # The CLI objects the extension links (one implementation of a run's options,
 # folders, checkpoints and evaluation); setup.py asks for them and the link flags.
-# (every CLI module but the program and its subcommands)
-PY_CLI_OBJ := $(filter-out $(BUILD)/cli/main.o $(BUILD)/cli/cmd_%.o,$(CLI_OBJ))
+# (every CLI module but the program, its subcommands and tune's search)
+PY_CLI_OBJ := $(filter-out $(BUILD)/cli/main.o $(BUILD)/cli/cmd_%.o $(BUILD)/cli/tune_%.o,$(CLI_OBJ))
 .PHONY: print-python-link
 print-python-link:
 	@echo $(STATIC) $(PY_CLI_OBJ); echo $(LIBS)

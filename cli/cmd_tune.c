@@ -5,14 +5,14 @@
  * training part, or a held-out validation part), picks the best, fits it on
  * the whole training part and tests it.
  *
- * Search: gammas along the regularisation path (gamma_path: warm starts from
- * the neighbouring gamma's checkpoint rank them, the best are confirmed from
- * scratch), or successive halving (--search halving; UD's depths always):
- * every candidate trains for steps/eta^(R-1) steps, the best 1/eta continue
- * from their own checkpoint to the next rung, and so on up to the full
- * --steps.  STL's candidates are the points of one
- * training path (each continues the previous one, up to --steps), so STL
- * spends at most the budget of one run; no method trains past --steps.
+ * Search (cli/tune_search.c): gammas along the regularisation path (warm
+ * starts from the neighbouring gamma's checkpoint rank them, the best are
+ * confirmed from scratch), or successive halving (--search halving; UD's
+ * depths always): every candidate trains for steps/eta^(R-1) steps, the
+ * best 1/eta continue from their own checkpoint to the next rung, and so on
+ * up to the full --steps. STL's candidates are the points of one training
+ * path (each continues the previous one, up to --steps), so STL spends at
+ * most the budget of one run; no method trains past --steps.
  *
  * The folder (--out, required):
  *   tune.json            the tune's options; a tune with other options refuses it
@@ -41,12 +41,11 @@
 #include "runfolder.h"
 #include "session.h"
 #include "tnmtl/checkpoint.h"
+#include "tune.h"
 #include "util.h"
 
 #define MAX_METHODS 5
 #define MAX_BATCHES 4
-#define MAX_CANDIDATES 400
-#define MAX_RUNGS 8
 
 static const char tune_usage[] =
     "usage: tnmtl tune --out DIR [OPTIONS]\n\n"
@@ -88,457 +87,11 @@ static const char tune_usage[] =
     "stdout.  Every option of 'tnmtl train' but --method, --gamma, --share, --fold\n"
     "applies to all trials.\n";
 
-/* One candidate configuration of one method. */
-typedef struct candidate {
-    tnmtl_method method;
-    double gamma;                 /* laf/tucker/tt: the gamma; NAN otherwise          */
-    int share;                    /* ud: N; -1 otherwise                               */
-    int64_t steps;                /* stl: this candidate's step count; else --steps    */
-    int batch;                    /* examples per task per step (0: full batch)        */
-    char dir[64];                 /* run folder under trials/ (stl: the shared path)    */
-    double val;                   /* validation metric at its last evaluation          */
-    int64_t val_steps;            /* steps of that evaluation                          */
-    int64_t stopped_at;           /* a confirmation stopped behind the path's start: the
-                                     step it stopped at (0: none); never chosen         */
-    int alive;
-    int twin;                     /* path search: the from-scratch twin of the candidate n_gammas before */
-    /* This search's evaluations of it (ascending steps): its rows of
-     * trials.csv.  The ledger may hold more, made by a build whose search
-     * asked for other evaluations. */
-    int n_evals;
-    int64_t eval_steps[MAX_RUNGS];
-    double eval_val[MAX_RUNGS], eval_seconds[MAX_RUNGS];
-} candidate;
-
-typedef struct tune_state {
-    const char *out;              /* the tune folder                                    */
-    run_options base;             /* the user's options, finalised                      */
-    const tnmtl_dataset *ds;
-    int folds;                    /* 0: one held-out validation part                    */
-    int cls;                      /* classification: higher is better                   */
-    int batches_searched;         /* --batches: candidates differ in batch size         */
-    int quiet;
-    cJSON *ledger;                /* {"DIR/foldF@STEPS": {"val":, "seconds":}}           */
-    int n_evals;                  /* evaluations made (or read) so far                  */
-    double search_seconds;        /* their seconds, across the invocations of a resumed tune */
-} tune_state;
-
 static volatile sig_atomic_t stop_requested;
 static void on_signal(int sig)
 {
     (void)sig;
     stop_requested = 1;
-}
-
-static int better(const tune_state *ts, double a, double b)
-{
-    if (!isfinite(a)) return 0;
-    if (!isfinite(b)) return 1;
-    return ts->cls ? a > b : a < b;
-}
-
-/* ---- the tune folder: every file tune writes goes through here ---- */
-
-static void tune_path(const tune_state *ts, const char *rel, char *path, size_t cap)
-{
-    snprintf(path, cap, "%s/%s", ts->out, rel);
-}
-
-/* Under mpirun only the writer (process 0) writes; the others follow its
- * decisions (shared with tnmtl_dist_bcast_*). */
-static tnmtl_status tune_write_json(const tune_state *ts, const char *rel, const cJSON *j, tnmtl_error *err)
-{
-    if (!cli_is_writer()) return TNMTL_OK;
-    char path[4096], *text = cJSON_Print(j);
-    if (!text) return tnmtl_fail(err, TNMTL_ERR_NOMEM, "out of memory writing %s", rel);
-    tune_path(ts, rel, path, sizeof path);
-    tnmtl_status st = tnmtl_write_buffer_atomic(path, text, strlen(text), err);
-    free(text);
-    return st;
-}
-
-static tnmtl_status tune_write_text(const tune_state *ts, const char *rel, tnmtl_write_fn fn, void *user,
-                                    tnmtl_error *err)
-{
-    if (!cli_is_writer()) return TNMTL_OK;
-    char path[4096];
-    tune_path(ts, rel, path, sizeof path);
-    return tnmtl_write_file_atomic(path, fn, user, err);
-}
-
-/* The writer's 1/0 (e.g. "the folder holds a checkpoint") on every process. */
-static int writers_flag(int flag)
-{
-    tnmtl_dist_bcast_int(cli_dist, 0, &flag);
-    return flag;
-}
-
-/* Reads rel as JSON: NULL when absent; err filled (and *bad set) when unreadable. */
-static cJSON *tune_read_json(const tune_state *ts, const char *rel, int *bad, tnmtl_error *err)
-{
-    char path[4096];
-    tune_path(ts, rel, path, sizeof path);
-    unsigned char *text = NULL;
-    size_t len;
-    *bad = 0;
-    struct stat sb;
-    if (stat(path, &sb) != 0) return NULL;
-    if (tnmtl_read_file(path, 1 << 26, &text, &len, err)) {
-        *bad = 1;
-        return NULL;
-    }
-    cJSON *j = cJSON_Parse((const char *)text);
-    free(text);
-    if (!j) {
-        *bad = 1;
-        tnmtl_fail(err, TNMTL_ERR_FORMAT, "%s is not valid JSON", path);
-    }
-    return j;
-}
-
-/* ---- one evaluation: a trial's fold trained to `steps`, scored on validation ---- */
-
-static const char *part_metric_name(int cls) { return cls ? "accuracy" : "rmse"; }
-
-/* The run options of candidate c on fold f (f < 0: the whole training part). */
-static run_options candidate_options(const tune_state *ts, const candidate *c, int fold, int64_t steps)
-{
-    run_options o = ts->base;
-    o.method = c->method;
-    if (isfinite(c->gamma)) o.gamma = c->gamma;
-    if (c->share >= 0) o.ud_share = c->share;
-    if (c->method == TNMTL_METHOD_UD) o.set_mask |= RUN_SET_SHARE;
-    o.steps = steps;
-    o.set_mask |= RUN_SET_STEPS; /* not the data source's default */
-    o.batch = c->batch;
-    o.folds = fold >= 0 ? ts->folds : 0;
-    o.fold = fold >= 0 && ts->folds ? fold : 0;
-    return o;
-}
-
-/* A trial's or the final fit's run folder is claimed as `train --out` claims
- * its folder (locked, one run, its identity in every file): resumed, the run
- * there is verified and continued under its id; new, s takes the folder's. */
-static tnmtl_status claim_run(runfolder *rf, const char *dir, int resumed, session *s, tnmtl_error *err)
-{
-    if (!cli_is_writer()) return TNMTL_OK; /* the writer's folder */
-    if (resumed) {
-        tnmtl_status st = session_verify_folder(s, dir, err);
-        if (st) return st;
-        runfolder_adopt(rf, s->opts.run_id);
-    } else {
-        snprintf(s->opts.run_id, sizeof s->opts.run_id, "%s", rf->run_id);
-    }
-    s->folder = rf;
-    return TNMTL_OK;
-}
-
-/* Seconds the ledger records for the evaluations of trial folder rel
- * ("trials/DIR/foldF") below `steps` (its earlier rungs). */
-static double ledger_seconds(const tune_state *ts, const char *rel, int64_t steps)
-{
-    const size_t len = strlen(rel);
-    double sum = 0;
-    const cJSON *rec;
-    cJSON_ArrayForEach(rec, ts->ledger)
-    {
-        if (strncmp(rec->string, rel, len) || rec->string[len] != '@' || atoll(rec->string + len + 1) >= steps)
-            continue;
-        const cJSON *sec = cJSON_GetObjectItemCaseSensitive(rec, "seconds");
-        if (cJSON_IsNumber(sec)) sum += sec->valuedouble;
-    }
-    return sum;
-}
-
-/* A confirmation from scratch that falls clearly behind the path's start
- * stops there: from a tenth of its steps on, two points of its validation
- * curve in a row under half the start's at the same steps (RMSE: over
- * twice).  The start is the weakest gamma, trained from scratch on the same
- * fold with the same steps, batches and seed, so the two curves are measured
- * alike.  A strong gamma that collapses the model from scratch falls to a
- * half or less within a few tenths of the run; one that holds can lag in its
- * first tenth (Omniglot TT 0.316: 0.76 of the start at step 20) and, while
- * both are near chance, dip for a point (Omniglot-5 LAF 0.1: 0.62), hence
- * the tenth and the two points (docs/results.md, "A confirmation that
- * collapses stops early").  It saves most of a run of the
- * second-confirmation case. */
-typedef struct behind_rule {
-    const tune_state *ts;
-    run_history start;            /* the path start's history on this fold     */
-    int64_t from_step;            /* no verdict before it: steps/10             */
-    int behind;                   /* the last point it was asked about was behind */
-} behind_rule;
-
-static int behind_start(void *user, int64_t step, double val)
-{
-    behind_rule *b = user;
-    if (step < b->from_step) return 0;
-    for (size_t i = 0; i < b->start.n; i++)
-        if (b->start.rows[i].step == step) {
-            const double ref = b->start.rows[i].val_metric;
-            if (!isfinite(ref)) return 0;
-            const int behind = b->ts->cls ? val < 0.5 * ref : val > 2 * ref, twice = behind && b->behind;
-            b->behind = behind;
-            return twice;
-        }
-    return 0;
-}
-
-/* Trains candidate c's fold to `steps` (resuming its folder) and scores it;
- * reads the result from the ledger when it was made before.  start: for a
- * confirmation from scratch, the path's start, which it stops behind
- * (behind_start; *stopped_at the step, else 0). */
-static tnmtl_status evaluate_fold(tune_state *ts, const candidate *c, const candidate *from, const candidate *start,
-                                  int fold, int64_t steps, double *val, double *seconds, int64_t *stopped_at,
-                                  tnmtl_error *err)
-{
-    *stopped_at = 0;
-    char rel[256], key[320], dir[4096], ckpt[4200];
-    snprintf(rel, sizeof rel, "trials/%s/fold%d", c->dir, fold);
-    snprintf(key, sizeof key, "%s@%lld", rel, (long long)steps);
-    const cJSON *rec = cJSON_GetObjectItemCaseSensitive(ts->ledger, key);
-    if (rec) {
-        const cJSON *v = cJSON_GetObjectItemCaseSensitive(rec, "val"), *sec = cJSON_GetObjectItemCaseSensitive(rec, "seconds");
-        *val = cJSON_IsNumber(v) ? v->valuedouble : NAN;
-        *seconds = cJSON_IsNumber(sec) ? sec->valuedouble : 0;
-        const cJSON *at = cJSON_GetObjectItemCaseSensitive(rec, "stopped_at");
-        if (cJSON_IsNumber(at)) *stopped_at = (int64_t)at->valuedouble;
-        return TNMTL_OK;
-    }
-    tune_path(ts, rel, dir, sizeof dir);
-    snprintf(ckpt, sizeof ckpt, "%s/%s", dir, TNMTL_CHECKPOINT_FILE);
-    double t0 = tnmtl_now();
-    session s;
-    struct stat sb;
-    const int resumed = writers_flag(stat(ckpt, &sb) == 0);
-    runfolder rf = {.lock_fd = -1};
-    tnmtl_status st = cli_is_writer() ? runfolder_claim(&rf, dir, "run", resumed ? RUNFOLDER_RESUME : RUNFOLDER_NEW,
-                                                        NULL, err)
-                                      : TNMTL_OK;
-    if (st) return st;
-    if (resumed) { /* an earlier rung, or a killed evaluation */
-        st = session_resume(&s, dir, ts->ds, err);
-        if (!st && s.optim.step > steps) {
-            st = tnmtl_fail(err, TNMTL_ERR_INVALID, "%s is at step %lld, past %lld: not this tune's trial", dir,
-                            (long long)s.optim.step, (long long)steps);
-            session_free(&s);
-        }
-        if (!st) s.opts.steps = steps;
-        /* A killed evaluation's training before its checkpoint counts too:
-         * the history's time, less the earlier rungs the ledger has. */
-        if (!st) t0 -= fmax(0, history_elapsed(&s.history) - ledger_seconds(ts, rel, steps));
-    } else {
-        run_options o = candidate_options(ts, c, fold, steps);
-        st = session_start(&s, &o, ts->ds, err);
-        if (!st && from) { /* warm start: the neighbour's parameters, moments and step */
-            char src_rel[256], src[4096];
-            snprintf(src_rel, sizeof src_rel, "trials/%s/fold%d/%s", from->dir, fold, TNMTL_CHECKPOINT_FILE);
-            tune_path(ts, src_rel, src, sizeof src);
-            st = tnmtl_checkpoint_load(src, s.model, &s.optim, err);
-            if (st) session_free(&s);
-        }
-    }
-    if (!st && (st = claim_run(&rf, dir, resumed, &s, err))) session_free(&s);
-    if (st) {
-        runfolder_release(&rf);
-        return st;
-    }
-    /* The validation curve (every steps/20) only where the trial may be the
-     * final model as one run from scratch; a warm start or an early rung is
-     * scored at its end alone (docs/performance.md, "Tuning cost"). */
-    s.val_at_end_only = from != NULL || steps < ts->base.steps;
-    behind_rule rule = {.ts = ts, .from_step = steps / 10};
-    if (start) {
-        char start_dir[4096];
-        snprintf(rel, sizeof rel, "trials/%s/fold%d", start->dir, fold);
-        tune_path(ts, rel, start_dir, sizeof start_dir);
-        st = history_load(&rule.start, start_dir, steps, err);
-        s.halt = behind_start;
-        s.halt_user = &rule;
-    }
-    if (!st) st = session_train(&s, dir, 1, &stop_requested, err);
-    if (!st) st = session_validation_mean(&s, val, err);
-    *stopped_at = s.halted_at;
-    history_free(&rule.start);
-    session_free(&s);
-    runfolder_release(&rf);
-    if (st) return st;
-    *seconds = tnmtl_now() - t0;
-    cJSON *r = cJSON_AddObjectToObject(ts->ledger, key);
-    cJSON_AddItemToObject(r, "val", isfinite(*val) ? cJSON_CreateNumber(*val) : cJSON_CreateNull());
-    cJSON_AddNumberToObject(r, "seconds", *seconds);
-    if (*stopped_at) cJSON_AddNumberToObject(r, "stopped_at", (double)*stopped_at);
-    return tune_write_json(ts, "ledger.json", ts->ledger, err);
-}
-
-static void candidate_label(const tune_state *ts, const candidate *c, char *buf, size_t cap)
-{
-    char batch[24] = "";
-    if (ts->batches_searched) snprintf(batch, sizeof batch, " batch=%d", c->batch);
-    if (c->method == TNMTL_METHOD_UD) snprintf(buf, cap, "ud N=%d%s", c->share, batch);
-    else if (c->method == TNMTL_METHOD_STL) snprintf(buf, cap, "stl steps=%lld%s", (long long)c->steps, batch);
-    else snprintf(buf, cap, "%s gamma=%.3g%s", tnmtl_method_name(c->method), c->gamma, batch);
-}
-
-/* Candidate c at `steps` (warm-started from `from` when not NULL), averaged
- * over the folds; one progress line.  A confirmation from scratch (start:
- * the path's start) stops at the first fold where it falls behind the start
- * (behind_start): scored on the folds trained, at the step it stopped. */
-static tnmtl_status evaluate(tune_state *ts, candidate *c, const candidate *from, const candidate *start, int64_t steps,
-                             tnmtl_error *err)
-{
-    const int nf = ts->folds ? ts->folds : 1;
-    double sum = 0, secs = 0;
-    int done = 0;
-    c->stopped_at = 0;
-    while (done < nf && !c->stopped_at) {
-        double v, s;
-        tnmtl_status st = evaluate_fold(ts, c, from, start, done, steps, &v, &s, &c->stopped_at, err);
-        if (st) return st;
-        sum += v;
-        secs += s;
-        done++;
-    }
-    if (c->stopped_at) steps = c->stopped_at;
-    c->val = sum / done;
-    c->val_steps = steps;
-    ts->n_evals++;
-    ts->search_seconds += secs;
-    int k = c->n_evals; /* halving's rungs ascend; a repeated step count replaces its row */
-    if (k > 0 && c->eval_steps[k - 1] == steps) k--;
-    if (k < MAX_RUNGS) {
-        c->eval_steps[k] = steps;
-        c->eval_val[k] = c->val;
-        c->eval_seconds[k] = secs;
-        c->n_evals = k + 1;
-    }
-    if (!ts->quiet) {
-        char label[96];
-        candidate_label(ts, c, label, sizeof label);
-        fprintf(stderr, "trial %3d  %-*s steps %6lld  validation %s %.4f  (%d fold%s, %.1f s)%s\n", ts->n_evals,
-                ts->batches_searched ? 30 : 22, label, (long long)steps, part_metric_name(ts->cls), c->val, done,
-                done > 1 ? "s" : "", secs,
-                c->stopped_at ? "  stopped: clearly behind the weakest gamma's run" : "");
-    }
-    return TNMTL_OK;
-}
-
-/* Successive halving over cand[n] (all of one method): rung r trains the
- * alive candidates to steps / eta^(R-1-r); after each rung but the last the
- * best ceil(n_alive / eta) stay alive.  Returns the index of the best. */
-static tnmtl_status halving(tune_state *ts, candidate *cand, int n, int rungs, int eta, int *best, tnmtl_error *err)
-{
-    for (int i = 0; i < n; i++) cand[i].alive = 1;
-    int alive = n;
-    for (int r = 0; r < rungs; r++) {
-        double div = pow((double)eta, (double)(rungs - 1 - r));
-        int64_t steps = (int64_t)ceil((double)ts->base.steps / div);
-        if (steps < 1) steps = 1;
-        for (int i = 0; i < n; i++) {
-            if (!cand[i].alive) continue;
-            tnmtl_status st = evaluate(ts, &cand[i], NULL, NULL, steps, err);
-            if (st) return st;
-        }
-        if (r == rungs - 1) break;
-        int keep = (alive + eta - 1) / eta;
-        if (keep < 1) keep = 1;
-        /* Keep the `keep` best (ties: the earlier candidate). */
-        int rank[MAX_CANDIDATES], m = 0;
-        for (int i = 0; i < n; i++)
-            if (cand[i].alive) rank[m++] = i;
-        for (int a = 1; a < m; a++) /* insertion sort, stable */
-            for (int b = a; b > 0 && better(ts, cand[rank[b]].val, cand[rank[b - 1]].val); b--) {
-                int tmp = rank[b];
-                rank[b] = rank[b - 1];
-                rank[b - 1] = tmp;
-            }
-        for (int k = keep; k < m; k++) cand[rank[k]].alive = 0;
-        alive = keep;
-    }
-    *best = -1;
-    for (int i = 0; i < n; i++)
-        if (cand[i].alive && (*best < 0 || better(ts, cand[i].val, cand[*best].val))) *best = i;
-    return TNMTL_OK;
-}
-
-/* The gamma path, as regularisation-path solvers walk it: the weakest gamma
- * trains --steps from scratch, each next (stronger) gamma continues from its
- * neighbour's checkpoint for ceil(steps / n) more, so the path costs under
- * two runs whatever n, and with one confirmation the search stays under
- * three with room for each evaluation's fixed cost (docs/performance.md).
- * A strong gamma is judged on a model that already fits the
- * data, not on how slowly it starts from scratch (which misleads halving's
- * early rungs: docs/results.md).  A warm start can also carry a gamma that
- * collapses the model from scratch, or flatter one that a model fitted by
- * weaker gammas suits, so the path only ranks: its candidates are then
- * trained from scratch (their twins, cand[n .. 2n)) in path order, at most
- * `verify` of them, until one holds: it is the best run from scratch so far
- * (the weakest gamma is one already) and validates at least as well as the
- * path's next gamma on the path.  The best run from scratch is chosen.
- * A confirmation that falls clearly behind the start as it trains (a gamma
- * that collapses the model from scratch) stops there and is out
- * (behind_start): in the second-confirmation case it costs a sixth of a
- * run or so instead of a whole one.
- * cand[2n]: n path candidates, then their twins. */
-static tnmtl_status gamma_path(tune_state *ts, candidate *cand, int n, int verify, int *best, tnmtl_error *err)
-{
-    *best = 0;
-    const int64_t seg = n > 1 ? (ts->base.steps + n - 1) / n : 0;
-    /* Before 89ea6db the segments were ceil(steps/(n-1)); such a path
-     * cannot be resumed step for step, so it is refused by name. */
-    const int64_t old_seg = n > 1 ? (ts->base.steps + n - 2) / (n - 1) : 0;
-    if (old_seg != seg) {
-        char old_key[320];
-        snprintf(old_key, sizeof old_key, "trials/%s/fold0@%lld", cand[1].dir, (long long)(ts->base.steps + old_seg));
-        if (cJSON_HasObjectItem(ts->ledger, old_key))
-            return tnmtl_fail(err, TNMTL_ERR_INVALID,
-                              "%s holds a gamma path walked in segments of steps/(n-1) by an earlier tnmtl (before "
-                              "89ea6db); this one walks ceil(steps/n): finish the tune with that version, or use "
-                              "another --out", ts->out);
-    }
-    int order[MAX_CANDIDATES];
-    for (int i = 0; i < n; i++) {
-        tnmtl_status st = evaluate(ts, &cand[i], i ? &cand[i - 1] : NULL, NULL, ts->base.steps + i * seg, err);
-        if (st) return st;
-        cand[i].alive = 1;
-        int k = i; /* insertion into the path ranking */
-        for (; k > 0 && better(ts, cand[i].val, cand[order[k - 1]].val); k--) order[k] = order[k - 1];
-        order[k] = i;
-    }
-    for (int r = 0, tried = 0; r < n && tried < verify; r++) {
-        if (order[r] == 0) continue; /* the weakest gamma is a from-scratch run already */
-        candidate *t = &cand[n + order[r]];
-        tnmtl_status st = evaluate(ts, t, NULL, &cand[0], ts->base.steps, err);
-        if (st) return st;
-        tried++;
-        /* The best from-scratch run wins (ties: the weakest gamma gives way,
-         * an earlier confirmation does not); one stopped behind the start
-         * (behind_start) is out, and the next is confirmed. */
-        if (!t->stopped_at && (better(ts, t->val, cand[*best].val) || (*best == 0 && t->val == cand[0].val)))
-            *best = n + order[r];
-        /* It holds when it is that best and keeps its place in the path's
-         * ranking: from scratch it validates at least as well as the path's
-         * next gamma did on the path.  Below that, the warm start flattered
-         * it, and the next is confirmed too (docs/results.md, "TT's gamma on
-         * seeds 7 and 9"). */
-        int next = r + 1;
-        while (next < n && order[next] == 0) next++;
-        if (*best == n + order[r] && (next == n || !better(ts, cand[order[next]].val, t->val))) break;
-    }
-    return TNMTL_OK;
-}
-
-/* STL: one training path, evaluated at each candidate's step count (ascending). */
-static tnmtl_status stl_path(tune_state *ts, candidate *cand, int n, int *best, tnmtl_error *err)
-{
-    *best = -1;
-    for (int i = 0; i < n; i++) {
-        tnmtl_status st = evaluate(ts, &cand[i], NULL, NULL, cand[i].steps, err);
-        if (st) return st;
-        cand[i].alive = 1;
-        if (*best < 0 || better(ts, cand[i].val, cand[*best].val)) *best = i;
-    }
-    return TNMTL_OK;
 }
 
 /* With a held-out part outside the training examples the winner's trial
@@ -792,87 +345,321 @@ static tnmtl_status parse_range(const char *s, double *lo, double *hi, tnmtl_err
     return TNMTL_OK;
 }
 
-int cmd_tune(int argc, char **argv)
-{
+/* The command line: tune's own options, then train's run options. */
+typedef struct tune_args {
     run_options o;
-    run_options_init(&o);
-    tnmtl_method methods[MAX_METHODS] = {TNMTL_METHOD_STL, TNMTL_METHOD_UD, TNMTL_METHOD_LAF, TNMTL_METHOD_TUCKER,
-                                         TNMTL_METHOD_TT};
-    int n_methods = 5, quiet = 0, folds = 3, folds_set = 0, rungs = 3, eta = 3, gcount = 9, path = 1;
-    double glo = 1e-4, ghi = 1.0;
-    int batches[MAX_BATCHES], n_batches = 0; /* --batches; none: the one --batch */
-    const char *out_dir = NULL;
+    tnmtl_method methods[MAX_METHODS];
+    int n_methods, quiet, folds, folds_set, rungs, eta, gcount, path;
+    double glo, ghi;              /* the gamma range, log scale                     */
+    int batches[MAX_BATCHES], n_batches; /* --batches; none: the one --batch          */
+    const char *out_dir;
+} tune_args;
+
+/* Parses argv into *a: -1 to go on, else the exit code (--help, or a usage
+ * error, reported). */
+static int parse_tune_args(int argc, char **argv, tune_args *a)
+{
+    *a = (tune_args){.methods = {TNMTL_METHOD_STL, TNMTL_METHOD_UD, TNMTL_METHOD_LAF, TNMTL_METHOD_TUCKER,
+                                 TNMTL_METHOD_TT},
+                     .n_methods = 5, .folds = 3, .rungs = 3, .eta = 3, .gcount = 9, .path = 1, .glo = 1e-4, .ghi = 1.0};
+    run_options_init(&a->o);
     tnmtl_error err = {0};
     for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+        const char *arg = argv[i];
+        if (!strcmp(arg, "--help") || !strcmp(arg, "-h")) {
             printf("%s\n%s", tune_usage, run_options_help);
             return EXIT_OK;
         }
-        if (!strcmp(a, "--quiet")) {
-            quiet = 1;
+        if (!strcmp(arg, "--quiet")) {
+            a->quiet = 1;
             continue;
         }
         static const char *const own[] = {"--methods", "--gamma-range", "--gamma-count", "--folds", "--rungs", "--eta", "--out",
                                           "--search", "--batches"};
         int is_own = 0;
-        for (size_t k = 0; k < sizeof own / sizeof own[0]; k++) is_own |= !strcmp(a, own[k]);
+        for (size_t k = 0; k < sizeof own / sizeof own[0]; k++) is_own |= !strcmp(arg, own[k]);
         if (is_own) {
-            if (i + 1 >= argc) return cli_usage_error("tune", "%s needs a value", a);
+            if (i + 1 >= argc) return cli_usage_error("tune", "%s needs a value", arg);
             const char *v = argv[++i];
             long n = 0;
             tnmtl_status st = TNMTL_OK;
-            if (!strcmp(a, "--methods")) st = cli_parse_methods(v, methods, MAX_METHODS, &n_methods, &err);
-            else if (!strcmp(a, "--gamma-range")) st = parse_range(v, &glo, &ghi, &err);
-            else if (!strcmp(a, "--gamma-count") && !(st = cli_parse_int(a, v, 1, 32, &n, &err))) gcount = (int)n;
-            else if (!strcmp(a, "--folds")) {
-                if (!(st = cli_parse_int(a, v, 2, 1000, &n, &err))) folds = (int)n, folds_set = 1;
+            if (!strcmp(arg, "--methods")) st = cli_parse_methods(v, a->methods, MAX_METHODS, &a->n_methods, &err);
+            else if (!strcmp(arg, "--gamma-range")) st = parse_range(v, &a->glo, &a->ghi, &err);
+            else if (!strcmp(arg, "--gamma-count") && !(st = cli_parse_int(arg, v, 1, 32, &n, &err))) a->gcount = (int)n;
+            else if (!strcmp(arg, "--folds")) {
+                if (!(st = cli_parse_int(arg, v, 2, 1000, &n, &err))) a->folds = (int)n, a->folds_set = 1;
                 else tnmtl_fail(&err, TNMTL_ERR_INVALID, "--folds: '%s' is not a number of folds >= 2", v);
-            } else if (!strcmp(a, "--rungs") && !(st = cli_parse_int(a, v, 1, MAX_RUNGS, &n, &err))) rungs = (int)n;
-            else if (!strcmp(a, "--eta") && !(st = cli_parse_int(a, v, 2, 16, &n, &err))) eta = (int)n;
-            else if (!strcmp(a, "--out")) out_dir = v;
-            else if (!strcmp(a, "--batches")) st = parse_batches(v, batches, &n_batches, &err);
-            else if (!strcmp(a, "--search")) {
-                if (!strcmp(v, "halving")) path = 0;
-                else if (!strcmp(v, "path")) path = 1;
-                else if (!strcmp(v, "grid")) path = 0, rungs = 1;
+            } else if (!strcmp(arg, "--rungs") && !(st = cli_parse_int(arg, v, 1, MAX_RUNGS, &n, &err))) a->rungs = (int)n;
+            else if (!strcmp(arg, "--eta") && !(st = cli_parse_int(arg, v, 2, 16, &n, &err))) a->eta = (int)n;
+            else if (!strcmp(arg, "--out")) a->out_dir = v;
+            else if (!strcmp(arg, "--batches")) st = parse_batches(v, a->batches, &a->n_batches, &err);
+            else if (!strcmp(arg, "--search")) {
+                if (!strcmp(v, "halving")) a->path = 0;
+                else if (!strcmp(v, "path")) a->path = 1;
+                else if (!strcmp(v, "grid")) a->path = 0, a->rungs = 1;
                 else st = tnmtl_fail(&err, TNMTL_ERR_INVALID, "--search: '%s' is not halving, path or grid", v);
             }
             if (st) return cli_usage_error("tune", "%s", err.msg);
             continue;
         }
-        if (!strcmp(a, "--method") || !strcmp(a, "--gamma") || !strcmp(a, "--share") || !strcmp(a, "--fold"))
-            return cli_usage_error("tune", "%s is what tune chooses: use --methods and --gamma-range", a);
-        int r = run_parse_option(&o, argc, argv, &i, &err);
+        if (!strcmp(arg, "--method") || !strcmp(arg, "--gamma") || !strcmp(arg, "--share") || !strcmp(arg, "--fold"))
+            return cli_usage_error("tune", "%s is what tune chooses: use --methods and --gamma-range", arg);
+        int r = run_parse_option(&a->o, argc, argv, &i, &err);
         if (r < 0) return cli_usage_error("tune", "%s", err.msg);
-        if (r == 0) return cli_usage_error("tune", "unknown option '%s'", a);
+        if (r == 0) return cli_usage_error("tune", "unknown option '%s'", arg);
     }
-    if (!out_dir) return cli_usage_error("tune", "--out DIR is required (trials, checkpoints and the result go there)");
-    if (glo == ghi && gcount > 1) return cli_usage_error("tune", "--gamma-range: empty range %g,%g for %d values", glo, ghi, gcount);
-    if (n_batches && (o.set_mask & RUN_SET_BATCH))
+    if (!a->out_dir) return cli_usage_error("tune", "--out DIR is required (trials, checkpoints and the result go there)");
+    if (a->glo == a->ghi && a->gcount > 1)
+        return cli_usage_error("tune", "--gamma-range: empty range %g,%g for %d values", a->glo, a->ghi, a->gcount);
+    if (a->n_batches && (a->o.set_mask & RUN_SET_BATCH))
         return cli_usage_error("tune", "--batch and --batches exclude each other (--batches searches the batch size)");
-    if (n_batches && o.epochs > 0)
+    if (a->n_batches && a->o.epochs > 0)
         return cli_usage_error("tune", "--epochs with --batches: an epoch is a different number of steps per batch "
                                "size; give --steps");
     /* Validation: a held-out part when asked for (omniglot: 2 drawings per
      * character from the non-training ones), else K folds. */
-    if (o.folds) return cli_usage_error("tune", "use tune's --folds K (without --fold)");
-    const int omniglot = !strncmp(o.data, "omniglot:", 9);
-    if (omniglot && !o.val_from_test && o.val_frac == 0 && !folds_set) o.val_from_test = 2;
-    if (folds_set && (o.val_frac > 0 || o.val_from_test > 0))
+    if (a->o.folds) return cli_usage_error("tune", "use tune's --folds K (without --fold)");
+    const int omniglot = !strncmp(a->o.data, "omniglot:", 9);
+    if (omniglot && !a->o.val_from_test && a->o.val_frac == 0 && !a->folds_set) a->o.val_from_test = 2;
+    if (a->folds_set && (a->o.val_frac > 0 || a->o.val_from_test > 0))
         return cli_usage_error("tune", "--folds and a held-out part (--val-frac, --val-from-test) exclude each other");
-    tune_state ts = {0};
+    return -1;
+}
+
+/* The tune's identity (tune.json): a folder made with other options is refused. */
+static cJSON *tune_identity(const tune_args *a, const tune_state *ts)
+{
+    cJSON *ident = cJSON_CreateObject();
+    char *base_json = run_options_to_json(&ts->base);
+    cJSON_AddItemToObject(ident, "options", base_json ? cJSON_Parse(base_json) : cJSON_CreateNull());
+    free(base_json);
+    cJSON *mlist = cJSON_AddArrayToObject(ident, "methods");
+    for (int k = 0; k < a->n_methods; k++)
+        cJSON_AddItemToArray(mlist, cJSON_CreateString(tnmtl_method_name(a->methods[k])));
+    cJSON_AddNumberToObject(ident, "gamma_lo", a->glo);
+    cJSON_AddNumberToObject(ident, "gamma_hi", a->ghi);
+    cJSON_AddNumberToObject(ident, "gamma_count", a->gcount);
+    cJSON_AddNumberToObject(ident, "folds", ts->folds);
+    cJSON_AddNumberToObject(ident, "rungs", a->rungs);
+    cJSON_AddNumberToObject(ident, "eta", a->eta);
+    cJSON_AddStringToObject(ident, "search", a->path ? "path" : "halving");
+    if (ts->batches_searched) { /* (absent otherwise: the folders of tunes before --batches still resume) */
+        cJSON *bl = cJSON_AddArrayToObject(ident, "batches");
+        for (int b = 0; b < a->n_batches; b++) cJSON_AddItemToArray(bl, cJSON_CreateNumber(a->batches[b]));
+    }
+    return ident;
+}
+
+/* Opens the tune folder: refuses another tune's (tune.json), reads the
+ * ledger (the writer; under mpirun it is sent to every process), claims the
+ * folder (one writer at a time, as compare's) and writes tune.json. */
+static tnmtl_status open_tune_folder(tune_state *ts, runfolder *top, const cJSON *ident, tnmtl_error *err)
+{
+    int bad = 0;
+    const int writer = cli_is_writer(); /* under mpirun the writer reads the folder, the others its ledger */
+    tnmtl_status st = TNMTL_OK;
+    cJSON *stored = !writer ? NULL : tune_read_json(ts, "tune.json", &bad, err);
+    if (bad) st = err->status ? err->status : TNMTL_ERR_FORMAT;
+    if (!st && stored && !cJSON_Compare(stored, ident, 1))
+        st = tnmtl_fail(err, TNMTL_ERR_INVALID, "%s holds a tune made with other options; use another --out", ts->out);
+    cJSON_Delete(stored);
+    if (!st && writer) {
+        ts->ledger = tune_read_json(ts, "ledger.json", &bad, err);
+        if (bad) st = err->status ? err->status : TNMTL_ERR_FORMAT;
+    }
+    if (!st && tnmtl_dist_size(cli_dist) > 1 && tune_writers_flag(1)) { /* the writer got here: its ledger to all */
+        char *text = writer && ts->ledger ? cJSON_PrintUnformatted(ts->ledger) : NULL;
+        st = tnmtl_dist_bcast_text(cli_dist, 0, &text, err);
+        if (!st && !writer && text) ts->ledger = cJSON_Parse(text);
+        free(text);
+    }
+    if (!st && !ts->ledger) ts->ledger = cJSON_CreateObject();
+    if (st) return st;
+    char *ident_text = cJSON_PrintUnformatted(ident);
+    st = !ident_text ? tnmtl_fail(err, TNMTL_ERR_NOMEM, "out of memory")
+         : writer    ? runfolder_claim(top, ts->out, "tune", RUNFOLDER_RESUME, ident_text, err)
+                     : TNMTL_OK;
+    free(ident_text);
+    if (!st) st = tnmtl_dist_barrier(cli_dist, err);
+    if (!st) st = tune_write_json(ts, "tune.json", ident, err);
+    return st;
+}
+
+/* The search: per method and batch size, the best candidate on validation
+ * (best_of[k]: method k's best over its batch sizes); *chosen the best of all. */
+static tnmtl_status search_methods(tune_state *ts, const tune_args *a, candidate *cand, int n, int *best_of, int *chosen,
+                                   tnmtl_error *err)
+{
+    tnmtl_status st = TNMTL_OK;
+    *chosen = -1;
+    for (int k = 0, first = 0; k < a->n_methods && !st; k++) {
+        best_of[k] = -1;
+        for (int g = 0; g < a->n_batches && !st; g++) {
+            int count = 0;
+            while (first + count < n && cand[first + count].method == a->methods[k] &&
+                   cand[first + count].batch == a->batches[g])
+                count++;
+            int b = -1;
+            if (a->methods[k] == TNMTL_METHOD_STL) st = tune_stl_path(ts, cand + first, count, &b, err);
+            else if (a->path && a->methods[k] != TNMTL_METHOD_UD)
+                st = tune_gamma_path(ts, cand + first, count / 2, 2, &b, err);
+            else st = tune_halving(ts, cand + first, count, a->rungs, a->eta, &b, err);
+            if (!st && b >= 0 && (best_of[k] < 0 || tune_better(ts, cand[first + b].val, cand[best_of[k]].val)))
+                best_of[k] = first + b;
+            first += count;
+        }
+        if (!st && best_of[k] >= 0 && (*chosen < 0 || tune_better(ts, cand[best_of[k]].val, cand[*chosen].val)))
+            *chosen = best_of[k];
+    }
+    if (!st && *chosen < 0) st = tnmtl_fail(err, TNMTL_ERR_NUMERIC, "no candidate gave a finite validation metric");
+    return st;
+}
+
+/* trials.md, trials.csv and trials.svg, as one set of files of the folder. */
+static tnmtl_status write_tables(const tune_state *ts, runfolder *top, const candidate *cand, int n, int chosen,
+                                 tnmtl_error *err)
+{
+    table_job job = {ts, cand, n, chosen, 0};
+    char *tables[] = {"trials.md", "trials.csv", "trials.svg"};
+    tnmtl_status st;
+    if ((st = runfolder_files_begin(top, tables, 3, err)) ||
+        (st = tune_write_text(ts, "trials.md", write_trials, &job, err)) ||
+        (job.csv = 1, st = tune_write_text(ts, "trials.csv", write_trials, &job, err)) ||
+        (st = tune_write_text(ts, "trials.svg", write_plot, &job, err)))
+        return st;
+    return runfolder_files_end(top, tables, 3, err);
+}
+
+/* The choice c fitted on the whole training part (a held-out part from the
+ * training examples goes back to training; one from the non-training
+ * examples stays validation) in final/, and tested: *result its
+ * results.json.  s is left to the caller to free (s->model set). */
+static tnmtl_status fit_final(tune_state *ts, const candidate *c, runfolder *final_rf, session *s, cJSON **result,
+                              tnmtl_error *err)
+{
+    run_options fo = tune_candidate_options(ts, c, -1, c->steps);
+    fo.val_frac = 0;
+    char final_dir[4096], ckpt[4200];
+    tune_path(ts, "final", final_dir, sizeof final_dir);
+    snprintf(ckpt, sizeof ckpt, "%s/%s", final_dir, TNMTL_CHECKPOINT_FILE);
+    struct stat sb;
+    const int writer = cli_is_writer();
+    const int had_final = tune_writers_flag(stat(ckpt, &sb) == 0);
+    tnmtl_status st = TNMTL_OK;
+    if (writer)
+        st = runfolder_claim(final_rf, final_dir, "run", had_final ? RUNFOLDER_RESUME : RUNFOLDER_NEW, NULL, err);
+    if (!st && had_final) st = final_holds_choice(ckpt, &fo, err); /* every process reads the same file */
+    if (!st && writer && !had_final && !ts->folds && ts->base.val_frac == 0)
+        st = reuse_trial(ts, c, ckpt, err); /* the winner trained on the whole training part already */
+    const int resumed = tune_writers_flag(!st && stat(ckpt, &sb) == 0); /* (a failed writer stops everyone) */
+    if (resumed) st = session_resume(s, final_dir, ts->ds, err);
+    else if (!st) st = session_start(s, &fo, ts->ds, err);
+    const int reused = resumed && !had_final;
+    if (!st && writer && reused) runfolder_adopt(final_rf, s->opts.run_id); /* the folder takes the trial's run */
+    if (!st && (st = tune_claim_run(final_rf, final_dir, resumed && had_final, s, err))) session_free(s);
+    if (!st && writer && reused) {
+        char trial_dir[4096], rel[256];
+        snprintf(rel, sizeof rel, "trials/%s/fold0", c->dir);
+        tune_path(ts, rel, trial_dir, sizeof trial_dir);
+        st = session_take_history(s, trial_dir, final_dir, err);
+    }
+    if (!st) {
+        if (!ts->quiet) fprintf(stderr, "fitting the choice on the whole training part: %s\n", final_dir);
+        st = session_train(s, final_dir, 1, ts->stop, err);
+    }
+    if (!st) st = session_evaluate(s, final_dir, result, err);
+    return st;
+}
+
+/* chosen.json: the fitted run's configuration, for `train --config`. */
+static tnmtl_status write_chosen(const tune_state *ts, runfolder *top, const session *s, tnmtl_error *err)
+{
+    char *cj = run_options_to_json(&s->opts);
+    cJSON *chosen_json = cj ? cJSON_Parse(cj) : NULL;
+    free(cj);
+    cJSON_DeleteItemFromObjectCaseSensitive(chosen_json, "run_id"); /* a configuration, not this run */
+    char *chosen_name[] = {"chosen.json"};
+    tnmtl_status st = chosen_json ? runfolder_files_begin(top, chosen_name, 1, err) : TNMTL_ERR_NOMEM;
+    if (!st) st = tune_write_json(ts, "chosen.json", chosen_json, err);
+    if (!st) st = runfolder_files_end(top, chosen_name, 1, err);
+    cJSON_Delete(chosen_json);
+    return st;
+}
+
+/* Candidate c as the JSON on stdout names it: method, setting, validation. */
+static cJSON *candidate_json(const tune_state *ts, const candidate *c)
+{
+    cJSON *e = cJSON_CreateObject();
+    cJSON_AddStringToObject(e, "method", tnmtl_method_name(c->method));
+    if (isfinite(c->gamma)) cJSON_AddNumberToObject(e, "gamma", c->gamma);
+    if (c->share >= 0) cJSON_AddNumberToObject(e, "share", c->share);
+    cJSON_AddNumberToObject(e, "steps", (double)c->steps);
+    cJSON_AddNumberToObject(e, "batch", c->batch);
+    cJSON_AddNumberToObject(e, ts->cls ? "val_accuracy" : "val_rmse", c->val);
+    return e;
+}
+
+/* The one JSON object on stdout: the choice, each method's best (a gamma at
+ * an end of the searched range flagged, and noted on stderr), the search's
+ * cost and the final model's test result. */
+static void print_summary(const tune_state *ts, const tune_args *a, const candidate *cand, const int *best_of,
+                          int chosen, const session *s, const cJSON *result)
+{
+    cJSON *outj = cJSON_CreateObject();
+    cJSON_AddItemToObject(outj, "chosen", candidate_json(ts, &cand[chosen]));
+    cJSON *per = cJSON_AddArrayToObject(outj, "best_per_method");
+    for (int k = 0; k < a->n_methods; k++) {
+        if (best_of[k] < 0) continue;
+        const candidate *b = &cand[best_of[k]];
+        cJSON *e = candidate_json(ts, b);
+        /* The best gamma at an end of the searched range: the best may lie beyond it. */
+        const int edge = isfinite(b->gamma) && a->gcount > 1 &&
+                         (fabs(b->gamma - a->glo) <= 1e-9 * a->glo || fabs(b->gamma - a->ghi) <= 1e-9 * a->ghi);
+        if (isfinite(b->gamma)) cJSON_AddBoolToObject(e, "at_range_edge", edge);
+        if (edge && !ts->quiet)
+            fprintf(stderr, "note: %s's best gamma %g is at the %s end of the searched range [%g, %g]; a wider "
+                    "--gamma-range may find a better one\n", tnmtl_method_name(b->method), b->gamma,
+                    fabs(b->gamma - a->ghi) <= 1e-9 * a->ghi ? "upper" : "lower", a->glo, a->ghi);
+        cJSON_AddItemToArray(per, e);
+    }
+    cJSON_AddStringToObject(outj, "validation", ts->folds ? "k-fold" : "held-out");
+    cJSON_AddNumberToObject(outj, "folds", ts->folds);
+    cJSON_AddNumberToObject(outj, "evaluations", ts->n_evals);
+    cJSON_AddNumberToObject(outj, "search_seconds", ts->search_seconds);
+    cJSON_AddNumberToObject(outj, "final_train_seconds", s->train_seconds);
+    const cJSON *test = cJSON_GetObjectItemCaseSensitive(result, "test");
+    cJSON_AddItemToObject(outj, "test", test ? cJSON_Duplicate(test, 1) : cJSON_CreateNull());
+    cJSON_AddStringToObject(outj, "out", ts->out);
+    char *text = cJSON_Print(outj);
+    printf("%s\n", text);
+    free(text);
+    cJSON_Delete(outj);
+}
+
+/* A failed step's exit code: 130 when a signal stopped it (resumable). */
+static int fail_code(tnmtl_error *err)
+{
+    if (!stop_requested) return cli_fail("tune", err);
+    fprintf(stderr, "tnmtl tune: interrupted; run the same command again to resume\n");
+    return 130;
+}
+
+int cmd_tune(int argc, char **argv)
+{
+    tune_args a;
+    const int parsed = parse_tune_args(argc, argv, &a);
+    if (parsed >= 0) return parsed;
+    tnmtl_error err = {0};
+    tune_state ts = {.out = a.out_dir, .quiet = a.quiet, .stop = &stop_requested};
+    ts.folds = a.o.val_frac > 0 || a.o.val_from_test > 0 ? 0 : a.folds;
     runfolder top = {.lock_fd = -1}, final_rf = {.lock_fd = -1};
-    ts.out = out_dir;
-    ts.quiet = quiet;
-    ts.folds = o.val_frac > 0 || o.val_from_test > 0 ? 0 : folds;
 
     /* Everything that can be wrong with the input is checked before the
      * folder is touched: the data, the options, the first fold's split. */
     tnmtl_dataset ds;
     tnmtl_split split;
-    tnmtl_status st = run_finalise(&o, NULL, &err);
-    if (!st) st = run_load_data(&o, &ds, &split, &err);
+    tnmtl_status st = run_finalise(&a.o, NULL, &err);
+    if (!st) st = run_load_data(&a.o, &ds, &split, &err);
     if (st) return cli_fail("tune", &err);
     tnmtl_split_free(&split);
     int code = EXIT_OK;
@@ -880,12 +667,12 @@ int cmd_tune(int argc, char **argv)
     ts.ds = &ds;
     ts.cls = ds.kind == TNMTL_TARGET_CLASS;
     if (!cand) st = tnmtl_fail(&err, TNMTL_ERR_NOMEM, "out of memory");
-    if (!st) st = run_finalise(&o, &ds, &err);
-    ts.base = o;
-    ts.batches_searched = n_batches > 0;
-    if (!n_batches) batches[n_batches++] = o.batch;
+    if (!st) st = run_finalise(&a.o, &ds, &err);
+    ts.base = a.o;
+    ts.batches_searched = a.n_batches > 0;
+    if (!a.n_batches) a.batches[a.n_batches++] = a.o.batch;
     if (!st && ts.folds) {
-        run_options f0 = o;
+        run_options f0 = a.o;
         f0.folds = ts.folds;
         st = run_make_split(&f0, &ds, &split, &err);
         if (st) tnmtl_error_prefix(&err, "--folds %d", ts.folds);
@@ -893,56 +680,11 @@ int cmd_tune(int argc, char **argv)
     }
     int n = 0;
     if (!st)
-        st = make_candidates(&ts, methods, n_methods, batches, n_batches, glo, ghi, gcount, rungs, eta, path, cand, &n,
-                             &err);
-    /* The tune's identity: a folder made with other options is refused. */
-    cJSON *ident = cJSON_CreateObject();
-    char *base_json = run_options_to_json(&o);
-    cJSON_AddItemToObject(ident, "options", base_json ? cJSON_Parse(base_json) : cJSON_CreateNull());
-    free(base_json);
-    cJSON *mlist = cJSON_AddArrayToObject(ident, "methods");
-    for (int k = 0; k < n_methods; k++) cJSON_AddItemToArray(mlist, cJSON_CreateString(tnmtl_method_name(methods[k])));
-    cJSON_AddNumberToObject(ident, "gamma_lo", glo);
-    cJSON_AddNumberToObject(ident, "gamma_hi", ghi);
-    cJSON_AddNumberToObject(ident, "gamma_count", gcount);
-    cJSON_AddNumberToObject(ident, "folds", ts.folds);
-    cJSON_AddNumberToObject(ident, "rungs", rungs);
-    cJSON_AddNumberToObject(ident, "eta", eta);
-    cJSON_AddStringToObject(ident, "search", path ? "path" : "halving");
-    if (ts.batches_searched) { /* (absent otherwise: the folders of tunes before --batches still resume) */
-        cJSON *bl = cJSON_AddArrayToObject(ident, "batches");
-        for (int b = 0; b < n_batches; b++) cJSON_AddItemToArray(bl, cJSON_CreateNumber(batches[b]));
-    }
-    int bad = 0;
-    const int writer = cli_is_writer(); /* under mpirun the writer reads the folder, the others its ledger */
-    cJSON *stored = st || !writer ? NULL : tune_read_json(&ts, "tune.json", &bad, &err);
-    if (!st && bad) st = err.status ? err.status : TNMTL_ERR_FORMAT;
-    if (!st && stored && !cJSON_Compare(stored, ident, 1))
-        st = tnmtl_fail(&err, TNMTL_ERR_INVALID, "%s holds a tune made with other options; use another --out", out_dir);
-    cJSON_Delete(stored);
-    if (!st && writer) {
-        ts.ledger = tune_read_json(&ts, "ledger.json", &bad, &err);
-        if (bad) st = err.status ? err.status : TNMTL_ERR_FORMAT;
-    }
-    if (!st && tnmtl_dist_size(cli_dist) > 1 && writers_flag(1)) { /* the writer got here: its ledger to all */
-        char *text = writer && ts.ledger ? cJSON_PrintUnformatted(ts.ledger) : NULL;
-        st = tnmtl_dist_bcast_text(cli_dist, 0, &text, &err);
-        if (!st && !writer && text) ts.ledger = cJSON_Parse(text);
-        free(text);
-    }
-    if (!st && !ts.ledger) ts.ledger = cJSON_CreateObject();
+        st = make_candidates(&ts, a.methods, a.n_methods, a.batches, a.n_batches, a.glo, a.ghi, a.gcount, a.rungs,
+                             a.eta, a.path, cand, &n, &err);
+    cJSON *ident = tune_identity(&a, &ts);
+    if (!st) st = open_tune_folder(&ts, &top, ident, &err);
     if (st) {
-        code = cli_fail("tune", &err);
-        goto done;
-    }
-    /* The folder: one writer at a time, one tune (its identity), as compare's. */
-    char *ident_text = cJSON_PrintUnformatted(ident);
-    st = !ident_text ? tnmtl_fail(&err, TNMTL_ERR_NOMEM, "out of memory")
-         : writer    ? runfolder_claim(&top, out_dir, "tune", RUNFOLDER_RESUME, ident_text, &err)
-                     : TNMTL_OK;
-    free(ident_text);
-    if (!st) st = tnmtl_dist_barrier(cli_dist, &err);
-    if (st || (st = tune_write_json(&ts, "tune.json", ident, &err))) {
         code = cli_fail("tune", &err);
         goto done;
     }
@@ -951,152 +693,27 @@ int cmd_tune(int argc, char **argv)
     sa.sa_handler = on_signal;
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
-    if (!quiet)
+    if (!a.quiet)
         fprintf(stderr, "tune on %s: %d candidates, %s validation, %d rung(s), eta %d\n", ds.source, n,
-                ts.folds ? "k-fold" : "held-out", rungs, eta);
+                ts.folds ? "k-fold" : "held-out", a.rungs, a.eta);
 
-    /* The search: per method and batch size, the best candidate on
-     * validation; per method, the best over its batch sizes. */
     int best_of[MAX_METHODS], chosen = -1;
-    for (int k = 0, first = 0; k < n_methods && !st; k++) {
-        best_of[k] = -1;
-        for (int g = 0; g < n_batches && !st; g++) {
-            int count = 0;
-            while (first + count < n && cand[first + count].method == methods[k] &&
-                   cand[first + count].batch == batches[g])
-                count++;
-            int b = -1;
-            if (methods[k] == TNMTL_METHOD_STL) st = stl_path(&ts, cand + first, count, &b, &err);
-            else if (path && methods[k] != TNMTL_METHOD_UD) st = gamma_path(&ts, cand + first, count / 2, 2, &b, &err);
-            else st = halving(&ts, cand + first, count, rungs, eta, &b, &err);
-            if (!st && b >= 0 && (best_of[k] < 0 || better(&ts, cand[first + b].val, cand[best_of[k]].val)))
-                best_of[k] = first + b;
-            first += count;
-        }
-        if (!st && best_of[k] >= 0 && (chosen < 0 || better(&ts, cand[best_of[k]].val, cand[chosen].val)))
-            chosen = best_of[k];
-    }
-    if (!st && chosen < 0) st = tnmtl_fail(&err, TNMTL_ERR_NUMERIC, "no candidate gave a finite validation metric");
-    if (st) {
-        if (stop_requested) {
-            fprintf(stderr, "tnmtl tune: interrupted; run the same command again to resume\n");
-            code = 130;
-        } else {
-            code = cli_fail("tune", &err);
-        }
+    if ((st = search_methods(&ts, &a, cand, n, best_of, &chosen, &err))) {
+        code = fail_code(&err);
         goto done;
     }
-
-    /* The tables and the plot. */
-    table_job job = {&ts, cand, n, chosen, 0};
-    char *tables[] = {"trials.md", "trials.csv", "trials.svg"};
-    if ((st = runfolder_files_begin(&top, tables, 3, &err)) ||
-        (st = tune_write_text(&ts, "trials.md", write_trials, &job, &err)) ||
-        (job.csv = 1, st = tune_write_text(&ts, "trials.csv", write_trials, &job, &err)) ||
-        (st = tune_write_text(&ts, "trials.svg", write_plot, &job, &err)) ||
-        (st = runfolder_files_end(&top, tables, 3, &err))) {
+    if ((st = write_tables(&ts, &top, cand, n, chosen, &err))) {
         code = cli_fail("tune", &err);
         goto done;
     }
-
-    /* The choice fitted on the whole training part (a held-out part from the
-     * training examples goes back to training; one from the non-training
-     * examples stays validation) and tested. */
-    const candidate *c = &cand[chosen];
-    run_options fo = candidate_options(&ts, c, -1, c->steps);
-    fo.val_frac = 0;
-    char final_dir[4096];
-    tune_path(&ts, "final", final_dir, sizeof final_dir);
     session s;
     memset(&s, 0, sizeof s);
-    struct stat sb;
-    char ckpt[4200];
-    snprintf(ckpt, sizeof ckpt, "%s/%s", final_dir, TNMTL_CHECKPOINT_FILE);
-    const int had_final = writers_flag(stat(ckpt, &sb) == 0);
-    if (writer)
-        st = runfolder_claim(&final_rf, final_dir, "run", had_final ? RUNFOLDER_RESUME : RUNFOLDER_NEW, NULL, &err);
-    if (!st && had_final) st = final_holds_choice(ckpt, &fo, &err); /* every process reads the same file */
-    if (!st && writer && !had_final && !ts.folds && ts.base.val_frac == 0)
-        st = reuse_trial(&ts, c, ckpt, &err); /* the winner trained on the whole training part already */
-    const int resumed = writers_flag(!st && stat(ckpt, &sb) == 0); /* (a failed writer stops everyone) */
-    if (resumed) st = session_resume(&s, final_dir, &ds, &err);
-    else if (!st) st = session_start(&s, &fo, &ds, &err);
-    const int reused = resumed && !had_final;
-    if (!st && writer && reused) runfolder_adopt(&final_rf, s.opts.run_id); /* the folder takes the trial's run */
-    if (!st && (st = claim_run(&final_rf, final_dir, resumed && had_final, &s, &err))) session_free(&s);
-    if (!st && writer && reused) {
-        char trial_dir[4096], rel[256];
-        snprintf(rel, sizeof rel, "trials/%s/fold0", c->dir);
-        tune_path(&ts, rel, trial_dir, sizeof trial_dir);
-        st = session_take_history(&s, trial_dir, final_dir, &err);
-    }
-    if (!st) {
-        if (!quiet) fprintf(stderr, "fitting the choice on the whole training part: %s\n", final_dir);
-        st = session_train(&s, final_dir, 1, &stop_requested, &err);
-    }
     cJSON *result = NULL;
-    if (!st) st = session_evaluate(&s, final_dir, &result, &err);
-    if (!st) {
-        char *cj = run_options_to_json(&s.opts);
-        cJSON *chosen_json = cj ? cJSON_Parse(cj) : NULL;
-        free(cj);
-        cJSON_DeleteItemFromObjectCaseSensitive(chosen_json, "run_id"); /* a configuration, not this run */
-        char *chosen_name[] = {"chosen.json"};
-        st = chosen_json ? runfolder_files_begin(&top, chosen_name, 1, &err) : TNMTL_ERR_NOMEM;
-        if (!st) st = tune_write_json(&ts, "chosen.json", chosen_json, &err);
-        if (!st) st = runfolder_files_end(&top, chosen_name, 1, &err);
-        cJSON_Delete(chosen_json);
-    }
-    if (!st) {
-        cJSON *outj = cJSON_CreateObject();
-        cJSON *ch = cJSON_AddObjectToObject(outj, "chosen");
-        cJSON_AddStringToObject(ch, "method", tnmtl_method_name(c->method));
-        if (isfinite(c->gamma)) cJSON_AddNumberToObject(ch, "gamma", c->gamma);
-        if (c->share >= 0) cJSON_AddNumberToObject(ch, "share", c->share);
-        cJSON_AddNumberToObject(ch, "steps", (double)c->steps);
-        cJSON_AddNumberToObject(ch, "batch", c->batch);
-        cJSON_AddNumberToObject(ch, ts.cls ? "val_accuracy" : "val_rmse", c->val);
-        cJSON *per = cJSON_AddArrayToObject(outj, "best_per_method");
-        for (int k = 0; k < n_methods; k++) {
-            if (best_of[k] < 0) continue;
-            const candidate *b = &cand[best_of[k]];
-            cJSON *e = cJSON_CreateObject();
-            cJSON_AddStringToObject(e, "method", tnmtl_method_name(b->method));
-            if (isfinite(b->gamma)) cJSON_AddNumberToObject(e, "gamma", b->gamma);
-            if (b->share >= 0) cJSON_AddNumberToObject(e, "share", b->share);
-            cJSON_AddNumberToObject(e, "steps", (double)b->steps);
-            cJSON_AddNumberToObject(e, "batch", b->batch);
-            cJSON_AddNumberToObject(e, ts.cls ? "val_accuracy" : "val_rmse", b->val);
-            /* The best gamma at an end of the searched range: the best may lie beyond it. */
-            const int edge = isfinite(b->gamma) && gcount > 1 &&
-                             (fabs(b->gamma - glo) <= 1e-9 * glo || fabs(b->gamma - ghi) <= 1e-9 * ghi);
-            if (isfinite(b->gamma)) cJSON_AddBoolToObject(e, "at_range_edge", edge);
-            if (edge && !quiet)
-                fprintf(stderr, "note: %s's best gamma %g is at the %s end of the searched range [%g, %g]; a wider "
-                        "--gamma-range may find a better one\n", tnmtl_method_name(b->method), b->gamma,
-                        fabs(b->gamma - ghi) <= 1e-9 * ghi ? "upper" : "lower", glo, ghi);
-            cJSON_AddItemToArray(per, e);
-        }
-        cJSON_AddStringToObject(outj, "validation", ts.folds ? "k-fold" : "held-out");
-        cJSON_AddNumberToObject(outj, "folds", ts.folds);
-        cJSON_AddNumberToObject(outj, "evaluations", ts.n_evals);
-        cJSON_AddNumberToObject(outj, "search_seconds", ts.search_seconds);
-        cJSON_AddNumberToObject(outj, "final_train_seconds", s.train_seconds);
-        const cJSON *test = cJSON_GetObjectItemCaseSensitive(result, "test");
-        cJSON_AddItemToObject(outj, "test", test ? cJSON_Duplicate(test, 1) : cJSON_CreateNull());
-        cJSON_AddStringToObject(outj, "out", out_dir);
-        char *text = cJSON_Print(outj);
-        printf("%s\n", text);
-        free(text);
-        cJSON_Delete(outj);
-    }
+    st = fit_final(&ts, &cand[chosen], &final_rf, &s, &result, &err);
+    if (!st) st = write_chosen(&ts, &top, &s, &err);
+    if (!st) print_summary(&ts, &a, cand, best_of, chosen, &s, result);
     cJSON_Delete(result);
-    if (st && stop_requested) {
-        fprintf(stderr, "tnmtl tune: interrupted; run the same command again to resume\n");
-        code = 130;
-    } else if (st) {
-        code = cli_fail("tune", &err);
-    }
+    if (st) code = fail_code(&err);
     if (s.model) session_free(&s);
 done:
     runfolder_release(&final_rf);

@@ -31,7 +31,7 @@ typedef struct session {
                                    early rungs, whose curve nothing reads)   */
     /* Optional: asked at each point of the validation curve, in order (step,
      * mean validation metric as history.csv has it), whether training should
-     * stop there; tune's confirmations that fall clearly behind (cli/cmd_tune.c). */
+     * stop there; tune's confirmations that fall clearly behind (cli/tune_search.c). */
     int (*halt)(void *user, int64_t step, double val);
     void *halt_user;
     int64_t halted_at;          /* the step halt stopped training at (0: none) */

@@ -8,7 +8,7 @@ from scratch on the same fold, batches and seed) at the same steps, as the
 ratio of the two (accuracy: its over the start's; RMSE: the start's over
 its, so that under 1 is behind either way): the lowest ratio from a tenth of
 the steps on, the ratio at the first curve point, and the step where
-`tune`'s stop rule (cli/cmd_tune.c, behind_start: a ratio under 0.5 at two
+`tune`'s stop rule (cli/tune_search.c, behind_start: a ratio under 0.5 at two
 curve points in a row from a tenth of the steps on) stops it, or "never".
 A confirmation that already stopped shows where it did.  Fold 0 only.
 

@@ -443,7 +443,7 @@ static void test_tune(void **state)
     tu_rmtree(dir);
 }
 
-/* A confirmation that stops behind the path's start (cli/cmd_tune.c,
+/* A confirmation that stops behind the path's start (cli/tune_search.c,
  * behind_start) stops at the same step under mpirun: the start's validation
  * curve is planted at 4 times its value, the confirmations are forgotten,
  * and the same tune reruns them with one process and with two. */
