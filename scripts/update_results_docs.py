@@ -6,10 +6,11 @@ results/, after a tune has been kept there (results/README.md):
   `scripts/omniglot_tune_table.py --searches results/omniglot-tune-full-batch`
   (the script's Tucker and TT rows);
 - README.md: the row "tuned on validation, full batch": STL and LAF means over
-  the seeds where both are done, Tucker and TT (and their gains over STL) over
-  those where the three norms are, as `scripts/omniglot_tune_table.py
-  results/omniglot-tune-full-batch` prints them; a mean at or above the paper's
-  figure for that norm is bold.
+  the seeds where both are done, UD over those where it is done too, Tucker and
+  TT over those where the three norms are (each with its paired gain over STL
+  of the same seeds), as `scripts/omniglot_tune_table.py
+  results/omniglot-tune-full-batch` prints them, and the seeds of each; a mean
+  at or above the paper's figure for that norm is bold.
 
 python/tests/test_results_tables.py checks both against the script, so a kept
 tune whose rows were not written fails the tests.
@@ -52,27 +53,54 @@ def replace_table(text, after, rows):
 
 
 def means(out, label):
-    """(seeds, accuracy per method, gain per method) of the script's line
-    'mean over the N seeds with LABEL done: ...'."""
-    line = next(line for line in out.splitlines() if f"with {label} done" in line)
-    n = int(re.search(r"over the (\d+) seeds", line).group(1))
-    acc = dict(re.findall(r"(\w+) (\d+\.\d\d) \+-", line))
-    gain = dict(re.findall(r"gain (\w+) ([+-]\d+\.\d\d)", line))
-    return n, acc, gain
+    """(accuracy per method, gain per method) of the script's line
+    'mean over the N seeds with LABEL done: ...', or None without one."""
+    line = next((line for line in out.splitlines() if f"with {label} done" in line), None)
+    if line is None:
+        return None
+    return dict(re.findall(r"(\w+) (\d+\.\d\d) \+-", line)), dict(re.findall(r"gain (\w+) ([+-]\d+\.\d\d)", line))
+
+
+def seeds_done(out, methods):
+    """The seeds of the script's per-seed table where every one of methods has a result."""
+    rows = [line for line in out.splitlines() if re.match(r"\| \d+ \|", line)]
+    cols = {"stl": 2, "ud": 3, "laf": 4, "tucker": 5, "tt": 6}
+    return [int(r.split("|")[1]) for r in rows
+            if all(re.match(r" \d+\.\d\d ", r.split("|")[cols[m]]) for m in methods)]
+
+
+def seed_ranges(seeds):
+    """[0, 1, 2, 5] -> '0-2, 5'."""
+    parts, i = [], 0
+    while i < len(seeds):
+        j = i
+        while j + 1 < len(seeds) and seeds[j + 1] == seeds[j] + 1:
+            j += 1
+        parts.append(f"{seeds[i]}-{seeds[j]}" if j > i else f"{seeds[i]}")
+        i = j + 1
+    return ", ".join(parts)
 
 
 def readme_row(old_row):
+    """The README's full-batch row: the seeds of each group (STL and LAF; UD
+    with them; Tucker and TT with STL), each group's means and paired gains."""
     out = table_script(FULL_BATCH)
-    n_laf, acc_laf, gain_laf = means(out, "STL and LAF")
-    n_norms, acc_norms, gain_norms = means(out, "STL and the three norms")
+    acc_laf, gain_laf = means(out, "STL and LAF")
+    acc_norms, gain_norms = means(out, "STL and the three norms") or ({}, {})
+    acc_ud, gain_ud = means(out, "STL, UD, LAF") or ({}, {})
 
     def cell(method, acc, gain):
-        value = acc[method] if float(acc[method]) < PAPER[method] else f"**{acc[method]}**"
-        return f"{value} ({gain[method]})"
+        if method not in acc:
+            return ""
+        bold = method in PAPER and float(acc[method]) >= PAPER[method]
+        return f"{'**' + acc[method] + '**' if bold else acc[method]} ({gain[method]})"
 
-    seeds = f"0-{n_laf - 1}" if n_norms == n_laf else f"0-{n_laf - 1}; Tucker, TT 0-{n_norms - 1}"
+    groups = [("", seeds_done(out, ["stl", "laf"])), ("UD ", seeds_done(out, ["stl", "ud", "laf"])),
+              ("Tucker, TT ", seeds_done(out, ["stl", "laf", "tucker", "tt"]))]
+    seeds = seed_ranges(groups[0][1]) + "".join(f"; {name}{seed_ranges(s)}" for name, s in groups[1:]
+                                                if s and s != groups[0][1])
     cells = [c.strip() for c in old_row.strip().strip("|").split("|")]
-    cells[1:7] = [seeds, acc_laf["stl"], cells[3], cell("laf", acc_laf, gain_laf),
+    cells[1:7] = [seeds, acc_laf["stl"], cell("ud", acc_ud, gain_ud), cell("laf", acc_laf, gain_laf),
                   cell("tucker", acc_norms, gain_norms), cell("tt", acc_norms, gain_norms)]
     return "|" + "|".join(f" {c} " if c else " " for c in cells) + "|"
 

@@ -1,8 +1,10 @@
 """The tables of docs/results.md and the README that are made from the kept
 tunes of results/ are what scripts/omniglot_tune_table.py prints from them: a
 kept tune added without its row, or a figure edited by hand, fails here."""
+import json
 import os
 import shutil
+import statistics
 import subprocess
 import sys
 
@@ -39,6 +41,22 @@ def run_update(root, *args):
                           cwd=root, capture_output=True, text=True, timeout=120)
 
 
+def copy_of_docs_and_results(tmp_path):
+    """A tree holding what scripts/update_results_docs.py reads and writes."""
+    for d in ("scripts", "docs", "results"):
+        os.mkdir(tmp_path / d)
+    for f in ("scripts/omniglot_tune_table.py", "scripts/update_results_docs.py", "docs/results.md", "README.md"):
+        shutil.copy(os.path.join(ROOT, f), tmp_path / f)
+    shutil.copytree(os.path.join(ROOT, "results", "omniglot-tune-full-batch"),
+                    tmp_path / "results" / "omniglot-tune-full-batch")
+
+
+def readme_full_batch_cells(root):
+    text = (root / "README.md").read_text()
+    row = next(line for line in text.splitlines() if line.startswith("| tuned on validation, full batch"))
+    return [c.strip() for c in row.strip().strip("|").split("|")]
+
+
 def test_generated_docs_are_what_the_kept_tunes_give():
     """docs/results.md's full-batch Tucker/TT table and the README's full-batch
     row are scripts/update_results_docs.py's output from results/."""
@@ -49,12 +67,7 @@ def test_generated_docs_are_what_the_kept_tunes_give():
 def test_update_results_docs_finds_and_mends_a_changed_figure(tmp_path):
     """On a copy of the files it reads, a digit changed by hand in either
     generated part fails --check, and a rewrite restores the original."""
-    for d in ("scripts", "docs", "results"):
-        os.mkdir(tmp_path / d)
-    for f in ("scripts/omniglot_tune_table.py", "scripts/update_results_docs.py", "docs/results.md", "README.md"):
-        shutil.copy(os.path.join(ROOT, f), tmp_path / f)
-    shutil.copytree(os.path.join(ROOT, "results", "omniglot-tune-full-batch"),
-                    tmp_path / "results" / "omniglot-tune-full-batch")
+    copy_of_docs_and_results(tmp_path)
     originals = {f: (tmp_path / f).read_text() for f in ("README.md", "docs/results.md")}
     row = next(line for line in originals["README.md"].splitlines() if line.startswith("| tuned on validation, full batch"))
     table_row = next(line for line in originals["docs/results.md"].splitlines() if line.startswith("| TT seed 0 |"))
@@ -67,6 +80,28 @@ def test_update_results_docs_finds_and_mends_a_changed_figure(tmp_path):
         assert run_update(str(tmp_path)).returncode == 0
         assert (tmp_path / f).read_text() == originals[f]
     assert run_update(str(tmp_path), "--check").returncode == 0
+
+
+def test_update_results_docs_fills_the_ud_cell_when_ud_tunes_are_kept(tmp_path):
+    """Kept UD tunes (two seeds, test 31% and 32%) fill the README row's UD
+    cell with their mean and paired gain over the same seeds' STL, and name
+    their seeds."""
+    copy_of_docs_and_results(tmp_path)
+    kept = tmp_path / "results" / "omniglot-tune-full-batch"
+    stl = []
+    for seed, acc in ((0, 0.31), (1, 0.32)):
+        (kept / f"seed{seed}-ud.json").write_text(json.dumps(
+            {"chosen": {"method": "ud", "share": 1, "steps": 400, "batch": 0, "val_accuracy": 0.3},
+             "test": {"mean_accuracy": acc}}))
+        stl.append(100 * json.loads((kept / f"seed{seed}-stl.json").read_text())["test"]["mean_accuracy"])
+    before = readme_full_batch_cells(tmp_path)
+    assert before[3] == ""
+    assert run_update(str(tmp_path)).returncode == 0
+    after = readme_full_batch_cells(tmp_path)
+    gain = statistics.mean([31 - stl[0], 32 - stl[1]])
+    assert after[3] == f"31.50 ({gain:+.2f})"
+    assert after[1] == before[1].replace("0-9; ", "0-9; UD 0-1; ")
+    assert after[2:3] + after[4:] == before[2:3] + before[4:]
 
 
 def test_stl_laf_choice_between_batches_is_the_scripts_output():
