@@ -204,6 +204,36 @@ def each_table(outs):
             print(f"| {seed} | {m} | " + " | ".join(cells) + " |")
 
 
+# The groups of methods whose means are taken over the seeds where all are done.
+GROUPS = (("all five methods", METHODS), ("STL and the three norms", ["stl", "laf", "tucker", "tt"]),
+          ("STL, UD, LAF", ["stl", "ud", "laf"]), ("STL and LAF", ["stl", "laf"]))
+
+
+def seed_rows(outs):
+    """{seed: {method: (test %, setting) or "running" or None}} for the seeds whose STL is done."""
+    rows = {}
+    for seed in range(10):
+        r = {m: load_chosen(outs, seed, m) for m in METHODS}
+        if isinstance(r["stl"], tuple):
+            rows[seed] = r
+    return rows
+
+
+def group_stats(rows, methods):
+    """Over the seeds where every one of methods is done: those seeds, each
+    method's mean and standard deviation of test %, and each method's mean and
+    least paired gain over STL; None where no seed is."""
+    done = {seed: r for seed, r in rows.items() if all(isinstance(r[m], tuple) for m in methods)}
+    if not done:
+        return None
+    acc = {m: [r[m][0] for r in done.values()] for m in methods}
+    gain = {m: [r[m][0] - r["stl"][0] for r in done.values()] for m in methods}
+    return {"seeds": sorted(done), "mean": {m: statistics.mean(a) for m, a in acc.items()},
+            "sd": {m: statistics.stdev(a) if len(a) > 1 else 0.0 for m, a in acc.items()},
+            "gain": {m: statistics.mean(g) for m, g in gain.items()},
+            "min_gain": {m: min(g) for m, g in gain.items()}}
+
+
 def main():
     args = sys.argv[1:]
     if args and args[0] == "--each":
@@ -216,11 +246,7 @@ def main():
         cost_table(args[1] if len(args) > 1 else "runs/omniglot-tune")
         return
     outs = args or ["runs/omniglot-tune"]
-    rows = {}
-    for seed in range(10):
-        r = {m: load_chosen(outs, seed, m) for m in METHODS}
-        if isinstance(r["stl"], tuple):
-            rows[seed] = r
+    rows = seed_rows(outs)
     print("| seed | " + " | ".join(m.upper() if m != "tucker" else "Tucker" for m in METHODS) +
           " | gain LAF | gain Tucker | gain TT |")
     print("|---" * (len(METHODS) + 4) + "|")
@@ -228,21 +254,13 @@ def main():
         cells = [f"{r[m][0]:.2f} ({r[m][1]})" if isinstance(r[m], tuple) else (r[m] or "not yet") for m in METHODS]
         gains = [f"{r[m][0] - r['stl'][0]:+.2f}" if isinstance(r[m], tuple) else "" for m in ("laf", "tucker", "tt")]
         print(f"| {seed} | " + " | ".join(cells) + " | " + " | ".join(gains) + " |")
-    for label, methods in (("all five methods", METHODS), ("STL and the three norms", ["stl", "laf", "tucker", "tt"]),
-                           ("STL, UD, LAF", ["stl", "ud", "laf"]), ("STL and LAF", ["stl", "laf"])):
-        done = [r for r in rows.values() if all(isinstance(r[m], tuple) for m in methods)]
-        if not done:
+    for label, methods in GROUPS:
+        g = group_stats(rows, methods)
+        if g is None:
             continue
-        parts = []
-        for m in methods:
-            acc = [r[m][0] for r in done]
-            sd = statistics.stdev(acc) if len(acc) > 1 else 0.0
-            parts.append(f"{m} {statistics.mean(acc):.2f} +- {sd:.2f}")
-        for m in methods[1:]:
-            gain = [r[m][0] - r["stl"][0] for r in done]
-            parts.append(f"gain {m} {statistics.mean(gain):+.2f} (min {min(gain):+.2f})")
-        print(f"\nmean over the {len(done)} seeds with {label} done: " + ", ".join(parts))
-
+        parts = [f"{m} {g['mean'][m]:.2f} +- {g['sd'][m]:.2f}" for m in methods]
+        parts += [f"gain {m} {g['gain'][m]:+.2f} (min {g['min_gain'][m]:+.2f})" for m in methods[1:]]
+        print(f"\nmean over the {len(g['seeds'])} seeds with {label} done: " + ", ".join(parts))
 
 if __name__ == "__main__":
     main()

@@ -8,8 +8,8 @@ results/, after a tune has been kept there (results/README.md):
 - README.md: the row "tuned on validation, full batch": STL and LAF means over
   the seeds where both are done, UD over those where it is done too, Tucker and
   TT over those where the three norms are (each with its paired gain over STL
-  of the same seeds), as `scripts/omniglot_tune_table.py
-  results/omniglot-tune-full-batch` prints them, and the seeds of each; a mean
+  of the same seeds), from the functions that make `scripts/omniglot_tune_table.py
+  results/omniglot-tune-full-batch` print them, and the seeds of each; a mean
   at or above the paper's figure for that norm is bold.
 
 python/tests/test_results_tables.py checks both against the script, so a kept
@@ -18,9 +18,9 @@ tune whose rows were not written fails the tests.
     scripts/update_results_docs.py          rewrite, and list what changed
     scripts/update_results_docs.py --check  exit 1 if a rewrite would change anything
 """
+import contextlib
+import io
 import os
-import re
-import subprocess
 import sys
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -29,16 +29,17 @@ SEARCHES_KEY = f"scripts/omniglot_tune_table.py --searches {FULL_BATCH}"
 README_ROW = "| tuned on validation, full batch"
 PAPER = {"laf": 35.65, "tucker": 35.50, "tt": 35.33}  # the paper's mean test accuracy %
 
-
-def table_script(*args):
-    p = subprocess.run([sys.executable, os.path.join(ROOT, "scripts", "omniglot_tune_table.py"), *args],
-                       cwd=ROOT, capture_output=True, text=True, check=True)
-    return p.stdout
+sys.path.insert(0, os.path.join(ROOT, "scripts"))
+import omniglot_tune_table as table  # noqa: E402  (its tables and means, computed once for its printout and here)
 
 
 def searches_rows():
-    printed = [line for line in table_script("--searches", FULL_BATCH).splitlines() if line.startswith("|")]
-    return printed[:2] + [r for r in printed[2:] if r.startswith(("| Tucker ", "| TT "))]
+    """The Tucker and TT rows (and header) of `omniglot_tune_table.py --searches`."""
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        table.searches_table(os.path.join(ROOT, FULL_BATCH))
+    lines = [line for line in printed.getvalue().splitlines() if line.startswith("|")]
+    return lines[:2] + [r for r in lines[2:] if r.startswith(("| Tucker ", "| TT "))]
 
 
 def replace_table(text, after, rows):
@@ -50,23 +51,6 @@ def replace_table(text, after, rows):
     while end < len(lines) and lines[end].startswith("|"):
         end += 1
     return "\n".join(lines[:first] + rows + lines[end:])
-
-
-def means(out, label):
-    """(accuracy per method, gain per method) of the script's line
-    'mean over the N seeds with LABEL done: ...', or None without one."""
-    line = next((line for line in out.splitlines() if f"with {label} done" in line), None)
-    if line is None:
-        return None
-    return dict(re.findall(r"(\w+) (\d+\.\d\d) \+-", line)), dict(re.findall(r"gain (\w+) ([+-]\d+\.\d\d)", line))
-
-
-def seeds_done(out, methods):
-    """The seeds of the script's per-seed table where every one of methods has a result."""
-    rows = [line for line in out.splitlines() if re.match(r"\| \d+ \|", line)]
-    cols = {"stl": 2, "ud": 3, "laf": 4, "tucker": 5, "tt": 6}
-    return [int(r.split("|")[1]) for r in rows
-            if all(re.match(r" \d+\.\d\d ", r.split("|")[cols[m]]) for m in methods)]
 
 
 def seed_ranges(seeds):
@@ -83,25 +67,26 @@ def seed_ranges(seeds):
 
 def readme_row(old_row):
     """The README's full-batch row: the seeds of each group (STL and LAF; UD
-    with them; Tucker and TT with STL), each group's means and paired gains."""
-    out = table_script(FULL_BATCH)
-    acc_laf, gain_laf = means(out, "STL and LAF")
-    acc_norms, gain_norms = means(out, "STL and the three norms") or ({}, {})
-    acc_ud, gain_ud = means(out, "STL, UD, LAF") or ({}, {})
+    with them; Tucker and TT with STL), each group's means and paired gains,
+    as omniglot_tune_table.py computes and prints them."""
+    rows = table.seed_rows([os.path.join(ROOT, FULL_BATCH)])
+    laf = table.group_stats(rows, ["stl", "laf"])
+    ud = table.group_stats(rows, ["stl", "ud", "laf"])
+    norms = table.group_stats(rows, ["stl", "laf", "tucker", "tt"])
 
-    def cell(method, acc, gain):
-        if method not in acc:
+    def cell(method, g):
+        if g is None:
             return ""
-        bold = method in PAPER and float(acc[method]) >= PAPER[method]
-        return f"{'**' + acc[method] + '**' if bold else acc[method]} ({gain[method]})"
+        mean = f"{g['mean'][method]:.2f}"
+        bold = method in PAPER and float(mean) >= PAPER[method]
+        return f"{'**' + mean + '**' if bold else mean} ({g['gain'][method]:+.2f})"
 
-    groups = [("", seeds_done(out, ["stl", "laf"])), ("UD ", seeds_done(out, ["stl", "ud", "laf"])),
-              ("Tucker, TT ", seeds_done(out, ["stl", "laf", "tucker", "tt"]))]
-    seeds = seed_ranges(groups[0][1]) + "".join(f"; {name}{seed_ranges(s)}" for name, s in groups[1:]
-                                                if s and s != groups[0][1])
+    seeds = seed_ranges(laf["seeds"]) + "".join(f"; {name}{seed_ranges(g['seeds'])}"
+                                                for name, g in (("UD ", ud), ("Tucker, TT ", norms))
+                                                if g and g["seeds"] != laf["seeds"])
     cells = [c.strip() for c in old_row.strip().strip("|").split("|")]
-    cells[1:7] = [seeds, acc_laf["stl"], cell("ud", acc_ud, gain_ud), cell("laf", acc_laf, gain_laf),
-                  cell("tucker", acc_norms, gain_norms), cell("tt", acc_norms, gain_norms)]
+    cells[1:7] = [seeds, f"{laf['mean']['stl']:.2f}", cell("ud", ud), cell("laf", laf), cell("tucker", norms),
+                  cell("tt", norms)]
     return "|" + "|".join(f" {c} " if c else " " for c in cells) + "|"
 
 
