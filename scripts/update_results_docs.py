@@ -4,7 +4,10 @@ results/, after a tune has been kept there (results/README.md):
 
 - docs/results.md: the full-batch Tucker/TT table under the line
   `scripts/omniglot_tune_table.py --searches results/omniglot-tune-full-batch`
-  (the script's Tucker and TT rows);
+  (the script's Tucker and TT rows), and the table under the line
+  `scripts/omniglot_tune_table.py --each results/omniglot-tune-full-batch
+  results/omniglot-tune-minibatch` (every tune the two folders both hold, side
+  by side, the batch validation chooses marked);
 - README.md: the row "tuned on validation, full batch": STL and LAF means over
   the seeds where both are done, UD over those where it is done too, Tucker and
   TT over those where the three norms are (each with its paired gain over STL
@@ -25,7 +28,9 @@ import sys
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 FULL_BATCH = "results/omniglot-tune-full-batch"
+MINIBATCH = "results/omniglot-tune-minibatch"
 SEARCHES_KEY = f"scripts/omniglot_tune_table.py --searches {FULL_BATCH}"
+EACH_KEY = f"scripts/omniglot_tune_table.py --each {FULL_BATCH} {MINIBATCH}"
 README_ROW = "| tuned on validation, full batch"
 PAPER = {"laf": 35.65, "tucker": 35.50, "tt": 35.33}  # the paper's mean test accuracy %
 
@@ -33,13 +38,23 @@ sys.path.insert(0, os.path.join(ROOT, "scripts"))
 import omniglot_tune_table as table  # noqa: E402  (its tables and means, computed once for its printout and here)
 
 
-def searches_rows():
-    """The Tucker and TT rows (and header) of `omniglot_tune_table.py --searches`."""
+def printed_rows(print_table, *args):
+    """The Markdown rows a table function of omniglot_tune_table.py prints."""
     printed = io.StringIO()
     with contextlib.redirect_stdout(printed):
-        table.searches_table(os.path.join(ROOT, FULL_BATCH))
-    lines = [line for line in printed.getvalue().splitlines() if line.startswith("|")]
+        print_table(*args)
+    return [line for line in printed.getvalue().splitlines() if line.startswith("|")]
+
+
+def searches_rows():
+    """The Tucker and TT rows (and header) of `omniglot_tune_table.py --searches`."""
+    lines = printed_rows(table.searches_table, os.path.join(ROOT, FULL_BATCH))
     return lines[:2] + [r for r in lines[2:] if r.startswith(("| Tucker ", "| TT "))]
+
+
+def each_rows():
+    """`omniglot_tune_table.py --each` over the two batches' folders."""
+    return printed_rows(table.each_table, [os.path.join(ROOT, d) for d in (FULL_BATCH, MINIBATCH)])
 
 
 def replace_table(text, after, rows):
@@ -109,7 +124,8 @@ def main():
         lines[i] = readme_row(lines[i])
         return "\n".join(lines)
 
-    edits = [rewrite("docs/results.md", lambda t: replace_table(t, SEARCHES_KEY, searches_rows())),
+    edits = [rewrite("docs/results.md",
+                     lambda t: replace_table(replace_table(t, SEARCHES_KEY, searches_rows()), EACH_KEY, each_rows())),
              rewrite("README.md", readme)]
     changed = [path for path, old, new in edits if new != old]
     if check:

@@ -24,7 +24,12 @@ def script_rows(*args):
 
 def docs_table(after):
     """The Markdown table that follows the line holding `after` in docs/results.md."""
-    lines = open(os.path.join(ROOT, "docs", "results.md")).read().splitlines()
+    return docs_table_in(ROOT, after)
+
+
+def docs_table_in(root, after):
+    """docs_table() of the tree at root."""
+    lines = open(os.path.join(root, "docs", "results.md")).read().splitlines()
     start = next(i for i, line in enumerate(lines) if after in line)
     rows = []
     for line in lines[start + 1:]:
@@ -47,8 +52,8 @@ def copy_of_docs_and_results(tmp_path):
         os.mkdir(tmp_path / d)
     for f in ("scripts/omniglot_tune_table.py", "scripts/update_results_docs.py", "docs/results.md", "README.md"):
         shutil.copy(os.path.join(ROOT, f), tmp_path / f)
-    shutil.copytree(os.path.join(ROOT, "results", "omniglot-tune-full-batch"),
-                    tmp_path / "results" / "omniglot-tune-full-batch")
+    for d in ("omniglot-tune-full-batch", "omniglot-tune-minibatch"):
+        shutil.copytree(os.path.join(ROOT, "results", d), tmp_path / "results" / d)
 
 
 def readme_full_batch_cells(root):
@@ -58,21 +63,25 @@ def readme_full_batch_cells(root):
 
 
 def test_generated_docs_are_what_the_kept_tunes_give():
-    """docs/results.md's full-batch Tucker/TT table and the README's full-batch
-    row are scripts/update_results_docs.py's output from results/."""
+    """docs/results.md's full-batch Tucker/TT table and its table of both
+    batches' tunes side by side, and the README's full-batch row, are
+    scripts/update_results_docs.py's output from results/."""
     p = run_update(ROOT, "--check")
     assert p.returncode == 0, p.stdout + p.stderr
 
 
 def test_update_results_docs_finds_and_mends_a_changed_figure(tmp_path):
-    """On a copy of the files it reads, a digit changed by hand in either
+    """On a copy of the files it reads, a digit changed by hand in any
     generated part fails --check, and a rewrite restores the original."""
     copy_of_docs_and_results(tmp_path)
     originals = {f: (tmp_path / f).read_text() for f in ("README.md", "docs/results.md")}
     row = next(line for line in originals["README.md"].splitlines() if line.startswith("| tuned on validation, full batch"))
-    table_row = next(line for line in originals["docs/results.md"].splitlines() if line.startswith("| TT seed 0 |"))
-    for f, line in (("README.md", row), ("docs/results.md", table_row)):
-        changed = line.replace("+6.", "+5.", 1)
+    docs = originals["docs/results.md"].splitlines()
+    table_row = next(line for line in docs if line.startswith("| TT seed 0 |"))
+    each_row = next(line for line in docs if line.startswith("| 0 | laf |"))
+    for f, line, digit in (("README.md", row, "+6."), ("docs/results.md", table_row, "+6."),
+                           ("docs/results.md", each_row, "/ 3")):
+        changed = line.replace(digit, digit[:-1] + chr(ord(digit[-1]) - 1), 1)
         assert changed != line
         (tmp_path / f).write_text(originals[f].replace(line, changed))
         p = run_update(str(tmp_path), "--check")
@@ -85,7 +94,8 @@ def test_update_results_docs_finds_and_mends_a_changed_figure(tmp_path):
 def test_update_results_docs_fills_the_ud_cell_when_ud_tunes_are_kept(tmp_path):
     """Kept UD tunes (two seeds, test 31% and 32%) fill the README row's UD
     cell with their mean and paired gain over the same seeds' STL, and name
-    their seeds."""
+    their seeds; a minibatch UD tune of seed 0 puts its row, the full batch
+    chosen, in the docs' table of both batches."""
     copy_of_docs_and_results(tmp_path)
     kept = tmp_path / "results" / "omniglot-tune-full-batch"
     stl = []
@@ -103,12 +113,24 @@ def test_update_results_docs_fills_the_ud_cell_when_ud_tunes_are_kept(tmp_path):
     assert after[1] == before[1].replace("0-9; ", "0-9; UD 0-1; ")
     assert after[2:3] + after[4:] == before[2:3] + before[4:]
 
+    each_key = "--each results/omniglot-tune-full-batch results/omniglot-tune-minibatch"
+    (tmp_path / "results" / "omniglot-tune-minibatch" / "seed0-ud.json").write_text(json.dumps(
+        {"chosen": {"method": "ud", "share": 2, "steps": 400, "batch": 10, "val_accuracy": 0.29},
+         "test": {"mean_accuracy": 0.30}}))
+    rows = docs_table_in(tmp_path, each_key)
+    assert run_update(str(tmp_path)).returncode == 0
+    stl0 = next(i for i, r in enumerate(rows) if r.startswith("| 0 | stl |"))
+    assert docs_table_in(tmp_path, each_key) == rows[:stl0 + 1] + [
+        "| 0 | ud | *share 1, 30.00 / 31.00 | share 2, 29.00 / 30.00 |"] + rows[stl0 + 1:]
 
-def test_stl_laf_choice_between_batches_is_the_scripts_output():
+
+def test_choice_between_batches_is_the_scripts_output():
+    """The docs' table of both batches' tunes is `--each`'s output, and that
+    marks, per seed and method, the tune that validates best."""
     printed = script_rows("--each", "results/omniglot-tune-full-batch", "results/omniglot-tune-minibatch")
-    documented = docs_table("--each results/omniglot-tune-full-batch results/omniglot-tune-minibatch")
-    assert documented[0] == printed[0]
-    for row in documented[2:]:
-        assert row in printed, f"docs/results.md has a row the kept tunes do not give: {row}"
-    laf_stl = [r for r in printed[2:] if r.split("|")[2].strip() in ("stl", "laf")]
-    assert documented[2:] == laf_stl
+    assert docs_table("--each results/omniglot-tune-full-batch results/omniglot-tune-minibatch") == printed
+    for row in printed[2:]:
+        cells = [c.strip() for c in row.strip().strip("|").split("|")][2:]
+        assert sum(c.startswith("*") for c in cells) == 1, row
+        val = [float(c.split(",")[-1].split("/")[0]) for c in cells]
+        assert val[[c.startswith("*") for c in cells].index(True)] == max(val), row
