@@ -282,69 +282,187 @@ static void on_signal(int sig)
     stop_requested = 1;
 }
 
-int cmd_compare(int argc, char **argv)
-{
+typedef struct compare_args {
     run_options o;
-    run_options_init(&o);
-    tnmtl_method methods[MAX_METHODS] = {TNMTL_METHOD_STL, TNMTL_METHOD_UD, TNMTL_METHOD_LAF, TNMTL_METHOD_TUCKER,
-                                         TNMTL_METHOD_TT};
-    int n_methods = 5, n_seeds = 1, quiet = 0, overwrite = 0;
-    long seeds[MAX_SEEDS] = {0};
-    const char *out_dir = NULL;
+    tnmtl_method methods[MAX_METHODS];
+    int n_methods, n_seeds, quiet, overwrite;
+    long seeds[MAX_SEEDS];
+    const char *out_dir;
+} compare_args;
+
+/* The command line into *a; -1 to go on, else the exit code (--help, or a
+ * usage error, already printed). */
+static int parse_compare_args(int argc, char **argv, compare_args *a)
+{
+    *a = (compare_args){.methods = {TNMTL_METHOD_STL, TNMTL_METHOD_UD, TNMTL_METHOD_LAF, TNMTL_METHOD_TUCKER,
+                                    TNMTL_METHOD_TT},
+                        .n_methods = 5, .n_seeds = 1};
+    run_options_init(&a->o);
     tnmtl_error err = {0};
     for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+        const char *arg = argv[i];
+        if (!strcmp(arg, "--help") || !strcmp(arg, "-h")) {
             printf("%s\n%s", compare_usage, run_options_help);
             return EXIT_OK;
         }
-        if (!strcmp(a, "--quiet") || !strcmp(a, "--overwrite")) {
-            *(!strcmp(a, "--quiet") ? &quiet : &overwrite) = 1;
+        if (!strcmp(arg, "--quiet") || !strcmp(arg, "--overwrite")) {
+            *(!strcmp(arg, "--quiet") ? &a->quiet : &a->overwrite) = 1;
             continue;
         }
-        if (!strcmp(a, "--methods") || !strcmp(a, "--seeds") || !strcmp(a, "--out")) {
-            if (i + 1 >= argc) return cli_usage_error("compare", "%s needs a value", a);
+        if (!strcmp(arg, "--methods") || !strcmp(arg, "--seeds") || !strcmp(arg, "--out")) {
+            if (i + 1 >= argc) return cli_usage_error("compare", "%s needs a value", arg);
             const char *v = argv[++i];
             tnmtl_status st = TNMTL_OK;
-            if (!strcmp(a, "--methods")) st = cli_parse_methods(v, methods, MAX_METHODS, &n_methods, &err);
-            else if (!strcmp(a, "--seeds")) st = parse_seeds(v, seeds, &n_seeds, &err);
-            else out_dir = v;
+            if (!strcmp(arg, "--methods")) st = cli_parse_methods(v, a->methods, MAX_METHODS, &a->n_methods, &err);
+            else if (!strcmp(arg, "--seeds")) st = parse_seeds(v, a->seeds, &a->n_seeds, &err);
+            else a->out_dir = v;
             if (st) return cli_usage_error("compare", "%s", err.msg);
             continue;
         }
-        if (!strcmp(a, "--method") || !strcmp(a, "--seed"))
+        if (!strcmp(arg, "--method") || !strcmp(arg, "--seed"))
             return cli_usage_error("compare", "use --methods and --seeds with compare");
-        int r = run_parse_option(&o, argc, argv, &i, &err);
+        int r = run_parse_option(&a->o, argc, argv, &i, &err);
         if (r < 0) return cli_usage_error("compare", "%s", err.msg);
-        if (r == 0) return cli_usage_error("compare", "unknown option '%s'", a);
+        if (r == 0) return cli_usage_error("compare", "unknown option '%s'", arg);
     }
+    if (a->overwrite && !a->out_dir) return cli_usage_error("compare", "--overwrite needs --out DIR");
+    return -1;
+}
 
-    if (overwrite && !out_dir) return cli_usage_error("compare", "--overwrite needs --out DIR");
-    tnmtl_status st = run_finalise(&o, NULL, &err);
+/* The comparison's folder, claimed before anything is loaded: a second
+ * writer, a folder of something else or of another comparison is refused at
+ * once.  Under mpirun the writer holds the folders for every process. */
+static tnmtl_status claim_compare_folder(const compare_args *a, runfolder *top, tnmtl_error *err)
+{
+    if (!a->out_dir || !cli_is_writer()) return TNMTL_OK;
+    char *identity = comparison_identity(&a->o);
+    if (!identity) return tnmtl_fail(err, TNMTL_ERR_NOMEM, "out of memory");
+    tnmtl_status st = runfolder_claim(top, a->out_dir, "compare", a->overwrite ? RUNFOLDER_OVERWRITE : RUNFOLDER_RESUME,
+                                      identity, err);
+    free(identity);
+    return st;
+}
+
+/* What the writer finds in a run's folder (stored_run), and so what every
+ * process does with the run: -1 stop (err says why), 0 start it, 1 continue
+ * it from its checkpoint, 2 read its finished result into *out.  The folder
+ * stays claimed in *sub for 0 and 1.  Each run's folder is locked as well (a
+ * `train --out` there waits its turn); what it holds decides: the same run is
+ * continued, a run of other options is refused or, with --overwrite, replaced. */
+static int run_folder_decision(const compare_args *a, const run_options *ro, const char *dir, int cls, runfolder *sub,
+                               run_result *out, tnmtl_error *err)
+{
+    int stored = 0;
+    char stored_id[64] = "";
+    if (a->out_dir && cli_is_writer()) {
+        char *want = run_options_to_json(ro);
+        if (runfolder_claim(sub, dir, "run", RUNFOLDER_OVERWRITE, NULL, err)) stored = -1;
+        else {
+            stored = stored_run(dir, want, cls, out, stored_id, sizeof stored_id, err);
+            if (stored == -1 && a->overwrite) stored = 0; /* replaced at the new run's first checkpoint */
+            else if (stored == 0 && sub->replacing && !a->overwrite) { /* report files of some other run */
+                other_options("files of a run", dir, err);
+                stored = -1;
+            }
+        }
+        free(want);
+        if (stored == 2 && runfolder_verify(dir, stored_id, NULL, 1, err)) stored = -1;
+        if (stored < 0 || stored == 2) runfolder_release(sub);
+    }
+    /* The writer read the folder: every process follows its decision. */
+    tnmtl_dist_bcast_int(cli_dist, 0, &stored);
+    return stored;
+}
+
+/* One method and seed of the comparison: read back when it finished
+ * earlier, else started or continued, trained, evaluated, into *out.
+ * Returns the exit code (EXIT_OK to go on). */
+static int compare_run(const compare_args *a, const run_options *base, tnmtl_dataset *ds, int cls, tnmtl_method method,
+                       long seed, run_result *out)
+{
+    const char *name = tnmtl_method_name(method);
+    char dir[4096];
+    snprintf(dir, sizeof dir, "%s/%s-seed%ld", a->out_dir ? a->out_dir : ".", name, seed);
+    tnmtl_error err = {0};
+    run_options ro = *base;
+    ro.method = method;
+    ro.seed = (uint64_t)seed;
+    if (run_finalise(&ro, ds, &err)) return cli_fail("compare", &err);
+    runfolder sub = {.lock_fd = -1};
+    const int writer = cli_is_writer();
+    const int stored = run_folder_decision(a, &ro, dir, cls, &sub, out, &err);
+    if (stored < 0) return writer ? cli_fail("compare", &err) : EXIT_BAD_INPUT;
+    if (stored == 2) {
+        if (!a->quiet) fprintf(stderr, "%s seed %ld: finished earlier, read from %s\n", name, seed, dir);
+        return EXIT_OK;
+    }
+    session sess;
+    tnmtl_status st;
+    if (stored == 1) { /* same configuration (stored_run), so the same data: no second copy */
+        st = session_resume(&sess, dir, ds, &err);
+        if (!st && (st = session_verify_folder(&sess, dir, &err))) session_free(&sess);
+        if (!st && writer) runfolder_adopt(&sub, sess.opts.run_id);
+    } else {
+        st = session_start(&sess, &ro, ds, &err);
+        if (!st && a->out_dir && writer) snprintf(sess.opts.run_id, sizeof sess.opts.run_id, "%s", sub.run_id);
+    }
+    if (!st && a->out_dir && writer) sess.folder = &sub;
+    if (!st) {
+        if (!a->quiet) fprintf(stderr, "== %s, seed %ld\n", name, seed);
+        st = session_train(&sess, a->out_dir ? dir : NULL, a->quiet, &stop_requested, &err);
+    }
+    cJSON *r = NULL;
+    if (!st) st = session_evaluate(&sess, a->out_dir ? dir : NULL, &r, &err);
+    if (!st) {
+        collect(r, cls, out);
+        cJSON_Delete(r);
+    }
+    session_free(&sess);
+    runfolder_release(&sub);
+    if (st && stop_requested) {
+        fprintf(stderr, "tnmtl compare: interrupted%s\n", a->out_dir ? "; run the same command again to resume" : "");
+        return 130;
+    }
+    return st ? cli_fail("compare", &err) : EXIT_OK;
+}
+
+/* The table on stdout, and with --out as table.md and table.csv. */
+static tnmtl_status write_tables(const compare_args *a, table_job *job, const char *source, runfolder *top,
+                                 tnmtl_error *err)
+{
+    printf("\n%s on %s, %d seed(s), %s\n\n", job->cls ? "accuracy" : "RMSE", source, a->n_seeds, a->o.arch);
+    write_table(stdout, job);
+    if (!a->out_dir || !cli_is_writer()) return TNMTL_OK;
+    char path[4096], *names[] = {"table.md", "table.csv"};
+    tnmtl_status st = runfolder_files_begin(top, names, 2, err);
+    snprintf(path, sizeof path, "%s/table.md", a->out_dir);
+    if (!st) st = tnmtl_write_file_atomic(path, write_table, job, err);
+    job->csv = 1;
+    snprintf(path, sizeof path, "%s/table.csv", a->out_dir);
+    if (!st) st = tnmtl_write_file_atomic(path, write_table, job, err);
+    if (!st) st = runfolder_files_end(top, names, 2, err);
+    return st;
+}
+
+int cmd_compare(int argc, char **argv)
+{
+    compare_args a;
+    const int parsed = parse_compare_args(argc, argv, &a);
+    if (parsed >= 0) return parsed;
+    tnmtl_error err = {0};
+    tnmtl_status st = run_finalise(&a.o, NULL, &err);
     if (st) return cli_fail("compare", &err);
-    /* The folder first, before loading anything: a second writer, a folder
-     * of something else or of another comparison is refused at once. */
     runfolder top = {.lock_fd = -1};
-    if (out_dir && cli_is_writer()) { /* under mpirun the writer holds the folders for every process */
-        char *identity = comparison_identity(&o);
-        st = identity ? runfolder_claim(&top, out_dir, "compare", overwrite ? RUNFOLDER_OVERWRITE : RUNFOLDER_RESUME,
-                                        identity, &err)
-                      : tnmtl_fail(&err, TNMTL_ERR_NOMEM, "out of memory");
-        free(identity);
-        if (st) return cli_fail("compare", &err);
-    }
-    if ((st = tnmtl_dist_barrier(cli_dist, &err))) {
-        runfolder_release(&top);
-        return cli_fail("compare", &err);
-    }
+    if ((st = claim_compare_folder(&a, &top, &err))) return cli_fail("compare", &err);
     /* Load the data once; every run makes its own split from its seed. */
     tnmtl_dataset ds;
     tnmtl_split probe_split;
-    if ((st = run_load_data(&o, &ds, &probe_split, &err))) {
+    if (!(st = tnmtl_dist_barrier(cli_dist, &err)) && !(st = run_load_data(&a.o, &ds, &probe_split, &err)))
+        tnmtl_split_free(&probe_split);
+    if (st) {
         runfolder_release(&top);
         return cli_fail("compare", &err);
     }
-    tnmtl_split_free(&probe_split);
     const int cls = ds.kind == TNMTL_TARGET_CLASS;
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
@@ -353,103 +471,17 @@ int cmd_compare(int argc, char **argv)
     sigaction(SIGTERM, &sa, NULL);
 
     run_result(*res)[MAX_SEEDS] = calloc(MAX_METHODS, sizeof *res);
-    if (!res) {
-        runfolder_release(&top);
-        tnmtl_dataset_free(&ds);
-        tnmtl_fail(&err, TNMTL_ERR_NOMEM, "out of memory");
-        return cli_fail("compare", &err);
-    }
     int code = EXIT_OK;
-    const unsigned user_set = o.set_mask;
-    for (int s = 0; s < n_seeds && code == EXIT_OK; s++) {
-        for (int m = 0; m < n_methods && code == EXIT_OK; m++) {
-            char dir[4096];
-            snprintf(dir, sizeof dir, "%s/%s-seed%ld", out_dir ? out_dir : ".", tnmtl_method_name(methods[m]), seeds[s]);
-            run_options ro = o;
-            ro.set_mask = user_set;
-            ro.method = methods[m];
-            ro.seed = (uint64_t)seeds[s];
-            if ((st = run_finalise(&ro, &ds, &err))) {
-                code = cli_fail("compare", &err);
-                break;
-            }
-            /* Each run's folder is locked as well (a `train --out` there waits
-             * its turn); what it holds decides: the same run is continued, a
-             * run of other options is refused or, with --overwrite, replaced. */
-            runfolder sub = {.lock_fd = -1};
-            char *want = run_options_to_json(&ro), stored_id[64] = "";
-            int stored = 0;
-            const int writer = cli_is_writer();
-            if (out_dir && writer && (st = runfolder_claim(&sub, dir, "run", RUNFOLDER_OVERWRITE, NULL, &err)))
-                stored = -2;
-            if (out_dir && writer && stored == 0) {
-                stored = stored_run(dir, want, cls, &res[m][s], stored_id, sizeof stored_id, &err);
-                if (stored == -1 && overwrite) stored = 0; /* replaced at the new run's first checkpoint */
-                else if (stored == 0 && sub.replacing && !overwrite) { /* report files of some other run */
-                    other_options("files of a run", dir, &err);
-                    stored = -1;
-                }
-            }
-            free(want);
-            if (writer && stored == 2 && (st = runfolder_verify(dir, stored_id, NULL, 1, &err))) stored = -1;
-            if (stored < 0 || stored == 2) runfolder_release(&sub);
-            /* The writer read the folder: every process follows its decision
-             * (start, continue, finished, or stop on its error). */
-            tnmtl_dist_bcast_int(cli_dist, 0, &stored);
-            if (stored < 0) {
-                code = writer ? cli_fail("compare", &err) : EXIT_BAD_INPUT;
-                break;
-            }
-            if (stored == 2) {
-                if (!quiet) fprintf(stderr, "%s seed %ld: finished earlier, read from %s\n", tnmtl_method_name(methods[m]), seeds[s], dir);
-                continue;
-            }
-            session sess;
-            if (stored == 1) { /* same configuration (stored_run), so the same data: no second copy */
-                st = session_resume(&sess, dir, &ds, &err);
-                if (!st && (st = session_verify_folder(&sess, dir, &err))) session_free(&sess);
-                if (!st && writer) runfolder_adopt(&sub, sess.opts.run_id);
-            } else {
-                st = session_start(&sess, &ro, &ds, &err);
-                if (!st && out_dir && writer) snprintf(sess.opts.run_id, sizeof sess.opts.run_id, "%s", sub.run_id);
-            }
-            if (!st && out_dir && writer) sess.folder = &sub;
-            if (!st) {
-                if (!quiet) fprintf(stderr, "== %s, seed %ld\n", tnmtl_method_name(methods[m]), seeds[s]);
-                st = session_train(&sess, out_dir ? dir : NULL, quiet, &stop_requested, &err);
-            }
-            cJSON *r = NULL;
-            if (!st) st = session_evaluate(&sess, out_dir ? dir : NULL, &r, &err);
-            if (!st) {
-                collect(r, cls, &res[m][s]);
-                cJSON_Delete(r);
-            }
-            session_free(&sess);
-            runfolder_release(&sub);
-            if (st && stop_requested) {
-                fprintf(stderr, "tnmtl compare: interrupted%s\n",
-                        out_dir ? "; run the same command again to resume" : "");
-                code = 130;
-            } else if (st) {
-                code = cli_fail("compare", &err);
-            }
-        }
+    if (!res) {
+        tnmtl_fail(&err, TNMTL_ERR_NOMEM, "out of memory");
+        code = cli_fail("compare", &err);
     }
+    for (int s = 0; s < a.n_seeds && code == EXIT_OK; s++)
+        for (int m = 0; m < a.n_methods && code == EXIT_OK; m++)
+            code = compare_run(&a, &a.o, &ds, cls, a.methods[m], a.seeds[s], &res[m][s]);
     if (code == EXIT_OK) {
-        table_job job = {n_methods, n_seeds, cls, methods, seeds, res, 0};
-        printf("\n%s on %s, %d seed(s), %s\n\n", cls ? "accuracy" : "RMSE", ds.source, n_seeds, o.arch);
-        write_table(stdout, &job);
-        if (out_dir && cli_is_writer()) {
-            char path[4096], *names[] = {"table.md", "table.csv"};
-            st = runfolder_files_begin(&top, names, 2, &err);
-            snprintf(path, sizeof path, "%s/table.md", out_dir);
-            if (!st) st = tnmtl_write_file_atomic(path, write_table, &job, &err);
-            job.csv = 1;
-            snprintf(path, sizeof path, "%s/table.csv", out_dir);
-            if (!st) st = tnmtl_write_file_atomic(path, write_table, &job, &err);
-            if (!st) st = runfolder_files_end(&top, names, 2, &err);
-            if (st) code = cli_fail("compare", &err);
-        }
+        table_job job = {a.n_methods, a.n_seeds, cls, a.methods, a.seeds, res, 0};
+        if ((st = write_tables(&a, &job, ds.source, &top, &err))) code = cli_fail("compare", &err);
     }
     runfolder_release(&top);
     free(res);
