@@ -2,6 +2,7 @@
 #ifndef TNMTL_CLI_H
 #define TNMTL_CLI_H
 
+#include <signal.h>
 #include <stdint.h>
 
 #include "tnmtl.h"
@@ -52,6 +53,11 @@ struct cJSON;
 int cli_print_json(const char *cmd, struct cJSON *root);
 /* Comma list of methods (stl,ud,laf,tucker,tt), each at most once, at most cap. */
 tnmtl_status cli_parse_methods(const char *s, tnmtl_method *out, int cap, int *n, tnmtl_error *err);
+
+/* Set once SIGINT or SIGTERM arrives after cli_catch_stop_signals(): a
+ * long command (train, compare, tune) checkpoints and stops, exit 130. */
+extern volatile sig_atomic_t cli_stop_requested;
+void cli_catch_stop_signals(void);
 
 /* Subcommands: each returns the process exit code. */
 int cmd_norm(int argc, char **argv);

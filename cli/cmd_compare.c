@@ -4,7 +4,6 @@
  * the finished runs and resumes the unfinished one from its checkpoint. */
 #include <cJSON.h>
 #include <math.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -275,13 +274,6 @@ static char *comparison_identity(const run_options *o)
     return text;
 }
 
-static volatile sig_atomic_t stop_requested;
-static void on_signal(int sig)
-{
-    (void)sig;
-    stop_requested = 1;
-}
-
 typedef struct compare_args {
     run_options o;
     tnmtl_method methods[MAX_METHODS];
@@ -409,7 +401,7 @@ static int compare_run(const compare_args *a, const run_options *base, tnmtl_dat
     if (!st && a->out_dir && writer) sess.folder = &sub;
     if (!st) {
         if (!a->quiet) fprintf(stderr, "== %s, seed %ld\n", name, seed);
-        st = session_train(&sess, a->out_dir ? dir : NULL, a->quiet, &stop_requested, &err);
+        st = session_train(&sess, a->out_dir ? dir : NULL, a->quiet, &cli_stop_requested, &err);
     }
     cJSON *r = NULL;
     if (!st) st = session_evaluate(&sess, a->out_dir ? dir : NULL, &r, &err);
@@ -419,7 +411,7 @@ static int compare_run(const compare_args *a, const run_options *base, tnmtl_dat
     }
     session_free(&sess);
     runfolder_release(&sub);
-    if (st && stop_requested) {
+    if (st && cli_stop_requested) {
         fprintf(stderr, "tnmtl compare: interrupted%s\n", a->out_dir ? "; run the same command again to resume" : "");
         return 130;
     }
@@ -464,11 +456,7 @@ int cmd_compare(int argc, char **argv)
         return cli_fail("compare", &err);
     }
     const int cls = ds.kind == TNMTL_TARGET_CLASS;
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_signal;
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
+    cli_catch_stop_signals();
 
     run_result(*res)[MAX_SEEDS] = calloc(MAX_METHODS, sizeof *res);
     int code = EXIT_OK;

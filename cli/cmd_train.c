@@ -1,7 +1,6 @@
 /* cmd_train.c - `tnmtl train` and `tnmtl eval`. */
 #include <cJSON.h>
 #include <math.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,14 +28,6 @@ static const char train_usage[] =
     "                       results.json's \"config\", or tune's chosen.json); options\n"
     "                       given after it on the command line override it\n"
     "  --quiet              no progress output\n";
-
-static volatile sig_atomic_t stop_requested;
-
-static void on_signal(int sig)
-{
-    (void)sig;
-    stop_requested = 1;
-}
 
 int cmd_train(int argc, char **argv)
 {
@@ -124,20 +115,16 @@ int cmd_train(int argc, char **argv)
         s.folder = &rf;
     }
 
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_signal;
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
+    cli_catch_stop_signals();
 
-    st = session_train(&s, out_dir, quiet, &stop_requested, &err);
+    st = session_train(&s, out_dir, quiet, &cli_stop_requested, &err);
     if (st) {
         int code = cli_fail("train", &err);
-        if (stop_requested && out_dir && !rf.replacing)
+        if (cli_stop_requested && out_dir && !rf.replacing)
             fprintf(stderr, "tnmtl train: resume with: tnmtl train --resume %s\n", out_dir);
         session_free(&s);
         runfolder_release(&rf);
-        return stop_requested ? 130 : code;
+        return cli_stop_requested ? 130 : code;
     }
     cJSON *result = NULL;
     st = session_evaluate(&s, out_dir, &result, &err);

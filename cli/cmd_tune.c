@@ -28,7 +28,6 @@
  * unfinished trial from its checkpoint and reaches the same choice. */
 #include <cJSON.h>
 #include <math.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -86,13 +85,6 @@ static const char tune_usage[] =
     "It prints a progress line per evaluation on stderr and one JSON object on\n"
     "stdout.  Every option of 'tnmtl train' but --method, --gamma, --share, --fold\n"
     "applies to all trials.\n";
-
-static volatile sig_atomic_t stop_requested;
-static void on_signal(int sig)
-{
-    (void)sig;
-    stop_requested = 1;
-}
 
 /* With a held-out part outside the training examples the winner's trial
  * was trained on the whole training part: its checkpoint is the final
@@ -639,7 +631,7 @@ static void print_summary(const tune_state *ts, const tune_args *a, const candid
 /* A failed step's exit code: 130 when a signal stopped it (resumable). */
 static int fail_code(tnmtl_error *err)
 {
-    if (!stop_requested) return cli_fail("tune", err);
+    if (!cli_stop_requested) return cli_fail("tune", err);
     fprintf(stderr, "tnmtl tune: interrupted; run the same command again to resume\n");
     return 130;
 }
@@ -650,7 +642,7 @@ int cmd_tune(int argc, char **argv)
     const int parsed = parse_tune_args(argc, argv, &a);
     if (parsed >= 0) return parsed;
     tnmtl_error err = {0};
-    tune_state ts = {.out = a.out_dir, .quiet = a.quiet, .stop = &stop_requested};
+    tune_state ts = {.out = a.out_dir, .quiet = a.quiet, .stop = &cli_stop_requested};
     ts.folds = a.o.val_frac > 0 || a.o.val_from_test > 0 ? 0 : a.folds;
     runfolder top = {.lock_fd = -1}, final_rf = {.lock_fd = -1};
 
@@ -688,11 +680,7 @@ int cmd_tune(int argc, char **argv)
         code = cli_fail("tune", &err);
         goto done;
     }
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_signal;
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
+    cli_catch_stop_signals();
     if (!a.quiet)
         fprintf(stderr, "tune on %s: %d candidates, %s validation, %d rung(s), eta %d\n", ds.source, n,
                 ts.folds ? "k-fold" : "held-out", a.rungs, a.eta);
