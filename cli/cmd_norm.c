@@ -1,5 +1,5 @@
 /* cmd_norm.c - `tnmtl norm`: tensor trace norm of an .npy tensor, one JSON
- * line on stdout, optionally the subgradient as a float32 .npy. */
+ * line on stdout, optionally the subgradient as a .npy of the input's dtype. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,7 +18,7 @@ static const char norm_usage[] =
     "  --method M        laf, tucker or tt (required)\n"
     "  --gamma LIST      one weight for every term, or one per term (default 1)\n"
     "  --grad OUT.npy    also write the subgradient sum_i gamma_i U_i V_i^T as a\n"
-    "                    float32 .npy of the tensor's shape (written atomically)\n"
+    "                    .npy of the tensor's shape and dtype (written atomically)\n"
     "  -h, --help        this text\n\n"
     "Exit status: 0 ok, 2 bad input (options, file, dtype, shape, NaN/Inf values).\n";
 
@@ -84,7 +84,6 @@ int cmd_norm(int argc, char **argv)
     if (tnmtl_npy_load(in_path, &h, &data, &err)) return norm_fail(&err);
     int rc = EXIT_OK;
     void *grad = NULL;
-    float *grad32 = NULL;
     int f64 = h.dtype == TNMTL_DTYPE_F64;
     if (h.dtype != TNMTL_DTYPE_F32 && !f64) {
         tnmtl_fail(&err, TNMTL_ERR_FORMAT, "%s: dtype %s is not supported (expected float32 <f4 or float64 <f8)",
@@ -143,22 +142,9 @@ int cmd_norm(int argc, char **argv)
         rc = norm_fail(&err);
         goto done;
     }
-    if (grad_path) {
-        const float *out = grad;
-        if (f64) {
-            grad32 = malloc((size_t)h.count * sizeof *grad32);
-            if (!grad32) {
-                tnmtl_fail(&err, TNMTL_ERR_NOMEM, "out of memory for the gradient");
-                rc = norm_fail(&err);
-                goto done;
-            }
-            for (int64_t i = 0; i < h.count; i++) grad32[i] = (float)((double *)grad)[i];
-            out = grad32;
-        }
-        if (tnmtl_npy_save(grad_path, TNMTL_DTYPE_F32, h.ndim, h.shape, out, &err)) {
-            rc = norm_fail(&err);
-            goto done;
-        }
+    if (grad_path && tnmtl_npy_save(grad_path, h.dtype, h.ndim, h.shape, grad, &err)) {
+        rc = norm_fail(&err);
+        goto done;
     }
     printf("{\"method\": \"%s\", \"shape\": [", tnmtl_norm_method_name(method));
     for (int i = 0; i < h.ndim; i++) printf("%s%lld", i ? ", " : "", (long long)h.shape[i]);
@@ -169,6 +155,5 @@ int cmd_norm(int argc, char **argv)
 done:
     free(data);
     free(grad);
-    free(grad32);
     return rc;
 }

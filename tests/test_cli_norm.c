@@ -133,7 +133,7 @@ static void test_shape_gamma_and_grad(void **state)
     assert_int_equal(rc, 0);
     assert_true(fabs(json_number(out, "value") - 2.5 * sum) <= 1e-12 * sum);
 
-    /* --grad: float32 .npy of the same shape with the library's subgradient. */
+    /* --grad: a .npy of the same shape and dtype with the library's subgradient. */
     rc = run_norm(0, "--method tt --gamma 0.5,0.75,1 %s --grad %s", path("w.npy"), path("g.npy"));
     if (rc != 0) fail_msg("exit %d: %s", rc, out);
     tnmtl_npy_header h;
@@ -147,6 +147,20 @@ static void test_shape_gamma_and_grad(void **state)
         if (fabs(g[c->grad_idx[k]] - c->grad[2][k]) > 1e-5)
             fail_msg("grad[%lld] %.9g vs numpy %.9g", (long long)c->grad_idx[k], g[c->grad_idx[k]], c->grad[2][k]);
     free(g);
+    /* float64 in, float64 out: the double path's subgradient, unrounded. */
+    save_case(path("w64.npy"), c, 1);
+    rc = run_norm(0, "--method tt --gamma 0.5,0.75,1 %s --grad %s", path("w64.npy"), path("g64.npy"));
+    if (rc != 0) fail_msg("exit %d: %s", rc, out);
+    void *g64;
+    assert_int_equal(tnmtl_npy_load(path("g64.npy"), &h, &g64, &err), TNMTL_OK);
+    assert_int_equal(h.dtype, TNMTL_DTYPE_F64);
+    assert_int_equal(h.ndim, 4);
+    for (int k = 0; k < c->n_grad; k++) {
+        const double gk = ((const double *)g64)[c->grad_idx[k]];
+        if (fabs(gk - c->grad[2][k]) > 1e-10)
+            fail_msg("float64 grad[%lld] %.17g vs numpy %.17g", (long long)c->grad_idx[k], gk, c->grad[2][k]);
+    }
+    free(g64);
 
     /* --help */
     rc = run_norm(0, "--help");
