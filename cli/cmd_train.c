@@ -29,20 +29,26 @@ static const char train_usage[] =
     "                       given after it on the command line override it\n"
     "  --quiet              no progress output\n";
 
-int cmd_train(int argc, char **argv)
-{
+typedef struct train_args {
     run_options o;
-    run_options_init(&o);
-    const char *out_dir = NULL, *resume = NULL;
-    int quiet = 0, overwrite = 0;
-    int64_t resume_steps = -1;
+    const char *out_dir, *resume;
+    int quiet, overwrite, in_place; /* in_place: --resume continues in its own folder */
+    int64_t resume_steps;           /* --steps given with --resume, else -1 */
+} train_args;
+
+/* The command line into *a; -1 to go on, else the exit code (--help, or a
+ * usage error, already printed). */
+static int parse_train_args(int argc, char **argv, train_args *a)
+{
+    *a = (train_args){.resume_steps = -1};
+    run_options_init(&a->o);
     const char *fixed_by_resume = NULL; /* an option a resumed run cannot change */
     tnmtl_error err = {0};
     /* --config first, wherever it is: the other options refine it. */
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--config")) continue;
         if (i + 1 >= argc) return cli_usage_error("train", "--config needs a file");
-        if (run_options_read_file(argv[i + 1], &o, &err)) return cli_usage_error("train", "%s", err.msg);
+        if (run_options_read_file(argv[i + 1], &a->o, &err)) return cli_usage_error("train", "%s", err.msg);
         fixed_by_resume = "--config";
     }
     for (int i = 1; i < argc; i++) {
@@ -55,79 +61,88 @@ int cmd_train(int argc, char **argv)
             return EXIT_OK;
         }
         if (!strcmp(argv[i], "--quiet") || !strcmp(argv[i], "--overwrite")) {
-            *(!strcmp(argv[i], "--quiet") ? &quiet : &overwrite) = 1;
+            *(!strcmp(argv[i], "--quiet") ? &a->quiet : &a->overwrite) = 1;
             continue;
         }
         if (!strcmp(argv[i], "--out") || !strcmp(argv[i], "--resume")) {
             if (i + 1 >= argc) return cli_usage_error("train", "%s needs a directory", argv[i]);
-            *(!strcmp(argv[i], "--out") ? &out_dir : &resume) = argv[i + 1];
+            *(!strcmp(argv[i], "--out") ? &a->out_dir : &a->resume) = argv[i + 1];
             i++;
             continue;
         }
         const char *given = argv[i];
-        int r = run_parse_option(&o, argc, argv, &i, &err);
+        int r = run_parse_option(&a->o, argc, argv, &i, &err);
         if (r < 0) return cli_usage_error("train", "%s", err.msg);
         if (r == 0) return cli_usage_error("train", "unknown option '%s'", argv[i]);
-        if (!strcmp(given, "--steps")) resume_steps = o.steps;
+        if (!strcmp(given, "--steps")) a->resume_steps = a->o.steps;
         else if (strcmp(given, "--threads") && strcmp(given, "--dist-norm")) fixed_by_resume = given;
     }
-
-    if (resume && fixed_by_resume)
+    if (a->resume && fixed_by_resume)
         return cli_usage_error("train", "%s cannot be changed when resuming (only --steps, --threads, --dist-norm, "
                                "--out, --quiet)",
                                fixed_by_resume);
-    const int in_place = resume && (!out_dir || !strcmp(out_dir, resume));
-    if (overwrite && (!out_dir || in_place))
+    a->in_place = a->resume && (!a->out_dir || !strcmp(a->out_dir, a->resume));
+    if (a->overwrite && (!a->out_dir || a->in_place))
         return cli_usage_error("train", "--overwrite needs --out DIR (the folder whose run the new one replaces)");
-    if (resume && !out_dir) out_dir = resume;
+    if (a->resume && !a->out_dir) a->out_dir = a->resume;
+    return -1;
+}
+
+/* The session to train: the run saved in --resume, with the options a
+ * resumed run may change, or a new one from the options. */
+static tnmtl_status open_session(const train_args *a, session *s, tnmtl_error *err)
+{
+    if (!a->resume) return session_start(s, &a->o, NULL, err);
+    tnmtl_status st = session_resume(s, a->resume, NULL, err);
+    if (st) return st;
+    st = session_verify_folder(s, a->resume, err);
+    if (!st && a->resume_steps >= 0) s->opts.steps = a->resume_steps;
+    if (!st && a->o.threads > 0) st = tnmtl_mtl_set_threads(s->model, a->o.threads, err);
+    if (!st) tnmtl_mtl_set_dist_norm(s->model, s->opts.dist_norm_split = a->o.dist_norm_split);
+    if (st) session_free(s);
+    return st;
+}
+
+int cmd_train(int argc, char **argv)
+{
+    train_args a;
+    const int parsed = parse_train_args(argc, argv, &a);
+    if (parsed >= 0) return parsed;
+    tnmtl_error err = {0};
     /* The output folder first, before loading anything: a second writer, or
      * a folder holding another run, is refused at once. */
     runfolder rf = {.lock_fd = -1};
-    tnmtl_status st = TNMTL_OK;
-    if (out_dir && cli_is_writer() && /* under mpirun the writer holds the folder for every process */
-        (st = runfolder_claim(&rf, out_dir, "run", in_place ? RUNFOLDER_RESUME : overwrite ? RUNFOLDER_OVERWRITE
-                                                                                          : RUNFOLDER_NEW,
-                              NULL, &err)))
+    const int writes = a.out_dir && cli_is_writer(); /* under mpirun the writer holds the folder for every process */
+    if (writes && runfolder_claim(&rf, a.out_dir, "run",
+                                  a.in_place ? RUNFOLDER_RESUME : a.overwrite ? RUNFOLDER_OVERWRITE : RUNFOLDER_NEW,
+                                  NULL, &err))
         return cli_fail("train", &err);
     /* The others read a resumed run only once the writer holds the folder
      * (a claim may complete an interrupted replacement). */
-    if ((st = tnmtl_dist_barrier(cli_dist, &err))) return cli_fail("train", &err);
     session s;
-    if (resume) {
-        st = session_resume(&s, resume, NULL, &err);
-        if (!st) {
-            st = session_verify_folder(&s, resume, &err);
-            if (!st && resume_steps >= 0) s.opts.steps = resume_steps;
-            if (!st && o.threads > 0) st = tnmtl_mtl_set_threads(s.model, o.threads, &err);
-            if (!st) tnmtl_mtl_set_dist_norm(s.model, s.opts.dist_norm_split = o.dist_norm_split);
-            if (st) session_free(&s);
-        }
-    } else {
-        st = session_start(&s, &o, NULL, &err);
-    }
+    tnmtl_status st = tnmtl_dist_barrier(cli_dist, &err);
+    if (!st) st = open_session(&a, &s, &err);
     if (st) {
         runfolder_release(&rf);
         return cli_fail("train", &err);
     }
-    if (out_dir && cli_is_writer()) { /* continued in place: the run's own identity; else the new one */
-        if (in_place) runfolder_adopt(&rf, s.opts.run_id);
+    if (writes) { /* continued in place: the run's own identity; else the new one */
+        if (a.in_place) runfolder_adopt(&rf, s.opts.run_id);
         else snprintf(s.opts.run_id, sizeof s.opts.run_id, "%s", rf.run_id);
         s.folder = &rf;
     }
-
     cli_catch_stop_signals();
-
-    st = session_train(&s, out_dir, quiet, &cli_stop_requested, &err);
+    cJSON *result = NULL;
+    st = session_train(&s, a.out_dir, a.quiet, &cli_stop_requested, &err);
     if (st) {
         int code = cli_fail("train", &err);
-        if (cli_stop_requested && out_dir && !rf.replacing)
-            fprintf(stderr, "tnmtl train: resume with: tnmtl train --resume %s\n", out_dir);
+        if (cli_stop_requested && a.out_dir && !rf.replacing)
+            fprintf(stderr, "tnmtl train: resume with: tnmtl train --resume %s\n", a.out_dir);
         session_free(&s);
         runfolder_release(&rf);
         return cli_stop_requested ? 130 : code;
     }
-    cJSON *result = NULL;
-    st = session_evaluate(&s, out_dir, &result, &err);
+    st = session_evaluate(&s, a.out_dir, &result, &err);
     runfolder_release(&rf);
     if (st) {
         session_free(&s);
@@ -137,7 +152,7 @@ int cmd_train(int argc, char **argv)
     printf("%s\n", text);
     free(text);
     cJSON_Delete(result);
-    if (!quiet) session_print_sharing(&s, stderr);
+    if (!a.quiet) session_print_sharing(&s, stderr);
     session_free(&s);
     return EXIT_OK;
 }
