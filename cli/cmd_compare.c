@@ -369,14 +369,14 @@ static int run_folder_decision(const compare_args *a, const run_options *ro, con
 /* One method and seed of the comparison: read back when it finished
  * earlier, else started or continued, trained, evaluated, into *out.
  * Returns the exit code (EXIT_OK to go on). */
-static int compare_run(const compare_args *a, const run_options *base, tnmtl_dataset *ds, int cls, tnmtl_method method,
-                       long seed, run_result *out)
+static int compare_run(const compare_args *a, tnmtl_dataset *ds, int cls, tnmtl_method method, long seed,
+                       run_result *out)
 {
     const char *name = tnmtl_method_name(method);
     char dir[4096];
     snprintf(dir, sizeof dir, "%s/%s-seed%ld", a->out_dir ? a->out_dir : ".", name, seed);
     tnmtl_error err = {0};
-    run_options ro = *base;
+    run_options ro = a->o;
     ro.method = method;
     ro.seed = (uint64_t)seed;
     if (run_finalise(&ro, ds, &err)) return cli_fail("compare", &err);
@@ -466,7 +466,7 @@ int cmd_compare(int argc, char **argv)
     }
     for (int s = 0; s < a.n_seeds && code == EXIT_OK; s++)
         for (int m = 0; m < a.n_methods && code == EXIT_OK; m++)
-            code = compare_run(&a, &a.o, &ds, cls, a.methods[m], a.seeds[s], &res[m][s]);
+            code = compare_run(&a, &ds, cls, a.methods[m], a.seeds[s], &res[m][s]);
     if (code == EXIT_OK) {
         table_job job = {a.n_methods, a.n_seeds, cls, a.methods, a.seeds, res, 0};
         if ((st = write_tables(&a, &job, ds.source, &top, &err))) code = cli_fail("compare", &err);

@@ -15,7 +15,7 @@ results/, after a tune has been kept there (results/README.md):
   results/omniglot-tune-full-batch` print them, and the seeds of each; a mean
   at or above the paper's figure for that norm is bold.
 
-python/tests/test_results_tables.py checks both against the script, so a kept
+python/tests/test_results_tables.py checks all three against the script, so a kept
 tune whose rows were not written fails the tests.
 
     scripts/update_results_docs.py          rewrite, and list what changed
