@@ -281,7 +281,7 @@ tnmtl_status session_train(session *s, const char *out_dir, int quiet, volatile 
     progress_state ps = {0};
     ps.tty = isatty(STDERR_FILENO);
     ps.quiet = quiet;
-    ps.every = s->opts.steps >= 20 ? s->opts.steps / 20 : 1;
+    ps.every = session_curve_every(s->opts.steps);
     ps.out_dir = out_dir;
     ps.s = s;
     ps.last_saved = s->optim.step;

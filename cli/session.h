@@ -37,6 +37,10 @@ typedef struct session {
     int64_t halted_at;          /* the step halt stopped training at (0: none) */
 } session;
 
+/* The steps between two points of a run's validation curve: steps/20, at
+ * least 1 (session_train measures the validation part there). */
+static inline int64_t session_curve_every(int64_t steps) { return steps >= 20 ? steps / 20 : 1; }
+
 /* Loads the data (or uses the caller's, which must outlive the session),
  * makes the split, builds and initialises the model from options. */
 tnmtl_status session_start(session *s, const run_options *o, const tnmtl_dataset *data, tnmtl_error *err);

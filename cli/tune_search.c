@@ -136,21 +136,23 @@ static double ledger_seconds(const tune_state *ts, const char *rel, int64_t step
 }
 
 /* A confirmation from scratch that falls clearly behind the path's start
- * stops there: from a tenth of its steps on, two points of its validation
- * curve in a row under half the start's at the same steps (RMSE: over
- * twice).  The start is the weakest gamma, trained from scratch on the same
- * fold with the same steps, batches and seed, so the two curves are measured
+ * stops there: two points of its validation curve in a row under half the
+ * start's at the same steps (RMSE: over twice), from the curve's first point
+ * on.  The start is the weakest gamma, trained from scratch on the same fold
+ * with the same steps, batches and seed, so the two curves are measured
  * alike.  A strong gamma that collapses the model from scratch falls to a
- * half or less within a few tenths of the run; one that holds can lag in its
- * first tenth (Omniglot TT 0.316: 0.76 of the start at step 20) and, while
- * both are near chance, dip for a point (Omniglot-5 LAF 0.1: 0.62), hence
- * the tenth and the two points (docs/results.md, "A confirmation that
- * collapses stops early").  It saves most of a run of the
- * second-confirmation case. */
+ * half or less within a few points and stays there (full Omniglot: 0.46
+ * or under at the first two, steps 20 and 40 of 400); one that holds can
+ * lag at the first point (Omniglot Tucker 0.316: 0.70 of the start at step
+ * 20, 0.95 at step 40) and, while both are near chance, dip
+ * for a point (Omniglot-5 LAF 0.1: 0.62 at step 45), hence the two points
+ * (docs/results.md, "A confirmation that collapses stops early").  It saves
+ * most of a run of the second-confirmation case: a collapsing gamma costs
+ * as little as the curve's first two points' steps, a tenth of a run. */
 typedef struct behind_rule {
     const tune_state *ts;
     run_history start;            /* the path start's history on this fold     */
-    int64_t from_step;            /* no verdict before it: steps/10             */
+    int64_t from_step;            /* no verdict before it: the curve's first point */
     int behind;                   /* the last point it was asked about was behind */
 } behind_rule;
 
@@ -232,7 +234,7 @@ static tnmtl_status evaluate_fold(tune_state *ts, const candidate *c, const cand
      * final model as one run from scratch; a warm start or an early rung is
      * scored at its end alone (docs/performance.md, "Tuning cost"). */
     s.val_at_end_only = from != NULL || steps < ts->base.steps;
-    behind_rule rule = {.ts = ts, .from_step = steps / 10};
+    behind_rule rule = {.ts = ts, .from_step = session_curve_every(steps)};
     if (start) {
         char start_dir[4096];
         snprintf(rel, sizeof rel, "trials/%s/fold%d", start->dir, fold);
@@ -362,7 +364,7 @@ tnmtl_status tune_halving(tune_state *ts, candidate *cand, int n, int rungs, int
  * path's next gamma on the path.  The best run from scratch is chosen.
  * A confirmation that falls clearly behind the start as it trains (a gamma
  * that collapses the model from scratch) stops there and is out
- * (behind_start): in the second-confirmation case it costs a sixth of a
+ * (behind_start): in the second-confirmation case it costs a tenth of a
  * run or so instead of a whole one.
  * cand[2n]: n path candidates, then their twins. */
 tnmtl_status tune_gamma_path(tune_state *ts, candidate *cand, int n, int verify, int *best, tnmtl_error *err)
