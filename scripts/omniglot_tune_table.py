@@ -234,6 +234,30 @@ def group_stats(rows, methods):
             "min_gain": {m: min(g) for m, g in gain.items()}}
 
 
+def chosen_table(outs):
+    """Per seed, each method's chosen tune (over the folders given, the one
+    that validates best): test % and setting, the norms' gains over STL;
+    then, for each group of methods, the means over the seeds where all of
+    them are done, as a list."""
+    rows = seed_rows(outs)
+    print("| seed | " + " | ".join(m.upper() if m != "tucker" else "Tucker" for m in METHODS) +
+          " | gain LAF | gain Tucker | gain TT |")
+    print("|---" * (len(METHODS) + 4) + "|")
+    for seed, r in rows.items():
+        cells = [f"{r[m][0]:.2f} ({r[m][1]})" if isinstance(r[m], tuple) else (r[m] or "not yet") for m in METHODS]
+        gains = [f"{r[m][0] - r['stl'][0]:+.2f}" if isinstance(r[m], tuple) else "" for m in ("laf", "tucker", "tt")]
+        print(f"| {seed} | " + " | ".join(cells) + " | " + " | ".join(gains) + " |")
+    first = True
+    for label, methods in GROUPS:
+        g = group_stats(rows, methods)
+        if g is None:
+            continue
+        parts = [f"{m} {g['mean'][m]:.2f} +- {g['sd'][m]:.2f}" for m in methods]
+        parts += [f"gain {m} {g['gain'][m]:+.2f} (min {g['min_gain'][m]:+.2f})" for m in methods[1:]]
+        print(("\n" if first else "") + f"- mean over the {len(g['seeds'])} seeds with {label} done: " + ", ".join(parts))
+        first = False
+
+
 def main():
     args = sys.argv[1:]
     if args and args[0] == "--each":
@@ -245,22 +269,8 @@ def main():
     if args and args[0] == "--cost":
         cost_table(args[1] if len(args) > 1 else "runs/omniglot-tune")
         return
-    outs = args or ["runs/omniglot-tune"]
-    rows = seed_rows(outs)
-    print("| seed | " + " | ".join(m.upper() if m != "tucker" else "Tucker" for m in METHODS) +
-          " | gain LAF | gain Tucker | gain TT |")
-    print("|---" * (len(METHODS) + 4) + "|")
-    for seed, r in rows.items():
-        cells = [f"{r[m][0]:.2f} ({r[m][1]})" if isinstance(r[m], tuple) else (r[m] or "not yet") for m in METHODS]
-        gains = [f"{r[m][0] - r['stl'][0]:+.2f}" if isinstance(r[m], tuple) else "" for m in ("laf", "tucker", "tt")]
-        print(f"| {seed} | " + " | ".join(cells) + " | " + " | ".join(gains) + " |")
-    for label, methods in GROUPS:
-        g = group_stats(rows, methods)
-        if g is None:
-            continue
-        parts = [f"{m} {g['mean'][m]:.2f} +- {g['sd'][m]:.2f}" for m in methods]
-        parts += [f"gain {m} {g['gain'][m]:+.2f} (min {g['min_gain'][m]:+.2f})" for m in methods[1:]]
-        print(f"\nmean over the {len(g['seeds'])} seeds with {label} done: " + ", ".join(parts))
+    chosen_table(args or ["runs/omniglot-tune"])
+
 
 if __name__ == "__main__":
     main()

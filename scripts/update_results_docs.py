@@ -8,6 +8,11 @@ results/, after a tune has been kept there (results/README.md):
   `scripts/omniglot_tune_table.py --each results/omniglot-tune-full-batch
   results/omniglot-tune-minibatch` (every tune the two folders both hold, side
   by side, the batch validation chooses marked);
+- docs/results.md: the ten-seed table under the line
+  `scripts/omniglot_tune_table.py results/omniglot-tune-full-batch
+  results/omniglot-tune-minibatch` (per seed and method the batch validation
+  chooses, a cell waiting until both batches' tunes are kept) and the list of
+  means after it;
 - README.md: the row "tuned on validation, full batch": STL and LAF means over
   the seeds where both are done, UD over those where it is done too, Tucker and
   TT over those where the three norms are (each with its paired gain over STL
@@ -15,7 +20,7 @@ results/, after a tune has been kept there (results/README.md):
   results/omniglot-tune-full-batch` print them, and the seeds of each; a mean
   at or above the paper's figure for that norm is bold.
 
-python/tests/test_results_tables.py checks all three against the script, so a kept
+python/tests/test_results_tables.py checks all four against the script, so a kept
 tune whose rows were not written fails the tests.
 
     scripts/update_results_docs.py          rewrite, and list what changed
@@ -31,6 +36,7 @@ FULL_BATCH = "results/omniglot-tune-full-batch"
 MINIBATCH = "results/omniglot-tune-minibatch"
 SEARCHES_KEY = f"scripts/omniglot_tune_table.py --searches {FULL_BATCH}"
 EACH_KEY = f"scripts/omniglot_tune_table.py --each {FULL_BATCH} {MINIBATCH}"
+CHOSEN_KEY = f"scripts/omniglot_tune_table.py {FULL_BATCH} {MINIBATCH}"
 README_ROW = "| tuned on validation, full batch"
 PAPER = {"laf": 35.65, "tucker": 35.50, "tt": 35.33}  # the paper's mean test accuracy %
 
@@ -38,12 +44,17 @@ sys.path.insert(0, os.path.join(ROOT, "scripts"))
 import omniglot_tune_table as table  # noqa: E402  (its tables and means, computed once for its printout and here)
 
 
-def printed_rows(print_table, *args):
-    """The Markdown rows a table function of omniglot_tune_table.py prints."""
+def printed_lines(print_table, *args):
+    """The lines a table function of omniglot_tune_table.py prints."""
     printed = io.StringIO()
     with contextlib.redirect_stdout(printed):
         print_table(*args)
-    return [line for line in printed.getvalue().splitlines() if line.startswith("|")]
+    return printed.getvalue().splitlines()
+
+
+def printed_rows(print_table, *args):
+    """The Markdown rows a table function of omniglot_tune_table.py prints."""
+    return [line for line in printed_lines(print_table, *args) if line.startswith("|")]
 
 
 def searches_rows():
@@ -57,15 +68,39 @@ def each_rows():
     return printed_rows(table.each_table, [os.path.join(ROOT, d) for d in (FULL_BATCH, MINIBATCH)])
 
 
-def replace_table(text, after, rows):
-    """text with the Markdown table that follows the line holding `after` replaced by rows."""
-    lines = text.split("\n")
+def chosen_lines():
+    """`omniglot_tune_table.py` over the two batches' folders: its table's
+    rows, and the list of means printed after it."""
+    lines = printed_lines(table.chosen_table, [os.path.join(ROOT, d) for d in (FULL_BATCH, MINIBATCH)])
+    return [line for line in lines if line.startswith("|")], [line for line in lines if line.startswith("- ")]
+
+
+def table_span(lines, after):
+    """(first, end): the lines of the Markdown table that follows the line holding `after`."""
     start = next(i for i, line in enumerate(lines) if after in line)
     first = next(i for i in range(start + 1, len(lines)) if lines[i].startswith("|"))
     end = first
     while end < len(lines) and lines[end].startswith("|"):
         end += 1
+    return first, end
+
+
+def replace_table(text, after, rows):
+    """text with the Markdown table that follows the line holding `after` replaced by rows."""
+    lines = text.split("\n")
+    first, end = table_span(lines, after)
     return "\n".join(lines[:first] + rows + lines[end:])
+
+
+def replace_table_and_list(text, after, rows, items):
+    """replace_table(), and the list that follows the table (after one blank
+    line) replaced by items."""
+    lines = replace_table(text, after, rows).split("\n")
+    first = table_span(lines, after)[1] + 1  # past the blank line after the table
+    last = first
+    while last < len(lines) and lines[last].startswith("- "):
+        last += 1
+    return "\n".join(lines[:first] + items + lines[last:])
 
 
 def seed_ranges(seeds):
@@ -124,8 +159,12 @@ def main():
         lines[i] = readme_row(lines[i])
         return "\n".join(lines)
 
-    edits = [rewrite("docs/results.md",
-                     lambda t: replace_table(replace_table(t, SEARCHES_KEY, searches_rows()), EACH_KEY, each_rows())),
+    def results(text):
+        text = replace_table(text, SEARCHES_KEY, searches_rows())
+        text = replace_table(text, EACH_KEY, each_rows())
+        return replace_table_and_list(text, CHOSEN_KEY, *chosen_lines())
+
+    edits = [rewrite("docs/results.md", results),
              rewrite("README.md", readme)]
     changed = [path for path, old, new in edits if new != old]
     if check:
