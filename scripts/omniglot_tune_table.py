@@ -247,15 +247,16 @@ def chosen_table(outs):
         cells = [f"{r[m][0]:.2f} ({r[m][1]})" if isinstance(r[m], tuple) else (r[m] or "not yet") for m in METHODS]
         gains = [f"{r[m][0] - r['stl'][0]:+.2f}" if isinstance(r[m], tuple) else "" for m in ("laf", "tucker", "tt")]
         print(f"| {seed} | " + " | ".join(cells) + " | " + " | ".join(gains) + " |")
-    first = True
+    means = []
     for label, methods in GROUPS:
         g = group_stats(rows, methods)
         if g is None:
             continue
         parts = [f"{m} {g['mean'][m]:.2f} +- {g['sd'][m]:.2f}" for m in methods]
         parts += [f"gain {m} {g['gain'][m]:+.2f} (min {g['min_gain'][m]:+.2f})" for m in methods[1:]]
-        print(("\n" if first else "") + f"- mean over the {len(g['seeds'])} seeds with {label} done: " + ", ".join(parts))
-        first = False
+        means.append(f"- mean over the {len(g['seeds'])} seeds with {label} done: " + ", ".join(parts))
+    if means:
+        print("\n" + "\n".join(means))
 
 
 def main():
