@@ -4,7 +4,8 @@ results/, after a tune has been kept there (results/README.md):
 
 - docs/results.md: the full-batch Tucker/TT table under the line
   `scripts/omniglot_tune_table.py --searches results/omniglot-tune-full-batch`
-  (the script's Tucker and TT rows), and the table under the line
+  (the script's Tucker and TT rows), the minibatch one under the same line for
+  results/omniglot-tune-minibatch, and the table under the line
   `scripts/omniglot_tune_table.py --each results/omniglot-tune-full-batch
   results/omniglot-tune-minibatch` (every tune the two folders both hold, side
   by side, the batch validation chooses marked);
@@ -20,7 +21,7 @@ results/, after a tune has been kept there (results/README.md):
   results/omniglot-tune-full-batch` print them, and the seeds of each; a mean
   at or above the paper's figure for that norm is bold.
 
-python/tests/test_results_tables.py checks all four against the script, so a kept
+python/tests/test_results_tables.py checks all five against the script, so a kept
 tune whose rows were not written fails the tests.
 
     scripts/update_results_docs.py          rewrite, and list what changed
@@ -35,6 +36,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 FULL_BATCH = "results/omniglot-tune-full-batch"
 MINIBATCH = "results/omniglot-tune-minibatch"
 SEARCHES_KEY = f"scripts/omniglot_tune_table.py --searches {FULL_BATCH}"
+MINI_SEARCHES_KEY = f"scripts/omniglot_tune_table.py --searches {MINIBATCH}"
 EACH_KEY = f"scripts/omniglot_tune_table.py --each {FULL_BATCH} {MINIBATCH}"
 CHOSEN_KEY = f"scripts/omniglot_tune_table.py {FULL_BATCH} {MINIBATCH}"
 README_ROW = "| tuned on validation, full batch"
@@ -57,9 +59,9 @@ def printed_rows(print_table, *args):
     return [line for line in printed_lines(print_table, *args) if line.startswith("|")]
 
 
-def searches_rows():
-    """The Tucker and TT rows (and header) of `omniglot_tune_table.py --searches`."""
-    lines = printed_rows(table.searches_table, os.path.join(ROOT, FULL_BATCH))
+def searches_rows(folder):
+    """The Tucker and TT rows (and header) of `omniglot_tune_table.py --searches folder`."""
+    lines = printed_rows(table.searches_table, os.path.join(ROOT, folder))
     return lines[:2] + [r for r in lines[2:] if r.startswith(("| Tucker ", "| TT "))]
 
 
@@ -160,7 +162,8 @@ def main():
         return "\n".join(lines)
 
     def results(text):
-        text = replace_table(text, SEARCHES_KEY, searches_rows())
+        text = replace_table(text, SEARCHES_KEY, searches_rows(FULL_BATCH))
+        text = replace_table(text, MINI_SEARCHES_KEY, searches_rows(MINIBATCH))
         text = replace_table(text, EACH_KEY, each_rows())
         return replace_table_and_list(text, CHOSEN_KEY, *chosen_lines())
 

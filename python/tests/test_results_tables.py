@@ -63,8 +63,8 @@ def readme_full_batch_cells(root):
 
 
 def test_generated_docs_are_what_the_kept_tunes_give():
-    """docs/results.md's full-batch Tucker/TT table, its table of both
-    batches' tunes side by side and its ten-seed table with the batch chosen
+    """docs/results.md's full-batch and minibatch Tucker/TT tables, its table
+    of both batches' tunes side by side and its ten-seed table with the batch chosen
     (and the means after it), and the README's full-batch row, are
     scripts/update_results_docs.py's output from results/."""
     p = run_update(ROOT, "--check")
@@ -79,10 +79,12 @@ def test_update_results_docs_finds_and_mends_a_changed_figure(tmp_path):
     row = next(line for line in originals["README.md"].splitlines() if line.startswith("| tuned on validation, full batch"))
     docs = originals["docs/results.md"].splitlines()
     table_row = next(line for line in docs if line.startswith("| TT seed 0 |"))
+    mini_row = docs_table_in(tmp_path, "--searches results/omniglot-tune-minibatch")[2]
     each_row = next(line for line in docs if line.startswith("| 0 | laf |"))
     chosen_row = next(line for line in docs if line.startswith("| 0 | 30.06 "))
     mean_item = next(line for line in docs if line.startswith("- mean over the 10 seeds with STL and LAF"))
     for f, line, digit in (("README.md", row, "+6."), ("docs/results.md", table_row, "+6."),
+                           ("docs/results.md", mini_row, " S,"),
                            ("docs/results.md", each_row, "/ 3"), ("docs/results.md", chosen_row, "| 3"),
                            ("docs/results.md", mean_item, "laf 3")):
         changed = line.replace(digit, digit[:-1] + chr(ord(digit[-1]) - 1), 1)
@@ -131,6 +133,15 @@ def test_update_results_docs_fills_the_ud_cell_when_ud_tunes_are_kept(tmp_path):
     stl0 = next(i for i, r in enumerate(rows) if r.startswith("| 0 | stl |"))
     assert docs_table_in(tmp_path, each_key) == rows[:stl0 + 1] + [
         "| 0 | ud | *share 1, 30.00 / 31.00 | share 2, 29.00 / 30.00 |"] + rows[stl0 + 1:]
+
+
+def test_minibatch_searches_table_is_the_scripts_output():
+    """The minibatch Tucker/TT table is `--searches`'s output over the
+    minibatch folder, those methods' rows only."""
+    printed = script_rows("--searches", "results/omniglot-tune-minibatch")
+    rows = docs_table("--searches results/omniglot-tune-minibatch")
+    assert rows[:2] == printed[:2] and len(rows) > 2
+    assert rows[2:] == [r for r in printed[2:] if r.startswith(("| Tucker ", "| TT "))]
 
 
 def test_choice_between_batches_is_the_scripts_output():
