@@ -513,6 +513,14 @@ static tnmtl_status objective_regulariser(tnmtl_mtl *m, int64_t step, double *va
     return TNMTL_OK;
 }
 
+tnmtl_status tnmtl_mtl_set_weight_decay(tnmtl_mtl *m, double wd, tnmtl_error *err)
+{
+    if (!(wd >= 0) || !isfinite(wd))
+        return tnmtl_fail(err, TNMTL_ERR_INVALID, "weight decay must be a finite number >= 0, not %g", wd);
+    m->weight_decay = wd;
+    return TNMTL_OK;
+}
+
 tnmtl_status tnmtl_mtl_set_threads(tnmtl_mtl *m, int n_threads, tnmtl_error *err)
 {
     if (n_threads < 1) return tnmtl_fail(err, TNMTL_ERR_INVALID, "number of threads must be >= 1, not %d", n_threads);
@@ -835,7 +843,31 @@ typedef struct objective_ctx {
     int batch;
     float weight;                /* of each task's loss in the objective        */
     double *losses;              /* [n_tasks]                                   */
+    double *sq_norms;            /* [n_tasks] weight decay on: sum of the task's
+                                    squared shareable weights                  */
+    double decay_scale;          /* 2 wd c: weight decay's gradient per weight  */
 } objective_ctx;
+
+/* Weight decay's part of task t's gradient, 2 wd c W for each shareable
+ * layer's weights W of task t (a hard-shared layer's go to the task's own
+ * slice, summed later like its loss gradient); returns sum ||W||^2. */
+static double task_weight_decay(const tnmtl_mtl *m, int t, double scale)
+{
+    double sq = 0;
+    for (int i = 0; i < m->n_blocks; i++) {
+        const tnmtl_param_block *b = &m->blocks[i];
+        if (!b->shareable) continue;
+        const size_t v = (size_t)t * m->n_layers + b->layer;
+        const float *w = m->view[v].w;
+        float *g = m->gview[v].w;
+        const int64_t n = tnmtl_net_layer(m->nets[t], b->layer)->n_weight;
+        for (int64_t j = 0; j < n; j++) {
+            sq += (double)w[j] * w[j];
+            g[j] += (float)(scale * w[j]);
+        }
+    }
+    return sq;
+}
 
 /* Forward, loss and backward of task t on its minibatch. */
 static void task_objective(void *p, tnmtl_mtl_worker *w, int t)
@@ -853,6 +885,7 @@ static void task_objective(void *p, tnmtl_mtl_worker *w, int t)
         for (int64_t i = 0; i < (int64_t)B * C; i++) w->dout[i] *= c->weight;
     tnmtl_net_backward(net, &m->view[(size_t)t * m->n_layers], &m->gview[(size_t)t * m->n_layers], w->ws, w->dout,
                        NULL, B);
+    if (c->sq_norms) c->sq_norms[t] = task_weight_decay(m, t, c->decay_scale);
 }
 
 static tnmtl_status check_data(const tnmtl_mtl *m, const tnmtl_dataset *ds, const tnmtl_split *split,
@@ -899,16 +932,19 @@ tnmtl_status tnmtl_mtl_objective(tnmtl_mtl *m, const tnmtl_dataset *ds, const tn
         if (!w->perm) return TNMTL_ERR_NOMEM;
         w->n_perm = n_perm;
     }
-    double losses[TNMTL_MAX_TASKS];
+    double losses[TNMTL_MAX_TASKS], sq_norms[TNMTL_MAX_TASKS];
     memset(m->grads, 0, (size_t)m->n_params * sizeof(float));
     if (m->n_shared) memset(m->shared_grads, 0, (size_t)m->n_tasks * (size_t)m->n_shared * sizeof(float));
     const double weight = m->cfg.sum_task_losses ? 1.0 : 1.0 / m->n_tasks;
-    objective_ctx ctx = {m, ds, split, seed, step, batch, (float)weight, losses};
+    const int decay = m->weight_decay > 0;
+    objective_ctx ctx = {m, ds, split, seed, step, batch, (float)weight, losses, decay ? sq_norms : NULL,
+                         2 * m->weight_decay * weight};
     for_each_task(m, split, TNMTL_PART_TRAIN, task_objective, &ctx);
     if (m->dist) { /* every task's loss and shared-layer contribution on every process */
         int64_t off[TNMTL_MAX_TASKS + 1];
         for (int t = 0; t <= m->n_tasks; t++) off[t] = (int64_t)t * m->n_shared;
         st = dist_gather_per_task(m, losses, err);
+        if (!st && decay) st = dist_gather_per_task(m, sq_norms, err);
         if (!st && m->n_shared) st = tnmtl_dist_allgather_f32(m->dist, m->shared_grads, off, m->dist_begin, err);
         if (st) return st;
     }
@@ -927,7 +963,13 @@ tnmtl_status tnmtl_mtl_objective(tnmtl_mtl *m, const tnmtl_dataset *ds, const tn
     double total = 0;
     for (int t = 0; t < m->n_tasks; t++) total += losses[t];
     *loss = total * weight;
-    return objective_regulariser(m, step, reg, err);
+    if ((st = objective_regulariser(m, step, reg, err))) return st;
+    if (decay) { /* summed in task order: the same for any number of threads or processes */
+        double sq = 0;
+        for (int t = 0; t < m->n_tasks; t++) sq += sq_norms[t];
+        *reg += m->weight_decay * weight * sq;
+    }
+    return TNMTL_OK;
 }
 
 /* The steps of tnmtl_train.  *collective: the outcome is the same on every

@@ -149,6 +149,22 @@ static void test_stack_roundtrip(void **state)
     tnmtl_mtl_free(m);
 }
 
+/* Weight decay in double, written from its definition: wd * c * the squares
+ * of every task's weights of the shareable layers (a hard-shared layer once
+ * per task: every task's view points at the one copy). */
+static double weight_decay_f64(const tnmtl_mtl *m, const double *dparams)
+{
+    double sq = 0;
+    for (int t = 0; t < T; t++)
+        for (int i = 0; i < m->n_blocks; i++) {
+            const tnmtl_param_block *b = &m->blocks[i];
+            if (!b->shareable) continue;
+            const double *w = dparams + (m->view[t * m->n_layers + b->layer].w - m->params);
+            for (int64_t j = 0; j < b->n_w; j++) sq += w[j] * w[j];
+        }
+    return m->weight_decay * sq / (m->cfg.sum_task_losses ? 1 : T);
+}
+
 /* The objective in double: f64 task networks on the same batches plus the
  * f64 norms, evaluated at dparams (a double copy of the layout). */
 static double objective_f64(const tnmtl_mtl *m, const tnmtl_dataset *ds, const tnmtl_split *split, double *dparams)
@@ -189,13 +205,14 @@ static double objective_f64(const tnmtl_mtl *m, const tnmtl_dataset *ds, const t
         total += v;
         free(stack);
     }
+    total += weight_decay_f64(m, dparams);
     free(x);
     free(xf);
     tnmtl_workspace_free(ws);
     return total;
 }
 
-static void check_objective_gradient(tnmtl_method method, int share, int sum_losses)
+static void check_objective_gradient(tnmtl_method method, int share, int sum_losses, double wd)
 {
     tnmtl_dataset ds;
     tnmtl_split split;
@@ -203,10 +220,17 @@ static void check_objective_gradient(tnmtl_method method, int share, int sum_los
     tnmtl_mtl *m = make_model(method, share, ARCH);
     m->cfg.sum_task_losses = sum_losses;
     tnmtl_error err;
+    assert_int_equal(tnmtl_mtl_set_weight_decay(m, wd, &err), TNMTL_OK);
     double loss, reg;
     assert_int_equal(tnmtl_mtl_objective(m, &ds, &split, 5, 0, 0, &loss, &reg, &err), TNMTL_OK);
-    if (method == TNMTL_METHOD_STL || method == TNMTL_METHOD_UD) assert_true(reg == 0);
+    if ((method == TNMTL_METHOD_STL || method == TNMTL_METHOD_UD) && wd == 0) assert_true(reg == 0);
     else assert_true(reg > 0);
+    if (method == TNMTL_METHOD_STL && wd > 0) { /* the value: weight decay alone, in closed form */
+        double *dp0 = calloc((size_t)m->n_params, sizeof(double));
+        for (int64_t j = 0; j < m->n_params; j++) dp0[j] = m->params[j];
+        assert_true(fabs(reg - weight_decay_f64(m, dp0)) <= 1e-9 * reg);
+        free(dp0);
+    }
 
     double *dp = calloc((size_t)m->n_params, sizeof(double));
     for (int64_t j = 0; j < m->n_params; j++) dp[j] = m->params[j];
@@ -240,13 +264,31 @@ static void check_objective_gradient(tnmtl_method method, int share, int sum_los
     tnmtl_dataset_free(&ds);
 }
 
-static void test_gradient_stl(void **state) { (void)state; check_objective_gradient(TNMTL_METHOD_STL, 0, 0); }
-static void test_gradient_ud(void **state) { (void)state; check_objective_gradient(TNMTL_METHOD_UD, 1, 0); }
-static void test_gradient_laf(void **state) { (void)state; check_objective_gradient(TNMTL_METHOD_LAF, 0, 0); }
-static void test_gradient_tucker(void **state) { (void)state; check_objective_gradient(TNMTL_METHOD_TUCKER, 0, 0); }
-static void test_gradient_tt(void **state) { (void)state; check_objective_gradient(TNMTL_METHOD_TT, 0, 0); }
+static void test_gradient_stl(void **state) { (void)state; check_objective_gradient(TNMTL_METHOD_STL, 0, 0, 0); }
+static void test_gradient_ud(void **state) { (void)state; check_objective_gradient(TNMTL_METHOD_UD, 1, 0, 0); }
+static void test_gradient_laf(void **state) { (void)state; check_objective_gradient(TNMTL_METHOD_LAF, 0, 0, 0); }
+static void test_gradient_tucker(void **state) { (void)state; check_objective_gradient(TNMTL_METHOD_TUCKER, 0, 0, 0); }
+static void test_gradient_tt(void **state) { (void)state; check_objective_gradient(TNMTL_METHOD_TT, 0, 0, 0); }
 
-static void test_gradient_tucker_sum(void **state) { (void)state; check_objective_gradient(TNMTL_METHOD_TUCKER, 0, 1); }
+static void test_gradient_tucker_sum(void **state) { (void)state; check_objective_gradient(TNMTL_METHOD_TUCKER, 0, 1, 0); }
+
+/* Weight decay: on STL (its value in closed form too), on a hard-shared
+ * layer (counted once per task) and beside a norm with summed task losses. */
+static void test_gradient_weight_decay(void **state)
+{
+    (void)state;
+    check_objective_gradient(TNMTL_METHOD_STL, 0, 0, 0.3);
+    check_objective_gradient(TNMTL_METHOD_UD, 1, 0, 0.3);
+    check_objective_gradient(TNMTL_METHOD_TT, 0, 1, 0.05);
+    tnmtl_mtl *m = make_model(TNMTL_METHOD_STL, 0, ARCH);
+    tnmtl_error err;
+    assert_int_equal(tnmtl_mtl_set_weight_decay(m, -0.1, &err), TNMTL_ERR_INVALID);
+    assert_non_null(strstr(err.msg, "weight decay"));
+    assert_int_equal(tnmtl_mtl_set_weight_decay(m, NAN, &err), TNMTL_ERR_INVALID);
+    assert_int_equal(tnmtl_mtl_set_weight_decay(m, INFINITY, &err), TNMTL_ERR_INVALID);
+    assert_true(m->weight_decay == 0);
+    tnmtl_mtl_free(m);
+}
 
 static void train_steps(tnmtl_mtl *m, const tnmtl_dataset *ds, const tnmtl_split *split, int64_t steps)
 {
@@ -302,6 +344,8 @@ static void test_threads_do_not_change_results(void **state)
         assert_int_equal(tnmtl_mtl_set_threads(a, 1, &err), TNMTL_OK);
         assert_int_equal(tnmtl_mtl_set_threads(b, 3, &err), TNMTL_OK);
         assert_int_equal(b->n_threads, 3);
+        assert_int_equal(tnmtl_mtl_set_weight_decay(a, 0.1, &err), TNMTL_OK); /* its per-task sums too */
+        assert_int_equal(tnmtl_mtl_set_weight_decay(b, 0.1, &err), TNMTL_OK);
         train_steps(a, &ds, &split, 15);
         train_steps(b, &ds, &split, 15);
         assert_memory_equal(a->params, b->params, (size_t)a->n_params * sizeof(float));
@@ -667,6 +711,7 @@ int main(void)
         cmocka_unit_test(test_gradient_stl),     cmocka_unit_test(test_gradient_ud),
         cmocka_unit_test(test_gradient_laf),     cmocka_unit_test(test_gradient_tucker),
         cmocka_unit_test(test_gradient_tt),      cmocka_unit_test(test_gradient_tucker_sum),
+        cmocka_unit_test(test_gradient_weight_decay),
         cmocka_unit_test(test_determinism_and_learning),
         cmocka_unit_test(test_batches_are_pure), cmocka_unit_test(test_report),
         cmocka_unit_test(test_threads_do_not_change_results),

@@ -16,6 +16,7 @@
  * Objective (what tnmtl minimises):
  *   J(theta) = (1/T) sum_t L_t(theta_t)
  *              + sum_{k stacked} sum_i gamma_{k,i} ||W_k unfolding_i||_*
+ *              + (1/T) sum_t wd sum_{k shareable} ||W_{k,t}||_F^2
  * L_t is task t's mean loss over its minibatch (softmax cross-entropy for
  * classification, mean squared error for regression); W_k is the stacked
  * tensor of layer k's weights, shape (weight shape..., T).  The data term is
@@ -24,7 +25,12 @@
  * plain sum instead).  With gamma = 0 (or method STL) the tasks are
  * independent networks: each task's gradient is its own loss's, scaled by
  * 1/T, which Adam's per-parameter normalisation cancels.  Biases are not
- * stacked (as in the paper).
+ * stacked (as in the paper).  The last term, weight decay (off by default:
+ * tnmtl_mtl_set_weight_decay), is an L2 penalty on every task's weights of
+ * the shareable layers, the weights the norms act on, weighted like the
+ * task losses (1/T, or 1 with sum_task_losses); a hard-shared (UD) layer
+ * counts once per task.  It regularises any method, STL included, so the
+ * norms can be compared with a penalised STL (docs/design.md).
  *
  * Shareable layers: every parameter layer except the output layer; when the
  * architecture has no hidden parameter layer and all tasks have the same
@@ -135,6 +141,7 @@ typedef struct tnmtl_mtl {
     int dist_split_norms;        /* tnmtl_mtl_set_dist_norm                     */
     void *dist_norm_scratch;     /* the split norm's buffers, kept between steps */
     size_t dist_norm_scratch_bytes;
+    double weight_decay;         /* tnmtl_mtl_set_weight_decay (0: none)        */
 } tnmtl_mtl;
 
 tnmtl_status tnmtl_mtl_create(const tnmtl_mtl_config *cfg, tnmtl_mtl **out, tnmtl_error *err);
@@ -146,6 +153,10 @@ int tnmtl_mtl_n_stacked(const tnmtl_mtl *m);
 /* Number of worker threads for the per-task work (default: the number of
  * online CPUs, at most the number of tasks). */
 tnmtl_status tnmtl_mtl_set_threads(tnmtl_mtl *m, int n_threads, tnmtl_error *err);
+
+/* Weight decay wd >= 0 (finite): the objective's L2 term above, added to the
+ * regulariser's value that tnmtl_mtl_objective returns (0, the default: none). */
+tnmtl_status tnmtl_mtl_set_weight_decay(tnmtl_mtl *m, double wd, tnmtl_error *err);
 
 /* Spreads the tasks over the processes of d (tnmtl/dist.h): contiguous
  * blocks balanced by task_weight[n_tasks] (training examples; NULL: equal),
@@ -199,7 +210,7 @@ tnmtl_status tnmtl_mtl_regulariser(tnmtl_mtl *m, int add_grad, double *value, tn
 typedef struct tnmtl_progress {
     int64_t step, steps;         /* steps done, total                           */
     double loss;                 /* sum of task losses of this step             */
-    double reg;                  /* regulariser value                           */
+    double reg;                  /* regulariser value (norms and weight decay)  */
     double elapsed;              /* seconds since training started              */
 } tnmtl_progress;
 typedef void (*tnmtl_progress_fn)(void *user, const tnmtl_progress *p);
@@ -229,8 +240,9 @@ typedef struct tnmtl_train_config {
 tnmtl_status tnmtl_train(tnmtl_mtl *m, tnmtl_optim *opt, const tnmtl_dataset *ds,
                          const tnmtl_split *split, const tnmtl_train_config *cfg, tnmtl_error *err);
 
-/* Loss of one step's objective at the current parameters, with gradient in
- * m->grads (cleared first).  Exposed for gradient checks and tools. */
+/* One step's objective at the current parameters: *loss the data term,
+ * *reg the norms' value plus weight decay's, and the gradient of their sum
+ * in m->grads (cleared first).  Exposed for gradient checks and tools. */
 tnmtl_status tnmtl_mtl_objective(tnmtl_mtl *m, const tnmtl_dataset *ds, const tnmtl_split *split,
                                  uint64_t seed, int64_t step, int batch, double *loss, double *reg,
                                  tnmtl_error *err);

@@ -17,7 +17,7 @@ extern "C" {
 #endif
 
 #define TNMTL_VERSION_MAJOR 0
-#define TNMTL_VERSION_MINOR 1
+#define TNMTL_VERSION_MINOR 2
 #define TNMTL_VERSION_PATCH 0
 
 #define TNMTL_VERSION_STR_(x) #x
