@@ -62,6 +62,9 @@ const char run_options_help[] =
     "  --task-loss mean|sum data term: mean or sum of the task losses (default: sum for\n"
     "                       omniglot, where the mean makes gamma 0.01 collapse Tucker/TT;\n"
     "                       mean otherwise)\n"
+    "  --weight-decay WD    L2 penalty WD * ||W||^2 on every task's weights of the shareable\n"
+    "                       layers (those the norms act on), weighted like the task losses;\n"
+    "                       any method, STL included (default 0: none)\n"
     "  --reg-every K        approximation, off by default: compute the norms' value and\n"
     "                       subgradient every K steps and reuse them in between (1 = exact,\n"
     "                       the default; it weakens the regulariser: docs/performance.md)\n"
@@ -141,7 +144,7 @@ int run_parse_option(run_options *o, int argc, char **argv, int *i, tnmtl_error 
     }
     static const char *const with_value[] = {
         "--data", "--size", "--channels", "--alphabets", "--task-col", "--target-col", "--features", "--data-seed",
-        "--train-frac", "--val-frac", "--val-from-test", "--folds", "--fold", "--split-seed", "--method", "--arch", "--act", "--share", "--gamma", "--gamma-scale", "--task-loss", "--reg-every",
+        "--train-frac", "--val-frac", "--val-from-test", "--folds", "--fold", "--split-seed", "--method", "--arch", "--act", "--share", "--gamma", "--gamma-scale", "--task-loss", "--weight-decay", "--reg-every",
         "--optim", "--lr", "--momentum", "--batch", "--steps", "--epochs", "--seed", "--save-every", "--threads",
         "--dist-norm"};
     int known = 0;
@@ -221,6 +224,8 @@ int run_parse_option(run_options *o, int argc, char **argv, int *i, tnmtl_error 
         else if (!strcmp(v, "sum")) o->sum_task_losses = 1;
         else st = tnmtl_fail(err, TNMTL_ERR_INVALID, "--task-loss: '%s' is not mean or sum", v);
         o->set_mask |= RUN_SET_TASK_LOSS;
+    } else if (!strcmp(opt, "--weight-decay")) {
+        st = cli_parse_double(opt, v, 0.0, 1e6, &o->weight_decay, err);
     } else if (!strcmp(opt, "--reg-every")) {
         if (!(st = cli_parse_int(opt, v, 1, 1000000, &n, err))) o->reg_every = n > 1 ? (int)n : 0;
     } else if (!strcmp(opt, "--optim")) {
@@ -338,6 +343,7 @@ char *run_options_to_json(const run_options *o)
     cJSON_AddNumberToObject(j, "gamma", o->gamma);
     if (o->gamma_scale == RUN_GAMMA_SCALE_INIT) cJSON_AddStringToObject(j, "gamma_scale", "init"); /* absent: none */
     cJSON_AddStringToObject(j, "task_loss", o->sum_task_losses ? "sum" : "mean");
+    if (o->weight_decay > 0) cJSON_AddNumberToObject(j, "weight_decay", o->weight_decay); /* absent: none */
     if (o->reg_every > 1) cJSON_AddNumberToObject(j, "reg_every", o->reg_every); /* absent: exact */
     cJSON_AddStringToObject(j, "optim", o->optim.kind == TNMTL_OPTIM_SGD ? "sgd" : "adam");
     cJSON_AddNumberToObject(j, "lr", o->optim.lr);
@@ -417,8 +423,10 @@ tnmtl_status run_options_from_json(const char *json, run_options *o, tnmtl_error
         return st;
     }
     /* Optional fields, absent at their defaults. */
-    double reg_every = 0, val_from_test = 0, folds = 0, fold = 0;
-    if ((cJSON_GetObjectItemCaseSensitive(j, "reg_every") &&
+    double reg_every = 0, val_from_test = 0, folds = 0, fold = 0, weight_decay = 0;
+    if ((cJSON_GetObjectItemCaseSensitive(j, "weight_decay") &&
+         (st = json_num(j, "weight_decay", 0, 1e6, &weight_decay, err))) ||
+        (cJSON_GetObjectItemCaseSensitive(j, "reg_every") &&
          (st = json_num(j, "reg_every", 2, 1000000, &reg_every, err))) ||
         (cJSON_GetObjectItemCaseSensitive(j, "val_from_test") &&
          (st = json_num(j, "val_from_test", 0, 1000000, &val_from_test, err))) ||
@@ -451,6 +459,7 @@ tnmtl_status run_options_from_json(const char *json, run_options *o, tnmtl_error
     o->folds = (int)folds;
     o->fold = (int)fold;
     o->reg_every = (int)reg_every;
+    o->weight_decay = weight_decay;
     o->size = (int)size;
     o->regression = (int)regression;
     o->data_seed = (uint64_t)data_seed;
@@ -739,7 +748,8 @@ tnmtl_status run_build_model(const run_options *o, const tnmtl_dataset *ds, cons
     }
     tnmtl_status st = tnmtl_mtl_create(&mc, m, err);
     if (!st) (*m)->cfg.gamma_table = NULL; /* read at creation only; table is local */
-    if (!st && o->threads > 0 && (st = tnmtl_mtl_set_threads(*m, o->threads, err))) {
+    if (!st && ((o->threads > 0 && (st = tnmtl_mtl_set_threads(*m, o->threads, err))) ||
+                (st = tnmtl_mtl_set_weight_decay(*m, o->weight_decay, err)))) {
         tnmtl_mtl_free(*m);
         *m = NULL;
     }

@@ -31,6 +31,7 @@ typedef struct run_options {
     int ud_share;
     double gamma;
     int sum_task_losses;        /* --task-loss sum                                */
+    double weight_decay;        /* --weight-decay WD (0: none)                     */
     int reg_every;              /* --reg-every K (approximation; 0/1 = exact)     */
     int gamma_scale;            /* --gamma-scale init: per-term gammas normalised (RUN_GAMMA_SCALE_*) */
     /* training */

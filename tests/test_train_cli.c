@@ -230,6 +230,36 @@ static void test_reg_every_option(void **state)
     tu_rmtree(b);
 }
 
+/* --weight-decay WD: stored in the run's configuration (absent at 0), used
+ * again on resume (bit-exact), and it changes the model it trains. */
+static void test_weight_decay_option(void **state)
+{
+    (void)state;
+    char a[256], b[256], c[256];
+    snprintf(a, sizeof a, "%s", tu_tmpdir());
+    snprintf(b, sizeof b, "%s", tu_tmpdir());
+    snprintf(c, sizeof c, "%s", tu_tmpdir());
+    const char *common = "--data synthetic --method stl --steps 30 --batch 7 --quiet";
+    assert_int_equal(tnmtl(0, "train %s --weight-decay 0.5 --out %s", common, a), 0);
+    cJSON *r = cJSON_Parse(out);
+    assert_non_null(r);
+    assert_true(json_number(r, "config", "weight_decay") == 0.5);
+    cJSON_Delete(r);
+    assert_int_equal(tnmtl(0, "train %s --weight-decay 0.5 --out %s --steps 10", common, b), 0);
+    assert_int_equal(tnmtl(0, "train --resume %s --steps 30 --quiet", b), 0);
+    assert_same_checkpoints(a, b);
+    assert_int_equal(tnmtl(0, "train %s --out %s", common, c), 0);
+    r = cJSON_Parse(out);
+    assert_non_null(r);
+    assert_null(cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(r, "config"), "weight_decay"));
+    cJSON_Delete(r);
+    char why[512] = "";
+    assert_false(tu_same_checkpoint(a, c, why, sizeof why)); /* the penalty acted */
+    tu_rmtree(a);
+    tu_rmtree(b);
+    tu_rmtree(c);
+}
+
 static void test_divergence_keeps_checkpoint(void **state)
 {
     (void)state;
@@ -278,6 +308,9 @@ static void test_bad_input(void **state)
         {"compare --seeds 3-1", "--seeds"},
         {"train --reg-every 0", "--reg-every"},
         {"train --reg-every x", "--reg-every"},
+        {"train --weight-decay -0.1", "--weight-decay"},
+        {"train --weight-decay nan", "--weight-decay"},
+        {"compare --weight-decay inf", "--weight-decay"},
         {"frobnicate", "unknown command"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
@@ -309,6 +342,7 @@ int main(void)
         cmocka_unit_test(test_output_files_and_hard_sharing),
         cmocka_unit_test(test_resume_is_exact),
         cmocka_unit_test(test_reg_every_option),
+        cmocka_unit_test(test_weight_decay_option),
         cmocka_unit_test(test_divergence_keeps_checkpoint),
         cmocka_unit_test(test_tnrmtl_beats_stl),
         cmocka_unit_test(test_report_shows_groups),

@@ -30,6 +30,14 @@ def cli_run(cli, *args):
 OPTIONS = dict(steps=40, seed=3, gamma=0.05, batch=16, train_frac=0.6, val_frac=0.2, threads=2)
 
 
+def cli_flags(options):
+    """The `tnmtl train` flags of Python options (steps=40 -> --steps 40)."""
+    flags = []
+    for k, v in options.items():
+        flags += ["--" + k.replace("_", "-"), str(v)]
+    return flags
+
+
 @pytest.mark.parametrize("kind", ["classification", "regression"])
 @pytest.mark.parametrize("method,arch", [("tucker", "fc8"), ("laf", ""), ("ud", "fc8,fc6")])
 def test_train_from_arrays_matches_cli_bit_for_bit(tmp_path, cli, kind, method, arch):
@@ -39,9 +47,7 @@ def test_train_from_arrays_matches_cli_bit_for_bit(tmp_path, cli, kind, method, 
     run = tnmtl.train(ds, method=method, arch=arch, **OPTIONS)
     csv = tmp_path / "data.csv"
     ds.to_csv(csv)
-    flags = []
-    for k, v in OPTIONS.items():
-        flags += ["--" + k.replace("_", "-"), str(v)]
+    flags = cli_flags(OPTIONS)
     out = tmp_path / "cli"
     cli_result = cli_run(cli, "train", "--data", "csv:%s" % csv, "--" + kind, "--method", method, "--arch", arch,
                          "--out", str(out), "--quiet", *flags)
@@ -52,6 +58,26 @@ def test_train_from_arrays_matches_cli_bit_for_bit(tmp_path, cli, kind, method, 
     for part in ("train", "val", "test"):
         assert np.array_equal(ours[part]["per_task"], np.array(cli_result[part]["per_task"], dtype=float))
     assert [l["rho"] for l in ours["sharing"]] == [l["rho"] for l in cli_result["sharing"]]
+
+
+def test_weight_decay_as_the_cli_applies_it(tmp_path, cli):
+    # weight_decay= is --weight-decay: the same STL model bit for bit, and
+    # not the unpenalised one
+    x, y, task = tabular("classification", seed=2)
+    ds = tnmtl.Dataset.from_arrays(x, y, task)
+    run = tnmtl.train(ds, method="stl", arch="fc8", weight_decay=0.3, **OPTIONS)
+    plain = tnmtl.train(ds, method="stl", arch="fc8", **OPTIONS)
+    csv = tmp_path / "data.csv"
+    ds.to_csv(csv)
+    flags = cli_flags(OPTIONS)
+    out = tmp_path / "cli"
+    cli_result = cli_run(cli, "train", "--data", "csv:%s" % csv, "--classification", "--method", "stl", "--arch", "fc8",
+                         "--weight-decay", "0.3", "--out", str(out), "--quiet", *flags)
+    assert cli_result["config"]["weight_decay"] == 0.3
+    assert np.array_equal(tnmtl.load(out).parameters(), run.parameters())
+    assert not np.array_equal(plain.parameters(), run.parameters())
+    with pytest.raises(tnmtl.Error, match="weight-decay"):
+        tnmtl.train(ds, method="stl", arch="fc8", weight_decay=-1, **OPTIONS)
 
 
 def test_save_load_round_trip_and_cli_accepts_it(tmp_path, cli):
