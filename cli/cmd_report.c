@@ -570,10 +570,12 @@ static void section_tuning(page *pg)
         fig_end(pg, "Validation metric against gamma per regularised method: each gamma's last evaluation (along the "
                     "path search, or at the last successive-halving rung it reached), joined; open circles: the same "
                     "gamma trained from scratch to confirm it; crosses: such a confirmation stopped early, behind the "
-                    "weakest gamma's run, at its last validation; dashed lines: the best STL and UD-MTL validation; "
+                    "path start's run (the weakest gamma's), at its last validation; dashed lines: the best STL "
+                    "(over its weight decays) and UD-MTL validation; "
                     "ringed: the configuration tune chose.");
     }
-    fprintf(pg->f, "<table>\n<tr>%s<th>method</th><th>gamma</th><th>shared depth N</th><th>batch</th><th>steps</th>"
+    fprintf(pg->f, "<table>\n<tr>%s<th>method</th><th>gamma</th><th>weight decay</th><th>shared depth N</th>"
+                   "<th>batch</th><th>steps</th>"
                    "<th>validation %s</th>"
                    "<th>run</th><th>chosen</th></tr>\n",
             in->n_tunes > 1 ? "<th>tune folder</th>" : "", in->trials_cls ? "accuracy %" : "RMSE");
@@ -591,6 +593,9 @@ static void section_tuning(page *pg)
         if (isfinite(t->gamma)) fprintf(pg->f, "%g", t->gamma);
         else fputs("-", pg->f);
         fputs("</td><td>", pg->f);
+        if (isfinite(t->weight_decay)) fprintf(pg->f, "%g", t->weight_decay);
+        else fputs("-", pg->f);
+        fputs("</td><td>", pg->f);
         if (t->share >= 0) fprintf(pg->f, "%d", t->share);
         else fputs("-", pg->f);
         fputs("</td><td>", pg->f);
@@ -600,7 +605,7 @@ static void section_tuning(page *pg)
         if (in->trials_cls) fprintf(pg->f, "%.2f", 100 * t->val);
         else fprintf(pg->f, "%.4f", t->val);
         fprintf(pg->f, "</td><td>%s</td><td>%s</td></tr>\n",
-                t->stopped ? "from scratch, stopped behind the weakest gamma" : t->scratch ? "from scratch" : "",
+                t->stopped ? "from scratch, stopped behind the path's start" : t->scratch ? "from scratch" : "",
                 t->chosen ? "<b>yes</b>" : "");
     }
     fputs("</table>\n", pg->f);

@@ -1,6 +1,7 @@
 /* cmd_tune.c - `tnmtl tune`: the data choose the method and how strongly
  * the tasks share.  Per method it searches gamma (LAF, Tucker, TT), the
- * shared depth N (UD-MTL) or the number of steps (STL, early stopping) on
+ * shared depth N (UD-MTL) or the weight decay (STL: an L2 penalty on the
+ * weights the norms act on, over the same grid and with the same search) on
  * validation that never sees test data (k-fold cross-validation inside the
  * training part, or a held-out validation part), picks the best, fits it on
  * the whole training part and tests it.
@@ -10,16 +11,18 @@
  * confirmed from scratch), or successive halving (--search halving; UD's
  * depths always): every candidate trains for steps/eta^(R-1) steps, the
  * best 1/eta continue from their own checkpoint to the next rung, and so on
- * up to the full --steps. STL's candidates are the points of one training
- * path (each continues the previous one, up to --steps), so STL spends at
- * most the budget of one run; no method trains past --steps.
+ * up to the full --steps; no method trains past --steps.  STL gets the
+ * norms' search and budget: before 2026-12-06 it searched its number of
+ * steps on one path, a third of their budget and no penalty, which left it
+ * overfitting on Omniglot (docs/results.md).
  *
  * The folder (--out, required):
  *   tune.json            the tune's options; a tune with other options refuses it
  *   ledger.json          every finished evaluation (trial, fold, steps): the resume state
  *   trials/NAME/foldF/   the trials' run folders (checkpoints)
  *   trials.csv, .md      every evaluation the search asked for: method, gamma,
- *                        share, batch, steps, validation metric, seconds, chosen
+ *                        weight_decay, share, batch, steps, validation metric,
+ *                        seconds, chosen
  *   trials.svg           validation metric against gamma, one line per method
  *   chosen.json          the chosen configuration, for `train --config`
  *   final/               the chosen configuration fitted: checkpoint, results.json,
@@ -50,16 +53,16 @@ static const char tune_usage[] =
     "usage: tnmtl tune --out DIR [OPTIONS]\n\n"
     "Chooses the method and its setting on validation data, fits the choice on\n"
     "the whole training part and evaluates it on test.  Searched per method:\n"
-    "gamma (laf, tucker, tt; log grid, --search), the shared depth N (ud:\n"
-    "1..shareable layers, successive halving: each candidate trains\n"
-    "steps/eta^(R-1) steps, the best 1/eta continue to the next rung, up to\n"
-    "--steps), the number of steps (stl: early stopping on one path up to\n"
-    "--steps).\n\n"
+    "gamma (laf, tucker, tt; log grid, --search), the weight decay (stl: an L2\n"
+    "penalty on the weights the norms act on; the same grid and search), the\n"
+    "shared depth N (ud: 1..shareable layers, successive halving: each candidate\n"
+    "trains steps/eta^(R-1) steps, the best 1/eta continue to the next rung, up\n"
+    "to --steps).\n\n"
     "  --out DIR            tune folder (required): trials, ledger, trials.csv/.md/.svg,\n"
     "                       chosen.json (for train --config), final/ (the fitted choice);\n"
     "                       rerunning the same command resumes a killed tune\n"
     "  --methods LIST       comma list of stl,ud,laf,tucker,tt (default all five)\n"
-    "  --gamma-range LO,HI  gamma range, log scale (default 1e-4,1)\n"
+    "  --gamma-range LO,HI  gamma range, log scale (default 1e-4,1); also STL's weight decays\n"
     "  --gamma-count N      gamma values in the range (default 9)\n"
     "  --folds K            validation: K-fold cross-validation inside the training part\n"
     "                       (default 3; stratified by class); --val-frac F or\n"
@@ -88,7 +91,7 @@ static const char tune_usage[] =
 
 /* With a held-out part outside the training examples the winner's trial
  * was trained on the whole training part: its checkpoint is the final
- * model when it stopped at the chosen steps (not so on STL's path). */
+ * model when it stopped at the chosen steps. */
 static tnmtl_status reuse_trial(const tune_state *ts, const candidate *c, const char *final_ckpt, tnmtl_error *err)
 {
     char rel[256], path[4096], *config = NULL;
@@ -121,14 +124,16 @@ static tnmtl_status final_holds_choice(const char *final_ckpt, const run_options
     free(config);
     if (st) return st;
     if (o.method == fo->method && o.ud_share == fo->ud_share && o.batch == fo->batch && o.steps == fo->steps &&
-        fabs(o.gamma - fo->gamma) <= 1e-12 * fabs(fo->gamma))
+        fabs(o.gamma - fo->gamma) <= 1e-12 * fabs(fo->gamma) &&
+        fabs(o.weight_decay - fo->weight_decay) <= 1e-12 * fabs(fo->weight_decay))
         return TNMTL_OK;
     return tnmtl_fail(err, TNMTL_ERR_INVALID,
-                      "%s holds %s (gamma %g, share %d, batch %d, %lld steps) but the choice is %s (gamma %g, "
-                      "share %d, batch %d, %lld steps): it was fitted by a tune that chose otherwise (another "
-                      "version of tnmtl); move the folder's final/ away to fit the choice",
-                      final_ckpt, tnmtl_method_name(o.method), o.gamma, o.ud_share, o.batch, (long long)o.steps,
-                      tnmtl_method_name(fo->method), fo->gamma, fo->ud_share, fo->batch, (long long)fo->steps);
+                      "%s holds %s (gamma %g, weight decay %g, share %d, batch %d, %lld steps) but the choice is %s "
+                      "(gamma %g, weight decay %g, share %d, batch %d, %lld steps): it was fitted by a tune that "
+                      "chose otherwise (another version of tnmtl); move the folder's final/ away to fit the choice",
+                      final_ckpt, tnmtl_method_name(o.method), o.gamma, o.weight_decay, o.ud_share, o.batch,
+                      (long long)o.steps, tnmtl_method_name(fo->method), fo->gamma, fo->weight_decay, fo->ud_share,
+                      fo->batch, (long long)fo->steps);
 }
 
 /* ---- tables ---- */
@@ -165,7 +170,7 @@ static rep_trial *trial_rows(const table_job *j, int *n_rows, double **secs)
             }
         }
         for (int k = 0; k < m; k++, n++) {
-            rows[n] = (rep_trial){.gamma = c->gamma, .share = c->share, .batch = c->batch, .steps = c->eval_steps[k],
+            rows[n] = (rep_trial){.gamma = c->gamma, .weight_decay = c->weight_decay, .share = c->share, .batch = c->batch, .steps = c->eval_steps[k],
                                   .val = c->eval_val[k], .chosen = i == j->chosen && k == m - 1, .scratch = c->twin,
                                   .stopped = c->stopped_at > 0 && k == m - 1};
             snprintf(rows[n].method, sizeof rows[n].method, "%s", tnmtl_method_name(c->method));
@@ -187,22 +192,23 @@ static int write_trials(FILE *f, void *user)
     double *secs;
     rep_trial *rows = trial_rows(j, &n, &secs);
     if (!rows) return -1;
-    if (j->csv) fprintf(f, "method,gamma,share,batch,steps,%s,seconds,chosen\n", metric);
+    if (j->csv) fprintf(f, "method,gamma,weight_decay,share,batch,steps,%s,seconds,chosen\n", metric);
     else
-        fprintf(f, "| method | gamma | share N | batch | steps | validation %s | seconds | chosen |\n"
-                   "|---|---|---|---|---|---|---|---|\n", j->ts->cls ? "accuracy %" : "RMSE");
+        fprintf(f, "| method | gamma | weight decay | share N | batch | steps | validation %s | seconds | chosen |\n"
+                   "|---|---|---|---|---|---|---|---|---|\n", j->ts->cls ? "accuracy %" : "RMSE");
     for (int k = 0; k < n; k++) {
         const rep_trial *t = &rows[k];
-        char g[32] = "", sh[16] = "", batch[16] = "full";
+        char g[32] = "", wd[32] = "", sh[16] = "", batch[16] = "full";
         if (isfinite(t->gamma)) snprintf(g, sizeof g, "%.6g", t->gamma);
+        if (isfinite(t->weight_decay)) snprintf(wd, sizeof wd, "%.6g", t->weight_decay);
         if (t->share >= 0) snprintf(sh, sizeof sh, "%d", t->share);
         if (t->batch > 0) snprintf(batch, sizeof batch, "%d", t->batch);
         if (j->csv)
-            fprintf(f, "%s,%s,%s,%d,%lld,%.4f,%.3f,%d\n", t->method, g, sh, t->batch, t->steps, scale * t->val, secs[k],
-                    t->chosen);
+            fprintf(f, "%s,%s,%s,%s,%d,%lld,%.4f,%.3f,%d\n", t->method, g, wd, sh, t->batch, t->steps, scale * t->val,
+                    secs[k], t->chosen);
         else
-            fprintf(f, "| %s | %s | %s | %s | %lld%s | %.2f | %.1f | %s |\n", t->method, g[0] ? g : "-",
-                    sh[0] ? sh : "-", batch, t->steps, t->stopped ? " (stopped)" : "",
+            fprintf(f, "| %s | %s | %s | %s | %s | %lld%s | %.2f | %.1f | %s |\n", t->method, g[0] ? g : "-",
+                    wd[0] ? wd : "-", sh[0] ? sh : "-", batch, t->steps, t->stopped ? " (stopped)" : "",
                     scale * t->val, secs[k], t->chosen ? "**yes**" : "");
     }
     free(rows);
@@ -244,8 +250,8 @@ static tnmtl_status count_shareable(const run_options *o, const tnmtl_dataset *d
  * batch size (in --batches order): each (method, batch) group is searched on
  * its own.  A searched batch size is part of each run folder's name. */
 static tnmtl_status make_candidates(const tune_state *ts, const tnmtl_method *methods, int n_methods,
-                                    const int *batches, int n_batches, double glo, double ghi, int gcount, int rungs,
-                                    int eta, int path, candidate *cand, int *n, tnmtl_error *err)
+                                    const int *batches, int n_batches, double glo, double ghi, int gcount, int path,
+                                    candidate *cand, int *n, tnmtl_error *err)
 {
     *n = 0;
     for (int k = 0; k < n_methods; k++)
@@ -259,7 +265,7 @@ static tnmtl_status make_candidates(const tune_state *ts, const tnmtl_method *me
                 tnmtl_status st = count_shareable(&ts->base, ts->ds, &count, err);
                 if (st) return st;
             }
-            const int twins = path && m != TNMTL_METHOD_STL && m != TNMTL_METHOD_UD;
+            const int twins = path && m != TNMTL_METHOD_UD;
             if (*n + (twins ? 2 : 1) * count > MAX_CANDIDATES)
                 return tnmtl_fail(err, TNMTL_ERR_INVALID, "more than %d candidates: lower --gamma-count or give fewer "
                                   "--batches", MAX_CANDIDATES);
@@ -268,6 +274,7 @@ static tnmtl_status make_candidates(const tune_state *ts, const tnmtl_method *me
                 memset(c, 0, sizeof *c);
                 c->method = m;
                 c->gamma = NAN;
+                c->weight_decay = NAN;
                 c->share = -1;
                 c->steps = ts->base.steps;
                 c->batch = batches[b];
@@ -275,18 +282,9 @@ static tnmtl_status make_candidates(const tune_state *ts, const tnmtl_method *me
                 if (m == TNMTL_METHOD_UD) {
                     c->share = i + 1;
                     snprintf(c->dir, sizeof c->dir, "ud-n%d%s", c->share, bs);
-                } else if (m == TNMTL_METHOD_STL) {
-                    /* Log-spaced from the first rung's budget to --steps. */
-                    const double lo = (double)ts->base.steps / pow((double)eta, (double)(rungs - 1)),
-                                 hi = (double)ts->base.steps;
-                    const double s = count > 1 ? lo * pow(hi / lo, (double)i / (count - 1)) : ts->base.steps;
-                    c->steps = (int64_t)llround(s);
-                    if (c->steps < 1) c->steps = 1;
-                    if (i > 0 && c->steps <= cand[*n - 2].steps) { /* tiny --steps: no repeats */
-                        (*n)--;
-                        continue;
-                    }
-                    snprintf(c->dir, sizeof c->dir, "stl-path%s", bs);
+                } else if (m == TNMTL_METHOD_STL) { /* the weight decay, on the gammas' grid */
+                    c->weight_decay = gcount > 1 ? glo * pow(ghi / glo, (double)i / (gcount - 1)) : glo;
+                    snprintf(c->dir, sizeof c->dir, "stl-wd%.4g%s%s", c->weight_decay, bs, path ? "-path" : "");
                 } else {
                     c->gamma = gcount > 1 ? glo * pow(ghi / glo, (double)i / (gcount - 1)) : glo;
                     snprintf(c->dir, sizeof c->dir, "%s-g%.4g%s%s", name, c->gamma, bs, path ? "-path" : "");
@@ -297,7 +295,8 @@ static tnmtl_status make_candidates(const tune_state *ts, const tnmtl_method *me
                     candidate *c = &cand[*n];
                     *c = cand[*n - count];
                     c->twin = 1;
-                    snprintf(c->dir, sizeof c->dir, "%s-g%.4g%s", name, c->gamma, bs);
+                    if (m == TNMTL_METHOD_STL) snprintf(c->dir, sizeof c->dir, "stl-wd%.4g%s", c->weight_decay, bs);
+                    else snprintf(c->dir, sizeof c->dir, "%s-g%.4g%s", name, c->gamma, bs);
                     (*n)++;
                 }
         }
@@ -435,6 +434,10 @@ static cJSON *tune_identity(const tune_args *a, const tune_state *ts)
     cJSON_AddNumberToObject(ident, "rungs", a->rungs);
     cJSON_AddNumberToObject(ident, "eta", a->eta);
     cJSON_AddStringToObject(ident, "search", a->path ? "path" : "halving");
+    /* STL searches its weight decay (before 2026-12-06: its steps, in folders
+     * this key's absence now refuses) */
+    for (int k = 0; k < a->n_methods; k++)
+        if (a->methods[k] == TNMTL_METHOD_STL) cJSON_AddStringToObject(ident, "stl_searches", "weight_decay");
     if (ts->batches_searched) { /* (absent otherwise: the folders of tunes before --batches still resume) */
         cJSON *bl = cJSON_AddArrayToObject(ident, "batches");
         for (int b = 0; b < a->n_batches; b++) cJSON_AddItemToArray(bl, cJSON_CreateNumber(a->batches[b]));
@@ -452,8 +455,17 @@ static tnmtl_status open_tune_folder(tune_state *ts, runfolder *top, const cJSON
     tnmtl_status st = TNMTL_OK;
     cJSON *stored = !writer ? NULL : tune_read_json(ts, "tune.json", &bad, err);
     if (bad) st = err->status ? err->status : TNMTL_ERR_FORMAT;
-    if (!st && stored && !cJSON_Compare(stored, ident, 1))
-        st = tnmtl_fail(err, TNMTL_ERR_INVALID, "%s holds a tune made with other options; use another --out", ts->out);
+    if (!st && stored && !cJSON_Compare(stored, ident, 1)) {
+        const int old_stl = cJSON_HasObjectItem(ident, "stl_searches") && !cJSON_HasObjectItem(stored, "stl_searches");
+        cJSON *without = cJSON_Duplicate(ident, 1);
+        cJSON_DeleteItemFromObjectCaseSensitive(without, "stl_searches");
+        if (old_stl && cJSON_Compare(stored, without, 1))
+            st = tnmtl_fail(err, TNMTL_ERR_INVALID, "%s holds a tune made by an earlier tnmtl, whose STL searched its "
+                            "number of steps; this one searches STL's weight decay: use another --out", ts->out);
+        else
+            st = tnmtl_fail(err, TNMTL_ERR_INVALID, "%s holds a tune made with other options; use another --out", ts->out);
+        cJSON_Delete(without);
+    }
     cJSON_Delete(stored);
     if (!st && writer) {
         ts->ledger = tune_read_json(ts, "ledger.json", &bad, err);
@@ -492,8 +504,7 @@ static tnmtl_status search_methods(tune_state *ts, const tune_args *a, candidate
                    cand[first + count].batch == a->batches[g])
                 count++;
             int b = -1;
-            if (a->methods[k] == TNMTL_METHOD_STL) st = tune_stl_path(ts, cand + first, count, &b, err);
-            else if (a->path && a->methods[k] != TNMTL_METHOD_UD)
+            if (a->path && a->methods[k] != TNMTL_METHOD_UD)
                 st = tune_gamma_path(ts, cand + first, count / 2, 2, &b, err);
             else st = tune_halving(ts, cand + first, count, a->rungs, a->eta, &b, err);
             if (!st && b >= 0 && (best_of[k] < 0 || tune_better(ts, cand[first + b].val, cand[best_of[k]].val)))
@@ -584,6 +595,7 @@ static cJSON *candidate_json(const tune_state *ts, const candidate *c)
     cJSON *e = cJSON_CreateObject();
     cJSON_AddStringToObject(e, "method", tnmtl_method_name(c->method));
     if (isfinite(c->gamma)) cJSON_AddNumberToObject(e, "gamma", c->gamma);
+    if (isfinite(c->weight_decay)) cJSON_AddNumberToObject(e, "weight_decay", c->weight_decay);
     if (c->share >= 0) cJSON_AddNumberToObject(e, "share", c->share);
     cJSON_AddNumberToObject(e, "steps", (double)c->steps);
     cJSON_AddNumberToObject(e, "batch", c->batch);
@@ -604,14 +616,17 @@ static void print_summary(const tune_state *ts, const tune_args *a, const candid
         if (best_of[k] < 0) continue;
         const candidate *b = &cand[best_of[k]];
         cJSON *e = candidate_json(ts, b);
-        /* The best gamma at an end of the searched range: the best may lie beyond it. */
-        const int edge = isfinite(b->gamma) && a->gcount > 1 &&
-                         (fabs(b->gamma - a->glo) <= 1e-9 * a->glo || fabs(b->gamma - a->ghi) <= 1e-9 * a->ghi);
-        if (isfinite(b->gamma)) cJSON_AddBoolToObject(e, "at_range_edge", edge);
+        /* The best strength (gamma, STL's weight decay) at an end of the
+         * searched range: the best may lie beyond it. */
+        const double g = isfinite(b->gamma) ? b->gamma : b->weight_decay;
+        const int edge = isfinite(g) && a->gcount > 1 &&
+                         (fabs(g - a->glo) <= 1e-9 * a->glo || fabs(g - a->ghi) <= 1e-9 * a->ghi);
+        if (isfinite(g)) cJSON_AddBoolToObject(e, "at_range_edge", edge);
         if (edge && !ts->quiet)
-            fprintf(stderr, "note: %s's best gamma %g is at the %s end of the searched range [%g, %g]; a wider "
-                    "--gamma-range may find a better one\n", tnmtl_method_name(b->method), b->gamma,
-                    fabs(b->gamma - a->ghi) <= 1e-9 * a->ghi ? "upper" : "lower", a->glo, a->ghi);
+            fprintf(stderr, "note: %s's best %s %g is at the %s end of the searched range [%g, %g]; a wider "
+                    "--gamma-range may find a better one\n", tnmtl_method_name(b->method),
+                    isfinite(b->gamma) ? "gamma" : "weight decay", g,
+                    fabs(g - a->ghi) <= 1e-9 * a->ghi ? "upper" : "lower", a->glo, a->ghi);
         cJSON_AddItemToArray(per, e);
     }
     cJSON_AddStringToObject(outj, "validation", ts->folds ? "k-fold" : "held-out");
@@ -672,8 +687,8 @@ int cmd_tune(int argc, char **argv)
     }
     int n = 0;
     if (!st)
-        st = make_candidates(&ts, a.methods, a.n_methods, a.batches, a.n_batches, a.glo, a.ghi, a.gcount, a.rungs,
-                             a.eta, a.path, cand, &n, &err);
+        st = make_candidates(&ts, a.methods, a.n_methods, a.batches, a.n_batches, a.glo, a.ghi, a.gcount, a.path,
+                             cand, &n, &err);
     cJSON *ident = tune_identity(&a, &ts);
     if (!st) st = open_tune_folder(&ts, &top, ident, &err);
     if (st) {

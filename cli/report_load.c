@@ -309,21 +309,23 @@ static tnmtl_status add_subruns(rep_input *in, const char *dir, int *found, tnmt
 }
 
 /* A tune folder's trials.csv, as tune writes it (cli/cmd_tune.c):
- *   method,gamma,share,batch,steps,val_accuracy_pct|val_rmse,seconds,chosen
- * gamma empty for STL and UD, share empty but for UD; batch absent in the
- * folders of tunes made before it was searched.  Each candidate's rows
+ *   method,gamma,weight_decay,share,batch,steps,val_accuracy_pct|val_rmse,seconds,chosen
+ * gamma empty for STL and UD, weight_decay empty but for STL, share empty
+ * but for UD; batch absent in the folders of tunes made before it was
+ * searched, weight_decay in those before STL searched it (its steps).  Each candidate's rows
  * stand together (its evaluations in order of steps), and the path search's
  * from-scratch confirmations follow the path; so a run of rows whose method,
  * gamma, share and batch an earlier run already had is a confirmation
  * (scratch), and one with fewer steps than its method's first row (the path's
  * start) stopped behind it. */
 enum { TRIAL_METHOD, TRIAL_GAMMA, TRIAL_SHARE, TRIAL_STEPS, TRIAL_VAL, TRIAL_CHOSEN, TRIAL_COLUMNS };
-enum { TRIAL_BATCH = TRIAL_COLUMNS }; /* optional: after the required ones */
+enum { TRIAL_BATCH = TRIAL_COLUMNS, TRIAL_WD }; /* optional: after the required ones */
 
 static int same_candidate(const rep_trial *a, const rep_trial *b)
 {
     return a->tune == b->tune && !strcmp(a->method, b->method) && a->share == b->share && a->batch == b->batch &&
-           (a->gamma == b->gamma || (isnan(a->gamma) && isnan(b->gamma)));
+           (a->gamma == b->gamma || (isnan(a->gamma) && isnan(b->gamma))) &&
+           (a->weight_decay == b->weight_decay || (isnan(a->weight_decay) && isnan(b->weight_decay)));
 }
 
 static tnmtl_status parse_trial(char **field, const int *col, rep_trial *t, const char *path, int lineno, tnmtl_error *err)
@@ -338,6 +340,15 @@ static tnmtl_status parse_trial(char **field, const int *col, rep_trial *t, cons
     t->share = (int)share;
     t->chosen = !strcmp(c, "1");
     t->batch = -1;
+    t->weight_decay = NAN;
+    if (col[TRIAL_WD] >= 0 && *field[col[TRIAL_WD]]) { /* an optional column, empty but for STL */
+        const char *w = field[col[TRIAL_WD]];
+        char *ew;
+        t->weight_decay = strtod(w, &ew);
+        if (*ew || !(t->weight_decay >= 0) || !isfinite(t->weight_decay))
+            return tnmtl_fail(err, TNMTL_ERR_FORMAT, "%s: line %d: weight_decay '%s' is not a number >= 0", path,
+                              lineno, w);
+    }
     if (col[TRIAL_BATCH] >= 0) { /* an optional column */
         const char *b = field[col[TRIAL_BATCH]];
         char *eb;
@@ -370,7 +381,7 @@ static tnmtl_status load_trials(rep_input *in, const char *dir, tnmtl_error *err
     enum { MAXF = 64 };
     static const char *const want[TRIAL_COLUMNS] = {"method", "gamma", "share", "steps", "val_accuracy_pct|val_rmse", "chosen"};
     char *field[MAXF], *line = (char *)text;
-    int col[TRIAL_COLUMNS + 1] = {-1, -1, -1, -1, -1, -1, -1}, n_head = 0, lineno = 0, cls = -1;
+    int col[TRIAL_COLUMNS + 2] = {-1, -1, -1, -1, -1, -1, -1, -1}, n_head = 0, lineno = 0, cls = -1;
     const int first = in->n_trials;
     while (line && *line && !st) {
         char *next = strchr(line, '\n');
@@ -385,6 +396,7 @@ static tnmtl_status load_trials(rep_input *in, const char *dir, tnmtl_error *err
                 if (!strcmp(field[i], "val_accuracy_pct") || !strcmp(field[i], "val_rmse"))
                     col[TRIAL_VAL] = i, cls = field[i][4] == 'a';
                 if (!strcmp(field[i], "batch")) col[TRIAL_BATCH] = i;
+                if (!strcmp(field[i], "weight_decay")) col[TRIAL_WD] = i;
             }
             for (int k = 0; k < TRIAL_COLUMNS && !st; k++)
                 if (col[k] < 0) st = tnmtl_fail(err, TNMTL_ERR_FORMAT, "%s: no column '%s' in the header", path, want[k]);

@@ -21,10 +21,11 @@
 typedef struct candidate {
     tnmtl_method method;
     double gamma;                 /* laf/tucker/tt: the gamma; NAN otherwise          */
+    double weight_decay;          /* stl: the weight decay searched; NAN otherwise    */
     int share;                    /* ud: N; -1 otherwise                               */
-    int64_t steps;                /* stl: this candidate's step count; else --steps    */
+    int64_t steps;                /* --steps                                           */
     int batch;                    /* examples per task per step (0: full batch)        */
-    char dir[64];                 /* run folder under trials/ (stl: the shared path)    */
+    char dir[64];                 /* run folder under trials/                           */
     double val;                   /* validation metric at its last evaluation          */
     int64_t val_steps;            /* steps of that evaluation                          */
     int64_t stopped_at;           /* a confirmation stopped behind the path's start: the
@@ -76,10 +77,9 @@ tnmtl_status tune_claim_run(runfolder *rf, const char *dir, int resumed, session
 
 /* Successive halving: rungs, keeping the best 1/eta at each. */
 tnmtl_status tune_halving(tune_state *ts, candidate *cand, int n, int rungs, int eta, int *best, tnmtl_error *err);
-/* The gamma path over n gammas with their n from-scratch twins after them
- * (cand[2n]), at most `verify` confirmations. */
+/* The regularisation path over n strengths (gammas; STL: weight decays)
+ * with their n from-scratch twins after them (cand[2n]), at most `verify`
+ * confirmations. */
 tnmtl_status tune_gamma_path(tune_state *ts, candidate *cand, int n, int verify, int *best, tnmtl_error *err);
-/* STL: one training path, evaluated at each candidate's step count. */
-tnmtl_status tune_stl_path(tune_state *ts, candidate *cand, int n, int *best, tnmtl_error *err);
 
 #endif

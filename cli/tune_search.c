@@ -1,7 +1,7 @@
 /* tune_search.c - the searching half of `tnmtl tune` (cli/tune.h): the
  * tune folder's files, the ledger, one evaluation of a candidate, and the
- * searches (the gamma path with its confirmations, successive halving, STL's
- * one path).  cli/cmd_tune.c holds the command: options, the folder's
+ * searches (the regularisation path with its confirmations, successive
+ * halving).  cli/cmd_tune.c holds the command: options, the folder's
  * identity, the tables, the final fit. */
 #include <cJSON.h>
 #include <math.h>
@@ -91,6 +91,7 @@ run_options tune_candidate_options(const tune_state *ts, const candidate *c, int
     run_options o = ts->base;
     o.method = c->method;
     if (isfinite(c->gamma)) o.gamma = c->gamma;
+    if (isfinite(c->weight_decay)) o.weight_decay = c->weight_decay;
     if (c->share >= 0) o.ud_share = c->share;
     if (c->method == TNMTL_METHOD_UD) o.set_mask |= RUN_SET_SHARE;
     o.steps = steps;
@@ -263,7 +264,7 @@ static void candidate_label(const tune_state *ts, const candidate *c, char *buf,
     char batch[24] = "";
     if (ts->batches_searched) snprintf(batch, sizeof batch, " batch=%d", c->batch);
     if (c->method == TNMTL_METHOD_UD) snprintf(buf, cap, "ud N=%d%s", c->share, batch);
-    else if (c->method == TNMTL_METHOD_STL) snprintf(buf, cap, "stl steps=%lld%s", (long long)c->steps, batch);
+    else if (c->method == TNMTL_METHOD_STL) snprintf(buf, cap, "stl wd=%.3g%s", c->weight_decay, batch);
     else snprintf(buf, cap, "%s gamma=%.3g%s", tnmtl_method_name(c->method), c->gamma, batch);
 }
 
@@ -305,7 +306,7 @@ static tnmtl_status evaluate(tune_state *ts, candidate *c, const candidate *from
         fprintf(stderr, "trial %3d  %-*s steps %6lld  validation %s %.4f  (%d fold%s, %.1f s)%s\n", ts->n_evals,
                 ts->batches_searched ? 30 : 22, label, (long long)steps, part_metric_name(ts->cls), c->val, done,
                 done > 1 ? "s" : "", secs,
-                c->stopped_at ? "  stopped: clearly behind the weakest gamma's run" : "");
+                c->stopped_at ? "  stopped: clearly behind the path start's run" : "");
     }
     return TNMTL_OK;
 }
@@ -348,7 +349,8 @@ tnmtl_status tune_halving(tune_state *ts, candidate *cand, int n, int rungs, int
     return TNMTL_OK;
 }
 
-/* The gamma path, as regularisation-path solvers walk it: the weakest gamma
+/* The gamma path, as regularisation-path solvers walk it (for STL the
+ * strength is the weight decay's, walked the same way): the weakest gamma
  * trains --steps from scratch, each next (stronger) gamma continues from its
  * neighbour's checkpoint for ceil(steps / n) more, so the path costs under
  * two runs whatever n, and with one confirmation the search stays under
@@ -411,19 +413,6 @@ tnmtl_status tune_gamma_path(tune_state *ts, candidate *cand, int n, int verify,
         int next = r + 1;
         while (next < n && order[next] == 0) next++;
         if (*best == n + order[r] && (next == n || !tune_better(ts, cand[order[next]].val, t->val))) break;
-    }
-    return TNMTL_OK;
-}
-
-/* STL: one training path, evaluated at each candidate's step count (ascending). */
-tnmtl_status tune_stl_path(tune_state *ts, candidate *cand, int n, int *best, tnmtl_error *err)
-{
-    *best = -1;
-    for (int i = 0; i < n; i++) {
-        tnmtl_status st = evaluate(ts, &cand[i], NULL, NULL, cand[i].steps, err);
-        if (st) return st;
-        cand[i].alive = 1;
-        if (*best < 0 || tune_better(ts, cand[i].val, cand[*best].val)) *best = i;
     }
     return TNMTL_OK;
 }

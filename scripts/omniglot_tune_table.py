@@ -10,6 +10,7 @@ a folder of results/ (scripts/keep-tune-results.sh): the summaries suffice.
     scripts/omniglot_tune_table.py --each OUT_DIR OUT_DIR ...
     scripts/omniglot_tune_table.py --cost [OUT_DIR]
     scripts/omniglot_tune_table.py --searches [OUT_DIR]
+    scripts/omniglot_tune_table.py --stl-searches [OUT_DIR]
 
 With several OUT_DIRs (the same experiment run with other training settings,
 e.g. `BATCH=0 scripts/omniglot-tune.sh` for the full batch), each seed and
@@ -35,6 +36,11 @@ order the search made them (a stopped one with the step it stopped at, a
 confirmation under the path's next with that value), the choice's validation /
 test %, its gain over the STL tune of the same OUT_DIR, the steps trained and
 the search's seconds over the mean of its two runs from scratch.
+--stl-searches prints the same for STL's weight-decay searches (tunes from
+2026-12-06 on; STL's earlier tunes searched its steps, on one path), gain "-".
+
+A folder's seedS-stl-steps tunes, when there, are those earlier step-tuned STL
+tunes, kept for comparison: the column "STL (steps)" and its own gains.
 """
 import csv
 import json
@@ -55,7 +61,9 @@ def load(out, seed, method):
     except ValueError:
         return "running"  # started: its JSON comes at the end
     chosen = d["chosen"]
-    if method == "stl":
+    if method == "stl" and "weight_decay" in chosen:
+        setting = f"wd {chosen['weight_decay']:.3g}"
+    elif method.startswith("stl"):  # the step-tuned STL of tunes before 2026-12-06
         setting = f"{chosen['steps']} steps"
     elif method == "ud":
         setting = f"share {chosen.get('share', '?')}"
@@ -105,13 +113,18 @@ def finished_tune(out, seed, method):
     return (d, rows) if "test" in d and rows else None
 
 
+def strength(r):
+    """A trials.csv row's searched strength: its gamma, or STL's weight decay."""
+    return r["gamma"] or r.get("weight_decay", "")
+
+
 def path_and_confirmations(rows):
-    """trials.csv's rows split into the path (each gamma's first row, whose steps
-    are the path's total so far) and the confirmations (the same gamma again,
-    trained from scratch)."""
+    """trials.csv's rows split into the path (each strength's first row, whose
+    steps are the path's total so far) and the confirmations (the same gamma
+    or weight decay again, trained from scratch)."""
     path, confirmations = [], []
     for r in rows:
-        (confirmations if any(p["gamma"] == r["gamma"] for p in path) else path).append(r)
+        (confirmations if any(strength(p) == strength(r) for p in path) else path).append(r)
     return path, confirmations
 
 
@@ -130,15 +143,20 @@ def cost_table(out):
     print("| tune | search s | run s, weakest gamma | run s, chosen gamma | search / mean run | "
           "search / chosen run | steps trained | evaluations |")
     print("|---" * 8 + "|")
-    for method in ("laf", "tucker", "tt"):
+    for method in ("stl", "laf", "tucker", "tt"):
         for seed in range(10):
             tune = finished_tune(out, seed, method)
-            if tune is None:
+            if tune is None or not path_search(tune[1]):
                 continue
             search, weak, chosen, trained, evals = search_cost(tune[1])
             mean = (weak + chosen) / 2
             print(f"| {method} seed {seed} | {search:.0f} | {weak:.0f} | {chosen:.0f} | {search / mean:.2f}x | "
                   f"{search / chosen:.2f}x | {trained:.2f} S | {evals} |")
+
+
+def path_search(rows):
+    """The tune searched a gamma path (STL: a weight-decay path, from 2026-12-06)."""
+    return bool(rows) and strength(rows[0]) != ""
 
 
 def gamma_label(g):
@@ -148,16 +166,16 @@ def gamma_label(g):
 def search_row(out, seed, method):
     """One row of the --searches table, or None while the tune is not finished."""
     tune = finished_tune(out, seed, method)
-    if tune is None:
+    if tune is None or not path_search(tune[1]):
         return None
     d, rows = tune
     S = int(rows[0]["steps"])
     path, confirmations = path_and_confirmations(rows)
     ranked = sorted(path, key=lambda r: -float(r["val_accuracy_pct"]))  # stable: ties to the earlier
-    order = [p["gamma"] for p in ranked]
+    order = [strength(p) for p in ranked]
     conf = []
-    for r in sorted(confirmations, key=lambda r: order.index(r["gamma"])):  # the search confirms in path order
-        g, val = r["gamma"], float(r["val_accuracy_pct"])
+    for r in sorted(confirmations, key=lambda r: order.index(strength(r))):  # the search confirms in path order
+        g, val = strength(r), float(r["val_accuracy_pct"])
         if int(r["steps"]) < S:
             conf.append(f"{gamma_label(g)}: stopped at {r['steps']} ({val:.2f})")
             continue
@@ -166,25 +184,26 @@ def search_row(out, seed, method):
         if rank + 1 < len(ranked):
             nxt = ranked[rank + 1]
             if val < float(nxt["val_accuracy_pct"]):
-                text += f", under {gamma_label(nxt['gamma'])}'s {float(nxt['val_accuracy_pct']):.2f} on the path"
+                text += f", under {gamma_label(strength(nxt))}'s {float(nxt['val_accuracy_pct']):.2f} on the path"
         conf.append(text)
     chosen = d["chosen"]
     test = 100 * d["test"]["mean_accuracy"]
     stl = load(out, seed, "stl")
-    gain = f"{test - stl[0]:+.2f}" if isinstance(stl, tuple) else "?"
+    gain = "-" if method == "stl" else f"{test - stl[0]:+.2f}" if isinstance(stl, tuple) else "?"
     search, weak, chosen_s, trained, _ = search_cost(rows)
-    first_two = ", ".join(f"{gamma_label(r['gamma'])} ({float(r['val_accuracy_pct']):.2f})" for r in ranked[:2])
+    first_two = ", ".join(f"{gamma_label(strength(r))} ({float(r['val_accuracy_pct']):.2f})" for r in ranked[:2])
+    setting = chosen["gamma"] if "gamma" in chosen else chosen["weight_decay"]
     return (f"| {'Tucker' if method == 'tucker' else method.upper()} seed {seed} | {first_two} | {'; '.join(conf)} | "
-            f"{gamma_label(chosen['gamma'])}: {100 * chosen['val_accuracy']:.2f} / {test:.2f} | {gain} | "
+            f"{gamma_label(setting)}: {100 * chosen['val_accuracy']:.2f} / {test:.2f} | {gain} | "
             f"{trained:.2f} S, {search / ((weak + chosen_s) / 2):.2f}x |")
 
 
-def searches_table(out):
+def searches_table(out, methods=("laf", "tucker", "tt")):
     print("| tune | path's first two (validation % on the path) | confirmations | choice: validation / test % | "
           "gain | steps, search / mean run |")
     print("|---|---|---|---|---:|---|")
     for seed in range(10):
-        for method in ("laf", "tucker", "tt"):
+        for method in methods:
             row = search_row(out, seed, method)
             if row:
                 print(row)
@@ -255,8 +274,31 @@ def chosen_table(outs):
         parts = [f"{m} {g['mean'][m]:.2f} +- {g['sd'][m]:.2f}" for m in methods]
         parts += [f"gain {m} {g['gain'][m]:+.2f} (min {g['min_gain'][m]:+.2f})" for m in methods[1:]]
         means.append(f"- mean over the {len(g['seeds'])} seeds with {label} done: " + ", ".join(parts))
+    old = steps_stl_line(outs, rows)
+    if old:
+        means.append(old)
     if means:
         print("\n" + "\n".join(means))
+
+
+def steps_stl_line(outs, rows):
+    """The means line of the step-tuned STL (seedS-stl-steps: STL's tunes before
+    2026-12-06, which searched its steps without a penalty) against the
+    norms, over the seeds where it, STL and the three norms are done; None
+    where no seed is."""
+    methods = ["laf", "tucker", "tt"]
+    old = {seed: load_chosen(outs, seed, "stl-steps") for seed in rows}
+    done = [seed for seed, r in rows.items()
+            if isinstance(old[seed], tuple) and all(isinstance(r[m], tuple) for m in methods)]
+    if not done:
+        return None
+    mean = statistics.mean(old[s][0] for s in done)
+    stl = statistics.mean(rows[s]["stl"][0] for s in done)
+    gain_old = ", ".join(f"{m} {statistics.mean(rows[s][m][0] - old[s][0] for s in done):+.2f}" for m in methods)
+    gain = ", ".join(f"{m} {statistics.mean(rows[s][m][0] - rows[s]['stl'][0] for s in done):+.2f}" for m in methods)
+    return (f"- over the {len(done)} seeds with STL, the step-tuned STL of before 2026-12-06 (no penalty) and the "
+            f"three norms done: STL {stl:.2f}, step-tuned STL {mean:.2f}; the norms' gains over the step-tuned STL "
+            f"{gain_old}, over STL {gain}")
 
 
 def main():
@@ -266,6 +308,9 @@ def main():
         return
     if args and args[0] == "--searches":
         searches_table(args[1] if len(args) > 1 else "runs/omniglot-tune")
+        return
+    if args and args[0] == "--stl-searches":
+        searches_table(args[1] if len(args) > 1 else "runs/omniglot-tune", ("stl",))
         return
     if args and args[0] == "--cost":
         cost_table(args[1] if len(args) > 1 else "runs/omniglot-tune")

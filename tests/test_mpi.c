@@ -125,6 +125,32 @@ static void test_same_as_one_process(void **state)
     tu_rmtree(dir);
 }
 
+/* Weight decay under mpirun: each process sums its own tasks' squares, and
+ * the per-task sums are gathered like the losses, so STL and UD (a
+ * hard-shared layer, decayed by every task) give the one-process model. */
+static void test_weight_decay_same_as_one_process(void **state)
+{
+    (void)state;
+    if (!mpi_cli()) skip();
+    static const char *const methods[] = {"stl", "ud"};
+    const char *dir = tu_tmpdir();
+    for (size_t k = 0; k < 2; k++) {
+        char one[512], none[512], many[512], buf[65536];
+        snprintf(one, sizeof one, "%s/%s-one", dir, methods[k]);
+        snprintf(none, sizeof none, "%s/%s-none", dir, methods[k]);
+        snprintf(many, sizeof many, "%s/%s-np3", dir, methods[k]);
+        assert_int_equal(tu_cli_run(0, buf, sizeof buf, "train " RUN " --method %s --weight-decay 0.2 --out %s",
+                                    methods[k], one), 0);
+        assert_int_equal(mpirun(3, 0, buf, sizeof buf, "train " RUN " --method %s --weight-decay 0.2 --out %s",
+                                methods[k], many), 0);
+        assert_same(one, many);
+        assert_int_equal(tu_cli_run(0, buf, sizeof buf, "train " RUN " --method %s --out %s", methods[k], none), 0);
+        char why[512] = "";
+        assert_false(tu_same_checkpoint(one, none, why, sizeof why)); /* the penalty acted */
+    }
+    tu_rmtree(dir);
+}
+
 /* Each process reads its own tasks' data only: Omniglot's PNG zip gives the
  * one-process model with 2 and 3 processes, process 0 reporting
  * ("input_examples") the inputs of its tasks alone; and a corrupt image among process 1's tasks stops
@@ -464,15 +490,15 @@ static void test_tune_stop(void **state)
     assert_int_equal(tu_run(cmd, 0, out, sizeof out), 0);
     tune_one_and_two(args, one, many, a, sizeof a);
     char ta[8192], tb[8192];
-    snprintf(cmd, sizeof cmd, "cut -d, -f1-6,8 '%s/trials.csv'", one);
+    snprintf(cmd, sizeof cmd, "cut -d, -f1-7,9 '%s/trials.csv'", one);
     assert_int_equal(tu_run(cmd, 0, ta, sizeof ta), 0);
-    snprintf(cmd, sizeof cmd, "cut -d, -f1-6,8 '%s/trials.csv'", many);
+    snprintf(cmd, sizeof cmd, "cut -d, -f1-7,9 '%s/trials.csv'", many);
     assert_int_equal(tu_run(cmd, 0, tb, sizeof tb), 0);
     assert_string_equal(ta, tb);
     /* both confirmations stopped at the curve's second point (2 steps
      * apart): step 4 */
-    assert_non_null(strstr(ta, "\nlaf,0.00215443,,8,4,"));
-    assert_non_null(strstr(ta, "\nlaf,1,,8,4,"));
+    assert_non_null(strstr(ta, "\nlaf,0.00215443,,,8,4,"));
+    assert_non_null(strstr(ta, "\nlaf,1,,,8,4,"));
     char fa[600], fb[600];
     snprintf(fa, sizeof fa, "%s/final", one);
     snprintf(fb, sizeof fb, "%s/final", many);
@@ -729,6 +755,7 @@ int main(void)
         cmocka_unit_test(test_partition),
         cmocka_unit_test(test_norm_term_kinds),
         cmocka_unit_test(test_same_as_one_process),
+        cmocka_unit_test(test_weight_decay_same_as_one_process),
         cmocka_unit_test(test_own_tasks_data),
         cmocka_unit_test(test_own_optimiser_state),
         cmocka_unit_test(test_resume_with_other_counts),

@@ -88,7 +88,7 @@ static void read_text(const char *path, char *buf, size_t cap)
 static void trials_without_seconds(const char *dir, char *buf, size_t cap)
 {
     char cmd[1024];
-    snprintf(cmd, sizeof cmd, "cut -d, -f1-6,8 '%s/trials.csv'", dir);
+    snprintf(cmd, sizeof cmd, "cut -d, -f1-7,9 '%s/trials.csv'", dir);
     assert_int_equal(tu_run(cmd, 0, buf, cap), 0);
 }
 
@@ -147,7 +147,7 @@ static int laf_rows(const char *dir, trial_row *rows)
     for (char *line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
         char meth[16];
         trial_row r;
-        if (sscanf(line, "%15[^,],%lf,,%*d,%d,%lf,%d", meth, &r.gamma, &r.steps, &r.val, &r.chosen) != 5 ||
+        if (sscanf(line, "%15[^,],%lf,,,%*d,%d,%lf,%d", meth, &r.gamma, &r.steps, &r.val, &r.chosen) != 5 ||
             strcmp(meth, "laf"))
             continue;
         assert_true(n < MAX_ROWS);
@@ -174,13 +174,13 @@ static void test_planted_best_found(void **state)
     /* The choice is the best of the last rung in trials.csv. */
     char text[1 << 14];
     trials_without_seconds(dir, text, sizeof text);
-    assert_non_null(strstr(text, "method,gamma,share,batch,steps,val_rmse,chosen"));
+    assert_non_null(strstr(text, "method,gamma,weight_decay,share,batch,steps,val_rmse,chosen"));
     double best = INFINITY, chosen_val = NAN;
     for (char *save = NULL, *line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
         char meth[16];
         double g, v;
         int steps, ch;
-        if (sscanf(line, "%15[^,],%lf,,%*d,%d,%lf,%d", meth, &g, &steps, &v, &ch) != 5) continue;
+        if (sscanf(line, "%15[^,],%lf,,,%*d,%d,%lf,%d", meth, &g, &steps, &v, &ch) != 5) continue;
         if (steps == 300 && v < best) best = v;
         if (ch) chosen_val = v;
     }
@@ -508,9 +508,9 @@ static void test_confirmation_stops_behind_start(void **state)
     assert_int_equal(tnmtl(0, "report %s --out %s/behind.html", dir, tu_group_dir), 0);
     snprintf(md, sizeof md, "%s/behind.html", tu_group_dir);
     read_text(md, page, sizeof page);
-    const char *mark = strstr(page, "from scratch, stopped behind the weakest gamma");
+    const char *mark = strstr(page, "from scratch, stopped behind the path's start");
     assert_non_null(mark);
-    assert_non_null(strstr(mark + 1, "from scratch, stopped behind the weakest gamma"));
+    assert_non_null(strstr(mark + 1, "from scratch, stopped behind the path's start"));
     /* ... and its figure (also the tune's trials.svg) draws the two as crosses
      * (one more in the legend), apart from the confirmations that ran on. */
     snprintf(md, sizeof md, "%s/trials.svg", dir);
@@ -600,7 +600,7 @@ static void test_killed_tune_resumes(void **state)
     const cJSON *search = cJSON_GetObjectItemCaseSensitive(r, "search_seconds");
     assert_true(cJSON_IsNumber(search));
     char sums[128];
-    snprintf(cmd, sizeof cmd, "awk -F, 'NR > 1 { s += $7; n++ } END { printf \"%%.6f %%d\", s, n }' '%s/trials.csv'", b);
+    snprintf(cmd, sizeof cmd, "awk -F, 'NR > 1 { s += $8; n++ } END { printf \"%%.6f %%d\", s, n }' '%s/trials.csv'", b);
     assert_int_equal(tu_run(cmd, 0, sums, sizeof sums), 0);
     double listed;
     int rows;
@@ -623,6 +623,71 @@ static void test_killed_tune_resumes(void **state)
     assert_non_null(strstr(out, "other options"));
     trials_without_seconds(b, tb, sizeof tb);
     assert_string_equal(ta, tb);
+}
+
+/* STL's search is the norms': its weight decay on the gammas' grid along the
+ * path (the weakest from scratch, each next continuing its neighbour for
+ * ceil(steps/n) more), then confirmations from scratch; the choice carries
+ * its weight decay into chosen.json, and train --config retrains it.  A
+ * folder of an earlier tnmtl's STL tune (its steps searched) is refused by
+ * name, and left as it was. */
+static void test_stl_searches_weight_decay(void **state)
+{
+    (void)state;
+    char dir[600], text[1 << 14], path[700];
+    snprintf(dir, sizeof dir, "%s/stl-wd", tu_group_dir);
+#define STL_TUNE "tune --data synthetic --steps 40 --methods stl --gamma-range 1e-3,1 --gamma-count 3 --quiet --out %s"
+    assert_int_equal(tnmtl(0, STL_TUNE, dir), 0);
+    cJSON *r = parse_out();
+    const cJSON *chosen = cJSON_GetObjectItemCaseSensitive(r, "chosen");
+    const cJSON *wd = cJSON_GetObjectItemCaseSensitive(chosen, "weight_decay");
+    assert_true(cJSON_IsNumber(wd) && wd->valuedouble > 0);
+    assert_null(cJSON_GetObjectItemCaseSensitive(chosen, "gamma"));
+    trials_without_seconds(dir, text, sizeof text);
+    static const double grid[3] = {1e-3, 3.16228e-2, 1};
+    int n = 0, n_chosen = 0;
+    for (char *save = NULL, *line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+        double w, v;
+        int steps, ch;
+        if (sscanf(line, "stl,,%lf,,%*d,%d,%lf,%d", &w, &steps, &v, &ch) != 4) continue;
+        if (n < 3) { /* the path */
+            assert_true(fabs(w - grid[n]) < 1e-5 * grid[n]);
+            assert_int_equal(steps, 40 + 14 * n);
+        } else {
+            assert_true(steps <= 40 && w > grid[0]); /* a confirmation from scratch (or one stopped) */
+        }
+        if (ch) {
+            n_chosen++;
+            assert_true(fabs(w - wd->valuedouble) < 1e-5 * w);
+            assert_int_equal(steps, 40);
+        }
+        n++;
+    }
+    assert_true(n >= 4 && n <= 5);
+    assert_int_equal(n_chosen, 1);
+    snprintf(path, sizeof path, "%s/chosen.json", dir);
+    read_text(path, text, sizeof text);
+    cJSON *cfg = cJSON_Parse(text);
+    assert_true(fabs(cJSON_GetObjectItemCaseSensitive(cfg, "weight_decay")->valuedouble - wd->valuedouble) < 1e-12);
+    cJSON_Delete(cfg);
+    assert_int_equal(tnmtl(0, "train --config %s --quiet", path), 0);
+    cJSON *t = parse_out();
+    const double retrained = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(t, "test"), "mean_accuracy")->valuedouble;
+    const double tuned = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(r, "test"), "mean_accuracy")->valuedouble;
+    assert_true(retrained == tuned);
+    cJSON_Delete(t);
+    cJSON_Delete(r);
+    /* An earlier tnmtl's STL tune: its tune.json has no "stl_searches". */
+    char cmd[1400], before[1 << 14], after[1 << 14];
+    snprintf(cmd, sizeof cmd, "sed -i '/stl_searches/d; s/\"search\":\t\"path\",/\"search\":\t\"path\"/' %s/tune.json && "
+             "grep -c stl_searches %s/tune.json", dir, dir);
+    tu_run(cmd, 0, out, sizeof out);
+    assert_true(out[0] == '0');
+    trials_without_seconds(dir, before, sizeof before);
+    assert_int_equal(tnmtl(1, STL_TUNE, dir), 2);
+    assert_non_null(strstr(out, "searched its number of steps"));
+    trials_without_seconds(dir, after, sizeof after);
+    assert_string_equal(before, after);
 }
 
 /* The rows of the planted data in the test part of the split tune uses
@@ -679,8 +744,8 @@ static void test_no_test_leakage(void **state)
 }
 
 /* --batches: one search per batch size, the choice the best over all of
- * them on validation.  STL alone, so every row is a candidate (its path's
- * step counts): the chosen row is the best of trials.csv, both batch sizes
+ * them on validation.  STL alone, searched on a grid, so every row is a
+ * candidate (a weight decay trained --steps): the chosen row is the best of trials.csv, both batch sizes
  * were trained (their rows differ), chosen.json carries the batch, and
  * train --config retrains the tuned model. */
 static void test_batches_searched(void **state)
@@ -690,7 +755,7 @@ static void test_batches_searched(void **state)
     snprintf(csv, sizeof csv, "%s/planted-batches.csv", tu_group_dir);
     snprintf(dir, sizeof dir, "%s/batches", tu_group_dir);
     write_planted(csv, NULL);
-#define BATCH_TUNE "tune --data csv:%s " PLANTED_OPTS " --methods stl --folds 2 --out %s"
+#define BATCH_TUNE "tune --data csv:%s " PLANTED_OPTS " --methods stl --search grid --gamma-count 3 --folds 2 --out %s"
     assert_int_equal(tnmtl(0, BATCH_TUNE " --batches 2,0", csv, dir), 0);
     cJSON *r = parse_out();
     const cJSON *cb = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(r, "chosen"), "batch");
@@ -702,7 +767,7 @@ static void test_batches_searched(void **state)
         char meth[16];
         int batch, steps, ch;
         double v;
-        if (sscanf(line, "%15[^,],,,%d,%d,%lf,%d", meth, &batch, &steps, &v, &ch) != 5) continue;
+        if (sscanf(line, "%15[^,],,%*[^,],,%d,%d,%lf,%d", meth, &batch, &steps, &v, &ch) != 5) continue;
         assert_true(batch == 2 || batch == 0);
         const int g = batch == 0;
         assert_true(rows_of[g] < 16);
@@ -883,6 +948,7 @@ int main(void)
         cmocka_unit_test(test_no_test_leakage),
         cmocka_unit_test(test_batches_searched),
         cmocka_unit_test(test_killed_tune_resumes),
+        cmocka_unit_test(test_stl_searches_weight_decay),
         cmocka_unit_test(test_one_writer),
     };
     return cmocka_run_group_tests(tests, tu_group_setup_tmpdir, tu_group_teardown_tmpdir);
