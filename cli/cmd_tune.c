@@ -74,7 +74,7 @@ static const char tune_usage[] =
     "                       trained from scratch until one beats the weakest gamma and\n"
     "                       validates as well as the path's next did on the path (one or\n"
     "                       two runs; the best from scratch is chosen; one that falls under\n"
-    "                       half the weakest gamma's validation twice in a row stops there)\n"
+    "                       half the weakest gamma's validation 3 times in a row stops there)\n"
     "                       | halving: successive\n"
     "                       halving (below; it favours weak gammas, which learn faster\n"
     "                       early: docs/results.md) | grid: every gamma the full --steps\n"

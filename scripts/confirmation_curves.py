@@ -2,14 +2,15 @@
 """How each confirmation of a gamma-path tune trained against the path's start.
 
 For every from-scratch confirmation in the tune folders given (trials/M-gG/,
-as opposed to the path's trials/M-gG-path/), its validation curve
+as opposed to the path's trials/M-gG-path/; STL's weight decays: stl-wdW), its validation curve
 (history.csv) is set against the path start's (the weakest gamma, trained
 from scratch on the same fold, batches and seed) at the same steps, as the
 ratio of the two (accuracy: its over the start's; RMSE: the start's over
 its, so that under 1 is behind either way): the ratio at the curve's first
 and second points, the lowest ratio from the third point on, and the step
 where `tune`'s stop rule (cli/tune_search.c, behind_start: a ratio under
-0.5 at two curve points in a row, from the first point on) stops it, or
+0.5 at three curve points in a row, from the first point on; two before
+2026-12-06) stops it, or
 "never", with the seconds its training took to that step (history.csv's
 elapsed_s).  A confirmation that already stopped shows where it did.  Fold 0
 only.
@@ -18,7 +19,10 @@ only.
 """
 import csv
 import os
+import re
 import sys
+
+BEHIND_POINTS = 3  # cli/tune_search.c
 
 
 def curve(path, column="val_metric"):
@@ -28,8 +32,11 @@ def curve(path, column="val_metric"):
         return {int(r["step"]): float(r[column]) for r in csv.DictReader(f) if r["val_metric"]}
 
 
-def gamma_of(name):
-    return float(name.rsplit("-g", 1)[1].removesuffix("-path"))
+def parse(name):
+    """A trial folder's (method, strength, on the path): "tt-g0.316-path" ->
+    ("tt", 0.316, True), "stl-wd1" -> ("stl", 1.0, False); None for others."""
+    m = re.fullmatch(r"(.+?)-(?:g|wd)([0-9.e+-]+?)(-path)?", name)
+    return (m.group(1), float(m.group(2)), bool(m.group(3))) if m else None
 
 
 def main(dirs):
@@ -45,10 +52,12 @@ def main(dirs):
         except OSError as e:
             sys.exit(f"{tune}: {e.strerror}: not a tune folder with its trials")
         for name in names:
-            if name.endswith("-path") or "-g" not in name:
+            trial = parse(name)
+            if trial is None or trial[2]:
                 continue
-            method = name.rsplit("-g", 1)[0]
-            starts = sorted((n for n in names if n.startswith(method + "-g") and n.endswith("-path")), key=gamma_of)
+            method, strength = trial[0], trial[1]
+            starts = sorted((n for n in names if parse(n) and parse(n)[0] == method and parse(n)[2]),
+                            key=lambda n: parse(n)[1])
             if not starts:
                 continue
             ref = curve(os.path.join(trials, starts[0], "fold0", "history.csv"))
@@ -57,13 +66,15 @@ def main(dirs):
             ratios = [(k, own[k] / ref[k] if not rmse else ref[k] / own[k]) for k in sorted(own) if k in ref]
             if not ratios:
                 continue
-            stop = next((k for (_, r0), (k, r) in zip(ratios, ratios[1:]) if r0 < 0.5 and r < 0.5), None)
+            stop = next((ratios[i][0] for i in range(BEHIND_POINTS - 1, len(ratios))
+                         if all(r < 0.5 for _, r in ratios[i - BEHIND_POINTS + 1:i + 1])), None)
 
             def point(i):
                 return f"{ratios[i][1]:.2f} (step {ratios[i][0]})" if i < len(ratios) else "-"
 
             rest = min((r for _, r in ratios[2:]), default=None)
-            print(f"| {os.path.basename(os.path.normpath(tune))} | {method} gamma {gamma_of(name):g} "
+            what = "weight decay" if method == "stl" else "gamma"
+            print(f"| {os.path.basename(os.path.normpath(tune))} | {method} {what} {strength:g} "
                   f"| {own[max(own)]:.4f} | {point(0)} | {point(1)} | {'-' if rest is None else f'{rest:.2f}'} "
                   f"| {stop if stop is not None else 'never'} | {'-' if stop is None else f'{elapsed[stop]:.1f}'} |")
 

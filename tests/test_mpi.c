@@ -495,10 +495,10 @@ static void test_tune_stop(void **state)
     snprintf(cmd, sizeof cmd, "cut -d, -f1-7,9 '%s/trials.csv'", many);
     assert_int_equal(tu_run(cmd, 0, tb, sizeof tb), 0);
     assert_string_equal(ta, tb);
-    /* both confirmations stopped at the curve's second point (2 steps
-     * apart): step 4 */
-    assert_non_null(strstr(ta, "\nlaf,0.00215443,,,8,4,"));
-    assert_non_null(strstr(ta, "\nlaf,1,,,8,4,"));
+    /* both confirmations stopped at the curve's third point (2 steps
+     * apart): step 6 */
+    assert_non_null(strstr(ta, "\nlaf,0.00215443,,,8,6,"));
+    assert_non_null(strstr(ta, "\nlaf,1,,,8,6,"));
     char fa[600], fb[600];
     snprintf(fa, sizeof fa, "%s/final", one);
     snprintf(fb, sizeof fb, "%s/final", many);

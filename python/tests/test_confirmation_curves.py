@@ -27,9 +27,10 @@ def plant_tune(root, rmse):
     start = {k: 0.30 + k / 4000 for k in range(20, STEPS + 1, 20)}
     scale = (lambda r: 1 / r) if rmse else (lambda r: r)  # ratio r = behind by 1/r for RMSE
     confirmations = {
-        "laf-g1": [0.40, 0.45, 0.10],                 # behind at the first two: stops at 40 (not at a tenth's 60)
-        "laf-g0.316": [0.40, 0.90, 0.45, 0.40, 0.9],  # behind at 20, then from 60: stops at 80
+        "laf-g1": [0.40, 0.45, 0.10],                 # behind from the first: stops at the third, 60
+        "laf-g0.316": [0.40, 0.90, 0.45, 0.40, 0.30, 0.9],  # behind at 20, then from 60: stops at 100
         "laf-g0.1": [0.49, 0.95, 1.05, 1.10, 1.10],   # one point behind: never
+        "laf-g0.0316": [0.45, 0.45, 0.63, 0.74, 1.0],  # a slow start, two points behind: never
     }
     write_history(os.path.join(root, "trials", "laf-g0.0001-path", "fold0", "history.csv"), start)
     for name, ratios in confirmations.items():
@@ -51,12 +52,13 @@ def rows(root):
 def check(root, rmse):
     plant_tune(root, rmse)
     r = rows(root)
-    assert set(r) == {"laf gamma 1", "laf gamma 0.316", "laf gamma 0.1"}
+    assert set(r) == {"laf gamma 1", "laf gamma 0.316", "laf gamma 0.1", "laf gamma 0.0316"}
     assert r["laf gamma 1"][3] == "0.40 (step 20)" and r["laf gamma 1"][4] == "0.45 (step 40)"
-    assert r["laf gamma 1"][6:8] == ["40", "80.0"]  # stopped at 40, 2 s a step
-    assert r["laf gamma 0.316"][5] == "0.40"  # the lowest from the third point
-    assert r["laf gamma 0.316"][6:8] == ["80", "160.0"]
+    assert r["laf gamma 1"][6:8] == ["60", "120.0"]  # stopped at 60, 2 s a step
+    assert r["laf gamma 0.316"][5] == "0.30"  # the lowest from the third point
+    assert r["laf gamma 0.316"][6:8] == ["100", "200.0"]
     assert r["laf gamma 0.1"][6:8] == ["never", "-"]
+    assert r["laf gamma 0.0316"][6:8] == ["never", "-"]
 
 
 def test_accuracy_curves(tmp_path):
