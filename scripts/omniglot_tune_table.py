@@ -11,6 +11,7 @@ a folder of results/ (scripts/keep-tune-results.sh): the summaries suffice.
     scripts/omniglot_tune_table.py --cost [OUT_DIR]
     scripts/omniglot_tune_table.py --searches [OUT_DIR]
     scripts/omniglot_tune_table.py --stl-searches [OUT_DIR]
+    scripts/omniglot_tune_table.py --stl STL_DIR ... -- OUT_DIR ...
 
 With several OUT_DIRs (the same experiment run with other training settings,
 e.g. `BATCH=0 scripts/omniglot-tune.sh` for the full batch), each seed and
@@ -39,8 +40,9 @@ the search's seconds over the mean of its two runs from scratch.
 --stl-searches prints the same for STL's weight-decay searches (tunes from
 2026-12-06 on; STL's earlier tunes searched its steps, on one path), gain "-".
 
-A folder's seedS-stl-steps tunes, when there, are those earlier step-tuned STL
-tunes, kept for comparison: the column "STL (steps)" and its own gains.
+--stl DIR ... --: STL's tunes from these folders instead (one per OUT_DIR, in
+the same order), the norms' from the OUT_DIRs: the weight-decay STL tunes kept
+apart from the step-tuned ones while they are made (results/README.md).
 """
 import csv
 import json
@@ -228,11 +230,12 @@ GROUPS = (("all five methods", METHODS), ("STL and the three norms", ["stl", "la
           ("STL, UD, LAF", ["stl", "ud", "laf"]), ("STL and LAF", ["stl", "laf"]))
 
 
-def seed_rows(outs):
-    """{seed: {method: (test %, setting) or "running" or None}} for the seeds whose STL is done."""
+def seed_rows(outs, stl_outs=None):
+    """{seed: {method: (test %, setting) or "running" or None}} for the seeds whose STL is done
+    (STL's from stl_outs when given)."""
     rows = {}
     for seed in range(10):
-        r = {m: load_chosen(outs, seed, m) for m in METHODS}
+        r = {m: load_chosen(stl_outs if m == "stl" and stl_outs else outs, seed, m) for m in METHODS}
         if isinstance(r["stl"], tuple):
             rows[seed] = r
     return rows
@@ -253,12 +256,12 @@ def group_stats(rows, methods):
             "min_gain": {m: min(g) for m, g in gain.items()}}
 
 
-def chosen_table(outs):
+def chosen_table(outs, stl_outs=None):
     """Per seed, each method's chosen tune (over the folders given, the one
     that validates best): test % and setting, the norms' gains over STL;
     then, for each group of methods, the means over the seeds where all of
     them are done, as a list."""
-    rows = seed_rows(outs)
+    rows = seed_rows(outs, stl_outs)
     print("| seed | " + " | ".join(m.upper() if m != "tucker" else "Tucker" for m in METHODS) +
           " | gain LAF | gain Tucker | gain TT |")
     print("|---" * (len(METHODS) + 4) + "|")
@@ -274,31 +277,8 @@ def chosen_table(outs):
         parts = [f"{m} {g['mean'][m]:.2f} +- {g['sd'][m]:.2f}" for m in methods]
         parts += [f"gain {m} {g['gain'][m]:+.2f} (min {g['min_gain'][m]:+.2f})" for m in methods[1:]]
         means.append(f"- mean over the {len(g['seeds'])} seeds with {label} done: " + ", ".join(parts))
-    old = steps_stl_line(outs, rows)
-    if old:
-        means.append(old)
     if means:
         print("\n" + "\n".join(means))
-
-
-def steps_stl_line(outs, rows):
-    """The means line of the step-tuned STL (seedS-stl-steps: STL's tunes before
-    2026-12-06, which searched its steps without a penalty) against the
-    norms, over the seeds where it, STL and the three norms are done; None
-    where no seed is."""
-    methods = ["laf", "tucker", "tt"]
-    old = {seed: load_chosen(outs, seed, "stl-steps") for seed in rows}
-    done = [seed for seed, r in rows.items()
-            if isinstance(old[seed], tuple) and all(isinstance(r[m], tuple) for m in methods)]
-    if not done:
-        return None
-    mean = statistics.mean(old[s][0] for s in done)
-    stl = statistics.mean(rows[s]["stl"][0] for s in done)
-    gain_old = ", ".join(f"{m} {statistics.mean(rows[s][m][0] - old[s][0] for s in done):+.2f}" for m in methods)
-    gain = ", ".join(f"{m} {statistics.mean(rows[s][m][0] - rows[s]['stl'][0] for s in done):+.2f}" for m in methods)
-    return (f"- over the {len(done)} seeds with STL, the step-tuned STL of before 2026-12-06 (no penalty) and the "
-            f"three norms done: STL {stl:.2f}, step-tuned STL {mean:.2f}; the norms' gains over the step-tuned STL "
-            f"{gain_old}, over STL {gain}")
 
 
 def main():
@@ -315,7 +295,13 @@ def main():
     if args and args[0] == "--cost":
         cost_table(args[1] if len(args) > 1 else "runs/omniglot-tune")
         return
-    chosen_table(args or ["runs/omniglot-tune"])
+    stl_outs = None
+    if args and args[0] == "--stl":
+        end = args.index("--")
+        stl_outs, args = args[1:end], args[end + 1:]
+        if len(stl_outs) != len(args):
+            sys.exit("--stl: one STL folder per OUT_DIR")
+    chosen_table(args or ["runs/omniglot-tune"], stl_outs)
 
 
 if __name__ == "__main__":

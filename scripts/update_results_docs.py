@@ -21,7 +21,14 @@ results/, after a tune has been kept there (results/README.md):
   results/omniglot-tune-full-batch` print them, and the seeds of each; a mean
   at or above the paper's figure for that norm is bold.
 
-python/tests/test_results_tables.py checks all five against the script, so a kept
+- docs/results.md: the tables of STL tuned with weight decay (2026-12-06 on, kept
+  apart in results/omniglot-tune-full-batch-stl-wd and -minibatch-stl-wd until every
+  seed has one): its searches (`--stl-searches`, each folder) and the per-seed
+  table against the norms of the full-batch folder (`--stl WD_FOLDER -- FOLDER`)
+  with its means; README.md: the row "tuned on validation, STL with weight decay,
+  full batch", as the full-batch row but against that STL.
+
+python/tests/test_results_tables.py checks all of them against the script, so a kept
 tune whose rows were not written fails the tests.
 
     scripts/update_results_docs.py          rewrite, and list what changed
@@ -40,6 +47,12 @@ MINI_SEARCHES_KEY = f"scripts/omniglot_tune_table.py --searches {MINIBATCH}"
 EACH_KEY = f"scripts/omniglot_tune_table.py --each {FULL_BATCH} {MINIBATCH}"
 CHOSEN_KEY = f"scripts/omniglot_tune_table.py {FULL_BATCH} {MINIBATCH}"
 README_ROW = "| tuned on validation, full batch"
+WD_FULL = "results/omniglot-tune-full-batch-stl-wd"
+WD_MINI = "results/omniglot-tune-minibatch-stl-wd"
+WD_KEY = f"scripts/omniglot_tune_table.py --stl {WD_FULL} -- {FULL_BATCH}"
+WD_SEARCHES_KEY = f"scripts/omniglot_tune_table.py --stl-searches {WD_FULL}"
+WD_MINI_SEARCHES_KEY = f"scripts/omniglot_tune_table.py --stl-searches {WD_MINI}"
+README_WD_ROW = "| tuned on validation, STL with weight decay, full batch"
 PAPER = {"laf": 35.65, "tucker": 35.50, "tt": 35.33}  # the paper's mean test accuracy %
 
 sys.path.insert(0, os.path.join(ROOT, "scripts"))
@@ -70,10 +83,17 @@ def each_rows():
     return printed_rows(table.each_table, [os.path.join(ROOT, d) for d in (FULL_BATCH, MINIBATCH)])
 
 
-def chosen_lines():
-    """`omniglot_tune_table.py` over the two batches' folders: its table's
-    rows, and the list of means printed after it."""
-    lines = printed_lines(table.chosen_table, [os.path.join(ROOT, d) for d in (FULL_BATCH, MINIBATCH)])
+def stl_searches_rows(folder):
+    """`omniglot_tune_table.py --stl-searches folder`."""
+    return printed_rows(table.searches_table, os.path.join(ROOT, folder), ("stl",))
+
+
+def chosen_lines(stl_folders=None, folders=(FULL_BATCH, MINIBATCH)):
+    """`omniglot_tune_table.py` over the folders (by default the two batches'; STL's
+    tunes from stl_folders when given): its table's rows, and the list of means
+    printed after it."""
+    stl_outs = [os.path.join(ROOT, d) for d in stl_folders] if stl_folders else None
+    lines = printed_lines(table.chosen_table, [os.path.join(ROOT, d) for d in folders], stl_outs)
     return [line for line in lines if line.startswith("|")], [line for line in lines if line.startswith("- ")]
 
 
@@ -117,11 +137,12 @@ def seed_ranges(seeds):
     return ", ".join(parts)
 
 
-def readme_row(old_row):
+def readme_row(old_row, stl_folder=None):
     """The README's full-batch row: the seeds of each group (STL and LAF; UD
     with them; Tucker and TT with STL), each group's means and paired gains,
-    as omniglot_tune_table.py computes and prints them."""
-    rows = table.seed_rows([os.path.join(ROOT, FULL_BATCH)])
+    as omniglot_tune_table.py computes and prints them (STL's tunes from
+    stl_folder when given)."""
+    rows = table.seed_rows([os.path.join(ROOT, FULL_BATCH)], [os.path.join(ROOT, stl_folder)] if stl_folder else None)
     laf = table.group_stats(rows, ["stl", "laf"])
     ud = table.group_stats(rows, ["stl", "ud", "laf"])
     norms = table.group_stats(rows, ["stl", "laf", "tucker", "tt"])
@@ -159,12 +180,17 @@ def main():
         lines = text.split("\n")
         i = next(i for i, line in enumerate(lines) if line.startswith(README_ROW))
         lines[i] = readme_row(lines[i])
+        i = next(i for i, line in enumerate(lines) if line.startswith(README_WD_ROW))
+        lines[i] = readme_row(lines[i], WD_FULL)
         return "\n".join(lines)
 
     def results(text):
         text = replace_table(text, SEARCHES_KEY, searches_rows(FULL_BATCH))
         text = replace_table(text, MINI_SEARCHES_KEY, searches_rows(MINIBATCH))
         text = replace_table(text, EACH_KEY, each_rows())
+        text = replace_table(text, WD_SEARCHES_KEY, stl_searches_rows(WD_FULL))
+        text = replace_table(text, WD_MINI_SEARCHES_KEY, stl_searches_rows(WD_MINI))
+        text = replace_table_and_list(text, WD_KEY, *chosen_lines([WD_FULL], (FULL_BATCH,)))
         return replace_table_and_list(text, CHOSEN_KEY, *chosen_lines())
 
     edits = [rewrite("docs/results.md", results),

@@ -52,7 +52,8 @@ def copy_of_docs_and_results(tmp_path):
         os.mkdir(tmp_path / d)
     for f in ("scripts/omniglot_tune_table.py", "scripts/update_results_docs.py", "docs/results.md", "README.md"):
         shutil.copy(os.path.join(ROOT, f), tmp_path / f)
-    for d in ("omniglot-tune-full-batch", "omniglot-tune-minibatch"):
+    for d in ("omniglot-tune-full-batch", "omniglot-tune-minibatch", "omniglot-tune-full-batch-stl-wd",
+              "omniglot-tune-minibatch-stl-wd"):
         shutil.copytree(os.path.join(ROOT, "results", d), tmp_path / "results" / d)
 
 
@@ -83,7 +84,11 @@ def test_update_results_docs_finds_and_mends_a_changed_figure(tmp_path):
     each_row = next(line for line in docs if line.startswith("| 0 | laf |"))
     chosen_row = next(line for line in docs if line.startswith("| 0 | 30.06 "))
     mean_item = next(line for line in docs if line.startswith("- mean over the 10 seeds with STL and LAF"))
+    wd_row = next(line for line in originals["README.md"].splitlines()
+                  if line.startswith("| tuned on validation, STL with weight decay"))
+    wd_table_row = docs_table_in(tmp_path, "--stl results/omniglot-tune-full-batch-stl-wd --")[2]
     for f, line, digit in (("README.md", row, "+6."), ("docs/results.md", table_row, "+6."),
+                           ("README.md", wd_row, "| 3"), ("docs/results.md", wd_table_row, "| 3"),
                            ("docs/results.md", mini_row, " S,"),
                            ("docs/results.md", each_row, "/ 3"), ("docs/results.md", chosen_row, "| 3"),
                            ("docs/results.md", mean_item, "laf 3")):
