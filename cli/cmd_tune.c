@@ -170,8 +170,8 @@ static rep_trial *trial_rows(const table_job *j, int *n_rows, double **secs)
             }
         }
         for (int k = 0; k < m; k++, n++) {
-            rows[n] = (rep_trial){.gamma = c->gamma, .weight_decay = c->weight_decay, .share = c->share, .batch = c->batch, .steps = c->eval_steps[k],
-                                  .val = c->eval_val[k], .chosen = i == j->chosen && k == m - 1, .scratch = c->twin,
+            rows[n] = (rep_trial){.gamma = c->gamma, .weight_decay = c->weight_decay, .share = c->share,
+                                  .batch = c->batch, .steps = c->eval_steps[k], .val = c->eval_val[k], .chosen = i == j->chosen && k == m - 1, .scratch = c->twin,
                                   .stopped = c->stopped_at > 0 && k == m - 1};
             snprintf(rows[n].method, sizeof rows[n].method, "%s", tnmtl_method_name(c->method));
             sec[n] = c->eval_seconds[k];

@@ -312,10 +312,11 @@ static tnmtl_status add_subruns(rep_input *in, const char *dir, int *found, tnmt
  *   method,gamma,weight_decay,share,batch,steps,val_accuracy_pct|val_rmse,seconds,chosen
  * gamma empty for STL and UD, weight_decay empty but for STL, share empty
  * but for UD; batch absent in the folders of tunes made before it was
- * searched, weight_decay in those before STL searched it (its steps).  Each candidate's rows
- * stand together (its evaluations in order of steps), and the path search's
- * from-scratch confirmations follow the path; so a run of rows whose method,
- * gamma, share and batch an earlier run already had is a confirmation
+ * searched, weight_decay in those before STL searched it (its steps).  Each
+ * candidate's rows stand together (its evaluations in order of steps), and
+ * the path search's from-scratch confirmations follow the path; so a run of
+ * rows whose method, gamma, weight decay, share and batch an earlier run
+ * already had is a confirmation
  * (scratch), and one with fewer steps than its method's first row (the path's
  * start) stopped behind it. */
 enum { TRIAL_METHOD, TRIAL_GAMMA, TRIAL_SHARE, TRIAL_STEPS, TRIAL_VAL, TRIAL_CHOSEN, TRIAL_COLUMNS };

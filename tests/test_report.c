@@ -339,6 +339,17 @@ static void test_bad_input(void **state)
     expect_refused(args, "line 2: batch 'x' is not a batch size");
     snprintf(args, sizeof args, "%s/t4", D);
     expect_refused(args, "line 2: batch '-2' is not a batch size");
+    /* the weight_decay column (STL's search): optional, empty but for STL, a number >= 0 when there */
+    snprintf(cmd, sizeof cmd,
+             "mkdir -p %s/t5 %s/t6 && printf 'method,gamma,weight_decay,share,batch,steps,val_rmse,seconds,chosen\n"
+             "stl,,-1,,0,30,1.5,1,1\n' > %s/t5/trials.csv && printf 'method,gamma,weight_decay,share,batch,steps,"
+             "val_rmse,seconds,chosen\nstl,,0.1,,0,30,1.5,1,0\nstl,,nan,,0,30,1.4,1,1\n' > %s/t6/trials.csv",
+             D, D, D, D);
+    assert_int_equal(tu_run(cmd, 1, out, sizeof out), 0);
+    snprintf(args, sizeof args, "%s/t5", D);
+    expect_refused(args, "line 2: weight_decay '-1' is not a number >= 0");
+    snprintf(args, sizeof args, "%s/t6", D);
+    expect_refused(args, "line 3: weight_decay 'nan' is not a number >= 0");
     snprintf(args, sizeof args, "%s/cmp --bogus", D);
     expect_refused(args, "unknown option");
 }
