@@ -567,12 +567,12 @@ static void section_tuning(page *pg)
     FILE *f = fig_begin(pg, "tuning");
     if (f) {
         report_tuning_figure(f, in, 760, 360);
-        fig_end(pg, "Validation metric against gamma per regularised method: each gamma's last evaluation (along the "
-                    "path search, or at the last successive-halving rung it reached), joined; open circles: the same "
-                    "gamma trained from scratch to confirm it; crosses: such a confirmation stopped early, behind the "
-                    "path start's run (the weakest gamma's), at its last validation; dashed lines: the best STL "
-                    "(over its weight decays) and UD-MTL validation; "
-                    "ringed: the configuration tune chose.");
+        fig_end(pg, "Validation metric against gamma per regularised method (STL: against its weight decay): each "
+                    "strength's last evaluation (along the path search, or at the last successive-halving rung it "
+                    "reached), joined; open circles: the same strength trained from scratch to confirm it; crosses: "
+                    "such a confirmation stopped early, behind the path start's run (the weakest strength's), at its "
+                    "last validation; dashed lines: the best UD-MTL validation, and STL's where it searched its "
+                    "steps (tunes before 2026-12-06); ringed: the configuration tune chose.");
     }
     fprintf(pg->f, "<table>\n<tr>%s<th>method</th><th>gamma</th><th>weight decay</th><th>shared depth N</th>"
                    "<th>batch</th><th>steps</th>"

@@ -441,6 +441,13 @@ static int tune_batches(const rep_input *in, int u, int *batches, int cap)
     return nb;
 }
 
+/* A trial's searched strength, the figure's x: its gamma, or STL's weight
+ * decay (NaN for UD, and for STL's step search before 2026-12-06). */
+static double trial_strength(const rep_trial *t)
+{
+    return isfinite(t->gamma) ? t->gamma : t->weight_decay;
+}
+
 void report_tuning_figure(FILE *f, const rep_input *in, double w, double h)
 {
     static const char *const methods[] = {"stl", "ud", "laf", "tucker", "tt"};
@@ -448,8 +455,12 @@ void report_tuning_figure(FILE *f, const rep_input *in, double w, double h)
     const int n = in->n_trials, cap = in->n_tunes * 10 * MAX_TUNE_BATCHES;
     const double unit = in->trials_cls ? 100 : 1;
     double glo = INFINITY, ghi = -INFINITY;
-    for (int i = 0; i < n; i++)
-        if (isfinite(in->trials[i].gamma)) glo = fmin(glo, in->trials[i].gamma), ghi = fmax(ghi, in->trials[i].gamma);
+    int stl_decays = 0; /* some STL searched its weight decay: x is gamma or weight decay */
+    for (int i = 0; i < n; i++) {
+        const double g = trial_strength(&in->trials[i]);
+        if (isfinite(g)) glo = fmin(glo, g), ghi = fmax(ghi, g);
+        stl_decays |= isfinite(in->trials[i].weight_decay);
+    }
     svg_series *ser = calloc((size_t)cap + 1, sizeof *ser);
     double *pool = malloc(sizeof *pool * (size_t)(2 * n + 4 * cap + 1));
     char(*names)[64] = calloc((size_t)cap + 1, sizeof *names);
@@ -465,7 +476,10 @@ void report_tuning_figure(FILE *f, const rep_input *in, double w, double h)
                 if (nb > 1 && batches[bi] > 0) snprintf(bs, sizeof bs, ", batch %d", batches[bi]);
                 else if (nb > 1) snprintf(bs, sizeof bs, ", full batch");
 #define TUNE_ROW(t) ((t)->tune == u && (t)->batch == batches[bi] && !strcmp((t)->method, m))
-                if (mi < 2) { /* STL, UD: their best validation as a flat reference across the gammas */
+                int searched = 0; /* STL's rows have a weight decay: drawn as the norms' */
+                for (int i = 0; i < n && mi == 0; i++)
+                    searched |= TUNE_ROW(&in->trials[i]) && isfinite(in->trials[i].weight_decay);
+                if (mi < 2 && !searched) { /* UD, STL by steps: their best validation as a flat reference */
                     int best = -1, chosen = 0;
                     for (int i = 0; i < n; i++) {
                         const rep_trial *t = &in->trials[i];
@@ -489,9 +503,9 @@ void report_tuning_figure(FILE *f, const rep_input *in, double w, double h)
                 /* the path (or halving's rungs) as a line; the confirmations from
                  * scratch as points, those stopped behind the start apart */
                 for (int kind = 0; kind < 3; kind++) {
-                    /* each gamma's last row (its last rung or path evaluation), sorted by gamma */
+                    /* each strength's last row (its last rung or path evaluation), sorted by it */
 #define SERIES_ROW(t) \
-    (TUNE_ROW(t) && (t)->scratch == (kind > 0) && (t)->stopped == (kind == 2) && isfinite((t)->gamma))
+    (TUNE_ROW(t) && (t)->scratch == (kind > 0) && (t)->stopped == (kind == 2) && isfinite(trial_strength(t)))
                     int rows = 0;
                     for (int i = 0; i < n; i++) rows += SERIES_ROW(&in->trials[i]);
                     double *x = pool + used, *y = x + rows;
@@ -499,15 +513,16 @@ void report_tuning_figure(FILE *f, const rep_input *in, double w, double h)
                     for (int i = 0; i < n; i++) {
                         const rep_trial *t = &in->trials[i];
                         if (!SERIES_ROW(t)) continue;
+                        const double g = trial_strength(t);
                         int j = 0;
-                        while (j < k && x[j] < t->gamma) j++;
-                        if (j == k || x[j] != t->gamma) {
+                        while (j < k && x[j] < g) j++;
+                        if (j == k || x[j] != g) {
                             memmove(x + j + 1, x + j, sizeof *x * (size_t)(k - j));
                             memmove(y + j + 1, y + j, sizeof *y * (size_t)(k - j));
                             if (mark >= j) mark++;
                             k++;
                         }
-                        x[j] = t->gamma, y[j] = unit * t->val;
+                        x[j] = g, y[j] = unit * t->val;
                         if (t->chosen) mark = j;
                         else if (mark == j) mark = -1;
                     }
@@ -517,7 +532,7 @@ void report_tuning_figure(FILE *f, const rep_input *in, double w, double h)
                     char what[48];
                     static const char *const kinds[] = {"", ", scratch", ", scratch, stopped"};
                     static const int styles[] = {SVG_SOLID, SVG_POINTS, SVG_CROSSES};
-                    snprintf(what, sizeof what, "%s%s", bs, kinds[kind]);
+                    snprintf(what, sizeof what, "%s%s%s", searched ? " (weight decay)" : "", bs, kinds[kind]);
                     trial_label(names[ns], sizeof names[ns], in, u, m, what);
                     ser[ns] = (svg_series){names[ns], batch_color(m, bi), styles[kind], k, x, y, mark};
                     ns++;
@@ -527,7 +542,8 @@ void report_tuning_figure(FILE *f, const rep_input *in, double w, double h)
         }
     }
     svg_begin(f, w, h, "validation against gamma");
-    const svg_panel p = {0, 0, w, h, "validation against gamma (ringed: the choice)", "gamma",
+    const svg_panel p = {0, 0, w, h, "validation against gamma (ringed: the choice)",
+                         stl_decays ? "gamma (STL: weight decay)" : "gamma",
                          in->trials_cls ? "validation accuracy %" : "validation RMSE", 1, 0};
     svg_lines(f, &p, ser, ns, 1);
     svg_end(f);

@@ -122,15 +122,22 @@ static void test_tune_folder(void **state)
     snprintf(path2, sizeof path2, "%s/tune/trials.csv", D);
     char *csv = slurp(path2, NULL);
     const int rows = tu_count(csv, "\n") - 1;
-    /* LAF's confirmations (the figure's markers; STL's best is a reference line there) */
-    int scratch = 0, stopped = 0;
-    for (const char *r = strstr(html, "<tr><td>laf</td>"); r; r = strstr(r + 1, "<tr><td>laf</td>")) {
-        const char *end = strchr(r, '\n');
-        const char *s = strstr(r, "<td>from scratch");
-        if (s && end && s < end) {
-            if (strncmp(s, "<td>from scratch, stopped", 25)) scratch++;
-            else stopped++;
+    /* LAF's and STL's confirmations (the figure's markers), and how many of
+     * the two methods have each kind (one legend marker each) */
+    int scratch = 0, stopped = 0, scratch_series = 0, stopped_series = 0;
+    static const char *const row_of[2] = {"<tr><td>laf</td>", "<tr><td>stl</td>"};
+    for (int k = 0; k < 2; k++) {
+        int sc = 0, st = 0;
+        for (const char *r = strstr(html, row_of[k]); r; r = strstr(r + 1, row_of[k])) {
+            const char *end = strchr(r, '\n');
+            const char *s = strstr(r, "<td>from scratch");
+            if (s && end && s < end) {
+                if (strncmp(s, "<td>from scratch, stopped", 25)) sc++;
+                else st++;
+            }
         }
+        scratch += sc, stopped += st;
+        scratch_series += sc > 0, stopped_series += st > 0;
     }
     assert_true(rows >= 8);
     /* the table: one row per line of trials.csv, one chosen; the path's confirmations */
@@ -160,7 +167,8 @@ static void test_tune_folder(void **state)
     assert_true(tu_count(tuning, "<td>stl</td><td>-</td><td>-</td><td>-</td><td>-</td>") >= 2);
     free(html);
     /* The figure (also tune's own trials.svg): LAF's path and its
-     * confirmation, STL's and UD's best as references, the choice ringed. */
+     * confirmation, STL's over its weight decay on the same axis, UD's best
+     * as a reference, the choice ringed. */
     const char *figs[] = {"tunefigs/tuning.svg", "tune/trials.svg"};
     for (int i = 0; i < 2; i++) {
         snprintf(path, sizeof path, "%s/%s", D, figs[i]);
@@ -170,9 +178,10 @@ static void test_tune_folder(void **state)
         /* each confirmation a marker, no line joining them: an open circle,
          * a cross where it stopped behind the start (one more of each kind
          * in the legend) */
-        assert_int_equal(tu_count(svg, "<circle class=\"open\""), scratch + (scratch > 0));
-        assert_int_equal(tu_count(svg, "<path class=\"cross\""), stopped + (stopped > 0));
-        assert_non_null(strstr(svg, ">stl (best)</text>"));
+        assert_int_equal(tu_count(svg, "<circle class=\"open\""), scratch + scratch_series);
+        assert_int_equal(tu_count(svg, "<path class=\"cross\""), stopped + stopped_series);
+        assert_non_null(strstr(svg, ">stl (weight decay)</text>"));
+        assert_non_null(strstr(svg, ">gamma (STL: weight decay)</text>"));
         assert_non_null(strstr(svg, ">ud (best, N = "));
         assert_int_equal(tu_count(svg, "r=\"7\" fill=\"none\" stroke=\"#000\""), 1);
         free(svg);
