@@ -43,7 +43,7 @@ static char *slurp(const char *p, size_t *len)
 static const char *const sections[] = {"overview", "sharing", "relatedness", "training", "comparison", "tuning"};
 
 /* A compare folder (STL and Tucker, with a validation part) and a real tune
- * folder of the same data: STL's steps, UD's depths and LAF's gamma path,
+ * folder of the same data: STL's weight-decay path, UD's depths and LAF's gamma path,
  * with validation drawn from the examples outside the training part, so the
  * chosen trial is the final model (reused, not refitted). */
 static int setup(void **state)
