@@ -51,16 +51,17 @@ def main(dirs):
                 rmse = "val_rmse" in f.readline()
         except OSError as e:
             sys.exit(f"{tune}: {e.strerror}: not a tune folder with its trials")
+        parsed = {name: parse(name) for name in names}
+        # the path's start per method: its weakest strength's "-path" trial
+        starts = {}
+        for name, trial in sorted((kv for kv in parsed.items() if kv[1] and kv[1][2]), key=lambda kv: kv[1][1]):
+            starts.setdefault(trial[0], name)
         for name in names:
-            trial = parse(name)
-            if trial is None or trial[2]:
+            trial = parsed[name]
+            if trial is None or trial[2] or trial[0] not in starts:
                 continue
             method, strength = trial[0], trial[1]
-            starts = sorted((n for n in names if parse(n) and parse(n)[0] == method and parse(n)[2]),
-                            key=lambda n: parse(n)[1])
-            if not starts:
-                continue
-            ref = curve(os.path.join(trials, starts[0], "fold0", "history.csv"))
+            ref = curve(os.path.join(trials, starts[method], "fold0", "history.csv"))
             history = os.path.join(trials, name, "fold0", "history.csv")
             own, elapsed = curve(history), curve(history, "elapsed_s")
             ratios = [(k, own[k] / ref[k] if not rmse else ref[k] / own[k]) for k in sorted(own) if k in ref]
