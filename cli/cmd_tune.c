@@ -21,8 +21,9 @@
  *   ledger.json          every finished evaluation (trial, fold, steps): the resume state
  *   trials/NAME/foldF/   the trials' run folders (checkpoints)
  *   trials.csv, .md      every evaluation the search asked for: method, gamma,
- *                        weight_decay, share, batch, steps, validation metric,
- *                        seconds, chosen
+ *                        weight_decay (STL's searched one; other methods' fixed
+ *                        --weight-decay), share, batch, steps, validation
+ *                        metric, seconds, chosen
  *   trials.svg           validation metric against gamma, one line per method
  *   chosen.json          the chosen configuration, for `train --config`
  *   final/               the chosen configuration fitted: checkpoint, results.json,
@@ -170,7 +171,7 @@ static rep_trial *trial_rows(const table_job *j, int *n_rows, double **secs)
             }
         }
         for (int k = 0; k < m; k++, n++) {
-            rows[n] = (rep_trial){.gamma = c->gamma, .weight_decay = c->weight_decay, .share = c->share,
+            rows[n] = (rep_trial){.gamma = c->gamma, .weight_decay = tune_candidate_weight_decay(j->ts, c), .share = c->share,
                                   .batch = c->batch, .steps = c->eval_steps[k], .val = c->eval_val[k], .chosen = i == j->chosen && k == m - 1, .scratch = c->twin,
                                   .stopped = c->stopped_at > 0 && k == m - 1};
             snprintf(rows[n].method, sizeof rows[n].method, "%s", tnmtl_method_name(c->method));
@@ -595,7 +596,8 @@ static cJSON *candidate_json(const tune_state *ts, const candidate *c)
     cJSON *e = cJSON_CreateObject();
     cJSON_AddStringToObject(e, "method", tnmtl_method_name(c->method));
     if (isfinite(c->gamma)) cJSON_AddNumberToObject(e, "gamma", c->gamma);
-    if (isfinite(c->weight_decay)) cJSON_AddNumberToObject(e, "weight_decay", c->weight_decay);
+    const double wd = tune_candidate_weight_decay(ts, c);
+    if (isfinite(wd)) cJSON_AddNumberToObject(e, "weight_decay", wd);
     if (c->share >= 0) cJSON_AddNumberToObject(e, "share", c->share);
     cJSON_AddNumberToObject(e, "steps", (double)c->steps);
     cJSON_AddNumberToObject(e, "batch", c->batch);

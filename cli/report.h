@@ -48,8 +48,9 @@ typedef struct rep_run {
 typedef struct rep_trial {       /* one row of a tune folder's trials.csv      */
     char method[16];
     double gamma;                /* NaN: no gamma (STL, UD)                    */
-    double weight_decay;         /* STL's searched weight decay; NaN otherwise
-                                  * (and in tunes before it was searched)      */
+    double weight_decay;         /* STL's searched weight decay, other methods'
+                                  * fixed --weight-decay; NaN: none (and STL in
+                                  * tunes before it was searched)              */
     int share;                   /* UD's shared depth N; -1 otherwise          */
     int batch;                   /* examples per task per step, 0 full batch;
                                   * -1: the file has no batch column           */

@@ -441,11 +441,13 @@ static int tune_batches(const rep_input *in, int u, int *batches, int cap)
     return nb;
 }
 
-/* A trial's searched strength, the figure's x: its gamma, or STL's weight
- * decay (NaN for UD, and for STL's step search before 2026-12-06). */
+/* A trial's searched strength, the figure's x: its gamma (a norm's fixed
+ * weight decay is not searched), or STL's weight decay (NaN for UD, and for
+ * STL's step search before 2026-12-06). */
 static double trial_strength(const rep_trial *t)
 {
-    return isfinite(t->gamma) ? t->gamma : t->weight_decay;
+    if (isfinite(t->gamma)) return t->gamma;
+    return !strcmp(t->method, "stl") ? t->weight_decay : NAN;
 }
 
 void report_tuning_figure(FILE *f, const rep_input *in, double w, double h)
@@ -459,7 +461,7 @@ void report_tuning_figure(FILE *f, const rep_input *in, double w, double h)
     for (int i = 0; i < n; i++) {
         const double g = trial_strength(&in->trials[i]);
         if (isfinite(g)) glo = fmin(glo, g), ghi = fmax(ghi, g);
-        stl_decays |= isfinite(in->trials[i].weight_decay);
+        stl_decays |= !strcmp(in->trials[i].method, "stl") && isfinite(in->trials[i].weight_decay);
     }
     svg_series *ser = calloc((size_t)cap + 1, sizeof *ser);
     double *pool = malloc(sizeof *pool * (size_t)(2 * n + 4 * cap + 1));

@@ -70,6 +70,9 @@ int tune_writers_flag(int flag);
 int tune_better(const tune_state *ts, double a, double b);
 /* The run options of candidate c on fold `fold` (< 0: the whole training part). */
 run_options tune_candidate_options(const tune_state *ts, const candidate *c, int fold, int64_t steps);
+/* The weight decay candidate c trains with: STL's searched one, or the
+ * tune's --weight-decay for every other method; NaN when that is 0. */
+double tune_candidate_weight_decay(const tune_state *ts, const candidate *c);
 /* Claims a trial's or the final fit's run folder as `train --out` does. */
 tnmtl_status tune_claim_run(runfolder *rf, const char *dir, int resumed, session *s, tnmtl_error *err);
 

@@ -85,6 +85,12 @@ cJSON *tune_read_json(const tune_state *ts, const char *rel, int *bad, tnmtl_err
 
 static const char *part_metric_name(int cls) { return cls ? "accuracy" : "rmse"; }
 
+double tune_candidate_weight_decay(const tune_state *ts, const candidate *c)
+{
+    if (isfinite(c->weight_decay)) return c->weight_decay;
+    return ts->base.weight_decay > 0 ? ts->base.weight_decay : NAN;
+}
+
 /* The run options of candidate c on fold f (f < 0: the whole training part). */
 run_options tune_candidate_options(const tune_state *ts, const candidate *c, int fold, int64_t steps)
 {

@@ -695,6 +695,43 @@ static void test_stl_searches_weight_decay(void **state)
     assert_string_equal(before, after);
 }
 
+/* A norm's tune over gamma with a fixed --weight-decay (e.g. STL's choice,
+ * so that the norm is searched on top of it) trains every trial with that
+ * weight decay and says so: in trials.csv, in the summary's choice and in
+ * chosen.json, whose retraining gives the tuned model. */
+static void test_fixed_weight_decay_reported(void **state)
+{
+    (void)state;
+    char dir[600], text[1 << 14], path[700];
+    snprintf(dir, sizeof dir, "%s/laf-wd", tu_group_dir);
+    assert_int_equal(tnmtl(0, "tune --data synthetic --steps 30 --methods laf --gamma-range 1e-3,1e-1 --gamma-count 2 "
+                              "--weight-decay 0.05 --quiet --out %s", dir), 0);
+    cJSON *r = parse_out();
+    const cJSON *wd = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(r, "chosen"), "weight_decay");
+    assert_true(cJSON_IsNumber(wd) && wd->valuedouble == 0.05);
+    trials_without_seconds(dir, text, sizeof text);
+    int n = 0;
+    for (char *save = NULL, *line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+        if (strncmp(line, "laf,", 4)) continue;
+        double g, w;
+        assert_int_equal(sscanf(line, "laf,%lf,%lf,", &g, &w), 2);
+        assert_true(w == 0.05);
+        n++;
+    }
+    assert_true(n >= 2);
+    snprintf(path, sizeof path, "%s/chosen.json", dir);
+    read_text(path, text, sizeof text);
+    cJSON *cfg = cJSON_Parse(text);
+    assert_true(cJSON_GetObjectItemCaseSensitive(cfg, "weight_decay")->valuedouble == 0.05);
+    cJSON_Delete(cfg);
+    assert_int_equal(tnmtl(0, "train --config %s --quiet", path), 0);
+    cJSON *t = parse_out();
+    assert_true(cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(t, "test"), "mean_accuracy")->valuedouble ==
+                cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(r, "test"), "mean_accuracy")->valuedouble);
+    cJSON_Delete(t);
+    cJSON_Delete(r);
+}
+
 /* The rows of the planted data in the test part of the split tune uses
  * (train_frac 0.5, split seed 0; validation never comes from test). */
 static void planted_test_rows(const char *csv, int *rows)
@@ -954,6 +991,7 @@ int main(void)
         cmocka_unit_test(test_batches_searched),
         cmocka_unit_test(test_killed_tune_resumes),
         cmocka_unit_test(test_stl_searches_weight_decay),
+        cmocka_unit_test(test_fixed_weight_decay_reported),
         cmocka_unit_test(test_one_writer),
     };
     return cmocka_run_group_tests(tests, tu_group_setup_tmpdir, tu_group_teardown_tmpdir);
