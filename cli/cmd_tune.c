@@ -88,7 +88,8 @@ static const char tune_usage[] =
     "  --quiet              no progress lines\n\n"
     "It prints a progress line per evaluation on stderr and one JSON object on\n"
     "stdout.  Every option of 'tnmtl train' but --method, --gamma, --share, --fold\n"
-    "applies to all trials.\n";
+    "applies to all trials; --weight-decay WD to all but STL's, which search it\n"
+    "(e.g. STL's choice, to search a norm's gamma on top of it).\n";
 
 /* With a held-out part outside the training examples the winner's trial
  * was trained on the whole training part: its checkpoint is the final
