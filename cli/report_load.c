@@ -311,8 +311,9 @@ static tnmtl_status add_subruns(rep_input *in, const char *dir, int *found, tnmt
 /* A tune folder's trials.csv, as tune writes it (cli/cmd_tune.c):
  *   method,gamma,weight_decay,share,batch,steps,val_accuracy_pct|val_rmse,seconds,chosen
  * gamma empty for STL and UD; weight_decay STL's searched one, for other
- * methods the tune's --weight-decay (empty when none); share empty but for UD; batch absent in the folders of tunes made before it was
- * searched, weight_decay in those before STL searched it (its steps).  Each
+ * methods the tune's --weight-decay (empty when none); share empty but for
+ * UD; batch absent in the folders of tunes made before it was searched,
+ * weight_decay in those before STL searched it (its steps).  Each
  * candidate's rows stand together (its evaluations in order of steps), and
  * the path search's from-scratch confirmations follow the path; so a run of
  * rows whose method, gamma, weight decay, share and batch an earlier run
