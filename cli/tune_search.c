@@ -97,7 +97,8 @@ run_options tune_candidate_options(const tune_state *ts, const candidate *c, int
     run_options o = ts->base;
     o.method = c->method;
     if (isfinite(c->gamma)) o.gamma = c->gamma;
-    if (isfinite(c->weight_decay)) o.weight_decay = c->weight_decay;
+    const double wd = tune_candidate_weight_decay(ts, c);
+    o.weight_decay = isfinite(wd) ? wd : 0;
     if (c->share >= 0) o.ud_share = c->share;
     if (c->method == TNMTL_METHOD_UD) o.set_mask |= RUN_SET_SHARE;
     o.steps = steps;
