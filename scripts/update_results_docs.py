@@ -24,9 +24,10 @@ results/, after a tune has been kept there (results/README.md):
 - docs/results.md: the tables of STL tuned with weight decay (2026-12-06 on, kept
   apart in results/omniglot-tune-full-batch-stl-wd and -minibatch-stl-wd until every
   seed has one): its searches (`--stl-searches`, each folder) and the per-seed
-  table against the norms of the full-batch folder (`--stl WD_FOLDER -- FOLDER`)
-  with its means; README.md: the row "tuned on validation, STL with weight decay,
-  full batch", as the full-batch row but against that STL.
+  table against the other methods of the same batch (`--stl WD_FOLDER -- FOLDER`,
+  full batch and minibatch) with its means; README.md: the rows "tuned on
+  validation, STL with weight decay, full batch" and "..., minibatch", as the
+  full-batch row but against that STL (and over the minibatch folder).
 
 python/tests/test_results_tables.py checks all of them against the script, so a kept
 tune whose rows were not written fails the tests.
@@ -50,9 +51,11 @@ README_ROW = "| tuned on validation, full batch"
 WD_FULL = "results/omniglot-tune-full-batch-stl-wd"
 WD_MINI = "results/omniglot-tune-minibatch-stl-wd"
 WD_KEY = f"scripts/omniglot_tune_table.py --stl {WD_FULL} -- {FULL_BATCH}"
+WD_MINI_KEY = f"scripts/omniglot_tune_table.py --stl {WD_MINI} -- {MINIBATCH}"
 WD_SEARCHES_KEY = f"scripts/omniglot_tune_table.py --stl-searches {WD_FULL}"
 WD_MINI_SEARCHES_KEY = f"scripts/omniglot_tune_table.py --stl-searches {WD_MINI}"
 README_WD_ROW = "| tuned on validation, STL with weight decay, full batch"
+README_WD_MINI_ROW = "| tuned on validation, STL with weight decay, minibatch"
 PAPER = {"laf": 35.65, "tucker": 35.50, "tt": 35.33}  # the paper's mean test accuracy %
 
 sys.path.insert(0, os.path.join(ROOT, "scripts"))
@@ -137,12 +140,12 @@ def seed_ranges(seeds):
     return ", ".join(parts)
 
 
-def readme_row(old_row, stl_folder=None):
-    """The README's full-batch row: the seeds of each group (STL and LAF; UD
-    with them; Tucker and TT with STL), each group's means and paired gains,
-    as omniglot_tune_table.py computes and prints them (STL's tunes from
-    stl_folder when given)."""
-    rows = table.seed_rows([os.path.join(ROOT, FULL_BATCH)], [os.path.join(ROOT, stl_folder)] if stl_folder else None)
+def readme_row(old_row, folder=FULL_BATCH, stl_folder=None):
+    """A README row of one batch's tunes (folder): the seeds of each group
+    (STL and LAF; UD with them; Tucker and TT with STL), each group's means and
+    paired gains, as omniglot_tune_table.py computes and prints them (STL's
+    tunes from stl_folder when given)."""
+    rows = table.seed_rows([os.path.join(ROOT, folder)], [os.path.join(ROOT, stl_folder)] if stl_folder else None)
     laf = table.group_stats(rows, ["stl", "laf"])
     ud = table.group_stats(rows, ["stl", "ud", "laf"])
     norms = table.group_stats(rows, ["stl", "laf", "tucker", "tt"])
@@ -181,7 +184,9 @@ def main():
         i = next(i for i, line in enumerate(lines) if line.startswith(README_ROW))
         lines[i] = readme_row(lines[i])
         i = next(i for i, line in enumerate(lines) if line.startswith(README_WD_ROW))
-        lines[i] = readme_row(lines[i], WD_FULL)
+        lines[i] = readme_row(lines[i], FULL_BATCH, WD_FULL)
+        i = next(i for i, line in enumerate(lines) if line.startswith(README_WD_MINI_ROW))
+        lines[i] = readme_row(lines[i], MINIBATCH, WD_MINI)
         return "\n".join(lines)
 
     def results(text):
@@ -191,6 +196,7 @@ def main():
         text = replace_table(text, WD_SEARCHES_KEY, stl_searches_rows(WD_FULL))
         text = replace_table(text, WD_MINI_SEARCHES_KEY, stl_searches_rows(WD_MINI))
         text = replace_table_and_list(text, WD_KEY, *chosen_lines([WD_FULL], (FULL_BATCH,)))
+        text = replace_table_and_list(text, WD_MINI_KEY, *chosen_lines([WD_MINI], (MINIBATCH,)))
         return replace_table_and_list(text, CHOSEN_KEY, *chosen_lines())
 
     edits = [rewrite("docs/results.md", results),

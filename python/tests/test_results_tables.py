@@ -87,8 +87,15 @@ def test_update_results_docs_finds_and_mends_a_changed_figure(tmp_path):
     wd_row = next(line for line in originals["README.md"].splitlines()
                   if line.startswith("| tuned on validation, STL with weight decay"))
     wd_table_row = docs_table_in(tmp_path, "--stl results/omniglot-tune-full-batch-stl-wd --")[2]
+    wd_mini_row = next(line for line in originals["README.md"].splitlines()
+                       if line.startswith("| tuned on validation, STL with weight decay, minibatch"))
+    wd_mini_table_row = docs_table_in(tmp_path, "--stl results/omniglot-tune-minibatch-stl-wd --")[2]
+    mini_key = next(i for i, line in enumerate(docs) if "--stl results/omniglot-tune-minibatch-stl-wd --" in line)
+    wd_mini_mean = next(line for line in docs[mini_key:] if line.startswith("- mean over the"))
     for f, line, digit in (("README.md", row, "+6."), ("docs/results.md", table_row, "+6."),
                            ("README.md", wd_row, "| 3"), ("docs/results.md", wd_table_row, "| 3"),
+                           ("README.md", wd_mini_row, "| 3"), ("docs/results.md", wd_mini_table_row, "| 3"),
+                           ("docs/results.md", wd_mini_mean, "stl 3"),
                            ("docs/results.md", mini_row, " S,"),
                            ("docs/results.md", each_row, "/ 3"), ("docs/results.md", chosen_row, "| 3"),
                            ("docs/results.md", mean_item, "laf 3")):
