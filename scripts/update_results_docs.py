@@ -14,20 +14,18 @@ results/, after a tune has been kept there (results/README.md):
   results/omniglot-tune-minibatch` (per seed and method the batch validation
   chooses, a cell waiting until both batches' tunes are kept) and the list of
   means after it;
-- README.md: the row "tuned on validation, full batch": STL and LAF means over
-  the seeds where both are done, UD over those where it is done too, Tucker and
-  TT over those where the three norms are (each with its paired gain over STL
-  of the same seeds), from the functions that make `scripts/omniglot_tune_table.py
-  results/omniglot-tune-full-batch` print them, and the seeds of each; a mean
-  at or above the paper's figure for that norm is bold.
-
 - docs/results.md: the tables of STL tuned with weight decay (2026-12-06 on, kept
-  apart in results/omniglot-tune-full-batch-stl-wd and -minibatch-stl-wd until every
-  seed has one): its searches (`--stl-searches`, each folder) and the per-seed
-  table against the other methods of the same batch (`--stl WD_FOLDER -- FOLDER`,
-  full batch and minibatch) with its means; README.md: the rows "tuned on
-  validation, STL with weight decay, full batch" and "..., minibatch", as the
-  full-batch row but against that STL (and over the minibatch folder).
+  apart in results/omniglot-tune-full-batch-stl-wd and -minibatch-stl-wd): its
+  searches (`--stl-searches`, each folder) and the per-seed table against the
+  other methods of the same batch (`--stl WD_FOLDER -- FOLDER`, full batch and
+  minibatch) with its means;
+- README.md: the rows "tuned on validation, full batch" and "..., minibatch":
+  STL (with weight decay) and LAF means over the seeds where both are done, UD
+  over those where it is done too, Tucker and TT over those where the three
+  norms are (each with its paired gain over STL of the same seeds), from the
+  functions that make `scripts/omniglot_tune_table.py --stl WD_FOLDER --
+  FOLDER` print them, and the seeds of each; a mean at or above the paper's
+  figure for that norm is bold.
 
 python/tests/test_results_tables.py checks all of them against the script, so a kept
 tune whose rows were not written fails the tests.
@@ -47,15 +45,14 @@ SEARCHES_KEY = f"scripts/omniglot_tune_table.py --searches {FULL_BATCH}"
 MINI_SEARCHES_KEY = f"scripts/omniglot_tune_table.py --searches {MINIBATCH}"
 EACH_KEY = f"scripts/omniglot_tune_table.py --each {FULL_BATCH} {MINIBATCH}"
 CHOSEN_KEY = f"scripts/omniglot_tune_table.py {FULL_BATCH} {MINIBATCH}"
-README_ROW = "| tuned on validation, full batch"
 WD_FULL = "results/omniglot-tune-full-batch-stl-wd"
 WD_MINI = "results/omniglot-tune-minibatch-stl-wd"
 WD_KEY = f"scripts/omniglot_tune_table.py --stl {WD_FULL} -- {FULL_BATCH}"
 WD_MINI_KEY = f"scripts/omniglot_tune_table.py --stl {WD_MINI} -- {MINIBATCH}"
 WD_SEARCHES_KEY = f"scripts/omniglot_tune_table.py --stl-searches {WD_FULL}"
 WD_MINI_SEARCHES_KEY = f"scripts/omniglot_tune_table.py --stl-searches {WD_MINI}"
-README_WD_ROW = "| tuned on validation, STL with weight decay, full batch"
-README_WD_MINI_ROW = "| tuned on validation, STL with weight decay, minibatch"
+README_ROWS = (("| tuned on validation, full batch", FULL_BATCH, WD_FULL),
+               ("| tuned on validation, minibatch", MINIBATCH, WD_MINI))
 PAPER = {"laf": 35.65, "tucker": 35.50, "tt": 35.33}  # the paper's mean test accuracy %
 
 sys.path.insert(0, os.path.join(ROOT, "scripts"))
@@ -140,7 +137,7 @@ def seed_ranges(seeds):
     return ", ".join(parts)
 
 
-def readme_row(old_row, folder=FULL_BATCH, stl_folder=None):
+def readme_row(old_row, folder, stl_folder=None):
     """A README row of one batch's tunes (folder): the seeds of each group
     (STL and LAF; UD with them; Tucker and TT with STL), each group's means and
     paired gains, as omniglot_tune_table.py computes and prints them (STL's
@@ -181,12 +178,9 @@ def main():
 
     def readme(text):
         lines = text.split("\n")
-        i = next(i for i, line in enumerate(lines) if line.startswith(README_ROW))
-        lines[i] = readme_row(lines[i])
-        i = next(i for i, line in enumerate(lines) if line.startswith(README_WD_ROW))
-        lines[i] = readme_row(lines[i], FULL_BATCH, WD_FULL)
-        i = next(i for i, line in enumerate(lines) if line.startswith(README_WD_MINI_ROW))
-        lines[i] = readme_row(lines[i], MINIBATCH, WD_MINI)
+        for prefix, folder, stl_folder in README_ROWS:
+            i = next(i for i, line in enumerate(lines) if line.startswith(prefix))
+            lines[i] = readme_row(lines[i], folder, stl_folder)
         return "\n".join(lines)
 
     def results(text):
