@@ -3,8 +3,10 @@
 output: per seed, each method's test accuracy (%) with the setting chosen on
 validation, and the paired gain of each method over tuned STL; then the mean
 and standard deviation over the seeds where every method is done (and over
-those where STL and the three norms are, STL, UD and LAF, and STL and LAF).  OUT_DIR may be
-a folder of results/ (scripts/keep-tune-results.sh): the summaries suffice.
+those where STL and the three norms are; STL, UD and LAF; STL and LAF; STL and
+UD; each only where it covers other seeds than a wider group printed before
+it).  OUT_DIR may be a folder of results/ (scripts/keep-tune-results.sh): the
+summaries suffice.
 
     scripts/omniglot_tune_table.py [OUT_DIR ...]      (default runs/omniglot-tune)
     scripts/omniglot_tune_table.py --each OUT_DIR OUT_DIR ...
@@ -225,9 +227,10 @@ def each_table(outs):
             print(f"| {seed} | {m} | " + " | ".join(cells) + " |")
 
 
-# The groups of methods whose means are taken over the seeds where all are done.
+# The groups of methods whose means are taken over the seeds where all are done
+# (a group is left out where a wider one above it covers the same seeds).
 GROUPS = (("all five methods", METHODS), ("STL and the three norms", ["stl", "laf", "tucker", "tt"]),
-          ("STL, UD, LAF", ["stl", "ud", "laf"]), ("STL and LAF", ["stl", "laf"]))
+          ("STL, UD, LAF", ["stl", "ud", "laf"]), ("STL and LAF", ["stl", "laf"]), ("STL and UD", ["stl", "ud"]))
 
 
 def seed_rows(outs, stl_outs=None):
@@ -269,11 +272,12 @@ def chosen_table(outs, stl_outs=None):
         cells = [f"{r[m][0]:.2f} ({r[m][1]})" if isinstance(r[m], tuple) else (r[m] or "not yet") for m in METHODS]
         gains = [f"{r[m][0] - r['stl'][0]:+.2f}" if isinstance(r[m], tuple) else "" for m in ("laf", "tucker", "tt")]
         print(f"| {seed} | " + " | ".join(cells) + " | " + " | ".join(gains) + " |")
-    means = []
+    means, printed = [], []
     for label, methods in GROUPS:
         g = group_stats(rows, methods)
-        if g is None:
+        if g is None or any(set(methods) <= set(wider) and g["seeds"] == seeds for wider, seeds in printed):
             continue
+        printed.append((methods, g["seeds"]))
         parts = [f"{m} {g['mean'][m]:.2f} +- {g['sd'][m]:.2f}" for m in methods]
         parts += [f"gain {m} {g['gain'][m]:+.2f} (min {g['min_gain'][m]:+.2f})" for m in methods[1:]]
         means.append(f"- mean over the {len(g['seeds'])} seeds with {label} done: " + ", ".join(parts))

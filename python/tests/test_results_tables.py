@@ -83,7 +83,7 @@ def test_update_results_docs_finds_and_mends_a_changed_figure(tmp_path):
     mini_row = docs_table_in(tmp_path, "--searches results/omniglot-tune-minibatch")[2]
     each_row = next(line for line in docs if line.startswith("| 0 | laf |"))
     chosen_row = next(line for line in docs if line.startswith("| 0 | 30.06 "))
-    mean_item = next(line for line in docs if line.startswith("- mean over the 10 seeds with STL and LAF"))
+    mean_item = next(line for line in docs if line.startswith("- mean over the 10 seeds with STL, UD, LAF"))
     wd_table_row = docs_table_in(tmp_path, "--stl results/omniglot-tune-full-batch-stl-wd --")[2]
     mini_readme_row = next(line for line in originals["README.md"].splitlines()
                            if line.startswith("| tuned on validation, minibatch"))
@@ -166,3 +166,23 @@ def test_choice_between_batches_is_the_scripts_output():
         assert sum(c.startswith("*") for c in cells) == 1, row
         val = [float(c.split(",")[-1].split("/")[0]) for c in cells]
         assert val[[c.startswith("*") for c in cells].index(True)] == max(val), row
+
+
+def test_means_list_each_group_of_seeds_once(tmp_path):
+    """The list of means after the table leaves out a group whose seeds a
+    wider group printed before it covers, and gives STL and UD their own mean
+    where UD is done on seeds without LAF: two seeds with STL, UD and LAF, a
+    third with STL and UD."""
+    out = tmp_path / "tunes"
+    out.mkdir()
+    tests = {(0, "stl"): 0.30, (0, "ud"): 0.31, (0, "laf"): 0.34,
+             (1, "stl"): 0.32, (1, "ud"): 0.31, (1, "laf"): 0.35, (2, "stl"): 0.30, (2, "ud"): 0.33}
+    for (seed, method), acc in tests.items():
+        setting = {"stl": {"steps": 100}, "ud": {"share": 1, "steps": 400}, "laf": {"gamma": 0.1, "steps": 400}}
+        (out / f"seed{seed}-{method}.json").write_text(json.dumps(
+            {"chosen": {"method": method, "batch": 0, "val_accuracy": acc, **setting[method]},
+             "test": {"mean_accuracy": acc}}))
+    means = [line for line in script_output(str(out)).splitlines() if line.startswith("- ")]
+    assert [line.split(" done:")[0] for line in means] == [
+        "- mean over the 2 seeds with STL, UD, LAF", "- mean over the 3 seeds with STL and UD"]
+    assert "ud 31.67 +- 1.15" in means[1] and "gain ud +1.00 (min -1.00)" in means[1], means[1]
