@@ -55,6 +55,11 @@ import sys
 METHODS = ["stl", "ud", "laf", "tucker", "tt"]
 
 
+def signed(gain):
+    """A gain in points with its sign, +0.00 for one that rounds to zero (not -0.00)."""
+    return f"{round(gain, 2) + 0.0:+.2f}"
+
+
 def load(out, seed, method):
     path = os.path.join(out, f"seed{seed}-{method}.json")
     try:
@@ -73,6 +78,8 @@ def load(out, seed, method):
         setting = f"share {chosen.get('share', '?')}"
     else:
         setting = f"gamma {chosen['gamma']:.3g}"
+    if method != "stl" and chosen.get("weight_decay"):  # a fixed weight decay under the searched setting
+        setting += f", wd {chosen['weight_decay']:.3g}"
     return 100 * d["test"]["mean_accuracy"], setting, chosen["val_accuracy"], batch_label(out, seed, method)
 
 
@@ -193,7 +200,7 @@ def search_row(out, seed, method):
     chosen = d["chosen"]
     test = 100 * d["test"]["mean_accuracy"]
     stl = load(out, seed, "stl")
-    gain = "-" if method == "stl" else f"{test - stl[0]:+.2f}" if isinstance(stl, tuple) else "?"
+    gain = "-" if method == "stl" else signed(test - stl[0]) if isinstance(stl, tuple) else "?"
     search, weak, chosen_s, trained, _ = search_cost(rows)
     first_two = ", ".join(f"{gamma_label(strength(r))} ({float(r['val_accuracy_pct']):.2f})" for r in ranked[:2])
     setting = chosen["gamma"] if "gamma" in chosen else chosen["weight_decay"]
@@ -270,7 +277,7 @@ def chosen_table(outs, stl_outs=None):
     print("|---" * (len(METHODS) + 4) + "|")
     for seed, r in rows.items():
         cells = [f"{r[m][0]:.2f} ({r[m][1]})" if isinstance(r[m], tuple) else (r[m] or "not yet") for m in METHODS]
-        gains = [f"{r[m][0] - r['stl'][0]:+.2f}" if isinstance(r[m], tuple) else "" for m in ("laf", "tucker", "tt")]
+        gains = [signed(r[m][0] - r['stl'][0]) if isinstance(r[m], tuple) else "" for m in ("laf", "tucker", "tt")]
         print(f"| {seed} | " + " | ".join(cells) + " | " + " | ".join(gains) + " |")
     means, printed = [], []
     for label, methods in GROUPS:
@@ -279,8 +286,9 @@ def chosen_table(outs, stl_outs=None):
             continue
         printed.append((methods, g["seeds"]))
         parts = [f"{m} {g['mean'][m]:.2f} +- {g['sd'][m]:.2f}" for m in methods]
-        parts += [f"gain {m} {g['gain'][m]:+.2f} (min {g['min_gain'][m]:+.2f})" for m in methods[1:]]
-        means.append(f"- mean over the {len(g['seeds'])} seeds with {label} done: " + ", ".join(parts))
+        parts += [f"gain {m} {signed(g['gain'][m])} (min {signed(g['min_gain'][m])})" for m in methods[1:]]
+        n = len(g['seeds'])
+        means.append(f"- mean over the {n} seed{'s' if n > 1 else ''} with {label} done: " + ", ".join(parts))
     if means:
         print("\n" + "\n".join(means))
 

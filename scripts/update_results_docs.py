@@ -18,7 +18,8 @@ results/, after a tune has been kept there (results/README.md):
   apart in results/omniglot-tune-full-batch-stl-wd and -minibatch-stl-wd): its
   searches (`--stl-searches`, each folder) and the per-seed table against the
   other methods of the same batch (`--stl WD_FOLDER -- FOLDER`, full batch and
-  minibatch) with its means;
+  minibatch) with its means, and against the methods tuned on top of its weight
+  decay (`--stl WD_FOLDER -- results/omniglot-tune-full-batch-on-stl-wd`);
 - README.md: the rows "tuned on validation, full batch" and "..., minibatch":
   STL (with weight decay) and LAF means over the seeds where both are done, UD
   over those where it is done too, Tucker and TT over those where the three
@@ -49,6 +50,8 @@ WD_FULL = "results/omniglot-tune-full-batch-stl-wd"
 WD_MINI = "results/omniglot-tune-minibatch-stl-wd"
 WD_KEY = f"scripts/omniglot_tune_table.py --stl {WD_FULL} -- {FULL_BATCH}"
 WD_MINI_KEY = f"scripts/omniglot_tune_table.py --stl {WD_MINI} -- {MINIBATCH}"
+ON_WD = "results/omniglot-tune-full-batch-on-stl-wd"
+ON_WD_KEY = f"scripts/omniglot_tune_table.py --stl {WD_FULL} -- {ON_WD}"
 WD_SEARCHES_KEY = f"scripts/omniglot_tune_table.py --stl-searches {WD_FULL}"
 WD_MINI_SEARCHES_KEY = f"scripts/omniglot_tune_table.py --stl-searches {WD_MINI}"
 README_ROWS = (("| tuned on validation, full batch", FULL_BATCH, WD_FULL),
@@ -152,7 +155,7 @@ def readme_row(old_row, folder, stl_folder=None):
             return ""
         mean = f"{g['mean'][method]:.2f}"
         bold = method in PAPER and float(mean) >= PAPER[method]
-        return f"{'**' + mean + '**' if bold else mean} ({g['gain'][method]:+.2f})"
+        return f"{'**' + mean + '**' if bold else mean} ({table.signed(g['gain'][method])})"
 
     seeds = seed_ranges(laf["seeds"]) + "".join(f"; {name}{seed_ranges(g['seeds'])}"
                                                 for name, g in (("UD ", ud), ("Tucker, TT ", norms))
@@ -191,6 +194,7 @@ def main():
         text = replace_table(text, WD_MINI_SEARCHES_KEY, stl_searches_rows(WD_MINI))
         text = replace_table_and_list(text, WD_KEY, *chosen_lines([WD_FULL], (FULL_BATCH,)))
         text = replace_table_and_list(text, WD_MINI_KEY, *chosen_lines([WD_MINI], (MINIBATCH,)))
+        text = replace_table_and_list(text, ON_WD_KEY, *chosen_lines([WD_FULL], (ON_WD,)))
         return replace_table_and_list(text, CHOSEN_KEY, *chosen_lines())
 
     edits = [rewrite("docs/results.md", results),

@@ -53,7 +53,7 @@ def copy_of_docs_and_results(tmp_path):
     for f in ("scripts/omniglot_tune_table.py", "scripts/update_results_docs.py", "docs/results.md", "README.md"):
         shutil.copy(os.path.join(ROOT, f), tmp_path / f)
     for d in ("omniglot-tune-full-batch", "omniglot-tune-minibatch", "omniglot-tune-full-batch-stl-wd",
-              "omniglot-tune-minibatch-stl-wd"):
+              "omniglot-tune-minibatch-stl-wd", "omniglot-tune-full-batch-on-stl-wd"):
         shutil.copytree(os.path.join(ROOT, "results", d), tmp_path / "results" / d)
 
 
@@ -172,7 +172,8 @@ def test_means_list_each_group_of_seeds_once(tmp_path):
     """The list of means after the table leaves out a group whose seeds a
     wider group printed before it covers, and gives STL and UD their own mean
     where UD is done on seeds without LAF: two seeds with STL, UD and LAF, a
-    third with STL and UD."""
+    third with STL and UD, that UD tuned under a fixed weight decay, which its
+    cell names."""
     out = tmp_path / "tunes"
     out.mkdir()
     tests = {(0, "stl"): 0.30, (0, "ud"): 0.31, (0, "laf"): 0.34,
@@ -180,9 +181,23 @@ def test_means_list_each_group_of_seeds_once(tmp_path):
     for (seed, method), acc in tests.items():
         setting = {"stl": {"steps": 100}, "ud": {"share": 1, "steps": 400}, "laf": {"gamma": 0.1, "steps": 400}}
         (out / f"seed{seed}-{method}.json").write_text(json.dumps(
-            {"chosen": {"method": method, "batch": 0, "val_accuracy": acc, **setting[method]},
+            {"chosen": {"method": method, "batch": 0, "val_accuracy": acc, **setting[method],
+                        **({"weight_decay": 0.316} if (seed, method) == (2, "ud") else {})},
              "test": {"mean_accuracy": acc}}))
-    means = [line for line in script_output(str(out)).splitlines() if line.startswith("- ")]
+    printed = script_output(str(out)).splitlines()
+    assert "| 2 | 30.00 (100 steps) | 33.00 (share 1, wd 0.316) | not yet |" in "\n".join(printed)
+    assert "| 1 | 32.00 (100 steps) | 31.00 (share 1) | 35.00 (gamma 0.1) |" in "\n".join(printed)
+    means = [line for line in printed if line.startswith("- ")]
     assert [line.split(" done:")[0] for line in means] == [
         "- mean over the 2 seeds with STL, UD, LAF", "- mean over the 3 seeds with STL and UD"]
     assert "ud 31.67 +- 1.15" in means[1] and "gain ud +1.00 (min -1.00)" in means[1], means[1]
+
+
+def test_a_gain_that_rounds_to_zero_reads_plus_zero():
+    """A method a hair under STL (TT at gamma 1e-4 on top of STL's weight decay,
+    seed 0, tests 0.003 points lower) reads +0.00, not -0.00; other gains keep
+    their sign."""
+    sys.path.insert(0, os.path.join(ROOT, "scripts"))
+    import omniglot_tune_table as table
+    assert [table.signed(g) for g in (-0.0029, 3e-7, -0.004, -0.0051, 0.29, -1.33)] == [
+        "+0.00", "+0.00", "+0.00", "-0.01", "+0.29", "-1.33"]
