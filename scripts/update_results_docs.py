@@ -140,12 +140,12 @@ def seed_ranges(seeds):
     return ", ".join(parts)
 
 
-def readme_row(old_row, folder, stl_folder=None):
-    """A README row of one batch's tunes (folder): the seeds of each group
-    (STL and LAF; UD with them; Tucker and TT with STL), each group's means and
-    paired gains, as omniglot_tune_table.py computes and prints them (STL's
-    tunes from stl_folder when given)."""
-    rows = table.seed_rows([os.path.join(ROOT, folder)], [os.path.join(ROOT, stl_folder)] if stl_folder else None)
+def readme_row(old_row, folder, stl_folder):
+    """A README row of one batch's tunes (folder, STL's from stl_folder): the
+    seeds of each group (STL and LAF; UD with them; Tucker and TT with STL),
+    each group's means and paired gains, as omniglot_tune_table.py computes and
+    prints them."""
+    rows = table.seed_rows([os.path.join(ROOT, folder)], [os.path.join(ROOT, stl_folder)])
     laf = table.group_stats(rows, ["stl", "laf"])
     ud = table.group_stats(rows, ["stl", "ud", "laf"])
     norms = table.group_stats(rows, ["stl", "laf", "tucker", "tt"])
